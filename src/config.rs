@@ -1,0 +1,356 @@
+//! Configuration: TOML (DESIGN §6) parsed once into typed values. Unknown
+//! keys and bad values are refused with the key's dotted path and the line.
+//! With no file at all, the built-in defaults run a complete local setup.
+
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where `serve` looks for a config file when none is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/opale.toml";
+
+/// A configuration that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key is unknown, or its value has the wrong type or form.
+    #[error("{path}: key `{key}` (line {line}): {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the key, e.g. `sandbox.listen`.
+        key: String,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Values that are valid alone but not together.
+    #[error("config key `{key}`: {message}")]
+    Invalid {
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// sled state directory (default `./data`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// PKI directory written by `pki init` (default `./certs`).
+    #[serde(default = "default_certs_dir")]
+    pub certs_dir: PathBuf,
+    /// TLS behaviour shared by all listeners.
+    #[serde(default)]
+    pub tls: TlsSettings,
+    /// The sandbox listener.
+    #[serde(default = "EnvSettings::sandbox")]
+    pub sandbox: EnvSettings,
+    /// The production listener and its upstream.
+    #[serde(default = "ProductionSettings::default_production")]
+    pub production: ProductionSettings,
+    /// The admin listener.
+    #[serde(default)]
+    pub admin: AdminSettings,
+    /// Log output.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Refuse bad or missing client certificates during the handshake instead
+    /// of answering HTTP 401 with the reason (default `false`).
+    #[serde(default)]
+    pub reject_at_handshake: bool,
+    /// Time allowed for a TLS handshake, in milliseconds (default 10 000).
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            reject_at_handshake: false,
+            handshake_timeout_ms: default_handshake_timeout_ms(),
+        }
+    }
+}
+
+/// `[sandbox]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSettings {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// PEM CRL files checked on every client certificate of this
+    /// environment, in addition to the registry's own revocations.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+}
+
+impl EnvSettings {
+    fn sandbox() -> Self {
+        EnvSettings {
+            listen: addr(8443),
+            crls: Vec::new(),
+        }
+    }
+}
+
+/// `[production]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductionSettings {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// Base URL of the upstream data provider (`http` or `https`).
+    #[serde(default = "default_upstream")]
+    pub upstream: UpstreamUrl,
+    /// PEM CRL files, as for the sandbox.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+}
+
+impl ProductionSettings {
+    fn default_production() -> Self {
+        ProductionSettings {
+            listen: addr(9443),
+            upstream: default_upstream(),
+            crls: Vec::new(),
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings { listen: addr(7443) }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `opale_apim=debug` (default
+    /// `info`); the `RUST_LOG` environment variable wins when set.
+    #[serde(default = "default_log_filter")]
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            filter: default_log_filter(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// An upstream base URL: `http://` or `https://` with a host.
+#[derive(Debug, Clone)]
+pub struct UpstreamUrl(pub hyper::Uri);
+
+impl<'de> Deserialize<'de> for UpstreamUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let uri: hyper::Uri = s
+            .parse()
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a URL: {e}")))?;
+        match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => Ok(UpstreamUrl(uri)),
+            _ => Err(serde::de::Error::custom(format!(
+                "{s:?} must be an http:// or https:// URL with a host"
+            ))),
+        }
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_certs_dir() -> PathBuf {
+    PathBuf::from("./certs")
+}
+fn default_upstream() -> UpstreamUrl {
+    UpstreamUrl(hyper::Uri::from_static("http://127.0.0.1:8080"))
+}
+fn default_handshake_timeout_ms() -> u64 {
+    10_000
+}
+fn default_log_filter() -> String {
+    "info".into()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            certs_dir: default_certs_dir(),
+            tls: TlsSettings::default(),
+            sandbox: EnvSettings::sandbox(),
+            production: ProductionSettings::default_production(),
+            admin: AdminSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given; else `config/opale.toml` if present; else the
+    /// built-in defaults. Returns the file actually read, if any.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => PathBuf::from(DEFAULT_CONFIG_PATH),
+            None => return Ok((Config::default(), None)),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config = Config::parse(&text, &path)?;
+        Ok((config, Some(path)))
+    }
+
+    /// Parses and validates a TOML document; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let parse_error = |key: String, e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            key,
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            message: e.message().trim().to_owned(),
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| parse_error("(syntax)".into(), e))?;
+        let config: Config = serde_path_to_error::deserialize(de)
+            .map_err(|e| parse_error(e.path().to_string(), e.into_inner()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Cross-key checks.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let listeners = [
+            ("sandbox.listen", self.sandbox.listen),
+            ("production.listen", self.production.listen),
+            ("admin.listen", self.admin.listen),
+        ];
+        for (i, (key, a)) in listeners.iter().enumerate() {
+            if let Some((other, _)) = listeners[..i].iter().find(|(_, b)| b == a && a.port() != 0) {
+                return Err(ConfigError::Invalid {
+                    key: (*key).into(),
+                    message: format!("{a} is already used by {other}"),
+                });
+            }
+        }
+        if self.tls.handshake_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "tls.handshake_timeout_ms".into(),
+                message: "must be greater than 0".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.sandbox.listen, addr(8443));
+        assert_eq!(c.production.listen, addr(9443));
+        assert_eq!(c.admin.listen, addr(7443));
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse("data_dir = \"d\"\n[sandbox]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_dotted_key_and_line() {
+        let err = parse("\n[production]\nlisten = \"127.0.0.1:9443\"\nupstream = \"ftp://x\"\n")
+            .unwrap_err();
+        match err {
+            ConfigError::Parse { key, line, .. } => {
+                assert_eq!(key, "production.upstream");
+                assert_eq!(line, 4);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let err = parse("[admin]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.listen") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn same_address_twice_is_refused() {
+        let err = parse("[admin]\nlisten = \"127.0.0.1:8443\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin.listen"), "{err}");
+    }
+}

@@ -1,0 +1,21 @@
+//! opale-apim: an API management gateway for the OPALE tax data API.
+//!
+//! Partners call over mutual TLS with an OAuth2 client-credentials token;
+//! every data call passes one ordered control chain (`chain/`) before any
+//! data is returned. The modules mirror that flow:
+//!
+//! - `config` — the TOML configuration, parsed once into types;
+//! - `pki` — the dev PKI and certificate issuance from CSRs;
+//! - `tls` — server configs, client-certificate verdicts, per-connection facts;
+//! - `server` — accept loops, TLS handshakes, hyper connections, shutdown;
+//! - `gateway` — the environment listeners (sandbox, production);
+//! - `chain` — the controls, in order, and their denials;
+//! - `admin` — the admin REST API and its CLI client;
+//! - `registry`, `store` — partners, applications, certificates; storage.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod domain;
+pub mod pki;
+pub mod registry;
+pub mod store;

@@ -1,0 +1,50 @@
+//! The development PKI (`opale-apim pki init`) and certificate handling:
+//! a root CA for the server and admin certificates, one issuing CA per
+//! environment for partner certificates (DESIGN §6). Keys are ECDSA P-256,
+//! written with mode 0600; an existing PKI is never overwritten unless asked.
+
+mod files;
+mod inspect;
+mod issue;
+
+pub use files::{PkiFiles, write_private};
+pub use inspect::{CertInfo, parse_certificate_chain};
+pub use issue::{IssuingCa, init};
+
+/// What went wrong with certificates or keys. Messages never include keys.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// `pki init` would overwrite an existing file.
+    #[error("{0} already exists; pass --force to overwrite the PKI")]
+    Exists(std::path::PathBuf),
+    /// A PKI file is missing.
+    #[error(
+        "{0} is missing; run `opale-apim pki init` (or `serve`, which creates a dev PKI when none exists)"
+    )]
+    Missing(std::path::PathBuf),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A PEM file or field holds no usable certificate.
+    #[error("not a PEM certificate: {0}")]
+    NotACertificate(String),
+    /// A key file could not be read.
+    #[error("{path}: not a usable private key: {message}")]
+    BadKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The parser's reason.
+        message: String,
+    },
+    /// The CSR is unusable.
+    #[error("{0}")]
+    BadCsr(String),
+    /// rcgen refused to build a certificate.
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+}

@@ -1,0 +1,279 @@
+//! The registry: partners, applications, certificates, client-secret digests
+//! and admin certificates.
+//!
+//! Writes go through [`Registry::apply`]: one admin operation validates
+//! against the current state, commits all its records in one atomic, flushed
+//! store batch, then publishes a new immutable [`Snapshot`]. Readers (the hot
+//! path) only ever load the current snapshot: no lock, no disk.
+
+mod model;
+pub mod ops;
+mod secret;
+
+pub use model::{
+    AdminRecord, Application, CertOrigin, CertStatus, CertificateRecord, Contact, Grant, Partner,
+};
+pub use secret::{SecretDigest, generate_secret};
+
+use crate::domain::{ClientId, PartnerId, Thumbprint};
+use crate::store::{Store, StoreError, Write};
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why a registry operation was refused. Field names are those of the admin
+/// API's JSON bodies (`grants[0].scope`, `contacts.technique.email`, …).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Bad input: 400.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Unknown id: 404.
+    #[error("{field}: no {what} {id}")]
+    NotFound {
+        /// The field or path segment that named it.
+        field: String,
+        /// `partner`, `application`, `certificate`.
+        what: &'static str,
+        /// The id looked up.
+        id: String,
+    },
+    /// Clashes with existing state: 409.
+    #[error("{field}: {message}")]
+    Conflict {
+        /// The offending field.
+        field: String,
+        /// What it clashes with.
+        message: String,
+    },
+    /// The store failed; nothing was published.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record could not be decoded.
+    #[error("corrupt registry record {key}: {message}")]
+    Corrupt {
+        /// The store key.
+        key: String,
+        /// The decoding error.
+        message: String,
+    },
+}
+
+impl RegistryError {
+    /// A 400 naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        RegistryError::Invalid {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A 409 naming `field`.
+    pub fn conflict(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        RegistryError::Conflict {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A 404 naming `field`.
+    pub fn not_found(field: impl Into<String>, what: &'static str, id: impl Into<String>) -> Self {
+        RegistryError::NotFound {
+            field: field.into(),
+            what,
+            id: id.into(),
+        }
+    }
+}
+
+/// An immutable view of the whole registry, read by the hot path.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Partners by id.
+    pub partners: HashMap<PartnerId, Partner>,
+    /// Applications by client id.
+    pub applications: HashMap<ClientId, Application>,
+    /// Certificates by thumbprint (active and revoked).
+    pub certificates: HashMap<Thumbprint, CertificateRecord>,
+    /// Client-secret digests by client id.
+    pub secrets: HashMap<ClientId, SecretDigest>,
+    /// Admin certificates by thumbprint.
+    pub admins: HashMap<Thumbprint, AdminRecord>,
+}
+
+impl Snapshot {
+    /// The partner by id, or a 404 naming `field`.
+    pub fn partner(&self, field: &str, id: &str) -> Result<&Partner, RegistryError> {
+        self.partners
+            .get(&PartnerId::new(id))
+            .ok_or_else(|| RegistryError::not_found(field, "partner", id))
+    }
+
+    /// The application by client id, or a 404 naming `field`.
+    pub fn application(&self, field: &str, id: &str) -> Result<&Application, RegistryError> {
+        self.applications
+            .get(&ClientId::new(id))
+            .ok_or_else(|| RegistryError::not_found(field, "application", id))
+    }
+
+    /// The certificates of one application, newest first.
+    pub fn certificates_of(&self, client_id: &ClientId) -> Vec<&CertificateRecord> {
+        let mut certs: Vec<_> = self
+            .certificates
+            .values()
+            .filter(|c| &c.client_id == client_id)
+            .collect();
+        certs.sort_by(|a, b| b.registered_at.cmp(&a.registered_at));
+        certs
+    }
+}
+
+/// One record written by an operation.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// Insert or replace a partner.
+    Partner(Partner),
+    /// Insert or replace an application.
+    Application(Application),
+    /// Insert or replace a certificate.
+    Certificate(CertificateRecord),
+    /// Set an application's client-secret digest.
+    Secret(ClientId, SecretDigest),
+    /// Insert or replace an admin certificate.
+    Admin(AdminRecord),
+}
+
+const PARTNER: &str = "reg/partner/";
+const APPLICATION: &str = "reg/app/";
+const CERTIFICATE: &str = "reg/cert/";
+const SECRET: &str = "reg/secret/";
+const ADMIN: &str = "reg/admin/";
+
+impl Record {
+    fn to_write(&self) -> Result<Write, RegistryError> {
+        let (prefix, id, value) = match self {
+            Record::Partner(p) => (PARTNER, p.id.as_str(), encode(p)?),
+            Record::Application(a) => (APPLICATION, a.client_id.as_str(), encode(a)?),
+            Record::Certificate(c) => (CERTIFICATE, c.thumbprint.as_str(), encode(c)?),
+            Record::Secret(id, d) => (SECRET, id.as_str(), encode(d)?),
+            Record::Admin(a) => (ADMIN, a.thumbprint.as_str(), encode(a)?),
+        };
+        Ok(Write::Put(format!("{prefix}{id}").into_bytes(), value))
+    }
+
+    fn publish(self, snap: &mut Snapshot) {
+        match self {
+            Record::Partner(p) => {
+                snap.partners.insert(p.id.clone(), p);
+            }
+            Record::Application(a) => {
+                snap.applications.insert(a.client_id.clone(), a);
+            }
+            Record::Certificate(c) => {
+                snap.certificates.insert(c.thumbprint.clone(), c);
+            }
+            Record::Secret(id, d) => {
+                snap.secrets.insert(id, d);
+            }
+            Record::Admin(a) => {
+                snap.admins.insert(a.thumbprint.clone(), a);
+            }
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, RegistryError> {
+    serde_json::to_vec(value).map_err(|e| RegistryError::Corrupt {
+        key: "(new record)".into(),
+        message: e.to_string(),
+    })
+}
+
+/// The registry: the store it persists to and the snapshot it publishes.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    current: ArcSwap<Snapshot>,
+    /// Serialises writers so each validates against the state it commits on.
+    writer: Mutex<()>,
+}
+
+impl Registry {
+    /// Loads every record from `store`.
+    pub fn open(store: Arc<dyn Store>) -> Result<Self, RegistryError> {
+        let mut snap = Snapshot::default();
+        for (k, v) in load::<Partner>(&*store, PARTNER)? {
+            snap.partners.insert(PartnerId::new(k), v);
+        }
+        for (k, v) in load::<Application>(&*store, APPLICATION)? {
+            snap.applications.insert(ClientId::new(k), v);
+        }
+        for (k, v) in load::<CertificateRecord>(&*store, CERTIFICATE)? {
+            snap.certificates.insert(Thumbprint::new(k), v);
+        }
+        for (k, v) in load::<SecretDigest>(&*store, SECRET)? {
+            snap.secrets.insert(ClientId::new(k), v);
+        }
+        for (k, v) in load::<AdminRecord>(&*store, ADMIN)? {
+            snap.admins.insert(Thumbprint::new(k), v);
+        }
+        Ok(Registry {
+            store,
+            current: ArcSwap::from_pointee(snap),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The current snapshot (cheap: one atomic load).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Runs one operation: `op` validates against the current snapshot and
+    /// returns the records to write and its result. The records are committed
+    /// atomically and durably, then published; on any error nothing changes.
+    pub fn apply<T>(
+        &self,
+        op: impl FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current.load_full();
+        let (records, out) = op(&current)?;
+        let writes = records
+            .iter()
+            .map(Record::to_write)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.commit(writes)?;
+        let mut next = (*current).clone();
+        for r in records {
+            r.publish(&mut next);
+        }
+        self.current.store(Arc::new(next));
+        Ok(out)
+    }
+}
+
+fn load<T: DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<Vec<(String, T)>, RegistryError> {
+    store
+        .scan_prefix(prefix.as_bytes())?
+        .into_iter()
+        .map(|(k, v)| {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = serde_json::from_slice(&v).map_err(|e| RegistryError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            let id = key.strip_prefix(prefix).unwrap_or(&key).to_owned();
+            Ok((id, value))
+        })
+        .collect()
+}

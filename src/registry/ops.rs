@@ -1,0 +1,478 @@
+//! Admin operations on the registry: the JSON bodies they accept, their
+//! validation (every error names the field) and the records they write.
+//! Each function is one all-or-nothing operation run by [`Registry::apply`].
+
+use super::{
+    AdminRecord, Application, CertStatus, CertificateRecord, Contact, Grant, Partner, Record,
+    Registry, RegistryError, generate_secret,
+};
+use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
+use ipnetwork::IpNetwork;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use time::{Date, OffsetDateTime};
+
+/// Quota applied when an application names none (calls per minute).
+pub const DEFAULT_QUOTA_PER_MINUTE: u32 = 50;
+/// Highest quota an admin may set (calls per minute).
+pub const MAX_QUOTA_PER_MINUTE: u32 = 1_000_000;
+const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
+
+/// A contact as sent by an admin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// Full name.
+    pub nom: String,
+    /// E-mail address.
+    pub email: String,
+    /// Phone number.
+    #[serde(default)]
+    pub telephone: Option<String>,
+}
+
+/// `POST /admin/v1/partners`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartner {
+    /// The partner's SIREN.
+    pub siren: String,
+    /// Display name.
+    pub name: String,
+    /// Contacts by role.
+    #[serde(default)]
+    pub contacts: BTreeMap<String, NewContact>,
+}
+
+/// `PATCH /admin/v1/partners/{id}`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerPatch {
+    /// `active` or `suspended`.
+    pub status: Option<String>,
+    /// New display name.
+    pub name: Option<String>,
+    /// Replaces all contacts.
+    pub contacts: Option<BTreeMap<String, NewContact>>,
+}
+
+/// A grant as sent by an admin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGrant {
+    /// Scope name.
+    pub scope: String,
+    /// Fiscal years.
+    pub years: Vec<i32>,
+}
+
+/// `POST /admin/v1/applications`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    /// Owner.
+    pub partner_id: String,
+    /// Display name.
+    pub name: String,
+    /// `sandbox` or `production`.
+    pub environment: String,
+    /// Scopes and years.
+    #[serde(default)]
+    pub grants: Vec<NewGrant>,
+    /// `YYYY-MM-DD`.
+    pub valid_from: String,
+    /// `YYYY-MM-DD`, not before `valid_from`.
+    pub valid_until: String,
+    /// CIDR blocks.
+    pub ip_allowlist: Vec<String>,
+    /// Calls per minute; default 50.
+    #[serde(default)]
+    pub quota_per_minute: Option<u32>,
+}
+
+/// `PATCH /admin/v1/applications/{client_id}`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationPatch {
+    /// `active` or `suspended`.
+    pub status: Option<String>,
+    /// Replaces all grants.
+    pub grants: Option<Vec<NewGrant>>,
+    /// Replaces the allowlist.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// New quota.
+    pub quota_per_minute: Option<u32>,
+    /// New last day of validity.
+    pub valid_until: Option<String>,
+}
+
+/// What `create_application` returns: the application and its secret,
+/// shown this once.
+#[derive(Debug)]
+pub struct CreatedApplication {
+    /// The stored application.
+    pub application: Application,
+    /// The client secret in clear (never stored).
+    pub client_secret: String,
+}
+
+impl Registry {
+    /// Registers a partner.
+    pub fn create_partner(
+        &self,
+        input: NewPartner,
+        now: OffsetDateTime,
+    ) -> Result<Partner, RegistryError> {
+        self.apply(|snap| {
+            let siren =
+                Siren::parse(input.siren.trim()).map_err(|e| RegistryError::invalid("siren", e))?;
+            if snap.partners.values().any(|p| p.siren == siren) {
+                return Err(RegistryError::conflict(
+                    "siren",
+                    format!("a partner with SIREN {siren} already exists"),
+                ));
+            }
+            let partner = Partner {
+                id: PartnerId::generate(),
+                siren,
+                name: non_empty("name", &input.name)?,
+                contacts: contacts(input.contacts)?,
+                status: Status::Active,
+                created_at: now,
+            };
+            Ok((vec![Record::Partner(partner.clone())], partner))
+        })
+    }
+
+    /// Changes a partner's status, name or contacts.
+    pub fn update_partner(&self, id: &str, patch: PartnerPatch) -> Result<Partner, RegistryError> {
+        self.apply(|snap| {
+            let mut partner = snap.partner("id", id)?.clone();
+            if let Some(s) = &patch.status {
+                partner.status = status(s)?;
+            }
+            if let Some(n) = &patch.name {
+                partner.name = non_empty("name", n)?;
+            }
+            if let Some(c) = patch.contacts {
+                partner.contacts = contacts(c)?;
+            }
+            Ok((vec![Record::Partner(partner.clone())], partner))
+        })
+    }
+
+    /// Registers an application and generates its client secret.
+    pub fn create_application(
+        &self,
+        input: NewApplication,
+        now: OffsetDateTime,
+    ) -> Result<CreatedApplication, RegistryError> {
+        self.apply(|snap| {
+            let partner = snap.partner("partner_id", &input.partner_id)?;
+            let environment = Environment::parse(&input.environment).ok_or_else(|| {
+                RegistryError::invalid("environment", "must be \"sandbox\" or \"production\"")
+            })?;
+            let valid_from = date("valid_from", &input.valid_from)?;
+            let valid_until = date("valid_until", &input.valid_until)?;
+            check_period(valid_from, valid_until)?;
+            let application = Application {
+                client_id: ClientId::generate(),
+                partner_id: partner.id.clone(),
+                name: non_empty("name", &input.name)?,
+                environment,
+                grants: grants(&input.grants)?,
+                valid_from,
+                valid_until,
+                ip_allowlist: ip_allowlist(&input.ip_allowlist)?,
+                quota_per_minute: quota(input.quota_per_minute)?,
+                status: Status::Active,
+                created_at: now,
+            };
+            let (client_secret, digest) = generate_secret();
+            let records = vec![
+                Record::Application(application.clone()),
+                Record::Secret(application.client_id.clone(), digest),
+            ];
+            Ok((
+                records,
+                CreatedApplication {
+                    application,
+                    client_secret,
+                },
+            ))
+        })
+    }
+
+    /// Changes any of an application's status, grants, allowlist, quota or
+    /// end of validity.
+    pub fn update_application(
+        &self,
+        client_id: &str,
+        patch: ApplicationPatch,
+    ) -> Result<Application, RegistryError> {
+        self.apply(|snap| {
+            let mut app = snap.application("client_id", client_id)?.clone();
+            if let Some(s) = &patch.status {
+                app.status = status(s)?;
+            }
+            if let Some(g) = &patch.grants {
+                app.grants = grants(g)?;
+            }
+            if let Some(ips) = &patch.ip_allowlist {
+                app.ip_allowlist = ip_allowlist(ips)?;
+            }
+            if patch.quota_per_minute.is_some() {
+                app.quota_per_minute = quota(patch.quota_per_minute)?;
+            }
+            if let Some(until) = &patch.valid_until {
+                app.valid_until = date("valid_until", until)?;
+                check_period(app.valid_from, app.valid_until)?;
+            }
+            Ok((vec![Record::Application(app.clone())], app))
+        })
+    }
+
+    /// Pins a certificate (already verified against the environment's CA by
+    /// the caller) to an application.
+    pub fn add_certificate(
+        &self,
+        record: CertificateRecord,
+    ) -> Result<CertificateRecord, RegistryError> {
+        self.apply(|snap| {
+            let app = snap.application("client_id", record.client_id.as_str())?;
+            if app.environment != record.environment {
+                return Err(RegistryError::invalid(
+                    "certificate",
+                    format!(
+                        "application {} is a {} application",
+                        app.client_id, app.environment
+                    ),
+                ));
+            }
+            if snap.certificates.contains_key(&record.thumbprint)
+                || snap.admins.contains_key(&record.thumbprint)
+            {
+                return Err(RegistryError::conflict(
+                    "certificate",
+                    format!("certificate {} is already registered", record.thumbprint),
+                ));
+            }
+            Ok((vec![Record::Certificate(record.clone())], record))
+        })
+    }
+
+    /// Revokes an application's certificate at once.
+    pub fn revoke_certificate(
+        &self,
+        client_id: &str,
+        thumbprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<CertificateRecord, RegistryError> {
+        self.apply(|snap| {
+            snap.application("client_id", client_id)?;
+            let mut cert = snap
+                .certificates
+                .get(&Thumbprint::new(thumbprint))
+                .filter(|c| c.client_id.as_str() == client_id)
+                .ok_or_else(|| RegistryError::not_found("thumbprint", "certificate", thumbprint))?
+                .clone();
+            if cert.status == CertStatus::Revoked {
+                return Ok((Vec::new(), cert));
+            }
+            cert.status = CertStatus::Revoked;
+            cert.revoked_at = Some(now);
+            Ok((vec![Record::Certificate(cert.clone())], cert))
+        })
+    }
+
+    /// Allows a certificate on the admin listener (idempotent).
+    pub fn add_admin(&self, record: AdminRecord) -> Result<AdminRecord, RegistryError> {
+        self.apply(|snap| {
+            if let Some(existing) = snap.admins.get(&record.thumbprint) {
+                return Ok((Vec::new(), existing.clone()));
+            }
+            if snap.certificates.contains_key(&record.thumbprint) {
+                return Err(RegistryError::conflict(
+                    "certificate",
+                    "this certificate is registered to a partner application",
+                ));
+            }
+            Ok((vec![Record::Admin(record.clone())], record))
+        })
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Result<String, RegistryError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(RegistryError::invalid(field, "must not be empty"));
+    }
+    Ok(v.to_owned())
+}
+
+fn status(value: &str) -> Result<Status, RegistryError> {
+    Status::parse(value)
+        .ok_or_else(|| RegistryError::invalid("status", "must be \"active\" or \"suspended\""))
+}
+
+fn contacts(
+    input: BTreeMap<String, NewContact>,
+) -> Result<BTreeMap<String, Contact>, RegistryError> {
+    input
+        .into_iter()
+        .map(|(role, c)| {
+            let field = format!("contacts.{role}");
+            if role.is_empty() || !role.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_') {
+                return Err(RegistryError::invalid(
+                    field,
+                    "a contact role is a lowercase word such as \"technique\"",
+                ));
+            }
+            let email = c.email.trim();
+            if !valid_email(email) {
+                return Err(RegistryError::invalid(
+                    format!("{field}.email"),
+                    format!("{email:?} is not an e-mail address"),
+                ));
+            }
+            let contact = Contact {
+                nom: non_empty(&format!("{field}.nom"), &c.nom)?,
+                email: email.to_owned(),
+                telephone: c
+                    .telephone
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty()),
+            };
+            Ok((role, contact))
+        })
+        .collect()
+}
+
+/// RFC 5322 syntax (email_address crate) plus a dotted domain, since
+/// partner contacts are reached over the Internet.
+fn valid_email(email: &str) -> bool {
+    email_address::EmailAddress::parse_with_options(email, Default::default())
+        .map(|a| a.domain().contains('.') && !a.domain().starts_with('['))
+        .unwrap_or(false)
+}
+
+fn date(field: &str, value: &str) -> Result<Date, RegistryError> {
+    if value.trim().is_empty() {
+        return Err(RegistryError::invalid(
+            field,
+            "must not be empty (YYYY-MM-DD)",
+        ));
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(value.trim(), &fmt).map_err(|e| {
+        RegistryError::invalid(field, format!("{value:?} is not a YYYY-MM-DD date: {e}"))
+    })
+}
+
+fn check_period(from: Date, until: Date) -> Result<(), RegistryError> {
+    if until < from {
+        return Err(RegistryError::invalid(
+            "valid_until",
+            format!("{until} is before valid_from {from}"),
+        ));
+    }
+    Ok(())
+}
+
+fn grants(input: &[NewGrant]) -> Result<Vec<Grant>, RegistryError> {
+    let mut seen = BTreeSet::new();
+    input
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let scope = Scope::parse(&g.scope)
+                .map_err(|e| RegistryError::invalid(format!("grants[{i}].scope"), e))?;
+            if !seen.insert(scope) {
+                return Err(RegistryError::invalid(
+                    format!("grants[{i}].scope"),
+                    format!("scope {scope} is granted twice"),
+                ));
+            }
+            let field = format!("grants[{i}].years");
+            if g.years.is_empty() {
+                return Err(RegistryError::invalid(
+                    field,
+                    "at least one year is required",
+                ));
+            }
+            if let Some(y) = g.years.iter().find(|y| !YEARS.contains(y)) {
+                return Err(RegistryError::invalid(
+                    field,
+                    format!("{y} is not a fiscal year between 1990 and 2100"),
+                ));
+            }
+            let mut years = g.years.clone();
+            years.sort_unstable();
+            years.dedup();
+            Ok(Grant { scope, years })
+        })
+        .collect()
+}
+
+fn ip_allowlist(input: &[String]) -> Result<Vec<IpNetwork>, RegistryError> {
+    input
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.trim().parse::<IpNetwork>().map_err(|e| {
+                RegistryError::invalid(
+                    format!("ip_allowlist[{i}]"),
+                    format!("{s:?} is not a CIDR block: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn quota(value: Option<u32>) -> Result<u32, RegistryError> {
+    match value {
+        None => Ok(DEFAULT_QUOTA_PER_MINUTE),
+        Some(q) if (1..=MAX_QUOTA_PER_MINUTE).contains(&q) => Ok(q),
+        Some(q) => Err(RegistryError::invalid(
+            "quota_per_minute",
+            format!("{q} is outside 1..={MAX_QUOTA_PER_MINUTE}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_rules() {
+        assert!(valid_email("jeanne.dupont@example.fr"));
+        assert!(!valid_email("not-an-email"));
+        assert!(!valid_email("a@b"));
+        assert!(!valid_email("a b@example.fr"));
+    }
+
+    #[test]
+    fn grants_name_the_failing_index() {
+        let bad = [
+            NewGrant {
+                scope: "declarations".into(),
+                years: vec![2023],
+            },
+            NewGrant {
+                scope: "impots".into(),
+                years: vec![2023],
+            },
+        ];
+        let err = grants(&bad).unwrap_err().to_string();
+        assert!(err.starts_with("grants[1].scope"), "{err}");
+    }
+
+    #[test]
+    fn inverted_period_names_valid_until() {
+        let from = date("valid_from", "2026-01-01").unwrap();
+        let until = date("valid_until", "2025-01-01").unwrap();
+        let err = check_period(from, until).unwrap_err().to_string();
+        assert!(err.starts_with("valid_until"), "{err}");
+    }
+}

@@ -1,0 +1,79 @@
+//! The embedded sled backend: one database directory, one tree.
+
+use super::{Store, StoreError, Write};
+use std::path::Path;
+
+/// A sled database opened on a directory (one process per directory).
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                StoreError::Locked(dir.display().to_string())
+            }
+            sled::Error::Io(io) if io.to_string().contains("lock") => {
+                StoreError::Locked(dir.display().to_string())
+            }
+            other => StoreError::Backend(other.to_string()),
+        })?;
+        Ok(SledStore { db })
+    }
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl Store for SledStore {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend))
+            .collect()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key).map_err(backend)?.map(|v| v.to_vec()))
+    }
+
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for w in writes {
+            match w {
+                Write::Put(k, v) => batch.insert(k, v),
+                Write::Delete(k) => batch.remove(k),
+            }
+        }
+        self.db.apply_batch(batch).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_visible_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            s.commit(vec![
+                Write::Put(b"p/1".to_vec(), b"one".to_vec()),
+                Write::Put(b"p/2".to_vec(), b"two".to_vec()),
+                Write::Put(b"q/1".to_vec(), b"other".to_vec()),
+            ])
+            .unwrap();
+            s.commit(vec![Write::Delete(b"p/2".to_vec())]).unwrap();
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        let got = s.scan_prefix(b"p/").unwrap();
+        assert_eq!(got, vec![(b"p/1".to_vec(), b"one".to_vec())]);
+        assert_eq!(s.get(b"q/1").unwrap(), Some(b"other".to_vec()));
+    }
+}
