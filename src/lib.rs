@@ -14,8 +14,15 @@
 //! - `registry`, `store` — partners, applications, certificates; storage.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod app;
+pub mod chain;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod pki;
 pub mod registry;
+pub mod respond;
+pub mod server;
 pub mod store;
+pub mod tls;

@@ -1,1 +1,190 @@
-fn main() {}
+//! The `opale-apim` binary: parses the command line and wires the library.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use opale_apim::app::App;
+use opale_apim::config::{Config, LogFormat};
+use opale_apim::pki::{self, PkiFiles};
+use opale_apim::server::{self, Listeners};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// API management gateway for the OPALE tax data API.
+#[derive(Debug, Parser)]
+#[command(name = "opale-apim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Development PKI.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Run the sandbox, production and admin listeners.
+    Serve {
+        /// TOML config (default config/opale.toml when present, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Client of the admin API (mTLS with the admin certificate).
+    Admin(Box<opale_apim::admin::cli::AdminArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create the dev CA, server, environment CAs and admin certificate.
+    Init {
+        /// Target directory (default: certs_dir of the config, ./certs).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Overwrite an existing PKI.
+        #[arg(long)]
+        force: bool,
+        /// Config file to read certs_dir from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Pki(PkiCommand::Init { dir, force, config }) => {
+            let dir = match dir {
+                Some(d) => d,
+                None => Config::load(config.as_deref())?.0.certs_dir,
+            };
+            let written = pki::init(&PkiFiles::new(&dir), force)?;
+            println!("dev PKI written to {}:", dir.display());
+            for f in written {
+                println!("  {}", f.display());
+            }
+            Ok(())
+        }
+        Command::Serve { config } => serve(config).await,
+        Command::Admin(args) => Ok(opale_apim::admin::cli::run(*args).await?),
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let (config, source) = Config::load(config_path.as_deref())?;
+    init_logging(config.log.format, &config.log.filter);
+    let (app, startup) = App::build(config).context("cannot start")?;
+    let app = Arc::new(app);
+    let listeners = Listeners::bind(&app).await?;
+    print_banner(&app, &listeners, source, startup.created_pki);
+    server::run(app, listeners, shutdown_signal()).await;
+    eprintln!("opale-apim stopped");
+    Ok(())
+}
+
+fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: bool) {
+    let addr = |t: &tokio::net::TcpListener| {
+        t.local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".into())
+    };
+    let certs = app.config.certs_dir.display();
+    let cfg = source
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    if created_pki {
+        println!("created a development PKI in {certs} (pki init)");
+    }
+    println!("opale-apim {} — config: {cfg}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  sandbox     https://{}   (partners: mTLS with a sandbox-CA certificate)",
+        addr(&l.sandbox)
+    );
+    println!(
+        "  production  https://{}   (upstream {})",
+        addr(&l.production),
+        app.config.production.upstream.0
+    );
+    println!(
+        "  admin       https://{}   (mTLS with {certs}/admin.pem)",
+        addr(&l.admin)
+    );
+    println!(
+        "  state       {} (sled)",
+        app.config.data_dir.join("sled").display()
+    );
+    println!();
+    println!("Try next (in another terminal):");
+    println!(
+        "  curl --cacert {certs}/ca.pem https://{}/opale/v1/etatSante",
+        addr(&l.sandbox)
+    );
+    println!(
+        "  opale-apim admin partner add --siren 732829320 --name \"Exemple SA\" --contact technique:Jeanne Dupont:jd@example.fr"
+    );
+    println!(
+        "  opale-apim admin app add --partner <id> --name demo --env sandbox --grant declarations:2022-2024 \\"
+    );
+    println!("      --valid-from 2025-01-01 --valid-until 2027-12-31 --ip 127.0.0.1/32");
+    println!(
+        "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout app.key -out app.csr -subj /CN=demo"
+    );
+    println!("  opale-apim admin cert issue <client_id> --csr app.csr --out app.pem");
+    println!(
+        "  curl --cacert {certs}/ca.pem --cert app.pem --key app.key -H \"X-Correlation-ID: $(cat /proc/sys/kernel/random/uuid)\" \\"
+    );
+    println!(
+        "      https://{}/opale/v1/entreprises/732829320/declarations?annee=2024",
+        addr(&l.sandbox)
+    );
+    println!("(with cargo: replace `opale-apim` by `cargo run --release --`). Ctrl-C stops.");
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -53,3 +53,8 @@ pub fn parse_certificate_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>
     CertInfo::from_der(leaf)?;
     Ok(chain)
 }
+
+/// PEM text of a DER certificate.
+pub fn pem_encode(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}

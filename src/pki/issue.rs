@@ -18,10 +18,10 @@ pub const PARTNER_CERT_DAYS: i64 = 365;
 /// Creates the dev PKI in `files.dir()`. Refuses when any file exists
 /// unless `force`. Returns the files written.
 pub fn init(files: &PkiFiles, force: bool) -> Result<Vec<PathBuf>, PkiError> {
-    if !force {
-        if let Some(existing) = files.all().into_iter().find(|p| p.exists()) {
-            return Err(PkiError::Exists(existing));
-        }
+    if let Some(existing) = files.all().into_iter().find(|p| p.exists())
+        && !force
+    {
+        return Err(PkiError::Exists(existing));
     }
     std::fs::create_dir_all(files.dir()).map_err(|source| PkiError::Io {
         path: files.dir().to_path_buf(),

@@ -8,7 +8,7 @@ mod inspect;
 mod issue;
 
 pub use files::{PkiFiles, write_private};
-pub use inspect::{CertInfo, parse_certificate_chain};
+pub use inspect::{CertInfo, parse_certificate_chain, pem_encode};
 pub use issue::{IssuingCa, init};
 
 /// What went wrong with certificates or keys. Messages never include keys.

@@ -130,7 +130,7 @@ impl Snapshot {
             .values()
             .filter(|c| &c.client_id == client_id)
             .collect();
-        certs.sort_by(|a, b| b.registered_at.cmp(&a.registered_at));
+        certs.sort_by_key(|c| std::cmp::Reverse(c.registered_at));
         certs
     }
 }

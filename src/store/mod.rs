@@ -29,10 +29,13 @@ pub enum Write {
     Delete(Vec<u8>),
 }
 
+/// Key-value pairs, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A key-value store with atomic, durable batches.
 pub trait Store: Send + Sync + 'static {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
 
     /// The value at `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

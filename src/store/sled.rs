@@ -1,6 +1,6 @@
 //! The embedded sled backend: one database directory, one tree.
 
-use super::{Store, StoreError, Write};
+use super::{Pairs, Store, StoreError, Write};
 use std::path::Path;
 
 /// A sled database opened on a directory (one process per directory).
@@ -29,7 +29,7 @@ fn backend(e: sled::Error) -> StoreError {
 }
 
 impl Store for SledStore {
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.db
             .scan_prefix(prefix)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend))

@@ -1,0 +1,69 @@
+//! The admin API's error body: `{"error":{"status","field","message"}}`.
+
+use crate::registry::RegistryError;
+use crate::respond::{self, Body};
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+/// A refused admin call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The JSON field (dotted path) at fault, if any.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status, an optional field and a message.
+    pub fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// A 400 naming `field`.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some(field), message)
+    }
+
+    /// The JSON response.
+    pub fn into_response(self) -> Response<Body> {
+        let body = json!({"error": {
+            "status": self.status.as_u16(),
+            "field": self.field,
+            "message": self.message,
+        }});
+        respond::json(self.status, &body)
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let message = e.to_string();
+        match e {
+            RegistryError::Invalid { field, message } => {
+                ApiError::new(StatusCode::BAD_REQUEST, Some(&field), message)
+            }
+            RegistryError::NotFound { field, .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, Some(&field), message)
+            }
+            RegistryError::Conflict { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, Some(&field), message)
+            }
+            RegistryError::Store(_) | RegistryError::Corrupt { .. } => {
+                tracing::error!(error = %message, "registry write failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    "the registry could not be written; nothing was changed",
+                )
+            }
+        }
+    }
+}

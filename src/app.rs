@@ -1,0 +1,209 @@
+//! The running gateway's state, built once from the configuration: the
+//! PKI (created on first start), the store and registry, and each
+//! listener's TLS configuration and trust policy.
+
+use crate::config::Config;
+use crate::domain::Environment;
+use crate::pki::{self, CertInfo, IssuingCa, PkiError, PkiFiles};
+use crate::registry::{AdminRecord, Registry, RegistryError};
+use crate::store::{SledStore, Store, StoreError};
+use crate::tls::{self, ChainVerifier, TlsError};
+use rustls::ServerConfig;
+use rustls_pki_types::CertificateRevocationListDer;
+use rustls_pki_types::pem::PemObject;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// PKI files.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// TLS configuration.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The state directory.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The registry.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A CRL file.
+    #[error("CRL {path}: {message}")]
+    Crl {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Creating the state directory.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// One environment's CA, trust policy and TLS configuration.
+#[derive(Debug)]
+pub struct EnvState {
+    /// Which environment.
+    pub environment: Environment,
+    /// Issues partner certificates from CSRs.
+    pub ca: IssuingCa,
+    /// Judges presented certificates (CA + CRLs).
+    pub verifier: ChainVerifier,
+    /// The listener's TLS configuration.
+    pub tls: Arc<ServerConfig>,
+}
+
+/// Everything a request handler may need, shared by all connections.
+pub struct App {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The PKI files.
+    pub pki: PkiFiles,
+    /// Partners, applications, certificates.
+    pub registry: Arc<Registry>,
+    /// Sandbox state.
+    pub sandbox: EnvState,
+    /// Production state.
+    pub production: EnvState,
+    /// Trust policy of the admin listener (the root CA).
+    pub admin_verifier: ChainVerifier,
+    /// The admin listener's TLS configuration.
+    pub admin_tls: Arc<ServerConfig>,
+}
+
+/// What `App::build` did that the operator should know.
+#[derive(Debug, Default)]
+pub struct Startup {
+    /// A dev PKI was created because none existed.
+    pub created_pki: bool,
+}
+
+impl App {
+    /// Builds the state: creates the dev PKI if `certs_dir` has none, opens
+    /// the sled store in `data_dir/sled` and registers `admin.pem` as an
+    /// admin certificate.
+    pub fn build(config: Config) -> Result<(App, Startup), AppError> {
+        let mut startup = Startup::default();
+        let files = PkiFiles::new(&config.certs_dir);
+        if !files.ca_pem().exists() && files.all().iter().all(|f| !f.exists()) {
+            pki::init(&files, false)?;
+            startup.created_pki = true;
+        }
+        let dir = config.data_dir.join("sled");
+        std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir)?);
+        let registry = Arc::new(Registry::open(store)?);
+        Self::assemble(config, files, registry, startup)
+    }
+
+    fn assemble(
+        config: Config,
+        files: PkiFiles,
+        registry: Arc<Registry>,
+        startup: Startup,
+    ) -> Result<(App, Startup), AppError> {
+        let provider = tls::provider();
+        let chain = tls::load_certs(&files.server_pem())?;
+        let key = || tls::load_key(&files.server_key());
+        let reject = config.tls.reject_at_handshake;
+        let env_state = |environment: Environment, crls: &[std::path::PathBuf]| {
+            let ca = IssuingCa::load(&files, environment)?;
+            let verifier = ChainVerifier::new(
+                provider.clone(),
+                &[ca.certificate().clone()],
+                load_crls(crls)?,
+            )?;
+            let tls = tls::server_config(
+                provider.clone(),
+                chain.clone(),
+                key()?,
+                verifier.handshake_verifier(reject),
+            )?;
+            Ok::<_, AppError>(EnvState {
+                environment,
+                ca,
+                verifier,
+                tls,
+            })
+        };
+        let sandbox = env_state(Environment::Sandbox, &config.sandbox.crls)?;
+        let production = env_state(Environment::Production, &config.production.crls)?;
+        let roots = tls::load_certs(&files.ca_pem())?;
+        let admin_verifier = ChainVerifier::new(provider.clone(), &roots, Vec::new())?;
+        let admin_tls = tls::server_config(
+            provider,
+            chain.clone(),
+            key()?,
+            admin_verifier.handshake_verifier(reject),
+        )?;
+        bootstrap_admin(&registry, &files)?;
+        let app = App {
+            config,
+            pki: files,
+            registry,
+            sandbox,
+            production,
+            admin_verifier,
+            admin_tls,
+        };
+        Ok((app, startup))
+    }
+
+    /// The state of one environment.
+    pub fn env(&self, environment: Environment) -> &EnvState {
+        match environment {
+            Environment::Sandbox => &self.sandbox,
+            Environment::Production => &self.production,
+        }
+    }
+}
+
+/// Makes sure `admin.pem` (from `pki init`) may use the admin listener.
+fn bootstrap_admin(registry: &Registry, files: &PkiFiles) -> Result<(), AppError> {
+    let path = files.admin_pem();
+    if !path.exists() {
+        return Ok(());
+    }
+    let chain = pki::parse_certificate_chain(&files.read(&path)?)?;
+    let Some(leaf) = chain.first() else {
+        return Ok(());
+    };
+    let info = CertInfo::from_der(leaf)?;
+    if registry.snapshot().admins.contains_key(&info.thumbprint) {
+        return Ok(());
+    }
+    registry.add_admin(AdminRecord {
+        thumbprint: info.thumbprint,
+        subject: info.subject,
+        registered_at: time::OffsetDateTime::now_utc(),
+    })?;
+    Ok(())
+}
+
+fn load_crls(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, AppError> {
+    let mut crls = Vec::new();
+    for path in paths {
+        let err = |message: String| AppError::Crl {
+            path: path.display().to_string(),
+            message,
+        };
+        let iter = CertificateRevocationListDer::pem_file_iter(Path::new(path))
+            .map_err(|e| err(e.to_string()))?;
+        for crl in iter {
+            crls.push(crl.map_err(|e| err(e.to_string()))?);
+        }
+    }
+    Ok(crls)
+}

@@ -1,0 +1,152 @@
+//! Accept loops: TLS handshake, per-connection facts, one hyper connection
+//! (HTTP/1.1 or h2) per socket, graceful shutdown. The server takes
+//! already-bound listeners so tests can bind `127.0.0.1:0`.
+
+use crate::app::App;
+use crate::domain::Environment;
+use crate::tls::{ConnInfo, Plane};
+use crate::{admin, gateway};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info_span, warn};
+
+/// The three bound listeners.
+pub struct Listeners {
+    /// Sandbox environment.
+    pub sandbox: TcpListener,
+    /// Production environment.
+    pub production: TcpListener,
+    /// Admin plane.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(app: &App) -> std::io::Result<Listeners> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        };
+        Ok(Listeners {
+            sandbox: bind(app.config.sandbox.listen).await?,
+            production: bind(app.config.production.listen).await?,
+            admin: bind(app.config.admin.listen).await?,
+        })
+    }
+}
+
+/// Serves all listeners until `shutdown` completes, then lets open
+/// connections finish (up to 10 s).
+pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let loops = [
+            (listeners.sandbox, Plane::Env(Environment::Sandbox)),
+            (listeners.production, Plane::Env(Environment::Production)),
+            (listeners.admin, Plane::Admin),
+        ]
+        .map(|(listener, plane)| {
+            accept_loop(app.clone(), listener, plane, &graceful, stop_rx.clone())
+        });
+        let [a, b, c] = loops;
+        tokio::select! {
+            _ = async { tokio::join!(a, b, c) } => {}
+            _ = shutdown => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("connections still open after 10 s; closing them");
+    }
+}
+
+async fn accept_loop(
+    app: Arc<App>,
+    listener: TcpListener,
+    plane: Plane,
+    graceful: &GracefulShutdown,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let tls = match plane {
+        Plane::Env(env) => app.env(env).tls.clone(),
+        Plane::Admin => app.admin_tls.clone(),
+    };
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        let span = info_span!("conn", plane = ?plane, %remote);
+        tokio::spawn(
+            async move {
+                let timeout = Duration::from_millis(app.config.tls.handshake_timeout_ms);
+                let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => return debug!("TLS handshake timed out"),
+                };
+                let verifier = match plane {
+                    Plane::Env(env) => &app.env(env).verifier,
+                    Plane::Admin => &app.admin_verifier,
+                };
+                let conn = Arc::new(ConnInfo::new(
+                    plane,
+                    remote,
+                    stream.get_ref().1.peer_certificates(),
+                    verifier,
+                ));
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let app = app.clone();
+                    let conn = conn.clone();
+                    async move { Ok::<_, Infallible>(dispatch(&app, &conn, req).await) }
+                });
+                let builder = Builder::new(TokioExecutor::new());
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                    debug!(error = %e, "connection ended with an error");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> hyper::Response<crate::respond::Body> {
+    match conn.plane {
+        Plane::Env(env) => gateway::handle(app, conn, env, req).await,
+        Plane::Admin => admin::handle(app, conn, req).await,
+    }
+}

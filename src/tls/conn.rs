@@ -1,0 +1,69 @@
+//! Facts about one connection, computed once right after the handshake and
+//! shared by every request on it. Security decisions read these, never a
+//! header a client can forge.
+
+use super::{CertFault, ChainVerifier};
+use crate::domain::{Environment, Thumbprint};
+use rustls_pki_types::CertificateDer;
+use std::net::SocketAddr;
+
+/// Which listener accepted the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// An environment listener (data API and `/token`).
+    Env(Environment),
+    /// The admin listener (admin API, dashboards).
+    Admin,
+}
+
+/// The client certificate presented on a connection.
+#[derive(Debug, Clone)]
+pub struct PeerCert {
+    /// The leaf certificate.
+    pub der: CertificateDer<'static>,
+    /// `x5t#S256` of the leaf.
+    pub thumbprint: Thumbprint,
+    /// Subject DN of the leaf (RFC 4514), empty if unparseable.
+    pub subject: String,
+    /// Chain, dates and CRL verdict of this listener's trust policy.
+    pub verdict: Result<(), CertFault>,
+}
+
+/// Per-connection facts.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The listener.
+    pub plane: Plane,
+    /// The socket peer address.
+    pub remote: SocketAddr,
+    /// The client certificate, if one was presented.
+    pub peer: Option<PeerCert>,
+}
+
+impl ConnInfo {
+    /// Builds the facts of a finished handshake.
+    pub fn new(
+        plane: Plane,
+        remote: SocketAddr,
+        peer_chain: Option<&[CertificateDer<'_>]>,
+        verifier: &ChainVerifier,
+    ) -> Self {
+        let peer = peer_chain.and_then(|chain| {
+            let leaf = chain.first()?;
+            let subject = x509_parser::parse_x509_certificate(leaf)
+                .map(|(_, c)| c.subject().to_string())
+                .unwrap_or_default();
+            Some(PeerCert {
+                der: leaf.clone().into_owned(),
+                thumbprint: Thumbprint::of_der(leaf),
+                subject,
+                verdict: verifier.verdict(chain),
+            })
+        });
+        ConnInfo {
+            plane,
+            remote,
+            peer,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Client-certificate verification in two halves: the handshake proves key
+//! possession ([`ChainVerifier::handshake_verifier`]); [`ChainVerifier::verdict`]
+//! then judges the chain, the dates and the CRLs with rustls' own WebPKI
+//! verifier, once per connection.
+
+use super::TlsError;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+};
+use std::sync::Arc;
+
+/// Why a presented certificate is not acceptable (before registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertFault {
+    /// Not issued by a trusted CA of this listener, or malformed (910101).
+    Untrusted(String),
+    /// Past its `notAfter` (910101).
+    Expired,
+    /// Before its `notBefore` (910101).
+    NotYetValid,
+    /// Listed in a configured CRL (910102).
+    Revoked,
+}
+
+impl std::fmt::Display for CertFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertFault::Untrusted(why) => write!(f, "certificate not trusted: {why}"),
+            CertFault::Expired => f.write_str("certificate expired"),
+            CertFault::NotYetValid => f.write_str("certificate not yet valid"),
+            CertFault::Revoked => f.write_str("certificate revoked (CRL)"),
+        }
+    }
+}
+
+/// The trust policy of one listener: its CA roots and CRLs.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    webpki: Arc<dyn ClientCertVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+    hints: Vec<DistinguishedName>,
+}
+
+impl ChainVerifier {
+    /// Trusts `roots`, checking `crls` (unknown revocation status is allowed,
+    /// since not every issuer publishes a CRL).
+    pub fn new(
+        provider: Arc<CryptoProvider>,
+        roots: &[CertificateDer<'static>],
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for root in roots {
+            store
+                .add(root.clone())
+                .map_err(|e| TlsError::Verifier(format!("bad CA certificate: {e}")))?;
+        }
+        let algorithms = provider.signature_verification_algorithms;
+        let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider)
+            .with_crls(crls)
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let hints = webpki.root_hint_subjects().to_vec();
+        Ok(ChainVerifier {
+            webpki,
+            algorithms,
+            hints,
+        })
+    }
+
+    /// Judges a presented chain (leaf first) at the current time.
+    pub fn verdict(&self, chain: &[CertificateDer<'_>]) -> Result<(), CertFault> {
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| CertFault::Untrusted("empty chain".into()))?;
+        self.webpki
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map(|_| ())
+            .map_err(fault)
+    }
+
+    /// The verifier to put in the `ServerConfig`: the full WebPKI verifier
+    /// when `reject_at_handshake`, else one that only checks key possession
+    /// and accepts a missing certificate.
+    pub fn handshake_verifier(&self, reject_at_handshake: bool) -> Arc<dyn ClientCertVerifier> {
+        if reject_at_handshake {
+            self.webpki.clone()
+        } else {
+            Arc::new(PossessionOnly {
+                algorithms: self.algorithms,
+                hints: self.hints.clone(),
+            })
+        }
+    }
+}
+
+fn fault(e: rustls::Error) -> CertFault {
+    match e {
+        rustls::Error::InvalidCertificate(ce) => match ce {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertFault::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertFault::NotYetValid
+            }
+            CertificateError::Revoked => CertFault::Revoked,
+            CertificateError::UnknownIssuer => {
+                CertFault::Untrusted("issuer is not a trusted CA of this listener".into())
+            }
+            other => CertFault::Untrusted(format!("{other:?}")),
+        },
+        other => CertFault::Untrusted(other.to_string()),
+    }
+}
+
+/// Lets the handshake finish with any certificate whose key the client
+/// proved it holds (the CertificateVerify signature is checked), or none.
+#[derive(Debug)]
+struct PossessionOnly {
+    algorithms: WebPkiSupportedAlgorithms,
+    hints: Vec<DistinguishedName>,
+}
+
+impl ClientCertVerifier for PossessionOnly {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Judged after the handshake by `ChainVerifier::verdict`.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
