@@ -1,0 +1,389 @@
+//! Shared test support: a real server on 127.0.0.1:0 with a PKI generated
+//! at test start, certificates made with rcgen, and a real mTLS HTTP client.
+#![allow(dead_code)]
+
+pub mod pki;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use opale_apim::app::App;
+use opale_apim::config::Config;
+use opale_apim::domain::Environment;
+use opale_apim::server::{self, Listeners};
+use pki::{Identity, TestPki};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: Bytes,
+}
+
+impl Reply {
+    /// The error code in either rendering (problem+json or DGFIP envelope).
+    pub fn code(&self) -> String {
+        self.body["code"]
+            .as_str()
+            .or_else(|| self.body["erreur"]["code"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    }
+    /// The admin API's error field.
+    pub fn field(&self) -> String {
+        self.body["error"]["field"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// TLS client settings: trust the test CA, present `identity` if any.
+pub fn client_config(ca_pem: &Path, identity: Option<&Identity>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = ClientConfig::builder_with_provider(opale_apim::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(id) => {
+            let chain = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// One keep-alive HTTP/1.1 connection over TLS.
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    /// Connects to `addr` (server name `localhost`).
+    pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(conn);
+        Ok(Conn { sender })
+    }
+
+    /// Sends a request; `body` is sent as JSON.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        self.send_raw(method, path, headers, bytes, body.is_some())
+            .await
+    }
+
+    /// Sends raw bytes (content type JSON when `json`).
+    pub async fn send_raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        json: bool,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        if json {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .sender
+            .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+}
+
+/// A fresh UUID for X-Correlation-ID.
+pub fn correlation_id() -> String {
+    opale_apim::domain::random_uuid().to_string()
+}
+
+static SIREN_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A Luhn-valid SIREN different on every call.
+pub fn fresh_siren() -> String {
+    let n = 10_000_000
+        + SIREN_COUNTER.fetch_add(1, Ordering::Relaxed)
+        + std::process::id() % 1000 * 1000;
+    let body = format!("{n:08}");
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|s| opale_apim::domain::Siren::parse(s).is_ok())
+        .unwrap()
+}
+
+/// A gateway running in-process on ephemeral ports.
+pub struct TestServer {
+    tmp: tempfile::TempDir,
+    pub pki: TestPki,
+    pub sandbox: SocketAddr,
+    pub production: SocketAddr,
+    pub admin: SocketAddr,
+    app: Option<Arc<App>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    tweak: fn(&mut Config),
+}
+
+impl TestServer {
+    /// PKI generated in a new temporary directory, then the server started.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As `start`, with a change to the configuration.
+    pub async fn start_with(tweak: fn(&mut Config)) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki = TestPki::init(&tmp.path().join("certs"));
+        Self::boot(tmp, pki, tweak).await
+    }
+
+    async fn boot(tmp: tempfile::TempDir, pki: TestPki, tweak: fn(&mut Config)) -> TestServer {
+        let mut config = Config::default();
+        config.data_dir = tmp.path().join("data");
+        config.certs_dir = tmp.path().join("certs");
+        tweak(&mut config);
+        let (app, startup) = App::build(config).unwrap();
+        assert!(!startup.created_pki, "the test made the PKI");
+        let app = Arc::new(app);
+        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let listeners = Listeners {
+            sandbox: bind().await,
+            production: bind().await,
+            admin: bind().await,
+        };
+        let (sandbox, production, admin) = (
+            listeners.sandbox.local_addr().unwrap(),
+            listeners.production.local_addr().unwrap(),
+            listeners.admin.local_addr().unwrap(),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(app.clone(), listeners, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            tmp,
+            pki,
+            sandbox,
+            production,
+            admin,
+            app: Some(app),
+            stop: Some(stop),
+            task: Some(task),
+            tweak,
+        }
+    }
+
+    /// Stops the server and releases the state directory.
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        if let Some(mut app) = self.app.take() {
+            // Connection tasks may still hold the app for a moment.
+            for _ in 0..500 {
+                match Arc::try_unwrap(app) {
+                    Ok(inner) => {
+                        drop(inner);
+                        return;
+                    }
+                    Err(shared) => app = shared,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the app is still referenced after shutdown");
+        }
+    }
+
+    /// Stops and starts again on the same state and PKI.
+    pub async fn restart(mut self) -> TestServer {
+        self.shutdown().await;
+        let tmp = std::mem::replace(&mut self.tmp, tempfile::tempdir().unwrap());
+        let pki = self.pki.clone();
+        Self::boot(tmp, pki, self.tweak).await
+    }
+
+    /// The state directory root.
+    pub fn dir(&self) -> PathBuf {
+        self.tmp.path().to_path_buf()
+    }
+
+    /// Listener address of an environment.
+    pub fn env_addr(&self, env: Environment) -> SocketAddr {
+        match env {
+            Environment::Sandbox => self.sandbox,
+            Environment::Production => self.production,
+        }
+    }
+
+    /// A new connection presenting `identity`.
+    pub async fn connect(&self, addr: SocketAddr, identity: Option<&Identity>) -> Conn {
+        Conn::open(addr, client_config(&self.pki.files.ca_pem(), identity))
+            .await
+            .unwrap()
+    }
+
+    /// One admin call with the admin certificate.
+    pub async fn admin_call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let admin = self.pki.admin();
+        let mut conn = self.connect(self.admin, Some(&admin)).await;
+        conn.send(method, path, &[], body.as_ref()).await
+    }
+
+    /// A data call on `env` with a fresh correlation id.
+    pub async fn data_call(
+        &self,
+        env: Environment,
+        identity: Option<&Identity>,
+        path: &str,
+    ) -> Reply {
+        let mut conn = self.connect(self.env_addr(env), identity).await;
+        let cid = correlation_id();
+        conn.send(Method::GET, path, &[("x-correlation-id", &cid)], None)
+            .await
+    }
+
+    /// Registers a partner; returns its id.
+    pub async fn partner(&self) -> String {
+        let r = self
+            .admin_call(
+                Method::POST,
+                "/admin/v1/partners",
+                Some(json!({"siren": fresh_siren(), "name": "Partenaire Test",
+                    "contacts": {"technique": {"nom": "Jeanne Dupont", "email": "jd@example.fr"}}})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers an application of `env`; returns (client_id, client_secret).
+    pub async fn application(&self, partner_id: &str, env: Environment) -> (String, String) {
+        let r = self
+            .admin_call(
+                Method::POST,
+                "/admin/v1/applications",
+                Some(app_body(partner_id, env)),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        (
+            r.body["client_id"].as_str().unwrap().to_owned(),
+            r.body["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Registers `identity`'s certificate to `client_id`.
+    pub async fn register(&self, client_id: &str, identity: &Identity) -> Reply {
+        self.admin_call(
+            Method::POST,
+            &format!("/admin/v1/applications/{client_id}/certificates"),
+            Some(json!({"certificate": identity.cert_pem})),
+        )
+        .await
+    }
+
+    /// A partner, an application of `env` and a registered certificate.
+    pub async fn provisioned(&self, env: Environment) -> (String, Identity) {
+        let partner = self.partner().await;
+        let (client_id, _) = self.application(&partner, env).await;
+        let id = self.pki.partner(env, "app-test");
+        let r = self.register(&client_id, &id).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        (client_id, id)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A valid application body.
+pub fn app_body(partner_id: &str, env: Environment) -> Value {
+    json!({
+        "partner_id": partner_id,
+        "name": "Application test",
+        "environment": env.as_str(),
+        "grants": [{"scope": "declarations", "years": [2023, 2024]}],
+        "valid_from": "2025-01-01",
+        "valid_until": "2030-12-31",
+        "ip_allowlist": ["127.0.0.1/32"],
+        "quota_per_minute": 50
+    })
+}
+
+impl Conn {
+    /// Whether the connection can still carry a request: sends one and
+    /// reports whether any response came back.
+    pub async fn sender_ready(&mut self) -> bool {
+        let req = Request::builder()
+            .uri("/opale/v1/etatSante")
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        self.sender.send_request(req).await.is_ok()
+    }
+}
