@@ -137,9 +137,11 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
     let revoked = pki.partner(Sandbox, "revoked-by-crl");
     let crl_path = pki.files.dir().join("sandbox.crl.pem");
     std::fs::write(&crl_path, pki.crl(Sandbox, &[&revoked])).unwrap();
-    let mut config = opale_apim::config::Config::default();
-    config.data_dir = tmp.path().join("data");
-    config.certs_dir = tmp.path().join("certs");
+    let mut config = opale_apim::config::Config {
+        data_dir: tmp.path().join("data"),
+        certs_dir: tmp.path().join("certs"),
+        ..Default::default()
+    };
     config.sandbox.crls = vec![crl_path];
     let (app, _) = opale_apim::app::App::build(config).unwrap();
     let app = std::sync::Arc::new(app);

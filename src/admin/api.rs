@@ -187,12 +187,26 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::bad_request(&field, e.into_inner().to_string())
+        let message = e.into_inner().to_string();
+        ApiError::bad_request(&error_field(&path, &message), message)
     })?;
     de.end()
         .map_err(|e| ApiError::bad_request("body", format!("trailing data after JSON: {e}")))?;
     Ok(value)
+}
+
+/// The field a serde error is about: its path, completed with the name of
+/// a missing field (serde reports those at the enclosing object).
+fn error_field(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (p, Some(name)) => format!("{p}.{name}"),
+        (p, None) => p.to_owned(),
+    }
 }
 
 fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Value {

@@ -195,9 +195,11 @@ impl TestServer {
     }
 
     async fn boot(tmp: tempfile::TempDir, pki: TestPki, tweak: fn(&mut Config)) -> TestServer {
-        let mut config = Config::default();
-        config.data_dir = tmp.path().join("data");
-        config.certs_dir = tmp.path().join("certs");
+        let mut config = Config {
+            data_dir: tmp.path().join("data"),
+            certs_dir: tmp.path().join("certs"),
+            ..Config::default()
+        };
         tweak(&mut config);
         let (app, startup) = App::build(config).unwrap();
         assert!(!startup.created_pki, "the test made the PKI");

@@ -1,0 +1,413 @@
+//! The product as a user runs it: the `opale-apim` binary (`pki init`,
+//! `serve`, `admin …`), `curl` and `openssl` as clients, restarts, and a
+//! SIGKILL that must not lose an acknowledged admin write.
+
+mod support;
+
+use hyper::Method;
+use opale_apim::domain::Environment::Sandbox;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::TestServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opale-apim");
+const PATH: &str = "/opale/v1/entreprises/732829320/declarations?annee=2024";
+
+#[tokio::test]
+async fn registry_survives_a_restart() {
+    let s = TestServer::start().await;
+    let (client_id, kept) = s.provisioned(Sandbox).await;
+    let revoked = s.pki.partner(Sandbox, "to-revoke");
+    assert_eq!(s.register(&client_id, &revoked).await.status, 201);
+    let del = format!(
+        "/admin/v1/applications/{client_id}/certificates/{}",
+        revoked.thumbprint
+    );
+    assert_eq!(s.admin_call(Method::DELETE, &del, None).await.status, 204);
+    let app_path = format!("/admin/v1/applications/{client_id}");
+    let before = s.admin_call(Method::GET, &app_path, None).await.body;
+
+    let s = s.restart().await;
+    let after = s.admin_call(Method::GET, &app_path, None).await.body;
+    assert_eq!(before, after);
+    assert_eq!(after["certificates"].as_array().unwrap().len(), 2);
+    assert_eq!(s.data_call(Sandbox, Some(&kept), PATH).await.status, 501);
+    assert_eq!(
+        s.data_call(Sandbox, Some(&revoked), PATH).await.code(),
+        "910102"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `serve` process with its own config, state and PKI.
+struct Served {
+    child: Child,
+    dir: PathBuf,
+    sandbox: u16,
+    production: u16,
+    admin: u16,
+}
+
+impl Served {
+    fn start(dir: &Path) -> Served {
+        let (sandbox, production, admin) = (free_port(), free_port(), free_port());
+        let config = format!(
+            "data_dir = \"{d}/data\"\ncerts_dir = \"{d}/certs\"\n[sandbox]\nlisten = \"127.0.0.1:{sandbox}\"\n\
+             [production]\nlisten = \"127.0.0.1:{production}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("opale.toml"), config).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(dir.join("opale.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Served {
+            child,
+            dir: dir.to_path_buf(),
+            sandbox,
+            production,
+            admin,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", admin)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        served
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("admin")
+            .arg("--config")
+            .arg(self.dir.join("opale.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn cli_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+
+    fn kill9(mut self) {
+        // SIGKILL: no shutdown path runs.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn pki_init_writes_the_design_files_and_refuses_to_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("certs");
+    let run = |force: bool| {
+        let mut c = Command::new(BIN);
+        c.args(["pki", "init", "--dir"]).arg(&dir);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    assert!(run(false).status.success());
+    for f in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "sandbox-ca.pem",
+        "sandbox-ca.key",
+        "production-ca.pem",
+        "production-ca.key",
+        "admin.pem",
+        "admin.key",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let key = std::fs::read(dir.join("server.key")).unwrap();
+    let again = run(false);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(dir.join("server.key")).unwrap(), key);
+    assert!(run(true).status.success());
+    assert_ne!(std::fs::read(dir.join("server.key")).unwrap(), key);
+    // The server certificate names localhost, 127.0.0.1 and ::1.
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(dir.join("server.pem"))
+        .output()
+        .unwrap();
+    let sans = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        sans.contains("DNS:localhost")
+            && sans.contains("127.0.0.1")
+            && sans.contains("0:0:0:0:0:0:0:1"),
+        "{sans}"
+    );
+}
+
+#[test]
+fn a_user_provisions_with_the_cli_and_calls_with_curl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Served::start(tmp.path());
+    let certs = s.certs();
+    let ca = certs.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+
+    // serve created the PKI on first start.
+    assert!(certs.join("admin.key").is_file());
+    let (code, body) = curl(&[
+        "--cacert",
+        ca,
+        &format!("https://localhost:{}/opale/v1/etatSante", s.sandbox),
+    ]);
+    assert_eq!((code, body["statut"].as_str()), (200, Some("UP")));
+
+    let partner = s.cli_json(&[
+        "partner",
+        "add",
+        "--siren",
+        "732829320",
+        "--name",
+        "Exemple SA",
+        "--contact",
+        "technique:Jeanne Dupont:jd@example.fr",
+    ]);
+    let pid = partner["id"].as_str().unwrap();
+    let app = s.cli_json(&[
+        "app",
+        "add",
+        "--partner",
+        pid,
+        "--name",
+        "demo",
+        "--env",
+        "sandbox",
+        "--grant",
+        "declarations:2022-2024",
+        "--valid-from",
+        "2025-01-01",
+        "--valid-until",
+        "2027-12-31",
+        "--ip",
+        "127.0.0.1/32",
+    ]);
+    let cid = app["client_id"].as_str().unwrap();
+    assert_eq!(app["client_secret"].as_str().unwrap().len(), 43);
+
+    let key = tmp.path().join("app.key");
+    let csr = tmp.path().join("app.csr");
+    let pem = tmp.path().join("app.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=demo",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let out = s.cli(&[
+        "cert",
+        "issue",
+        cid,
+        "--csr",
+        csr.to_str().unwrap(),
+        "--out",
+        pem.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let uuid = opale_apim::domain::random_uuid().to_string();
+    let with_cert = |port: u16, accept: &str| {
+        curl(&[
+            "--cacert",
+            ca,
+            "--cert",
+            pem.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-H",
+            &format!("X-Correlation-ID: {uuid}"),
+            "-H",
+            &format!("Accept: {accept}"),
+            &format!("https://127.0.0.1:{port}{PATH}"),
+        ])
+    };
+    let (code, body) = with_cert(s.sandbox, "application/problem+json");
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (501, Some("910603")),
+        "{body}"
+    );
+    assert_eq!(body["correlation_id"], uuid.as_str());
+    let (code, body) = with_cert(s.production, "application/json");
+    assert_eq!(
+        (code, body["erreur"]["code"].as_str()),
+        (401, Some("910101")),
+        "{body}"
+    );
+    let (code, _) = curl(&[
+        "--cacert",
+        ca,
+        &format!("https://127.0.0.1:{}/admin/v1/partners", s.admin),
+    ]);
+    assert_eq!(code, 401);
+    let (code, _) = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        pem.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        &format!("https://127.0.0.1:{}/admin/v1/partners", s.admin),
+    ]);
+    assert_eq!(code, 403);
+
+    // Human output, and a refused call exits non-zero with the field named.
+    let out = s.cli(&["app", "show", cid]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("client_id: ") && text.contains("certificates:"),
+        "{text}"
+    );
+    let out = s.cli(&["app", "set-ips", cid, "10.0.0.0/40"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ip_allowlist[0]"));
+    let out = s.cli(&["partner", "add", "--siren", "123456789", "--name", "X"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(siren)"));
+
+    // Revocation through the CLI is effective at once.
+    let thumb = s.cli_json(&["cert", "list", cid])[0]["thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(s.cli(&["cert", "revoke", cid, &thumb]).status.success());
+    let (code, body) = with_cert(s.sandbox, "application/json");
+    assert_eq!(
+        (code, body["erreur"]["code"].as_str()),
+        (401, Some("910102"))
+    );
+}
+
+#[test]
+fn acknowledged_admin_writes_survive_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Served::start(tmp.path());
+    let pid = s.cli_json(&[
+        "partner",
+        "add",
+        "--siren",
+        "552100554",
+        "--name",
+        "Durable SA",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut apps = Vec::new();
+    for i in 0..5 {
+        let app = s.cli_json(&[
+            "app",
+            "add",
+            "--partner",
+            &pid,
+            "--name",
+            &format!("app{i}"),
+            "--env",
+            "production",
+            "--grant",
+            "paiements:2024",
+            "--valid-from",
+            "2025-01-01",
+            "--valid-until",
+            "2026-12-31",
+            "--ip",
+            "127.0.0.1/32",
+        ]);
+        apps.push(app["client_id"].as_str().unwrap().to_owned());
+    }
+    s.cli_json(&["app", "suspend", &apps[0]]);
+    s.cli_json(&["app", "set-quota", &apps[1], "75"]);
+    // Kill right after the last acknowledged write, before sled's own
+    // periodic flush could run.
+    s.kill9();
+
+    let s = Served::start(tmp.path());
+    let listed = s.cli_json(&["app", "list", "--partner", &pid]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["client_id"].as_str().unwrap())
+        .collect();
+    for id in &apps {
+        assert!(ids.contains(&id.as_str()), "{id} lost after SIGKILL");
+    }
+    assert_eq!(
+        s.cli_json(&["app", "show", &apps[0]])["status"],
+        "suspended"
+    );
+    assert_eq!(
+        s.cli_json(&["app", "show", &apps[1]])["quota_per_minute"],
+        75
+    );
+}
