@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::domain::Environment;
+use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
 use crate::pki::{self, CertInfo, IssuingCa, PkiError, PkiFiles};
 use crate::registry::{AdminRecord, Registry, RegistryError};
 use crate::store::{SledStore, Store, StoreError};
@@ -37,6 +38,9 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// Token signing keys.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -76,6 +80,8 @@ pub struct App {
     pub admin_verifier: ChainVerifier,
     /// The admin listener's TLS configuration.
     pub admin_tls: Arc<ServerConfig>,
+    /// Token issuers and the deny-list.
+    pub oauth: Oauth,
 }
 
 /// What `App::build` did that the operator should know.
@@ -102,14 +108,16 @@ impl App {
             source,
         })?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir)?);
-        let registry = Arc::new(Registry::open(store)?);
-        Self::assemble(config, files, registry, startup)
+        let registry = Arc::new(Registry::open(store.clone())?);
+        let oauth = oauth(&config, store, registry.clone())?;
+        Self::assemble(config, files, registry, oauth, startup)
     }
 
     fn assemble(
         config: Config,
         files: PkiFiles,
         registry: Arc<Registry>,
+        oauth: Oauth,
         startup: Startup,
     ) -> Result<(App, Startup), AppError> {
         let provider = tls::provider();
@@ -155,6 +163,7 @@ impl App {
             production,
             admin_verifier,
             admin_tls,
+            oauth,
         };
         Ok((app, startup))
     }
@@ -166,6 +175,34 @@ impl App {
             Environment::Production => &self.production,
         }
     }
+}
+
+/// Loads (or creates) each environment's signing key, and the deny-list.
+fn oauth(
+    config: &Config,
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+) -> Result<Oauth, AppError> {
+    let lifetime = i64::from(config.oauth.token_lifetime_secs);
+    let authority = |env: Environment| {
+        let path = config
+            .data_dir
+            .join("keys")
+            .join(format!("{env}-token-signing.pem"));
+        let key = SigningKey::load_or_create(&path)?;
+        Ok::<_, AppError>(TokenAuthority::new(
+            env,
+            config.public_url(env),
+            lifetime,
+            key,
+        ))
+    };
+    let now = crate::oauth::unix_now();
+    Ok(Oauth {
+        sandbox: authority(Environment::Sandbox)?,
+        production: authority(Environment::Production)?,
+        denylist: DenyList::open(store, registry, lifetime, now)?,
+    })
 }
 
 /// Makes sure `admin.pem` (from `pki init`) may use the admin listener.

@@ -64,6 +64,9 @@ pub struct Config {
     /// The admin listener.
     #[serde(default)]
     pub admin: AdminSettings,
+    /// The authorization servers.
+    #[serde(default)]
+    pub oauth: OauthSettings,
     /// Log output.
     #[serde(default)]
     pub log: LogSettings,
@@ -101,6 +104,10 @@ pub struct EnvSettings {
     /// environment, in addition to the registry's own revocations.
     #[serde(default)]
     pub crls: Vec<PathBuf>,
+    /// URL partners use to reach this listener: the OAuth `iss` and the
+    /// base of the metadata URLs (default `https://localhost:<port>`).
+    #[serde(default)]
+    pub public_url: Option<PublicUrl>,
 }
 
 impl EnvSettings {
@@ -108,6 +115,7 @@ impl EnvSettings {
         EnvSettings {
             listen: addr(8443),
             crls: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -124,6 +132,9 @@ pub struct ProductionSettings {
     /// PEM CRL files, as for the sandbox.
     #[serde(default)]
     pub crls: Vec<PathBuf>,
+    /// As for the sandbox.
+    #[serde(default)]
+    pub public_url: Option<PublicUrl>,
 }
 
 impl ProductionSettings {
@@ -132,8 +143,30 @@ impl ProductionSettings {
             listen: addr(9443),
             upstream: default_upstream(),
             crls: Vec::new(),
+            public_url: None,
         }
     }
+}
+
+/// `[oauth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OauthSettings {
+    /// Access token lifetime in seconds (default 3600, at most 86 400).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: u32,
+}
+
+impl Default for OauthSettings {
+    fn default() -> Self {
+        OauthSettings {
+            token_lifetime_secs: default_token_lifetime(),
+        }
+    }
+}
+
+fn default_token_lifetime() -> u32 {
+    3600
 }
 
 /// `[admin]`
@@ -183,6 +216,26 @@ pub enum LogFormat {
     Json,
 }
 
+/// A listener's public base URL: `https://host[:port]`, no path.
+#[derive(Debug, Clone)]
+pub struct PublicUrl(pub String);
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let uri: hyper::Uri = s
+            .parse()
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a URL: {e}")))?;
+        let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+        match (uri.scheme_str(), uri.host(), path_ok) {
+            (Some("https"), Some(_), true) => Ok(PublicUrl(s.trim_end_matches('/').to_owned())),
+            _ => Err(serde::de::Error::custom(format!(
+                "{s:?} must be an https:// URL with a host and no path"
+            ))),
+        }
+    }
+}
+
 /// An upstream base URL: `http://` or `https://` with a host.
 #[derive(Debug, Clone)]
 pub struct UpstreamUrl(pub hyper::Uri);
@@ -230,12 +283,27 @@ impl Default for Config {
             sandbox: EnvSettings::sandbox(),
             production: ProductionSettings::default_production(),
             admin: AdminSettings::default(),
+            oauth: OauthSettings::default(),
             log: LogSettings::default(),
         }
     }
 }
 
 impl Config {
+    /// The public base URL of an environment listener (OAuth issuer).
+    pub fn public_url(&self, env: crate::domain::Environment) -> String {
+        let (configured, listen) = match env {
+            crate::domain::Environment::Sandbox => (&self.sandbox.public_url, self.sandbox.listen),
+            crate::domain::Environment::Production => {
+                (&self.production.public_url, self.production.listen)
+            }
+        };
+        configured
+            .as_ref()
+            .map(|u| u.0.clone())
+            .unwrap_or_else(|| format!("https://localhost:{}", listen.port()))
+    }
+
     /// Reads `path` if given; else `config/opale.toml` if present; else the
     /// built-in defaults. Returns the file actually read, if any.
     pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
@@ -281,6 +349,12 @@ impl Config {
                     message: format!("{a} is already used by {other}"),
                 });
             }
+        }
+        if !(60..=86_400).contains(&self.oauth.token_lifetime_secs) {
+            return Err(ConfigError::Invalid {
+                key: "oauth.token_lifetime_secs".into(),
+                message: "must be between 60 and 86400".into(),
+            });
         }
         if self.tls.handshake_timeout_ms == 0 {
             return Err(ConfigError::Invalid {

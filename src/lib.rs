@@ -20,6 +20,7 @@ pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod gateway;
+pub mod oauth;
 pub mod pki;
 pub mod registry;
 pub mod respond;

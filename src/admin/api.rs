@@ -1,6 +1,6 @@
 //! Routing of `/admin/v1/...` and the partner and application calls.
 
-use super::{ApiError, certs};
+use super::{ApiError, certs, tokens};
 use crate::app::App;
 use crate::registry::ops::{ApplicationPatch, NewApplication, NewPartner, PartnerPatch};
 use crate::registry::{Application, RegistryError};
@@ -115,6 +115,30 @@ pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Result<Response<Bo
             .await?;
             Ok(respond::empty(StatusCode::NO_CONTENT))
         }
+        (&Method::POST, ["admin", "v1", "applications", id, "secret"]) => {
+            tokens::rotate_secret(app, (*id).to_owned()).await
+        }
+        (&Method::POST, ["admin", "v1", "tokens", action @ ("introspect" | "revoke")]) => {
+            let action = *action;
+            let content_type = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_limited(req, crate::oauth::MAX_FORM_BODY).await?;
+            let result = if action == "introspect" {
+                tokens::introspect(app, content_type.as_deref(), &body)
+            } else {
+                tokens::revoke(app, content_type.as_deref(), &body).await
+            };
+            result.or_else(|e| {
+                if e.status == StatusCode::BAD_REQUEST {
+                    Ok(respond::json(e.status, &tokens::oauth_error_body(&e)))
+                } else {
+                    Err(e)
+                }
+            })
+        }
         (&Method::GET, ["admin", "v1", "admins"]) => {
             let s = snap();
             let mut list: Vec<_> = s.admins.values().collect();
@@ -173,17 +197,7 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
             ));
         }
     }
-    let bytes = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                format!("the body is larger than {MAX_BODY} bytes or was cut off"),
-            )
-        })?
-        .to_bytes();
+    let bytes = read_limited(req, MAX_BODY).await?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -193,6 +207,21 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
     de.end()
         .map_err(|e| ApiError::bad_request("body", format!("trailing data after JSON: {e}")))?;
     Ok(value)
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_limited(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    Ok(Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                format!("the body is larger than {limit} bytes or was cut off"),
+            )
+        })?
+        .to_bytes())
 }
 
 /// The field a serde error is about: its path, completed with the name of

@@ -7,6 +7,7 @@ mod certs;
 pub mod cli;
 pub mod client;
 mod error;
+mod tokens;
 
 pub use error::ApiError;
 

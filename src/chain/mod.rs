@@ -6,6 +6,7 @@
 pub mod certificate;
 pub mod hygiene;
 mod render;
+pub mod token;
 
 pub use render::{accepts_problem_json, render};
 

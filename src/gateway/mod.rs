@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::chain::{self, Denial, Reason, hygiene};
 use crate::domain::Environment;
+use crate::oauth;
 use crate::respond::{self, Body};
 use crate::tls::ConnInfo;
 use hyper::body::Incoming;
@@ -34,24 +35,27 @@ pub async fn handle(
     env: Environment,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let path = req.uri().path();
-    if path == "/opale/v1/etatSante" && req.method() == Method::GET {
-        return respond::json(
-            StatusCode::OK,
-            &json!({"statut": "UP", "environnement": env}),
-        );
+    let authority = app.oauth.authority(env);
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/opale/v1/etatSante") => {
+            return respond::json(
+                StatusCode::OK,
+                &json!({"statut": "UP", "environnement": env}),
+            );
+        }
+        (_, "/token") => return oauth::token_endpoint(app, conn, env, req).await,
+        (&Method::GET, "/.well-known/oauth-authorization-server") => {
+            return respond::json(StatusCode::OK, &oauth::metadata(authority));
+        }
+        (&Method::GET, "/.well-known/jwks.json") => {
+            return respond::json(StatusCode::OK, &oauth::jwks(authority));
+        }
+        _ => {}
     }
+    let path = req.uri().path();
     let problem = chain::accepts_problem_json(req.headers());
     let outcome = if let Some(rest) = path.strip_prefix(API_PREFIX) {
         data_call(app, conn, env, &req, rest)
-    } else if path == "/token" {
-        Err((
-            Denial::new(
-                Reason::NotImplemented,
-                "the token endpoint is not built yet",
-            ),
-            None,
-        ))
     } else {
         Err((
             Denial::new(Reason::NoRoute, format!("no route for {path}")),

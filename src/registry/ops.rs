@@ -116,6 +116,15 @@ pub struct CreatedApplication {
     pub client_secret: String,
 }
 
+/// What `rotate_secret` returns.
+#[derive(Debug, serde::Serialize)]
+pub struct RotatedSecret {
+    /// The application.
+    pub client_id: ClientId,
+    /// The new secret in clear (never stored).
+    pub client_secret: String,
+}
+
 impl Registry {
     /// Registers a partner.
     pub fn create_partner(
@@ -282,6 +291,20 @@ impl Registry {
             cert.status = CertStatus::Revoked;
             cert.revoked_at = Some(now);
             Ok((vec![Record::Certificate(cert.clone())], cert))
+        })
+    }
+
+    /// Replaces an application's client secret; the old one stops working
+    /// at once. Returns the new secret, shown this once.
+    pub fn rotate_secret(&self, client_id: &str) -> Result<RotatedSecret, RegistryError> {
+        self.apply(|snap| {
+            let app = snap.application("client_id", client_id)?;
+            let (client_secret, digest) = generate_secret();
+            let out = RotatedSecret {
+                client_id: app.client_id.clone(),
+                client_secret,
+            };
+            Ok((vec![Record::Secret(app.client_id.clone(), digest)], out))
         })
     }
 

@@ -1,0 +1,212 @@
+//! RFC 9068 access tokens: minting and verifying. Verification is a pure
+//! function of the token, the environment's public key, the deny-list and
+//! the clock (`now`): no disk, no lock held across an await.
+
+use super::{DenyList, OAuthError, SigningKey};
+use crate::domain::{Environment, Thumbprint, random_uuid};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Clock skew tolerated on `iat` and `nbf` (seconds).
+pub const MAX_SKEW_SECS: i64 = 60;
+/// Longest token accepted for verification (bytes).
+const MAX_TOKEN_LEN: usize = 4096;
+/// The JOSE `typ` of access tokens (RFC 9068 §2.1).
+pub const TOKEN_TYP: &str = "at+jwt";
+
+/// RFC 8705 §3.1 confirmation claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// Thumbprint of the certificate the token is bound to.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The environment's issuer URL.
+    pub iss: String,
+    /// The environment's API audience.
+    pub aud: String,
+    /// The client (no resource owner in client credentials).
+    pub sub: String,
+    /// The client.
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// Unique token id (revocation key).
+    pub jti: String,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+    /// Not before (Unix seconds), if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Certificate binding.
+    pub cnf: Confirmation,
+}
+
+impl AccessClaims {
+    /// The granted scopes.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+/// Why a token is refused (the `detail` of a 900901 or an inactive
+/// introspection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// Not a JWS compact serialization, or missing claims.
+    #[error("the token is malformed")]
+    Malformed,
+    /// `alg` other than EdDSA (including `none`).
+    #[error("the token's algorithm is not accepted")]
+    Algorithm,
+    /// `typ` other than `at+jwt`.
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    Type,
+    /// Signature does not verify with this environment's key.
+    #[error("the token's signature is not valid for this environment")]
+    Signature,
+    /// `iss` or `aud` of another environment.
+    #[error("the token was issued for another environment")]
+    OtherEnvironment,
+    /// Past `exp`.
+    #[error("the token has expired")]
+    Expired,
+    /// `iat` or `nbf` too far in the future.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Revoked directly or through its certificate.
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+/// One environment's token issuer and verifier.
+#[derive(Debug)]
+pub struct TokenAuthority {
+    /// The environment.
+    pub environment: Environment,
+    /// `iss`: the environment listener's public URL.
+    pub issuer: String,
+    /// `aud`: names the environment's data API.
+    pub audience: String,
+    /// Access token lifetime (seconds).
+    pub lifetime_secs: i64,
+    key: SigningKey,
+}
+
+impl TokenAuthority {
+    /// An authority for `environment` reachable at `issuer`.
+    pub fn new(
+        environment: Environment,
+        issuer: String,
+        lifetime_secs: i64,
+        key: SigningKey,
+    ) -> Self {
+        TokenAuthority {
+            environment,
+            audience: format!("urn:opale:api:{environment}"),
+            issuer,
+            lifetime_secs,
+            key,
+        }
+    }
+
+    /// The signing key (for the JWKS).
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs a token for `client_id` bound to `thumbprint`.
+    pub fn mint(
+        &self,
+        client_id: &str,
+        scope: &str,
+        thumbprint: &Thumbprint,
+        now: i64,
+    ) -> Result<(String, AccessClaims), OAuthError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: client_id.to_owned(),
+            client_id: client_id.to_owned(),
+            scope: scope.to_owned(),
+            jti: random_uuid().to_string(),
+            iat: now,
+            exp: now + self.lifetime_secs,
+            nbf: None,
+            cnf: Confirmation {
+                x5t_s256: thumbprint.to_string(),
+            },
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYP.into());
+        header.kid = Some(self.key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding())
+            .map_err(|e| OAuthError::Sign(e.to_string()))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, type, issuer, audience and time, without the
+    /// deny-list (used to decide whether a token may be revoked).
+    pub fn decode(&self, token: &str, now: i64) -> Result<AccessClaims, TokenRejection> {
+        let claims = self.decode_signed(token)?;
+        if claims.exp <= now {
+            return Err(TokenRejection::Expired);
+        }
+        if claims.iat > now + MAX_SKEW_SECS || claims.nbf.is_some_and(|n| n > now + MAX_SKEW_SECS) {
+            return Err(TokenRejection::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// [`decode`](Self::decode), then the deny-list: the token step.
+    pub fn verify(
+        &self,
+        token: &str,
+        denylist: &DenyList,
+        now: i64,
+    ) -> Result<AccessClaims, TokenRejection> {
+        let claims = self.decode(token, now)?;
+        if denylist.is_revoked(&claims) {
+            return Err(TokenRejection::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Signature, header and environment checks only (no time checks).
+    pub fn decode_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenRejection::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenRejection::Algorithm);
+        }
+        let typ = header.typ.unwrap_or_default().to_ascii_lowercase();
+        if typ != TOKEN_TYP && typ != "application/at+jwt" {
+            return Err(TokenRejection::Type);
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let data = jsonwebtoken::decode::<AccessClaims>(token, self.key.decoding(), &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenRejection::Signature,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenRejection::Algorithm,
+                _ => TokenRejection::Malformed,
+            })?;
+        let claims = data.claims;
+        if claims.iss != self.issuer || claims.aud != self.audience {
+            return Err(TokenRejection::OtherEnvironment);
+        }
+        Ok(claims)
+    }
+}
