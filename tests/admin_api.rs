@@ -363,8 +363,8 @@ async fn certificate_from_csr_is_signed_by_the_environment_ca() {
     };
     let path_data = "/opale/v1/entreprises/732829320/declarations";
     assert_eq!(
-        s.data_call(Production, Some(&id), path_data).await.status,
-        501
+        s.data_call(Production, Some(&id), path_data).await.code(),
+        "900902"
     );
     assert_eq!(
         s.data_call(Sandbox, Some(&id), path_data).await.code(),

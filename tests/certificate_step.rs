@@ -79,17 +79,11 @@ async fn valid_but_unregistered_is_910103_and_registered_passes_step_1() {
             "{env}"
         );
 
-        let (client_id, id) = s.provisioned(env).await;
+        let (_, id) = s.provisioned(env).await;
         let r = s.data_call(env, Some(&id), PATH).await;
-        // Step 1 passed; the rest of the chain is not built: 501, never 200.
-        assert_eq!(r.status, 501, "{env}: {:?}", r.body);
-        assert_eq!(r.code(), "910603");
-        assert!(
-            r.body["erreur"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&client_id)
-        );
+        // Step 1 passed: the next control (token) is the one that refuses.
+        assert_eq!(r.status, 401, "{env}: {:?}", r.body);
+        assert_eq!(r.code(), "900902", "{env}");
     }
 }
 
@@ -104,7 +98,7 @@ async fn revocation_applies_to_the_next_request_on_an_open_connection() {
         ("accept", "application/problem+json"),
     ];
     let r = conn.send(Method::GET, PATH, &h, None).await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.code(), "900902", "step 1 passes");
 
     let del = s
         .admin_call(
@@ -198,7 +192,7 @@ async fn reject_at_handshake_refuses_missing_or_untrusted_certificates_in_tls() 
     // A registered certificate still works.
     let (_, id) = s.provisioned(Sandbox).await;
     let r = s.data_call(Sandbox, Some(&id), PATH).await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.code(), "900902", "step 1 passes");
 }
 
 #[tokio::test]

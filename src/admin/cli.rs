@@ -79,6 +79,37 @@ pub enum AdminCommand {
     /// Client certificates of applications.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Client secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Access tokens: introspection (RFC 7662) and revocation (RFC 7009).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `admin secret …`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Replace an application's client secret; prints the new one once.
+    Rotate {
+        /// client_id.
+        app: String,
+    },
+}
+
+/// `admin token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Show whether a token is active and its claims.
+    Introspect {
+        /// The access token.
+        token: String,
+    },
+    /// Revoke a token (refused on the next request).
+    Revoke {
+        /// The access token.
+        token: String,
+    },
 }
 
 /// `admin partner …`
@@ -240,9 +271,31 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         &args.cert.clone().unwrap_or_else(|| files.admin_pem()),
         &args.key.clone().unwrap_or_else(|| files.admin_key()),
     )?;
-    let (method, path, body) = request(&args.command)?;
-    let (status, value) = client.call(method, &path, body.as_ref()).await?;
+    let (status, value) = match &args.command {
+        AdminCommand::Token(t) => {
+            let (action, token) = match t {
+                TokenCommand::Introspect { token } => ("introspect", token),
+                TokenCommand::Revoke { token } => ("revoke", token),
+            };
+            let path = format!("/admin/v1/tokens/{action}");
+            client
+                .call_form(&path, &[("token", token.as_str())])
+                .await?
+        }
+        cmd => {
+            let (method, path, body) = request(cmd)?;
+            client.call(method, &path, body.as_ref()).await?
+        }
+    };
     if !status.is_success() {
+        if let Some(e) = value["error"].as_str() {
+            let message = value["error_description"].as_str().unwrap_or(e).to_owned();
+            return Err(CliError::Api {
+                status,
+                field: Some(e.to_owned()),
+                message,
+            });
+        }
         let err = &value["error"];
         return Err(CliError::Api {
             status,
@@ -340,6 +393,12 @@ fn request(cmd: &AdminCommand) -> Result<(Method, String, Option<Value>), CliErr
                 }
             }
         }
+        A::Secret(SecretCommand::Rotate { app }) => Ok((
+            Method::POST,
+            format!("/admin/v1/applications/{}/secret", seg(app)),
+            None,
+        )),
+        A::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
         A::Cert(c) => {
             let certs = |id: &str| format!("/admin/v1/applications/{}/certificates", seg(id));
             match c {
@@ -423,6 +482,10 @@ fn parse_grants(grants: &[String]) -> Result<Vec<Value>, CliError> {
 }
 
 fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value) {
+    if let AdminCommand::Token(TokenCommand::Revoke { .. }) = cmd {
+        println!("token revoked (or already unusable)");
+        return;
+    }
     if status == StatusCode::NO_CONTENT {
         if let AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) = cmd {
             println!("certificate {thumbprint} revoked");
@@ -449,6 +512,9 @@ fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value) {
                     Value::String(s) => println!("{k}: {s}"),
                     other => println!("{k}: {other}"),
                 }
+            }
+            if map.contains_key("client_secret") && map.len() <= 2 {
+                eprintln!("\nThe previous secret no longer works.");
             }
             if map.contains_key("client_secret") {
                 eprintln!("\nThe client_secret above is shown only once: store it now.");

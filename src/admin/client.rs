@@ -77,12 +77,44 @@ impl AdminClient {
         })
     }
 
-    /// Sends one call; returns the status and the JSON body (`null` if empty).
+    /// Sends one call with a JSON body; returns the status and the JSON
+    /// body of the answer (`null` if empty).
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), ClientError> {
+        let body = match body {
+            Some(v) => Some((
+                "application/json",
+                Bytes::from(
+                    serde_json::to_vec(v).map_err(|e| ClientError::Request(e.to_string()))?,
+                ),
+            )),
+            None => None,
+        };
+        self.call_raw(method, path, body).await
+    }
+
+    /// Sends one call with a form body (`application/x-www-form-urlencoded`).
+    pub async fn call_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(StatusCode, Value), ClientError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let body = Some(("application/x-www-form-urlencoded", Bytes::from(body)));
+        self.call_raw(Method::POST, path, body).await
+    }
+
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
     ) -> Result<(StatusCode, Value), ClientError> {
         let addr = format!("{}:{}", self.host, self.port);
         let connect_err = |source| ClientError::Connect {
@@ -99,19 +131,17 @@ impl AdminClient {
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        let bytes = match body {
-            Some(v) => {
-                Bytes::from(serde_json::to_vec(v).map_err(|e| ClientError::Request(e.to_string()))?)
-            }
-            None => Bytes::new(),
-        };
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, &addr);
-        if body.is_some() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
         let req = req
             .body(Full::new(bytes))
             .map_err(|e| ClientError::Request(e.to_string()))?;

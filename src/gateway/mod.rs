@@ -97,9 +97,17 @@ fn data_call(
     let snapshot = app.registry.snapshot();
     let certified =
         chain::certificate::check(conn, env, &snapshot).map_err(|d| (d, cid.clone()))?;
+    let claims = chain::token::check(
+        req.headers(),
+        req.uri().query(),
+        app.oauth.authority(env),
+        &app.oauth.denylist,
+        oauth::unix_now(),
+    )
+    .map_err(|d| (d, cid.clone()))?;
     let detail = format!(
-        "certificate accepted for application {}; the next controls (ip, token, identity, rights, quota) and the {dataset} data source are not built yet",
-        certified.application.client_id
+        "certificate and token accepted for application {} (token client {}); the ip, identity, rights and quota controls and the {dataset} data source are not built yet",
+        certified.application.client_id, claims.client_id
     );
     Err((Denial::new(Reason::NotImplemented, detail), cid))
 }

@@ -389,3 +389,80 @@ impl Conn {
         self.sender.send_request(req).await.is_ok()
     }
 }
+
+impl TestServer {
+    /// `POST /token` on `env` with a form body, over a connection presenting
+    /// `identity`, optionally with HTTP Basic credentials.
+    pub async fn token_request(
+        &self,
+        env: Environment,
+        identity: Option<&Identity>,
+        basic: Option<(&str, &str)>,
+        form: &str,
+    ) -> Reply {
+        let mut conn = self.connect(self.env_addr(env), identity).await;
+        let auth = basic.map(|(id, secret)| {
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("{}:{}", enc(id), enc(secret))
+                )
+            )
+        });
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        conn.send_raw(
+            Method::POST,
+            "/token",
+            &headers,
+            form.as_bytes().to_vec(),
+            false,
+        )
+        .await
+    }
+
+    /// A token obtained with tls_client_auth.
+    pub async fn token(&self, env: Environment, identity: &Identity, client_id: &str) -> String {
+        let r = self
+            .token_request(
+                env,
+                Some(identity),
+                None,
+                &format!("grant_type=client_credentials&client_id={client_id}"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A data call with a bearer token.
+    pub async fn data_call_with_token(
+        &self,
+        env: Environment,
+        identity: &Identity,
+        token: &str,
+        path: &str,
+    ) -> Reply {
+        let mut conn = self.connect(self.env_addr(env), Some(identity)).await;
+        let cid = correlation_id();
+        let bearer = format!("Bearer {token}");
+        let h = [
+            ("x-correlation-id", cid.as_str()),
+            ("authorization", bearer.as_str()),
+        ];
+        conn.send(Method::GET, path, &h, None).await
+    }
+
+    /// The PEM of an environment's token signing key (for forging tests).
+    pub fn signing_key_pem(&self, env: Environment) -> String {
+        let path = self
+            .dir()
+            .join("data/keys")
+            .join(format!("{env}-token-signing.pem"));
+        std::fs::read_to_string(path).unwrap()
+    }
+}
