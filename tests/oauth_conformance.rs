@@ -697,3 +697,42 @@ async fn forged_and_stale_tokens_are_refused_with_900901() {
         .await;
     assert_eq!(r.code(), "900902");
 }
+
+#[tokio::test]
+async fn a_real_oauth2_client_library_obtains_and_uses_a_token() {
+    let s = TestServer::start().await;
+    let c = client(&s, Sandbox).await;
+    let dir = s.dir();
+    let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&cert, &c.cert.cert_pem).unwrap();
+    std::fs::write(&key, &c.cert.key_pem).unwrap();
+    let base = format!("https://localhost:{}", s.sandbox.port());
+    for method in ["client_secret_basic", "tls_client_auth"] {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/oauthlib_client.py"
+        ))
+        .args([method, &base])
+        .arg(s.pki.files.ca_pem())
+        .args([&cert, &key])
+        .args([&c.id, &c.secret]);
+        // Blocking pool: the server runs on this test's runtime.
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("python3 is installed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{method}: {stderr}\n(scripts/test.sh installs requests-oauthlib)"
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["token"]["token_type"], "Bearer", "{method}");
+        let claims = claims_of(v["token"]["access_token"].as_str().unwrap());
+        assert_eq!(claims["cnf"]["x5t#S256"], c.cert.thumbprint.as_str());
+        // The token passes the token step of the data path.
+        assert_eq!(v["status"], 501, "{method}: {v}");
+        assert_eq!(v["body"]["code"], "910603");
+    }
+}

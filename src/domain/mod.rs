@@ -2,10 +2,12 @@
 //! (`Siren`, `ClientId`, `Thumbprint`, `Environment`, `Scope`) and can only be
 //! built through validation.
 
+mod dataset;
 mod ids;
 mod scope;
 mod siren;
 
+pub use dataset::Dataset;
 pub use ids::{ClientId, PartnerId, Thumbprint, random_bytes, random_uuid};
 pub use scope::{Scope, UnknownScope};
 pub use siren::{Siren, SirenError};
