@@ -2,10 +2,14 @@
 //! PKI (created on first start), the store and registry, and each
 //! listener's TLS configuration and trust policy.
 
+use crate::availability::Availability;
 use crate::config::Config;
+use crate::data::transmitted::Transmissions;
+use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::Environment;
 use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
 use crate::pki::{self, CertInfo, IssuingCa, PkiError, PkiFiles};
+use crate::quota::{Quotas, SystemClock};
 use crate::registry::{AdminRecord, Registry, RegistryError};
 use crate::store::{SledStore, Store, StoreError};
 use crate::tls::{self, ChainVerifier, TlsError};
@@ -41,6 +45,9 @@ pub enum AppError {
     /// Token signing keys.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
+    /// The upstream client.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -82,6 +89,14 @@ pub struct App {
     pub admin_tls: Arc<ServerConfig>,
     /// Token issuers and the deny-list.
     pub oauth: Oauth,
+    /// Per-application quota logs.
+    pub quotas: Quotas,
+    /// Production data source.
+    pub upstream: Upstream,
+    /// Claims transmitted by partners.
+    pub transmissions: Transmissions,
+    /// Maintenance / kill switch per environment.
+    pub availability: Availability,
 }
 
 /// What `App::build` did that the operator should know.
@@ -109,15 +124,23 @@ impl App {
         })?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir)?);
         let registry = Arc::new(Registry::open(store.clone())?);
-        let oauth = oauth(&config, store, registry.clone())?;
-        Self::assemble(config, files, registry, oauth, startup)
+        let oauth = oauth(&config, store.clone(), registry.clone())?;
+        let transmissions = Transmissions::open(store.clone())?;
+        let availability = Availability::open(store)?;
+        Self::assemble(
+            config,
+            files,
+            registry,
+            (oauth, transmissions, availability),
+            startup,
+        )
     }
 
     fn assemble(
         config: Config,
         files: PkiFiles,
         registry: Arc<Registry>,
-        oauth: Oauth,
+        (oauth, transmissions, availability): (Oauth, Transmissions, Availability),
         startup: Startup,
     ) -> Result<(App, Startup), AppError> {
         let provider = tls::provider();
@@ -155,6 +178,7 @@ impl App {
             admin_verifier.handshake_verifier(reject),
         )?;
         bootstrap_admin(&registry, &files)?;
+        let upstream = Upstream::new(&config.production)?;
         let app = App {
             config,
             pki: files,
@@ -164,6 +188,10 @@ impl App {
             admin_verifier,
             admin_tls,
             oauth,
+            quotas: Quotas::new(Arc::new(SystemClock::default())),
+            upstream,
+            transmissions,
+            availability,
         };
         Ok((app, startup))
     }

@@ -135,6 +135,31 @@ pub struct ProductionSettings {
     /// As for the sandbox.
     #[serde(default)]
     pub public_url: Option<PublicUrl>,
+    /// Time to connect to the upstream, in milliseconds (default 2000);
+    /// exceeded → 504 / 910601.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub upstream_connect_timeout_ms: u64,
+    /// Time for the upstream to answer (status and headers), in
+    /// milliseconds (default 10 000); exceeded → 504 / 910601.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub upstream_timeout_ms: u64,
+    /// CA bundle (PEM) to trust for an `https://` upstream.
+    #[serde(default)]
+    pub upstream_ca: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the upstream (mTLS).
+    #[serde(default)]
+    pub upstream_cert: Option<PathBuf>,
+    /// Key of `upstream_cert` (PEM).
+    #[serde(default)]
+    pub upstream_key: Option<PathBuf>,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    10_000
 }
 
 impl ProductionSettings {
@@ -144,6 +169,11 @@ impl ProductionSettings {
             upstream: default_upstream(),
             crls: Vec::new(),
             public_url: None,
+            upstream_connect_timeout_ms: default_connect_timeout_ms(),
+            upstream_timeout_ms: default_upstream_timeout_ms(),
+            upstream_ca: None,
+            upstream_cert: None,
+            upstream_key: None,
         }
     }
 }
@@ -354,6 +384,19 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "oauth.token_lifetime_secs".into(),
                 message: "must be between 60 and 86400".into(),
+            });
+        }
+        let p = &self.production;
+        if p.upstream_cert.is_some() != p.upstream_key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "production.upstream_key".into(),
+                message: "upstream_cert and upstream_key go together".into(),
+            });
+        }
+        if p.upstream_timeout_ms == 0 || p.upstream_connect_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "production.upstream_timeout_ms".into(),
+                message: "upstream timeouts must be greater than 0".into(),
             });
         }
         if self.tls.handshake_timeout_ms == 0 {

@@ -16,12 +16,15 @@
 
 pub mod admin;
 pub mod app;
+pub mod availability;
 pub mod chain;
 pub mod config;
+pub mod data;
 pub mod domain;
 pub mod gateway;
 pub mod oauth;
 pub mod pki;
+pub mod quota;
 pub mod registry;
 pub mod respond;
 pub mod server;

@@ -160,7 +160,7 @@ async fn application_bad_input_names_the_field_and_writes_nothing() {
     refused(
         &s,
         a,
-        with(&|b| b["grants"][0]["years"] = json!(["2024"])),
+        with(&|b| b["grants"][0]["years"] = json!(["N-3..soon"])),
         400,
         "grants[0].years[0]",
         a,

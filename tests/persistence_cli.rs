@@ -62,7 +62,16 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path) -> Served {
-        let (sandbox, production, admin) = (free_port(), free_port(), free_port());
+        // A restart on the same directory keeps the same ports.
+        let ports_file = dir.join("ports");
+        let (sandbox, production, admin) = match std::fs::read_to_string(&ports_file) {
+            Ok(text) => {
+                let p: Vec<u16> = text.split(' ').map(|x| x.parse().unwrap()).collect();
+                (p[0], p[1], p[2])
+            }
+            Err(_) => (free_port(), free_port(), free_port()),
+        };
+        std::fs::write(&ports_file, format!("{sandbox} {production} {admin}")).unwrap();
         let config = format!(
             "data_dir = \"{d}/data\"\ncerts_dir = \"{d}/certs\"\n[sandbox]\nlisten = \"127.0.0.1:{sandbox}\"\n\
              [production]\nlisten = \"127.0.0.1:{production}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
@@ -413,4 +422,155 @@ fn acknowledged_admin_writes_survive_sigkill() {
         s.cli_json(&["app", "show", &apps[1]])["quota_per_minute"],
         75
     );
+}
+
+#[test]
+fn an_acknowledged_transmission_survives_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Served::start(tmp.path());
+    let ca = s.certs().join("ca.pem");
+    let ca = ca.to_str().unwrap().to_owned();
+    let pid = s.cli_json(&[
+        "partner",
+        "add",
+        "--siren",
+        "443061841",
+        "--name",
+        "Transmetteur SA",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = s.cli_json(&[
+        "app",
+        "add",
+        "--partner",
+        &pid,
+        "--name",
+        "tx",
+        "--env",
+        "sandbox",
+        "--grant",
+        "creances:2024",
+        "--grant",
+        "creances_transmission:2024",
+        "--valid-from",
+        "2025-01-01",
+        "--valid-until",
+        "2030-12-31",
+        "--ip",
+        "127.0.0.1/32",
+    ]);
+    let cid = app["client_id"].as_str().unwrap().to_owned();
+    let (key, csr, pem) = (
+        tmp.path().join("k.pem"),
+        tmp.path().join("r.csr"),
+        tmp.path().join("c.pem"),
+    );
+    assert!(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=tx",
+                "-keyout"
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        s.cli(&[
+            "cert",
+            "issue",
+            &cid,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            pem.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let tls = [
+        "--cacert",
+        ca.as_str(),
+        "--cert",
+        pem.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let base = format!("https://localhost:{}", s.sandbox);
+    let mut args: Vec<&str> = tls.to_vec();
+    let token_url = format!("{base}/token");
+    let form = format!("client_id={cid}");
+    args.extend([
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &form,
+        &token_url,
+    ]);
+    let (code, tok) = curl(&args);
+    assert_eq!(code, 200, "{tok}");
+    let bearer = format!(
+        "Authorization: Bearer {}",
+        tok["access_token"].as_str().unwrap()
+    );
+    let body = r#"{"annee":2024,"creances":[{"reference":"K9-1","montant":"99.90","date_echeance":"2024-12-31","impot":"CFE"}]}"#;
+    let post_url = format!("{base}/opale/v1/entreprises/443061841/creances");
+    let uuid = opale_apim::domain::random_uuid().to_string();
+    let cid_h = format!("X-Correlation-ID: {uuid}");
+    let post = |extra: &[&str]| {
+        let mut a: Vec<&str> = tls.to_vec();
+        a.extend([
+            "-H",
+            bearer.as_str(),
+            "-H",
+            cid_h.as_str(),
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Idempotency-Key: kill-9",
+            "--data-binary",
+            body,
+        ]);
+        a.extend_from_slice(extra);
+        a.push(&post_url);
+        curl(&a)
+    };
+    let (code, first) = post(&[]);
+    assert_eq!(code, 201, "{first}");
+    s.kill9();
+
+    let s = Served::start(tmp.path());
+    let (code, again) = post(&[]);
+    assert_eq!(
+        (code, &again),
+        (201, &first),
+        "the replay returns the stored answer"
+    );
+    let mut a: Vec<&str> = tls.to_vec();
+    let get_url = format!("{base}/opale/v1/entreprises/443061841/creances?annee=2024");
+    a.extend([
+        "-H",
+        bearer.as_str(),
+        "-H",
+        cid_h.as_str(),
+        get_url.as_str(),
+    ]);
+    let (code, doc) = curl(&a);
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["transmises"][0]["id"], first["id"]);
+    drop(s);
 }

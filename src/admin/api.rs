@@ -139,6 +139,45 @@ pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Result<Response<Bo
                 }
             })
         }
+        (&Method::GET, ["admin", "v1", "environments"]) => {
+            let state: Vec<_> = crate::domain::Environment::ALL
+                .iter()
+                .map(|e| serde_json::json!({"environment": e, "maintenance": app.availability.maintenance(*e).as_deref()}))
+                .collect();
+            Ok(respond::json(StatusCode::OK, &state))
+        }
+        (
+            method @ (&Method::PUT | &Method::DELETE),
+            ["admin", "v1", "environments", env, "maintenance"],
+        ) => {
+            let env = crate::domain::Environment::parse(env).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    Some("environment"),
+                    format!("no environment {env}"),
+                )
+            })?;
+            let m: Option<crate::availability::Maintenance> = if method == Method::PUT {
+                let m: crate::availability::Maintenance = read_json(req).await?;
+                if !(1..=86_400).contains(&m.retry_after) {
+                    return Err(ApiError::bad_request(
+                        "retry_after",
+                        "between 1 and 86400 seconds",
+                    ));
+                }
+                Some(m)
+            } else {
+                None
+            };
+            let app2 = app.clone();
+            tokio::task::spawn_blocking(move || app2.availability.set(env, m))
+                .await
+                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "interrupted"))?
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string())
+                })?;
+            Ok(respond::empty(StatusCode::NO_CONTENT))
+        }
         (&Method::GET, ["admin", "v1", "admins"]) => {
             let s = snap();
             let mut list: Vec<_> = s.admins.values().collect();

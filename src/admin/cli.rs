@@ -85,6 +85,32 @@ pub enum AdminCommand {
     /// Access tokens: introspection (RFC 7662) and revocation (RFC 7009).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Environments: maintenance mode (kill switch).
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+/// `admin env …`
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Show each environment's state.
+    List,
+    /// Close an environment: data calls answer 503 (910600) with Retry-After.
+    Close {
+        /// sandbox or production.
+        env: String,
+        /// Seconds announced in Retry-After.
+        #[arg(long, default_value_t = 300)]
+        retry_after: u64,
+        /// Message shown to callers.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Reopen an environment.
+    Open {
+        /// sandbox or production.
+        env: String,
+    },
 }
 
 /// `admin secret …`
@@ -160,7 +186,7 @@ pub enum AppCommand {
         /// sandbox or production.
         #[arg(long = "env")]
         environment: String,
-        /// SCOPE:YEARS, YEARS as 2022,2023 or 2020-2023 (repeatable).
+        /// SCOPE:YEARS, YEARS as 2022,2023 or 2020-2023 or N-3..N-1 (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
         /// First valid day, YYYY-MM-DD.
@@ -399,6 +425,21 @@ fn request(cmd: &AdminCommand) -> Result<(Method, String, Option<Value>), CliErr
             None,
         )),
         A::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
+        A::Env(EnvCommand::List) => get("/admin/v1/environments".into()),
+        A::Env(EnvCommand::Close {
+            env,
+            retry_after,
+            message,
+        }) => Ok((
+            Method::PUT,
+            format!("/admin/v1/environments/{}/maintenance", seg(env)),
+            Some(json!({"retry_after": retry_after, "message": message})),
+        )),
+        A::Env(EnvCommand::Open { env }) => Ok((
+            Method::DELETE,
+            format!("/admin/v1/environments/{}/maintenance", seg(env)),
+            None,
+        )),
         A::Cert(c) => {
             let certs = |id: &str| format!("/admin/v1/applications/{}/certificates", seg(id));
             match c {
@@ -456,12 +497,16 @@ fn parse_grants(grants: &[String]) -> Result<Vec<Value>, CliError> {
         .map(|g| {
             let bad = || {
                 CliError::Usage(format!(
-                    "--grant {g:?}: expected SCOPE:2022,2023 or SCOPE:2020-2023"
+                    "--grant {g:?}: expected SCOPE:2022,2023 or SCOPE:2020-2023 or SCOPE:N-3..N-1"
                 ))
             };
             let (scope, years) = g.split_once(':').ok_or_else(bad)?;
             let mut list = Vec::new();
             for part in years.split(',') {
+                if part.contains("..") || part.trim_start().starts_with('N') {
+                    list.push(json!(part.trim()));
+                    continue;
+                }
                 match part.split_once('-') {
                     Some((a, b)) => {
                         let (a, b): (i32, i32) = (
@@ -471,9 +516,9 @@ fn parse_grants(grants: &[String]) -> Result<Vec<Value>, CliError> {
                         if b < a || b - a > 200 {
                             return Err(bad());
                         }
-                        list.extend(a..=b);
+                        list.extend((a..=b).map(|y| json!(y)));
                     }
-                    None => list.push(part.trim().parse().map_err(|_| bad())?),
+                    None => list.push(json!(part.trim().parse::<i32>().map_err(|_| bad())?)),
                 }
             }
             Ok(json!({"scope": scope, "years": list}))
@@ -487,8 +532,13 @@ fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value) {
         return;
     }
     if status == StatusCode::NO_CONTENT {
-        if let AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) = cmd {
-            println!("certificate {thumbprint} revoked");
+        match cmd {
+            AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) => {
+                println!("certificate {thumbprint} revoked");
+            }
+            AdminCommand::Env(EnvCommand::Close { env, .. }) => println!("{env} closed (503)"),
+            AdminCommand::Env(EnvCommand::Open { env }) => println!("{env} open"),
+            _ => {}
         }
         return;
     }
@@ -563,10 +613,10 @@ mod tests {
 
     #[test]
     fn grant_syntax() {
-        let g = parse_grants(&["declarations:2020-2022,2024".into()]).unwrap();
+        let g = parse_grants(&["declarations:2020-2022,2024,N-3..N-1".into()]).unwrap();
         assert_eq!(
             g[0],
-            json!({"scope": "declarations", "years": [2020, 2021, 2022, 2024]})
+            json!({"scope": "declarations", "years": [2020, 2021, 2022, 2024, "N-3..N-1"]})
         );
         assert!(parse_grants(&["declarations".into()]).is_err());
         assert!(parse_grants(&["declarations:2024-2020".into()]).is_err());

@@ -5,12 +5,109 @@
 
 pub mod certificate;
 pub mod hygiene;
+pub mod identity;
+pub mod ip;
+pub mod quota;
 mod render;
+pub mod rights;
 pub mod token;
 
-pub use render::{accepts_problem_json, render};
+pub use render::{accepts_problem_json, rate_limit_headers, render};
 
-use hyper::StatusCode;
+use crate::app::App;
+use crate::domain::{Environment, Scope};
+use crate::oauth::AccessClaims;
+use crate::quota::Decision;
+use crate::registry::{Application, Snapshot};
+use crate::tls::ConnInfo;
+use hyper::{HeaderMap, StatusCode};
+use time::OffsetDateTime;
+
+/// A data request, after hygiene: what the chain judges.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The connection's facts.
+    pub conn: &'a ConnInfo,
+    /// The listener's environment.
+    pub env: Environment,
+    /// Request headers (Authorization).
+    pub headers: &'a HeaderMap,
+    /// Raw query string (to refuse tokens there).
+    pub query: Option<&'a str>,
+    /// The scope the dataset needs.
+    pub scope: Scope,
+    /// The requested fiscal year.
+    pub year: i32,
+}
+
+/// A request that passed every control.
+#[derive(Debug)]
+pub struct Admitted<'s> {
+    /// The caller's application.
+    pub application: &'s Application,
+    /// The verified token.
+    pub claims: AccessClaims,
+    /// The quota state after counting this call.
+    pub quota: Decision,
+}
+
+/// A refused request: the earliest failing control, and the quota state
+/// when the application is known (for the RateLimit headers).
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub denial: Denial,
+    /// Quota state (not counted), once step 1 identified the application.
+    pub quota: Option<Decision>,
+}
+
+/// Runs the chain in its contractual order: certificate, ip, token,
+/// identity, rights, quota. The first refusal wins; only a call that passed
+/// 1–5 is counted by the quota.
+pub fn run<'s>(
+    app: &App,
+    snapshot: &'s Snapshot,
+    call: &Call<'_>,
+    now: OffsetDateTime,
+) -> Result<Admitted<'s>, Refused> {
+    let certified =
+        certificate::check(call.conn, call.env, snapshot).map_err(|denial| Refused {
+            denial,
+            quota: None,
+        })?;
+    let application = certified.application;
+    let refuse = |denial: Denial| Refused {
+        denial,
+        quota: Some(app.quotas.peek(
+            call.env,
+            &application.client_id,
+            application.quota_per_minute,
+        )),
+    };
+    ip::check(call.conn.remote.ip(), application).map_err(refuse)?;
+    let authority = app.oauth.authority(call.env);
+    let now_secs = now.unix_timestamp();
+    let claims = token::check(
+        call.headers,
+        call.query,
+        authority,
+        &app.oauth.denylist,
+        now_secs,
+    )
+    .map_err(refuse)?;
+    identity::check(&claims, &certified, snapshot).map_err(refuse)?;
+    rights::check(&claims, application, call.scope, call.year, now.date()).map_err(refuse)?;
+    let quota =
+        quota::check(&app.quotas, call.env, application).map_err(|(denial, decision)| Refused {
+            denial,
+            quota: Some(decision),
+        })?;
+    Ok(Admitted {
+        application,
+        claims,
+        quota,
+    })
+}
 
 /// The control that refused a request (the `control` field of errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +128,8 @@ pub enum Control {
     Quota,
     /// Service availability (maintenance, upstream).
     Service,
+    /// The data source's own answer (unknown company, no data).
+    Data,
 }
 
 impl Control {
@@ -45,6 +144,7 @@ impl Control {
             Control::Rights => "rights",
             Control::Quota => "quota",
             Control::Service => "service",
+            Control::Data => "data",
         }
     }
 }
@@ -92,10 +192,18 @@ pub enum Reason {
     UpstreamTimeout,
     /// 910602
     UpstreamFailure,
-    /// 910603: a part of the chain not built yet (temporary, never 200).
-    NotImplemented,
     /// 910604: no such route.
     NoRoute,
+    /// 910003: a request body that does not match its schema.
+    BodyInvalid,
+    /// 910004: an Idempotency-Key reused with another body.
+    IdempotencyConflict,
+    /// 910700: no company with that SIREN.
+    UnknownCompany,
+    /// 910701: no data for that year.
+    NoDataForYear,
+    /// 910702: the company is not diffusible.
+    NonDiffusible,
 }
 
 impl Reason {
@@ -171,13 +279,14 @@ impl Reason {
             ),
             Reason::UpstreamTimeout => (C::Service, S::GATEWAY_TIMEOUT, 910601, "Upstream timeout"),
             Reason::UpstreamFailure => (C::Service, S::BAD_GATEWAY, 910602, "Upstream failure"),
-            Reason::NotImplemented => (
-                C::Service,
-                S::NOT_IMPLEMENTED,
-                910603,
-                "Not implemented yet",
-            ),
             Reason::NoRoute => (C::Service, S::NOT_FOUND, 910604, "No such resource"),
+            Reason::BodyInvalid => (C::Hygiene, S::BAD_REQUEST, 910003, "Request body invalid"),
+            Reason::IdempotencyConflict => {
+                (C::Hygiene, S::CONFLICT, 910004, "Idempotency-Key reused")
+            }
+            Reason::UnknownCompany => (C::Data, S::NOT_FOUND, 910700, "Unknown company"),
+            Reason::NoDataForYear => (C::Data, S::NOT_FOUND, 910701, "No data for that year"),
+            Reason::NonDiffusible => (C::Data, S::FORBIDDEN, 910702, "Company not diffusible"),
         }
     }
 

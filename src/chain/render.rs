@@ -3,6 +3,7 @@
 //! DGFIP envelope `{"erreur":{"code","message","horodatage"}}`.
 
 use super::{Control, Denial};
+use crate::quota::{Decision, WINDOW};
 use crate::respond::{Body, json_typed};
 use hyper::header::{ACCEPT, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{HeaderMap, Response};
@@ -23,6 +24,18 @@ pub fn accepts_problem_json(headers: &HeaderMap) -> bool {
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/problem+json"))
         })
+}
+
+/// Sets `RateLimit-Policy` and `RateLimit`
+/// (draft-ietf-httpapi-ratelimit-headers-11) from a quota decision.
+pub fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
+    let policy = format!("\"default\";q={};w={}", d.limit, WINDOW.as_secs());
+    let state = format!("\"default\";r={};t={}", d.remaining, d.reset_secs);
+    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
 }
 
 /// Renders `denial`; `correlation_id` is echoed in the body and the header.

@@ -1,14 +1,21 @@
-//! The environment listeners (sandbox, production): the health route, the
-//! token endpoint and the data API. A data call runs request hygiene, then
-//! the control chain in order; the first control that refuses answers.
+//! The environment listeners (sandbox, production): health, the OAuth
+//! endpoints, and the data API. A data call runs request hygiene, then the
+//! control chain in order, then the environment's data source; every
+//! answer carries `X-Correlation-ID`, and the RateLimit headers once the
+//! caller's application is known.
+
+mod data;
+mod transmission;
 
 use crate::app::App;
 use crate::chain::{self, Denial, Reason, hygiene};
 use crate::domain::Environment;
 use crate::oauth;
+use crate::quota::Decision;
 use crate::respond::{self, Body};
 use crate::tls::ConnInfo;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -17,16 +24,23 @@ use time::OffsetDateTime;
 /// Path prefix of the data API.
 pub const API_PREFIX: &str = "/opale/v1/";
 
-/// Datasets of DESIGN §4, as they appear in paths.
-pub const DATASETS: [&str; 7] = [
-    "declarations",
-    "comptes-bancaires",
-    "creances",
-    "paiements",
-    "remboursements",
-    "obligations-fiscales",
-    "habilitations",
-];
+/// A refused data call, with what the response headers need.
+#[derive(Debug)]
+struct Failure {
+    denial: Denial,
+    correlation: Option<String>,
+    quota: Option<Decision>,
+}
+
+impl Failure {
+    fn new(denial: Denial, correlation: Option<&str>) -> Self {
+        Failure {
+            denial,
+            correlation: correlation.map(str::to_owned),
+            quota: None,
+        }
+    }
+}
 
 /// Handles one request on an environment listener.
 pub async fn handle(
@@ -52,62 +66,75 @@ pub async fn handle(
         }
         _ => {}
     }
-    let path = req.uri().path();
     let problem = chain::accepts_problem_json(req.headers());
-    let outcome = if let Some(rest) = path.strip_prefix(API_PREFIX) {
-        data_call(app, conn, env, &req, rest)
-    } else {
-        Err((
-            Denial::new(Reason::NoRoute, format!("no route for {path}")),
-            None,
-        ))
-    };
+    let outcome = api(app, conn, env, req).await;
     match outcome {
         Ok(resp) => resp,
-        Err((denial, correlation)) => {
-            let id = correlation.unwrap_or_else(|| crate::domain::random_uuid().to_string());
-            chain::render(&denial, &id, problem, OffsetDateTime::now_utc())
+        Err(f) => {
+            let id = f
+                .correlation
+                .unwrap_or_else(|| crate::domain::random_uuid().to_string());
+            let mut resp = chain::render(&f.denial, &id, problem, OffsetDateTime::now_utc());
+            if let Some(q) = &f.quota {
+                chain::rate_limit_headers(resp.headers_mut(), q);
+            }
+            resp
         }
     }
 }
 
-type Refusal = (Denial, Option<String>);
-
-/// `GET /opale/v1/entreprises/{siren}/{dataset}?annee=YYYY`
-fn data_call(
+/// `/opale/v1/entreprises/{siren}/{dataset}`: hygiene, then GET or POST.
+async fn api(
     app: &Arc<App>,
     conn: &ConnInfo,
     env: Environment,
-    req: &Request<Incoming>,
-    rest: &str,
-) -> Result<Response<Body>, Refusal> {
-    let correlation = hygiene::correlation_id(req.headers()).map_err(|d| (d, None))?;
-    let cid = Some(correlation.to_string());
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Failure> {
+    let path = req.uri().path().to_owned();
+    let rest = path.strip_prefix(API_PREFIX).ok_or_else(|| {
+        Failure::new(
+            Denial::new(Reason::NoRoute, format!("no route for {path}")),
+            None,
+        )
+    })?;
+    let correlation = hygiene::correlation_id(req.headers())
+        .map_err(|d| Failure::new(d, None))?
+        .to_string();
+    let cid = Some(correlation.as_str());
     let segments: Vec<&str> = rest.split('/').collect();
-    let (siren, dataset) = match segments.as_slice() {
-        ["entreprises", siren, dataset] if DATASETS.contains(dataset) => (*siren, *dataset),
+    let ["entreprises", siren, dataset] = segments.as_slice() else {
+        let d = Denial::new(Reason::NoRoute, format!("no route for {path}"));
+        return Err(Failure::new(d, cid));
+    };
+    let dataset = crate::domain::Dataset::parse(dataset).ok_or_else(|| {
+        let d = Denial::new(Reason::NoRoute, format!("no dataset {dataset:?}"));
+        Failure::new(d, cid)
+    })?;
+    let siren = hygiene::siren(siren).map_err(|d| Failure::new(d, cid))?;
+    if let Some(m) = app.availability.maintenance(env) {
+        let detail = m
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("the {env} environment is under maintenance"));
+        let mut d = Denial::new(Reason::Unavailable, detail);
+        d.retry_after = Some(m.retry_after);
+        return Err(Failure::new(d, cid));
+    }
+    let mut resp = match *req.method() {
+        Method::GET => data::get(app, conn, env, &req, siren, dataset, &correlation).await?,
+        Method::POST if dataset == crate::domain::Dataset::Creances => {
+            transmission::post(app, conn, env, req, siren, &correlation).await?
+        }
         _ => {
-            let d = Denial::new(Reason::NoRoute, format!("no dataset at {API_PREFIX}{rest}"));
-            return Err((d, cid));
+            let d = Denial::new(
+                Reason::NoRoute,
+                format!("{} is not allowed here", req.method()),
+            );
+            return Err(Failure::new(d, cid));
         }
     };
-    let _siren = hygiene::siren(siren).map_err(|d| (d, cid.clone()))?;
-    let previous_year = OffsetDateTime::now_utc().year() - 1;
-    let _annee = hygiene::annee(req.uri().query(), previous_year).map_err(|d| (d, cid.clone()))?;
-    let snapshot = app.registry.snapshot();
-    let certified =
-        chain::certificate::check(conn, env, &snapshot).map_err(|d| (d, cid.clone()))?;
-    let claims = chain::token::check(
-        req.headers(),
-        req.uri().query(),
-        app.oauth.authority(env),
-        &app.oauth.denylist,
-        oauth::unix_now(),
-    )
-    .map_err(|d| (d, cid.clone()))?;
-    let detail = format!(
-        "certificate and token accepted for application {} (token client {}); the ip, identity, rights and quota controls and the {dataset} data source are not built yet",
-        certified.application.client_id, claims.client_id
-    );
-    Err((Denial::new(Reason::NotImplemented, detail), cid))
+    if let Ok(v) = HeaderValue::from_str(&correlation) {
+        resp.headers_mut().insert(hygiene::CORRELATION_HEADER, v);
+    }
+    Ok(resp)
 }

@@ -62,7 +62,8 @@ impl DenyList {
     }
 
     /// Whether the token was revoked, or its certificate is revoked or no
-    /// longer registered.
+    /// longer registered. (A certificate registered to another client is
+    /// the identity step's refusal, 910401, not a revocation.)
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         if self.jtis.contains_key(&claims.jti) {
             return true;
@@ -72,9 +73,7 @@ impl DenyList {
             .certificates
             .get(&Thumbprint::new(claims.cnf.x5t_s256.as_str()))
         {
-            Some(cert) => {
-                cert.status == CertStatus::Revoked || cert.client_id.as_str() != claims.client_id
-            }
+            Some(cert) => cert.status == CertStatus::Revoked,
             None => true,
         }
     }

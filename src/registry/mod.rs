@@ -9,11 +9,13 @@
 mod model;
 pub mod ops;
 mod secret;
+mod years;
 
 pub use model::{
     AdminRecord, Application, CertOrigin, CertStatus, CertificateRecord, Contact, Grant, Partner,
 };
 pub use secret::{SecretDigest, generate_secret};
+pub use years::{YearBound, YearSpec};
 
 use crate::domain::{ClientId, PartnerId, Thumbprint};
 use crate::store::{Store, StoreError, Write};

@@ -2,6 +2,7 @@
 //! applications with their grants, certificates, client-secret digests and
 //! admin certificates.
 
+use super::years::YearSpec;
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -43,8 +44,16 @@ pub struct Partner {
 pub struct Grant {
     /// The dataset's scope.
     pub scope: Scope,
-    /// Fiscal years (`annee`) the scope covers, ascending, no duplicates.
-    pub years: Vec<i32>,
+    /// Fiscal years (`annee`) the scope covers: years and ranges, absolute
+    /// or relative to the current year (`"N-3..N-1"`).
+    pub years: Vec<YearSpec>,
+}
+
+impl Grant {
+    /// Whether `year` is covered when the current year is `current`.
+    pub fn covers(&self, year: i32, current: i32) -> bool {
+        self.years.iter().any(|y| y.covers(year, current))
+    }
 }
 
 /// An OAuth client of one environment, owned by a partner.

@@ -4,7 +4,7 @@
 
 use super::{
     AdminRecord, Application, CertStatus, CertificateRecord, Contact, Grant, Partner, Record,
-    Registry, RegistryError, generate_secret,
+    Registry, RegistryError, YearBound, YearSpec, generate_secret,
 };
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
 use ipnetwork::IpNetwork;
@@ -62,8 +62,8 @@ pub struct PartnerPatch {
 pub struct NewGrant {
     /// Scope name.
     pub scope: String,
-    /// Fiscal years.
-    pub years: Vec<i32>,
+    /// Fiscal years: `2023`, `"2020..2023"` or `"N-3..N-1"`.
+    pub years: Vec<YearSpec>,
 }
 
 /// `POST /admin/v1/applications`
@@ -423,14 +423,29 @@ fn grants(input: &[NewGrant]) -> Result<Vec<Grant>, RegistryError> {
                     "at least one year is required",
                 ));
             }
-            if let Some(y) = g.years.iter().find(|y| !YEARS.contains(y)) {
-                return Err(RegistryError::invalid(
-                    field,
-                    format!("{y} is not a fiscal year between 1990 and 2100"),
-                ));
+            for y in &g.years {
+                let absolute_ok = match y {
+                    YearSpec::Year(y) => YEARS.contains(y),
+                    YearSpec::Range(a, b) => [a, b].iter().all(|b| match b {
+                        YearBound::Absolute(y) => YEARS.contains(y),
+                        YearBound::Relative(_) => true,
+                    }),
+                };
+                if !absolute_ok {
+                    return Err(RegistryError::invalid(
+                        &field,
+                        format!("{y} is not a fiscal year between 1990 and 2100"),
+                    ));
+                }
+                if y.is_inverted() {
+                    return Err(RegistryError::invalid(
+                        &field,
+                        format!("range {y} is inverted"),
+                    ));
+                }
             }
             let mut years = g.years.clone();
-            years.sort_unstable();
+            years.sort_by_key(|y| (y.bounds(0), y.to_string()));
             years.dedup();
             Ok(Grant { scope, years })
         })
@@ -480,11 +495,11 @@ mod tests {
         let bad = [
             NewGrant {
                 scope: "declarations".into(),
-                years: vec![2023],
+                years: vec![YearSpec::Year(2023)],
             },
             NewGrant {
                 scope: "impots".into(),
-                years: vec![2023],
+                years: vec![YearSpec::Year(2023)],
             },
         ];
         let err = grants(&bad).unwrap_err().to_string();

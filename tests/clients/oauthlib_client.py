@@ -33,7 +33,7 @@ def main():
     answer = session.get(
         f"{base}/opale/v1/entreprises/732829320/declarations",
         params={"annee": "2024"},
-        headers={"X-Correlation-ID": str(uuid.uuid4()), "Accept": "application/problem+json"},
+        headers={"X-Correlation-ID": str(uuid.uuid4())},
         **tls,
     )
     print(json.dumps({"token": dict(token), "status": answer.status_code, "body": answer.json()}))

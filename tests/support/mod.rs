@@ -178,8 +178,11 @@ pub struct TestServer {
     app: Option<Arc<App>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    tweak: fn(&mut Config),
+    tweak: Tweak,
 }
+
+/// A change to the test configuration (kept for restarts).
+pub type Tweak = Arc<dyn Fn(&mut Config) + Send + Sync>;
 
 impl TestServer {
     /// PKI generated in a new temporary directory, then the server started.
@@ -188,13 +191,14 @@ impl TestServer {
     }
 
     /// As `start`, with a change to the configuration.
-    pub async fn start_with(tweak: fn(&mut Config)) -> TestServer {
+    pub async fn start_with(tweak: impl Fn(&mut Config) + Send + Sync + 'static) -> TestServer {
+        let tweak: Tweak = Arc::new(tweak);
         let tmp = tempfile::tempdir().unwrap();
         let pki = TestPki::init(&tmp.path().join("certs"));
         Self::boot(tmp, pki, tweak).await
     }
 
-    async fn boot(tmp: tempfile::TempDir, pki: TestPki, tweak: fn(&mut Config)) -> TestServer {
+    async fn boot(tmp: tempfile::TempDir, pki: TestPki, tweak: Tweak) -> TestServer {
         let mut config = Config {
             data_dir: tmp.path().join("data"),
             certs_dir: tmp.path().join("certs"),
@@ -261,7 +265,7 @@ impl TestServer {
         self.shutdown().await;
         let tmp = std::mem::replace(&mut self.tmp, tempfile::tempdir().unwrap());
         let pki = self.pki.clone();
-        Self::boot(tmp, pki, self.tweak).await
+        Self::boot(tmp, pki, self.tweak.clone()).await
     }
 
     /// The state directory root.
@@ -464,5 +468,46 @@ impl TestServer {
             .join("data/keys")
             .join(format!("{env}-token-signing.pem"));
         std::fs::read_to_string(path).unwrap()
+    }
+}
+
+/// An application with its secret and registered certificate.
+pub struct Client {
+    pub id: String,
+    pub secret: String,
+    pub cert: Identity,
+    pub partner: String,
+}
+
+impl TestServer {
+    /// A partner, an application of `env` (grants declarations 2023–2024 and
+    /// paiements 2024, quota 50) and its registered certificate.
+    pub async fn client(&self, env: Environment) -> Client {
+        let grants = json!([
+            {"scope": "declarations", "years": [2023, 2024]},
+            {"scope": "paiements", "years": [2024]}
+        ]);
+        self.client_with(env, grants, 50).await
+    }
+
+    /// As `client`, with these grants and quota.
+    pub async fn client_with(&self, env: Environment, grants: Value, quota: u32) -> Client {
+        let partner = self.partner().await;
+        let mut body = app_body(&partner, env);
+        body["grants"] = grants;
+        body["quota_per_minute"] = json!(quota);
+        let r = self
+            .admin_call(Method::POST, "/admin/v1/applications", Some(body))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let id = r.body["client_id"].as_str().unwrap().to_owned();
+        let cert = self.pki.partner(env, "client");
+        assert_eq!(self.register(&id, &cert).await.status, 201);
+        Client {
+            secret: r.body["client_secret"].as_str().unwrap().to_owned(),
+            id,
+            cert,
+            partner,
+        }
     }
 }

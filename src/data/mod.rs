@@ -1,0 +1,6 @@
+//! Data sources: the sandbox generator, the production upstream, and the
+//! claims partners transmit.
+
+pub mod sandbox;
+pub mod transmitted;
+pub mod upstream;

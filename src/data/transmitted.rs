@@ -1,0 +1,194 @@
+//! Claims transmitted by partners (`POST …/creances`): stored durably (one
+//! atomic, flushed batch with the idempotency record) before the 201, and
+//! read back into the sandbox's `GET …/creances`. An in-memory index of
+//! (environment, SIREN, year) keeps the read path off the disk when nothing
+//! was transmitted.
+
+use crate::domain::{Environment, Siren};
+use crate::store::{Store, StoreError, Write};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// One transmitted claim, as validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Creance {
+    /// The partner's reference (1–64 of `A-Z a-z 0-9 - _ /`).
+    pub reference: String,
+    /// Amount in euros, `"1234.56"` (two decimals, > 0).
+    pub montant: String,
+    /// Due date, `YYYY-MM-DD`.
+    pub date_echeance: String,
+    /// Tax concerned: IS, TVA, CFE, CVAE, IR, TS, AUTRE.
+    pub impot: String,
+    /// Free text (≤ 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libelle: Option<String>,
+}
+
+/// A stored transmission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTransmission {
+    /// Assigned id (UUID).
+    pub id: String,
+    /// The transmitting application.
+    pub client_id: String,
+    /// The company.
+    pub siren: String,
+    /// Fiscal year.
+    pub annee: i32,
+    /// Reception time (RFC 3339).
+    pub recue_le: String,
+    /// The claims.
+    pub creances: Vec<Creance>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyRecord {
+    body_sha256: String,
+    response: String,
+}
+
+/// What happened to a transmission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored now; the response body to send (201).
+    New(String),
+    /// Same key and body as before: the original response (201).
+    Replay(String),
+    /// Same key, another body (409).
+    Conflict,
+}
+
+/// The transmissions store.
+pub struct Transmissions {
+    store: Arc<dyn Store>,
+    index: Mutex<HashSet<(Environment, Siren, i32)>>,
+    writer: Mutex<()>,
+}
+
+fn tx_prefix(env: Environment, siren: &Siren, year: i32) -> String {
+    format!("tx/{env}/{siren}/{year}/")
+}
+
+impl Transmissions {
+    /// Loads the index of what was transmitted.
+    pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let mut index = HashSet::new();
+        for (k, _) in store.scan_prefix(b"tx/")? {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let parts: Vec<&str> = key.split('/').collect();
+            if let [_, env, siren, year, _] = parts.as_slice() {
+                let parsed = (Environment::parse(env), Siren::parse(siren), year.parse());
+                if let (Some(e), Ok(s), Ok(y)) = parsed {
+                    index.insert((e, s, y));
+                }
+            }
+        }
+        Ok(Transmissions {
+            store,
+            index: Mutex::new(index),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Stores `tx` (answering `response`) unless `idempotency_key` was
+    /// already used by `client_id`: then replays or refuses. Durable when
+    /// it returns `New`.
+    pub fn record(
+        &self,
+        env: Environment,
+        idempotency_key: Option<&str>,
+        body: &[u8],
+        tx: &StoredTransmission,
+        response: String,
+    ) -> Result<Recorded, StoreError> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let body_sha256 = hex(&Sha256::digest(body));
+        let idem_key = idempotency_key.map(|k| {
+            format!(
+                "idem/{env}/{}/{}",
+                tx.client_id,
+                hex(&Sha256::digest(k.as_bytes()))
+            )
+        });
+        if let Some(key) = &idem_key
+            && let Some(prev) = self.store.get(key.as_bytes())?
+        {
+            let prev: IdempotencyRecord = serde_json::from_slice(&prev)
+                .map_err(|e| StoreError::Backend(format!("idempotency record: {e}")))?;
+            return Ok(if prev.body_sha256 == body_sha256 {
+                Recorded::Replay(prev.response)
+            } else {
+                Recorded::Conflict
+            });
+        }
+        let siren = Siren::parse(&tx.siren).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut writes = vec![Write::Put(
+            format!("{}{}", tx_prefix(env, &siren, tx.annee), tx.id).into_bytes(),
+            to_json(tx)?,
+        )];
+        if let Some(key) = idem_key {
+            let rec = IdempotencyRecord {
+                body_sha256,
+                response: response.clone(),
+            };
+            writes.push(Write::Put(key.into_bytes(), to_json(&rec)?));
+        }
+        self.store.commit(writes)?;
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((env, siren, tx.annee));
+        Ok(Recorded::New(response))
+    }
+
+    /// Adds `"transmises": [...]` to a sandbox `creances` document when
+    /// claims were transmitted for it; returns the bytes unchanged otherwise.
+    pub fn merge_into(
+        &self,
+        env: Environment,
+        siren: &Siren,
+        year: i32,
+        bytes: Vec<u8>,
+    ) -> Vec<u8> {
+        let present = self
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(env, *siren, year));
+        if !present {
+            return bytes;
+        }
+        let stored = match self
+            .store
+            .scan_prefix(tx_prefix(env, siren, year).as_bytes())
+        {
+            Ok(kv) => kv,
+            Err(e) => {
+                tracing::error!(error = %e, "reading transmitted claims failed");
+                return bytes;
+            }
+        };
+        let mut txs: Vec<StoredTransmission> = stored
+            .iter()
+            .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+            .collect();
+        txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
+        let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return bytes;
+        };
+        doc["transmises"] = serde_json::to_value(&txs).unwrap_or_default();
+        serde_json::to_vec(&doc).unwrap_or(bytes)
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,160 @@
+//! The production data source: a reverse proxy to the configured upstream
+//! data provider over a pooled hyper client (HTTP/1.1 or h2, `http://` or
+//! `https://` with optional mTLS). Only the requested dataset is asked for;
+//! `X-Correlation-ID` is propagated; the partner's `Authorization` header
+//! and certificate never leave the gateway; the body is streamed back.
+
+use crate::config::ProductionSettings;
+use crate::domain::{Dataset, Siren};
+use crate::respond::Body;
+use crate::tls::{self, TlsError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::{ClientConfig, RootCertStore};
+use std::time::Duration;
+
+/// Why the upstream gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Connect or answer timeout (504, 910601).
+    #[error("the data provider did not answer within {0} ms")]
+    Timeout(u64),
+    /// Connection refused, reset, bad HTTP, or a 5xx (502, 910602).
+    #[error("the data provider failed: {0}")]
+    Failed(String),
+    /// Building the client failed (at start-up).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// A pooled client of the upstream.
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    base: Uri,
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// A client of `[production] upstream` with its timeouts and TLS.
+    pub fn new(settings: &ProductionSettings) -> Result<Self, UpstreamError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_millis(
+            settings.upstream_connect_timeout_ms,
+        )));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(settings)?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Ok(Upstream {
+            client,
+            base: settings.upstream.0.clone(),
+            timeout: Duration::from_millis(settings.upstream_timeout_ms),
+        })
+    }
+
+    /// `GET {upstream}/opale/v1/entreprises/{siren}/{dataset}?annee={year}`.
+    /// 2xx and 4xx answers are passed through (body streamed); 5xx, network
+    /// errors and timeouts are errors.
+    pub async fn fetch(
+        &self,
+        siren: &Siren,
+        dataset: Dataset,
+        year: i32,
+        correlation_id: &str,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let base = self.base.to_string();
+        let uri: Uri = format!(
+            "{}/opale/v1/entreprises/{siren}/{dataset}?annee={year}",
+            base.trim_end_matches('/')
+        )
+        .parse()
+        .map_err(|e| UpstreamError::Failed(format!("bad upstream URL: {e}")))?;
+        let mut req = Request::get(uri)
+            .header(ACCEPT, "application/json")
+            .body(Empty::new())
+            .map_err(|e| UpstreamError::Failed(e.to_string()))?;
+        if let Ok(v) = HeaderValue::from_str(correlation_id) {
+            req.headers_mut()
+                .insert(crate::chain::hygiene::CORRELATION_HEADER, v);
+        }
+        let ms = self.timeout.as_millis() as u64;
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => return Err(UpstreamError::Timeout(ms)),
+            Ok(Err(e)) if is_timeout(&e) => return Err(UpstreamError::Timeout(ms)),
+            Ok(Err(e)) => return Err(UpstreamError::Failed(describe(&e))),
+            Ok(Ok(resp)) => resp,
+        };
+        if resp.status().is_server_error() {
+            return Err(UpstreamError::Failed(format!("status {}", resp.status())));
+        }
+        Ok(pass_through(resp))
+    }
+}
+
+/// Keeps the status, content type and length; drops every other upstream
+/// header (cookies, server banners, hop-by-hop headers).
+fn pass_through(resp: Response<hyper::body::Incoming>) -> Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let mut out = Response::new(body.boxed());
+    *out.status_mut() = if parts.status.is_success() || parts.status.is_client_error() {
+        parts.status
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    for name in [CONTENT_TYPE, CONTENT_LENGTH] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {
+    let text = format!("{e:?}").to_ascii_lowercase();
+    e.is_connect() && (text.contains("timed out") || text.contains("timeout"))
+}
+
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn tls_config(settings: &ProductionSettings) -> Result<ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    if let Some(ca) = &settings.upstream_ca {
+        for c in tls::load_certs(ca)? {
+            roots.add(c)?;
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    // ALPN is set by hyper-rustls from enable_http1/enable_http2.
+    let config = match (&settings.upstream_cert, &settings.upstream_key) {
+        (Some(cert), Some(key)) => {
+            builder.with_client_auth_cert(tls::load_certs(cert)?, tls::load_key(key)?)?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(config)
+}

@@ -1,0 +1,105 @@
+//! `GET /opale/v1/entreprises/{siren}/{dataset}?annee=YYYY`: the chain,
+//! then the sandbox generator or the production upstream.
+
+use super::Failure;
+use crate::app::App;
+use crate::chain::{self, Call, Denial, Reason, hygiene};
+use crate::data::sandbox::{self, SandboxAnswer};
+use crate::data::upstream::UpstreamError;
+use crate::domain::{Dataset, Environment, Siren};
+use crate::respond::{self, Body};
+use crate::tls::ConnInfo;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Runs the chain and answers from the environment's data source.
+pub async fn get(
+    app: &Arc<App>,
+    conn: &ConnInfo,
+    env: Environment,
+    req: &Request<Incoming>,
+    siren: Siren,
+    dataset: Dataset,
+    correlation: &str,
+) -> Result<Response<Body>, Failure> {
+    let now = OffsetDateTime::now_utc();
+    let year = hygiene::annee(req.uri().query(), now.year() - 1)
+        .map_err(|d| Failure::new(d, Some(correlation)))?;
+    let call = Call {
+        conn,
+        env,
+        headers: req.headers(),
+        query: req.uri().query(),
+        scope: dataset.scope(),
+        year,
+    };
+    let snapshot = app.registry.snapshot();
+    let admitted = chain::run(app, &snapshot, &call, now).map_err(|r| Failure {
+        denial: r.denial,
+        correlation: Some(correlation.to_owned()),
+        quota: r.quota,
+    })?;
+    let quota = admitted.quota;
+    let fail = |denial| Failure {
+        denial,
+        correlation: Some(correlation.to_owned()),
+        quota: Some(quota),
+    };
+    let mut resp = match env {
+        Environment::Sandbox => from_sandbox(app, env, &siren, dataset, year).map_err(fail)?,
+        Environment::Production => app
+            .upstream
+            .fetch(&siren, dataset, year, correlation)
+            .await
+            .map_err(|e| fail(upstream_denial(e)))?,
+    };
+    chain::rate_limit_headers(resp.headers_mut(), &quota);
+    Ok(resp)
+}
+
+fn from_sandbox(
+    app: &App,
+    env: Environment,
+    siren: &Siren,
+    dataset: Dataset,
+    year: i32,
+) -> Result<Response<Body>, Denial> {
+    match sandbox::generate(siren, dataset, year) {
+        SandboxAnswer::Data(bytes) => {
+            let body = if dataset == Dataset::Creances {
+                app.transmissions.merge_into(env, siren, year, bytes)
+            } else {
+                bytes
+            };
+            Ok(respond::bytes(StatusCode::OK, "application/json", body))
+        }
+        SandboxAnswer::UnknownCompany => Err(Denial::new(
+            Reason::UnknownCompany,
+            format!("no company with SIREN {siren}"),
+        )),
+        SandboxAnswer::NoDataForYear => Err(Denial::new(
+            Reason::NoDataForYear,
+            format!("no {dataset} data for SIREN {siren} in {year}"),
+        )),
+        SandboxAnswer::UpstreamTimeout => Err(Denial::new(
+            Reason::UpstreamTimeout,
+            "the data provider did not answer in time (simulated)",
+        )),
+        SandboxAnswer::NonDiffusible => Err(Denial::new(
+            Reason::NonDiffusible,
+            format!("SIREN {siren} is not diffusible"),
+        )),
+    }
+}
+
+fn upstream_denial(e: UpstreamError) -> Denial {
+    match e {
+        UpstreamError::Timeout(_) => Denial::new(Reason::UpstreamTimeout, e.to_string()),
+        other => {
+            tracing::warn!(error = %other, "upstream failure");
+            Denial::new(Reason::UpstreamFailure, "the data provider failed")
+        }
+    }
+}
