@@ -19,6 +19,7 @@ fi
 cargo build --release -q
 BIN=$PWD/target/release/opale-apim
 W=$(mktemp -d)
+chmod 755 "$W"   # nginx workers run unprivileged and must read the upstream files
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${NGINX_PID:-}" ] && kill $NGINX_PID 2>/dev/null; rm -rf "$W"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port)
@@ -27,6 +28,7 @@ SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port)
 mkdir -p "$W/up/opale/v1/entreprises/732829320"
 printf '{"siren":"732829320","annee":2024,"declarations":[{"formulaire":"2065","montant":"12345.67"}]}' \
   > "$W/up/opale/v1/entreprises/732829320/declarations"
+chmod -R a+rX "$W/up"
 cat > "$W/nginx.conf" <<NGX
 worker_processes auto;
 pid $W/nginx.pid;
@@ -95,7 +97,8 @@ SB_TOK=$(token sandbox "$SB" "$SB_CID"); PR_TOK=$(token production "$PR" "$PR_CI
 CID=$(python3 -c 'import uuid;print(uuid.uuid4())')
 URLP=/opale/v1/entreprises/732829320/declarations?annee=2024
 
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime, clock ticks
+# utime+stime in clock ticks of a process and its children (nginx workers).
+cpu() { local t=0 p; for p in "$1" $(pgrep -P "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
 run() { # label env pid url token conns
   local label=$1 env=$2 pid=$3 url=$4 tok=$5 c=$6 before after out

@@ -734,6 +734,9 @@ async fn claims_transmission_is_validated_idempotent_and_durable() {
             .unwrap()
             .starts_with("creances[0].date_echeance")
     );
+    // The body is judged only after authentication (steps 1–4).
+    let r = post_claims(&s, &c, "not-a-token", "k-2", &bad).await;
+    expect(&r, 401, "900901", "token");
     let mut y = body.clone();
     y["annee"] = json!(2019);
     expect(
@@ -753,6 +756,12 @@ async fn claims_transmission_is_validated_idempotent_and_durable() {
     assert_eq!(tx.len(), 1);
     assert_eq!(tx[0]["id"], first.body["id"]);
     assert_eq!(tx[0]["creances"][0]["reference"], "CR-2024-001");
+    let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 4, "siren, annee, creances, transmises");
+    assert!(
+        String::from_utf8_lossy(&r.raw)
+            .starts_with(&format!("{{\"siren\":\"{SIREN}\",\"annee\":2024,"))
+    );
     // Still idempotent after the restart.
     let again = post_claims(&s, &c, &t, "k-1", &body).await;
     assert_eq!(again.raw, first.raw);

@@ -45,6 +45,10 @@ async fn tls_client_auth_issues_a_certificate_bound_rfc9068_token() {
     let r = s.token_request(Sandbox, Some(&c.cert), None, &form).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.headers["cache-control"], "no-store");
+    assert!(
+        r.headers.contains_key("x-correlation-id"),
+        "every response carries one"
+    );
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["expires_in"], 3600);
     assert!(r.body.get("refresh_token").is_none());

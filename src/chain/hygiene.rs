@@ -22,6 +22,16 @@ pub fn correlation_id(headers: &HeaderMap) -> Result<uuid::Uuid, Denial> {
         .ok_or_else(|| Denial::new(Reason::CorrelationId, "X-Correlation-ID must be a UUID"))
 }
 
+/// The caller's `X-Correlation-ID` as sent (trimmed), to echo back once
+/// [`correlation_id`] accepted it.
+pub fn raw_correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// The SIREN path segment.
 pub fn siren(segment: &str) -> Result<Siren, Denial> {
     Siren::parse(segment)

@@ -40,6 +40,15 @@ pub struct Call<'a> {
     pub year: i32,
 }
 
+/// A caller established by steps 1–4.
+#[derive(Debug)]
+pub struct Authenticated<'s> {
+    /// The caller's application.
+    pub application: &'s Application,
+    /// The verified token.
+    pub claims: AccessClaims,
+}
+
 /// A request that passed every control.
 #[derive(Debug)]
 pub struct Admitted<'s> {
@@ -61,7 +70,7 @@ pub struct Refused {
     pub quota: Option<Decision>,
 }
 
-/// Runs the chain in its contractual order: certificate, ip, token,
+/// Runs the whole chain in its contractual order: certificate, ip, token,
 /// identity, rights, quota. The first refusal wins; only a call that passed
 /// 1–5 is counted by the quota.
 pub fn run<'s>(
@@ -70,20 +79,24 @@ pub fn run<'s>(
     call: &Call<'_>,
     now: OffsetDateTime,
 ) -> Result<Admitted<'s>, Refused> {
+    let who = authenticate(app, snapshot, call, now)?;
+    authorize(app, who, call, now)
+}
+
+/// Steps 1–4: who is calling (certificate, ip, token, identity).
+pub fn authenticate<'s>(
+    app: &App,
+    snapshot: &'s Snapshot,
+    call: &Call<'_>,
+    now: OffsetDateTime,
+) -> Result<Authenticated<'s>, Refused> {
     let certified =
         certificate::check(call.conn, call.env, snapshot).map_err(|denial| Refused {
             denial,
             quota: None,
         })?;
     let application = certified.application;
-    let refuse = |denial: Denial| Refused {
-        denial,
-        quota: Some(app.quotas.peek(
-            call.env,
-            &application.client_id,
-            application.quota_per_minute,
-        )),
-    };
+    let refuse = |denial| refused(app, call.env, application, denial);
     ip::check(call.conn.remote.ip(), application).map_err(refuse)?;
     let authority = app.oauth.authority(call.env);
     let now_secs = now.unix_timestamp();
@@ -96,7 +109,26 @@ pub fn run<'s>(
     )
     .map_err(refuse)?;
     identity::check(&claims, &certified, snapshot).map_err(refuse)?;
-    rights::check(&claims, application, call.scope, call.year, now.date()).map_err(refuse)?;
+    Ok(Authenticated {
+        application,
+        claims,
+    })
+}
+
+/// Steps 5–6 for an authenticated caller: rights for `call.scope` and
+/// `call.year`, then the quota.
+pub fn authorize<'s>(
+    app: &App,
+    who: Authenticated<'s>,
+    call: &Call<'_>,
+    now: OffsetDateTime,
+) -> Result<Admitted<'s>, Refused> {
+    let Authenticated {
+        application,
+        claims,
+    } = who;
+    rights::check(&claims, application, call.scope, call.year, now.date())
+        .map_err(|d| refused(app, call.env, application, d))?;
     let quota =
         quota::check(&app.quotas, call.env, application).map_err(|(denial, decision)| Refused {
             denial,
@@ -107,6 +139,17 @@ pub fn run<'s>(
         claims,
         quota,
     })
+}
+
+/// A refusal after step 1, with the (uncounted) quota state.
+pub fn refused(app: &App, env: Environment, application: &Application, denial: Denial) -> Refused {
+    let quota = app
+        .quotas
+        .peek(env, &application.client_id, application.quota_per_minute);
+    Refused {
+        denial,
+        quota: Some(quota),
+    }
 }
 
 /// The control that refused a request (the `control` field of errors).
@@ -198,6 +241,8 @@ pub enum Reason {
     BodyInvalid,
     /// 910004: an Idempotency-Key reused with another body.
     IdempotencyConflict,
+    /// 910605: the gateway's own storage failed.
+    StorageFailure,
     /// 910700: no company with that SIREN.
     UnknownCompany,
     /// 910701: no data for that year.
@@ -284,6 +329,12 @@ impl Reason {
             Reason::IdempotencyConflict => {
                 (C::Hygiene, S::CONFLICT, 910004, "Idempotency-Key reused")
             }
+            Reason::StorageFailure => (
+                C::Service,
+                S::SERVICE_UNAVAILABLE,
+                910605,
+                "Storage unavailable",
+            ),
             Reason::UnknownCompany => (C::Data, S::NOT_FOUND, 910700, "Unknown company"),
             Reason::NoDataForYear => (C::Data, S::NOT_FOUND, 910701, "No data for that year"),
             Reason::NonDiffusible => (C::Data, S::FORBIDDEN, 910702, "Company not diffusible"),

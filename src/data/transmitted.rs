@@ -177,11 +177,19 @@ impl Transmissions {
             .filter_map(|(_, v)| serde_json::from_slice(v).ok())
             .collect();
         txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
-        let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        // Splice `,"transmises":[…]` before the closing brace: the generated
+        // document keeps its key order and bytes.
+        let Ok(list) = serde_json::to_vec(&txs) else {
             return bytes;
         };
-        doc["transmises"] = serde_json::to_value(&txs).unwrap_or_default();
-        serde_json::to_vec(&doc).unwrap_or(bytes)
+        let mut out = bytes;
+        if out.pop() != Some(b'}') {
+            return out;
+        }
+        out.extend_from_slice(b",\"transmises\":");
+        out.extend_from_slice(&list);
+        out.push(b'}');
+        out
     }
 }
 

@@ -36,17 +36,10 @@ pub async fn get(
         year,
     };
     let snapshot = app.registry.snapshot();
-    let admitted = chain::run(app, &snapshot, &call, now).map_err(|r| Failure {
-        denial: r.denial,
-        correlation: Some(correlation.to_owned()),
-        quota: r.quota,
-    })?;
+    let admitted =
+        chain::run(app, &snapshot, &call, now).map_err(|r| Failure::refused(r, correlation))?;
     let quota = admitted.quota;
-    let fail = |denial| Failure {
-        denial,
-        correlation: Some(correlation.to_owned()),
-        quota: Some(quota),
-    };
+    let fail = |denial| Failure::admitted(denial, correlation, quota);
     let mut resp = match env {
         Environment::Sandbox => from_sandbox(app, env, &siren, dataset, year).map_err(fail)?,
         Environment::Production => app
@@ -75,22 +68,19 @@ fn from_sandbox(
             };
             Ok(respond::bytes(StatusCode::OK, "application/json", body))
         }
-        SandboxAnswer::UnknownCompany => Err(Denial::new(
-            Reason::UnknownCompany,
-            format!("no company with SIREN {siren}"),
-        )),
-        SandboxAnswer::NoDataForYear => Err(Denial::new(
-            Reason::NoDataForYear,
-            format!("no {dataset} data for SIREN {siren} in {year}"),
-        )),
-        SandboxAnswer::UpstreamTimeout => Err(Denial::new(
-            Reason::UpstreamTimeout,
-            "the data provider did not answer in time (simulated)",
-        )),
-        SandboxAnswer::NonDiffusible => Err(Denial::new(
-            Reason::NonDiffusible,
-            format!("SIREN {siren} is not diffusible"),
-        )),
+        other => {
+            let (reason, what) = match other {
+                SandboxAnswer::UnknownCompany => (Reason::UnknownCompany, "unknown company"),
+                SandboxAnswer::NoDataForYear => (Reason::NoDataForYear, "no data for that year"),
+                SandboxAnswer::UpstreamTimeout => (Reason::UpstreamTimeout, "simulated timeout"),
+                _ => (Reason::NonDiffusible, "not diffusible"),
+            };
+            let message = other.message().unwrap_or(what);
+            Err(Denial::new(
+                reason,
+                format!("{message} (SIREN {siren}, {dataset}, {year})"),
+            ))
+        }
     }
 }
 

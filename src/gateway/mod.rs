@@ -40,6 +40,24 @@ impl Failure {
             quota: None,
         }
     }
+
+    /// A refusal of the chain for the call `correlation`.
+    fn refused(r: chain::Refused, correlation: &str) -> Self {
+        Failure {
+            denial: r.denial,
+            correlation: Some(correlation.to_owned()),
+            quota: r.quota,
+        }
+    }
+
+    /// A refusal after the chain admitted the call.
+    fn admitted(denial: Denial, correlation: &str, quota: Decision) -> Self {
+        Failure {
+            denial,
+            correlation: Some(correlation.to_owned()),
+            quota: Some(quota),
+        }
+    }
 }
 
 /// Handles one request on an environment listener.
@@ -49,22 +67,12 @@ pub async fn handle(
     env: Environment,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let authority = app.oauth.authority(env);
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/opale/v1/etatSante") => {
-            return respond::json(
-                StatusCode::OK,
-                &json!({"statut": "UP", "environnement": env}),
-            );
-        }
-        (_, "/token") => return oauth::token_endpoint(app, conn, env, req).await,
-        (&Method::GET, "/.well-known/oauth-authorization-server") => {
-            return respond::json(StatusCode::OK, &oauth::metadata(authority));
-        }
-        (&Method::GET, "/.well-known/jwks.json") => {
-            return respond::json(StatusCode::OK, &oauth::jwks(authority));
-        }
-        _ => {}
+    if req.uri().path() == "/token" {
+        let id = req_correlation(&req);
+        return with_correlation(oauth::token_endpoint(app, conn, env, req).await, id);
+    }
+    if let Some(resp) = service_route(app, env, &req) {
+        return with_correlation(resp, req_correlation(&req));
     }
     let problem = chain::accepts_problem_json(req.headers());
     let outcome = api(app, conn, env, req).await;
@@ -83,6 +91,33 @@ pub async fn handle(
     }
 }
 
+/// Health and discovery routes (no chain).
+fn service_route(app: &App, env: Environment, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let authority = app.oauth.authority(env);
+    let body = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/opale/v1/etatSante") => json!({"statut": "UP", "environnement": env}),
+        (&Method::GET, "/.well-known/oauth-authorization-server") => oauth::metadata(authority),
+        (&Method::GET, "/.well-known/jwks.json") => oauth::jwks(authority),
+        _ => return None,
+    };
+    Some(respond::json(StatusCode::OK, &body))
+}
+
+/// The caller's correlation id if it is a UUID (echoed as sent), else a
+/// fresh one.
+fn req_correlation(req: &Request<Incoming>) -> String {
+    hygiene::correlation_id(req.headers())
+        .map(|_| hygiene::raw_correlation_id(req.headers()))
+        .unwrap_or_else(|_| crate::domain::random_uuid().to_string())
+}
+
+fn with_correlation(mut resp: Response<Body>, id: String) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(hygiene::CORRELATION_HEADER, v);
+    }
+    resp
+}
+
 /// `/opale/v1/entreprises/{siren}/{dataset}`: hygiene, then GET or POST.
 async fn api(
     app: &Arc<App>,
@@ -97,9 +132,8 @@ async fn api(
             None,
         )
     })?;
-    let correlation = hygiene::correlation_id(req.headers())
-        .map_err(|d| Failure::new(d, None))?
-        .to_string();
+    hygiene::correlation_id(req.headers()).map_err(|d| Failure::new(d, None))?;
+    let correlation = hygiene::raw_correlation_id(req.headers());
     let cid = Some(correlation.as_str());
     let segments: Vec<&str> = rest.split('/').collect();
     let ["entreprises", siren, dataset] = segments.as_slice() else {
@@ -120,7 +154,7 @@ async fn api(
         d.retry_after = Some(m.retry_after);
         return Err(Failure::new(d, cid));
     }
-    let mut resp = match *req.method() {
+    let resp = match *req.method() {
         Method::GET => data::get(app, conn, env, &req, siren, dataset, &correlation).await?,
         Method::POST if dataset == crate::domain::Dataset::Creances => {
             transmission::post(app, conn, env, req, siren, &correlation).await?
@@ -133,8 +167,5 @@ async fn api(
             return Err(Failure::new(d, cid));
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&correlation) {
-        resp.headers_mut().insert(hygiene::CORRELATION_HEADER, v);
-    }
-    Ok(resp)
+    Ok(with_correlation(resp, correlation))
 }

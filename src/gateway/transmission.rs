@@ -44,6 +44,20 @@ pub async fn post(
 ) -> Result<Response<Body>, Failure> {
     let cid = Some(correlation);
     let (parts, body) = req.into_parts();
+    let now = OffsetDateTime::now_utc();
+    let mut call = Call {
+        conn,
+        env,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+        scope: Scope::CreancesTransmission,
+        year: 0,
+    };
+    // Steps 1–4 before the body is even read: unauthenticated callers learn
+    // nothing about validation.
+    let snapshot = app.registry.snapshot();
+    let who = chain::authenticate(app, &snapshot, &call, now)
+        .map_err(|r| Failure::refused(r, correlation))?;
     let bytes = Limited::new(body, MAX_BODY).collect().await.map_err(|_| {
         let d = Denial::new(
             Reason::BodyInvalid,
@@ -52,22 +66,12 @@ pub async fn post(
         Failure::new(d, cid)
     })?;
     let bytes = bytes.to_bytes();
-    let tx = parse(&bytes).map_err(|d| Failure::new(d, cid))?;
-    let now = OffsetDateTime::now_utc();
-    let call = Call {
-        conn,
-        env,
-        headers: &parts.headers,
-        query: parts.uri.query(),
-        scope: Scope::CreancesTransmission,
-        year: tx.annee,
-    };
-    let snapshot = app.registry.snapshot();
-    let admitted = chain::run(app, &snapshot, &call, now).map_err(|r| Failure {
-        denial: r.denial,
-        correlation: Some(correlation.to_owned()),
-        quota: r.quota,
-    })?;
+    let application = who.application;
+    let tx = parse(&bytes)
+        .map_err(|d| Failure::refused(chain::refused(app, env, application, d), correlation))?;
+    call.year = tx.annee;
+    let admitted =
+        chain::authorize(app, who, &call, now).map_err(|r| Failure::refused(r, correlation))?;
     let key = parts
         .headers
         .get("idempotency-key")
@@ -87,11 +91,7 @@ pub async fn post(
     })
     .to_string();
     let quota = admitted.quota;
-    let fail = |denial| Failure {
-        denial,
-        correlation: Some(correlation.to_owned()),
-        quota: Some(quota),
-    };
+    let fail = |denial| Failure::admitted(denial, correlation, quota);
     let app2 = app.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         app2.transmissions

@@ -247,7 +247,7 @@ fn reserved_sirens_give_their_answer_for_every_dataset_and_year() {
 fn years_outside_the_range_have_no_data() {
     let s = siren("732829320");
     for dataset in Dataset::ALL {
-        for year in [i32::MIN, 0, 2014, 2026, i32::MAX] {
+        for year in [i32::MIN, 0, 2014, 2051, i32::MAX] {
             assert_eq!(generate(&s, dataset, year), SandboxAnswer::NoDataForYear);
         }
         for year in FIRST_YEAR..=LAST_YEAR {
