@@ -86,8 +86,10 @@ pub enum TokenRejection {
     Revoked,
 }
 
+/// Verified tokens remembered at most (signature checks are memoised).
+const VERIFIED_CAPACITY: u64 = 100_000;
+
 /// One environment's token issuer and verifier.
-#[derive(Debug)]
 pub struct TokenAuthority {
     /// The environment.
     pub environment: Environment,
@@ -98,6 +100,22 @@ pub struct TokenAuthority {
     /// Access token lifetime (seconds).
     pub lifetime_secs: i64,
     key: SigningKey,
+    /// Tokens whose signature, header and issuer already verified, by their
+    /// exact text. Ed25519 verification is most of a call's CPU otherwise;
+    /// the result is a pure function of the token and the key, so
+    /// remembering it changes no decision. Time and deny-list checks still
+    /// run on every request. Only successes are remembered, so a flood of
+    /// forged tokens cannot fill it.
+    verified: moka::sync::Cache<Box<str>, std::sync::Arc<AccessClaims>>,
+}
+
+impl std::fmt::Debug for TokenAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAuthority")
+            .field("environment", &self.environment)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenAuthority {
@@ -108,12 +126,17 @@ impl TokenAuthority {
         lifetime_secs: i64,
         key: SigningKey,
     ) -> Self {
+        let ttl = std::time::Duration::from_secs(lifetime_secs.max(1) as u64 + 2 * MAX_SKEW_SECS as u64);
         TokenAuthority {
             environment,
             audience: format!("urn:opale:api:{environment}"),
             issuer,
             lifetime_secs,
             key,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
@@ -179,8 +202,18 @@ impl TokenAuthority {
         Ok(claims)
     }
 
-    /// Signature, header and environment checks only (no time checks).
+    /// Signature, header and environment checks only (no time checks),
+    /// memoised for tokens that passed them.
     pub fn decode_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        if let Some(claims) = self.verified.get(token) {
+            return Ok((*claims).clone());
+        }
+        let claims = self.verify_signed(token)?;
+        self.verified.insert(token.into(), std::sync::Arc::new(claims.clone()));
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenRejection::Malformed);
         }
