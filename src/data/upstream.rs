@@ -101,15 +101,34 @@ impl Upstream {
         if resp.status().is_server_error() {
             return Err(UpstreamError::Failed(format!("status {}", resp.status())));
         }
-        Ok(pass_through(resp))
+        Ok(pass_through(resp, self.timeout).await)
     }
 }
 
+/// Bodies announced at most this long are read whole before answering
+/// (one hand-over between connections instead of one per chunk); longer or
+/// unsized bodies are streamed.
+const BUFFER_UP_TO: u64 = 64 * 1024;
+
 /// Keeps the status, content type and length; drops every other upstream
 /// header (cookies, server banners, hop-by-hop headers).
-fn pass_through(resp: Response<hyper::body::Incoming>) -> Response<Body> {
+async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) -> Response<Body> {
     let (parts, body) = resp.into_parts();
-    let mut out = Response::new(body.boxed());
+    let small = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= BUFFER_UP_TO);
+    let body = if small {
+        match tokio::time::timeout(timeout, body.collect()).await {
+            Ok(Ok(collected)) => crate::respond::full(collected.to_bytes()),
+            _ => return crate::respond::empty(StatusCode::BAD_GATEWAY),
+        }
+    } else {
+        body.boxed()
+    };
+    let mut out = Response::new(body);
     *out.status_mut() = if parts.status.is_success() || parts.status.is_client_error() {
         parts.status
     } else {
