@@ -2,6 +2,7 @@
 //! PKI (created on first start), the store and registry, and each
 //! listener's TLS configuration and trust policy.
 
+use crate::audit::{AuditKey, Auditor};
 use crate::availability::Availability;
 use crate::config::Config;
 use crate::data::transmitted::Transmissions;
@@ -42,6 +43,9 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// The audit trail.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// Token signing keys.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
@@ -56,6 +60,14 @@ pub enum AppError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// State opened from the store, handed to `assemble`.
+struct Parts {
+    oauth: Oauth,
+    transmissions: Transmissions,
+    availability: Availability,
+    audit: Auditor,
 }
 
 /// One environment's CA, trust policy and TLS configuration.
@@ -97,6 +109,10 @@ pub struct App {
     pub transmissions: Transmissions,
     /// Maintenance / kill switch per environment.
     pub availability: Availability,
+    /// The audit trail.
+    pub audit: Auditor,
+    /// Prometheus series.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What `App::build` did that the operator should know.
@@ -126,21 +142,27 @@ impl App {
         let registry = Arc::new(Registry::open(store.clone())?);
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Transmissions::open(store.clone())?;
-        let availability = Availability::open(store)?;
-        Self::assemble(
-            config,
-            files,
-            registry,
-            (oauth, transmissions, availability),
-            startup,
-        )
+        let availability = Availability::open(store.clone())?;
+        let key_path = config.data_dir.join("keys").join("audit-signing.pem");
+        let audit = Auditor::start(
+            store,
+            AuditKey::load_or_create(&key_path)?,
+            config.audit.durability,
+        )?;
+        let parts = Parts {
+            oauth,
+            transmissions,
+            availability,
+            audit,
+        };
+        Self::assemble(config, files, registry, parts, startup)
     }
 
     fn assemble(
         config: Config,
         files: PkiFiles,
         registry: Arc<Registry>,
-        (oauth, transmissions, availability): (Oauth, Transmissions, Availability),
+        parts: Parts,
         startup: Startup,
     ) -> Result<(App, Startup), AppError> {
         let provider = tls::provider();
@@ -187,11 +209,13 @@ impl App {
             production,
             admin_verifier,
             admin_tls,
-            oauth,
+            oauth: parts.oauth,
             quotas: Quotas::new(Arc::new(SystemClock::default())),
             upstream,
-            transmissions,
-            availability,
+            transmissions: parts.transmissions,
+            availability: parts.availability,
+            audit: parts.audit,
+            metrics: crate::metrics::Metrics::new(),
         };
         Ok((app, startup))
     }

@@ -67,6 +67,9 @@ pub struct Config {
     /// The authorization servers.
     #[serde(default)]
     pub oauth: OauthSettings,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// Log output.
     #[serde(default)]
     pub log: LogSettings,
@@ -199,6 +202,33 @@ fn default_token_lifetime() -> u32 {
     3600
 }
 
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// `before_response` (default: a response leaves only once its trace
+    /// record is flushed) or `async`.
+    #[serde(default)]
+    pub durability: crate::audit::Durability,
+    /// Records older than this many days are purged (default 1095, i.e.
+    /// 36 months), behind a signed checkpoint.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            durability: Default::default(),
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+fn default_retention_days() -> u32 {
+    1095
+}
+
 /// `[admin]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -314,6 +344,7 @@ impl Default for Config {
             production: ProductionSettings::default_production(),
             admin: AdminSettings::default(),
             oauth: OauthSettings::default(),
+            audit: AuditSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -379,6 +410,12 @@ impl Config {
                     message: format!("{a} is already used by {other}"),
                 });
             }
+        }
+        if self.audit.retention_days == 0 {
+            return Err(ConfigError::Invalid {
+                key: "audit.retention_days".into(),
+                message: "must be at least 1".into(),
+            });
         }
         if !(60..=86_400).contains(&self.oauth.token_lifetime_secs) {
             return Err(ConfigError::Invalid {

@@ -16,12 +16,14 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod availability;
 pub mod chain;
 pub mod config;
 pub mod data;
 pub mod domain;
 pub mod gateway;
+pub mod metrics;
 pub mod oauth;
 pub mod pki;
 pub mod quota;

@@ -51,6 +51,7 @@ impl Listeners {
 /// connections finish (up to 10 s).
 pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    let retention = tokio::spawn(retention_task(app.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     {
         let loops = [
@@ -73,6 +74,26 @@ pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Outp
         .is_err()
     {
         warn!("connections still open after 10 s; closing them");
+    }
+    retention.abort();
+    app.audit.close().await;
+}
+
+/// Purges trace records past `audit.retention_days`, at start and hourly.
+async fn retention_task(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let days = i64::from(app.config.audit.retention_days);
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+        let Ok(cutoff) = cutoff.format(&time::format_description::well_known::Rfc3339) else {
+            continue;
+        };
+        match app.audit.purge_before(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "trace retention purge"),
+            Err(e) => warn!(error = %e, "trace retention purge failed"),
+        }
     }
 }
 

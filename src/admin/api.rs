@@ -1,6 +1,6 @@
 //! Routing of `/admin/v1/...` and the partner and application calls.
 
-use super::{ApiError, certs, tokens};
+use super::{ApiError, certs, tokens, trace};
 use crate::app::App;
 use crate::registry::ops::{ApplicationPatch, NewApplication, NewPartner, PartnerPatch};
 use crate::registry::{Application, RegistryError};
@@ -178,6 +178,19 @@ pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Result<Response<Bo
                 })?;
             Ok(respond::empty(StatusCode::NO_CONTENT))
         }
+        (&Method::GET, ["metrics"]) => Ok(respond::bytes(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            app.metrics.render(app),
+        )),
+        (&Method::GET, ["admin", "v1", "trace"]) => trace::list(app, &query),
+        (&Method::GET, ["admin", "v1", "trace", "export"]) => trace::export(app, &query),
+        (&Method::POST, ["admin", "v1", "trace", "verify"]) => trace::verify(app).await,
+        (&Method::POST, ["admin", "v1", "trace", "purge"]) => {
+            let input: trace::PurgeInput = read_json(req).await?;
+            trace::purge(app, input).await
+        }
+        (&Method::GET, ["admin", "v1", "stats"]) => trace::stats(app, &query),
         (&Method::GET, ["admin", "v1", "admins"]) => {
             let s = snap();
             let mut list: Vec<_> = s.admins.values().collect();
@@ -281,10 +294,9 @@ fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+/// The value of `name` in a query string (percent-decoded).
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

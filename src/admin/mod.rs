@@ -4,31 +4,67 @@
 
 mod api;
 mod certs;
+mod changes;
 pub mod cli;
 pub mod client;
 mod error;
 mod tokens;
+mod trace;
 
 pub use error::ApiError;
 
 use crate::app::App;
+use crate::audit::{self, AdminAction};
 use crate::registry::Snapshot;
 use crate::respond::Body;
 use crate::tls::ConnInfo;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
-/// Handles one request on the admin listener.
+/// Handles one request on the admin listener, and traces it with the
+/// acting admin and, for a change, the entities before and after.
 pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
-    let snapshot = app.registry.snapshot();
-    if let Err(e) = authenticate(conn, &snapshot) {
-        return e.into_response();
-    }
-    match api::route(app, req).await {
+    let started = Instant::now();
+    let mut trace = audit::http::start("admin", conn, &req);
+    let before = app.registry.snapshot();
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let outcome = match authenticate(conn, &before) {
+        Err(e) => Err(e),
+        Ok(()) => api::route(app, req).await,
+    };
+    let resp = match outcome {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
-    }
+        Err(e) => {
+            trace.decision = "denied".into();
+            trace.control = Some("admin".into());
+            trace.code = Some(e.status.as_u16().to_string());
+            trace.detail = Some(e.message.chars().take(512).collect());
+            e.into_response()
+        }
+    };
+    let (b, a) = if mutating {
+        changes::changes(&before, &app.registry.snapshot())
+    } else {
+        (Value::Null, Value::Null)
+    };
+    trace.admin = Some(AdminAction {
+        actor_subject: conn
+            .peer
+            .as_ref()
+            .map(|p| p.subject.clone())
+            .unwrap_or_default(),
+        actor_thumbprint: conn
+            .peer
+            .as_ref()
+            .map(|p| p.thumbprint.to_string())
+            .unwrap_or_default(),
+        before: b,
+        after: a,
+    });
+    audit::http::finish(app, conn, trace, resp, started).await
 }
 
 /// An admin is a client certificate that chains to the root CA (`ca.pem`)

@@ -3,6 +3,7 @@
 
 use super::Failure;
 use crate::app::App;
+use crate::audit::TraceEvent;
 use crate::chain::{self, Call, Denial, Reason, hygiene};
 use crate::data::sandbox::{self, SandboxAnswer};
 use crate::data::upstream::UpstreamError;
@@ -20,13 +21,14 @@ pub async fn get(
     conn: &ConnInfo,
     env: Environment,
     req: &Request<Incoming>,
-    siren: Siren,
-    dataset: Dataset,
+    (siren, dataset): (Siren, Dataset),
     correlation: &str,
+    trace: &mut TraceEvent,
 ) -> Result<Response<Body>, Failure> {
     let now = OffsetDateTime::now_utc();
     let year = hygiene::annee(req.uri().query(), now.year() - 1)
         .map_err(|d| Failure::new(d, Some(correlation)))?;
+    trace.year = Some(year);
     let call = Call {
         conn,
         env,

@@ -8,6 +8,7 @@ mod data;
 mod transmission;
 
 use crate::app::App;
+use crate::audit::{self, TraceEvent};
 use crate::chain::{self, Denial, Reason, hygiene};
 use crate::domain::Environment;
 use crate::oauth;
@@ -19,6 +20,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Instant;
 use time::OffsetDateTime;
 
 /// Path prefix of the data API.
@@ -60,28 +62,49 @@ impl Failure {
     }
 }
 
-/// Handles one request on an environment listener.
+/// Handles one request on an environment listener, and traces it.
 pub async fn handle(
     app: &Arc<App>,
     conn: &ConnInfo,
     env: Environment,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    let started = Instant::now();
+    let mut trace = audit::http::start(env.as_str(), conn, &req);
+    let resp = respond_to(app, conn, env, req, &mut trace).await;
+    audit::http::finish(app, conn, trace, resp, started).await
+}
+
+async fn respond_to(
+    app: &Arc<App>,
+    conn: &ConnInfo,
+    env: Environment,
+    req: Request<Incoming>,
+    trace: &mut TraceEvent,
+) -> Response<Body> {
+    let id = req_correlation(&req);
     if req.uri().path() == "/token" {
-        let id = req_correlation(&req);
-        return with_correlation(oauth::token_endpoint(app, conn, env, req).await, id);
+        trace.correlation_id = Some(id.clone());
+        let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
+        if let Some((error, description)) = refused {
+            trace.decision = "denied".into();
+            trace.control = Some("token_endpoint".into());
+            trace.code = Some(error.into());
+            trace.detail = Some(description);
+        }
+        return with_correlation(resp, id);
     }
     if let Some(resp) = service_route(app, env, &req) {
-        return with_correlation(resp, req_correlation(&req));
+        trace.correlation_id = Some(id.clone());
+        return with_correlation(resp, id);
     }
     let problem = chain::accepts_problem_json(req.headers());
-    let outcome = api(app, conn, env, req).await;
-    match outcome {
+    match api(app, conn, env, req, trace).await {
         Ok(resp) => resp,
         Err(f) => {
-            let id = f
-                .correlation
-                .unwrap_or_else(|| crate::domain::random_uuid().to_string());
+            let id = f.correlation.unwrap_or(id);
+            trace.correlation_id = Some(id.clone());
+            audit::http::deny(trace, &f.denial);
             let mut resp = chain::render(&f.denial, &id, problem, OffsetDateTime::now_utc());
             if let Some(q) = &f.quota {
                 chain::rate_limit_headers(resp.headers_mut(), q);
@@ -124,6 +147,7 @@ async fn api(
     conn: &ConnInfo,
     env: Environment,
     req: Request<Incoming>,
+    trace: &mut TraceEvent,
 ) -> Result<Response<Body>, Failure> {
     let path = req.uri().path().to_owned();
     let rest = path.strip_prefix(API_PREFIX).ok_or_else(|| {
@@ -134,6 +158,7 @@ async fn api(
     })?;
     hygiene::correlation_id(req.headers()).map_err(|d| Failure::new(d, None))?;
     let correlation = hygiene::raw_correlation_id(req.headers());
+    trace.correlation_id = Some(correlation.clone());
     let cid = Some(correlation.as_str());
     let segments: Vec<&str> = rest.split('/').collect();
     let ["entreprises", siren, dataset] = segments.as_slice() else {
@@ -144,7 +169,9 @@ async fn api(
         let d = Denial::new(Reason::NoRoute, format!("no dataset {dataset:?}"));
         Failure::new(d, cid)
     })?;
+    trace.dataset = Some(dataset.to_string());
     let siren = hygiene::siren(siren).map_err(|d| Failure::new(d, cid))?;
+    trace.siren = Some(siren.to_string());
     if let Some(m) = app.availability.maintenance(env) {
         let detail = m
             .message
@@ -155,9 +182,11 @@ async fn api(
         return Err(Failure::new(d, cid));
     }
     let resp = match *req.method() {
-        Method::GET => data::get(app, conn, env, &req, siren, dataset, &correlation).await?,
+        Method::GET => {
+            data::get(app, conn, env, &req, (siren, dataset), &correlation, trace).await?
+        }
         Method::POST if dataset == crate::domain::Dataset::Creances => {
-            transmission::post(app, conn, env, req, siren, &correlation).await?
+            transmission::post(app, conn, env, req, siren, &correlation, trace).await?
         }
         _ => {
             let d = Denial::new(

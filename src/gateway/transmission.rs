@@ -6,6 +6,7 @@
 
 use super::Failure;
 use crate::app::App;
+use crate::audit::TraceEvent;
 use crate::chain::{self, Call, Denial, Reason};
 use crate::data::transmitted::{Creance, Recorded, StoredTransmission};
 use crate::domain::{Environment, Scope, Siren, random_uuid};
@@ -41,6 +42,7 @@ pub async fn post(
     req: Request<Incoming>,
     siren: Siren,
     correlation: &str,
+    trace: &mut TraceEvent,
 ) -> Result<Response<Body>, Failure> {
     let cid = Some(correlation);
     let (parts, body) = req.into_parts();
@@ -70,6 +72,7 @@ pub async fn post(
     let tx = parse(&bytes)
         .map_err(|d| Failure::refused(chain::refused(app, env, application, d), correlation))?;
     call.year = tx.annee;
+    trace.year = Some(tx.annee);
     let admitted =
         chain::authorize(app, who, &call, now).map_err(|r| Failure::refused(r, correlation))?;
     let key = parts

@@ -78,13 +78,17 @@ enum AuthMethod {
     SecretPost,
 }
 
+/// The token endpoint's answer and, when refused, the RFC 6749 error and
+/// its description (for the trace).
+pub type TokenOutcome = (Response<Body>, Option<(&'static str, String)>);
+
 /// `POST /token` on an environment listener.
 pub async fn token_endpoint(
     app: &Arc<App>,
     conn: &ConnInfo,
     env: Environment,
     req: Request<Incoming>,
-) -> Response<Body> {
+) -> TokenOutcome {
     let (parts, body) = req.into_parts();
     let outcome = if parts.method != Method::POST {
         Err(TokenError::invalid_request(
@@ -120,7 +124,11 @@ pub async fn token_endpoint(
         }
     };
     let basic = parts.headers.contains_key(AUTHORIZATION);
-    render(outcome, basic)
+    let refused = outcome
+        .as_ref()
+        .err()
+        .map(|e| (e.error, e.description.clone()));
+    (render(outcome, basic), refused)
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -126,7 +126,8 @@ impl TokenAuthority {
         lifetime_secs: i64,
         key: SigningKey,
     ) -> Self {
-        let ttl = std::time::Duration::from_secs(lifetime_secs.max(1) as u64 + 2 * MAX_SKEW_SECS as u64);
+        let ttl =
+            std::time::Duration::from_secs(lifetime_secs.max(1) as u64 + 2 * MAX_SKEW_SECS as u64);
         TokenAuthority {
             environment,
             audience: format!("urn:opale:api:{environment}"),
@@ -209,7 +210,8 @@ impl TokenAuthority {
             return Ok((*claims).clone());
         }
         let claims = self.verify_signed(token)?;
-        self.verified.insert(token.into(), std::sync::Arc::new(claims.clone()));
+        self.verified
+            .insert(token.into(), std::sync::Arc::new(claims.clone()));
         Ok(claims)
     }
 

@@ -14,7 +14,7 @@ mod keys;
 mod metadata;
 
 pub use denylist::DenyList;
-pub use flow::token_endpoint;
+pub use flow::{TokenOutcome, token_endpoint};
 pub use form::{FormError, MAX_FORM_BODY, parse_form};
 pub use jwt::{AccessClaims, Confirmation, TokenAuthority, TokenRejection};
 pub use keys::SigningKey;

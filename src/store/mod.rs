@@ -37,6 +37,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
 
+    /// Pairs with `start <= key < end`, ascending or (`reverse`) descending,
+    /// at most `limit`.
+    fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Pairs, StoreError>;
+
     /// The value at `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 

@@ -36,6 +36,24 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        let iter = self.db.range(start..end);
+        let pairs = |kv: sled::Result<(sled::IVec, sled::IVec)>| {
+            kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend)
+        };
+        if reverse {
+            iter.rev().take(limit).map(pairs).collect()
+        } else {
+            iter.take(limit).map(pairs).collect()
+        }
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get(key).map_err(backend)?.map(|v| v.to_vec()))
     }

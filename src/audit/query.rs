@@ -1,0 +1,156 @@
+//! Reading the trail: filtered listings (newest first, paginated by
+//! `before`) and aggregate statistics.
+
+use super::AuditError;
+use super::record::{self, TraceRecord};
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Most records a single query examines.
+const MAX_SCAN: usize = 200_000;
+const CHUNK: usize = 5_000;
+
+/// Filters of `GET /admin/v1/trace` (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Application.
+    pub client_id: Option<String>,
+    /// Partner.
+    pub partner_id: Option<String>,
+    /// `admitted` / `denied`.
+    pub decision: Option<String>,
+    /// Failing control.
+    pub control: Option<String>,
+    /// Error code.
+    pub code: Option<String>,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// `sandbox` / `production` / `admin`.
+    pub plane: Option<String>,
+    /// From this time (RFC 3339, inclusive).
+    pub from: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    pub to: Option<String>,
+    /// Only records with a smaller seq (next page).
+    pub before: Option<u64>,
+}
+
+impl Filter {
+    /// Whether `r` passes (its `before` aside).
+    pub fn matches(&self, r: &TraceRecord) -> bool {
+        let e = &r.event;
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        eq(&self.client_id, e.client_id.as_deref())
+            && eq(&self.partner_id, e.partner_id.as_deref())
+            && eq(&self.decision, Some(&e.decision))
+            && eq(&self.control, e.control.as_deref())
+            && eq(&self.code, e.code.as_deref())
+            && eq(&self.correlation_id, e.correlation_id.as_deref())
+            && eq(&self.plane, Some(&e.plane))
+            && self.from.as_deref().is_none_or(|f| e.time.as_str() >= f)
+            && self.to.as_deref().is_none_or(|t| e.time.as_str() < t)
+    }
+}
+
+/// Matching records, newest first, at most `limit`.
+pub fn list(
+    store: &dyn Store,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<TraceRecord>, AuditError> {
+    let mut out = Vec::new();
+    scan_newest(store, filter.before, |r| {
+        if filter.matches(&r) {
+            out.push(r);
+        }
+        out.len() < limit
+    })?;
+    Ok(out)
+}
+
+/// Calls `visit` on records from the newest down (below `before`), until
+/// it returns false or [`MAX_SCAN`] records were read.
+pub fn scan_newest(
+    store: &dyn Store,
+    before: Option<u64>,
+    mut visit: impl FnMut(TraceRecord) -> bool,
+) -> Result<(), AuditError> {
+    let mut end = before
+        .map(record::key)
+        .unwrap_or_else(|| record::KEY_END.to_vec());
+    let mut scanned = 0;
+    while scanned < MAX_SCAN {
+        let chunk = store.range(record::KEY_START, &end, true, CHUNK)?;
+        let Some((oldest, _)) = chunk.last() else {
+            return Ok(());
+        };
+        end = oldest.clone();
+        scanned += chunk.len();
+        for (_, bytes) in &chunk {
+            let r: TraceRecord =
+                serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt(e.to_string()))?;
+            if !visit(r) {
+                return Ok(());
+            }
+        }
+        if chunk.len() < CHUNK {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Aggregates of `GET /admin/v1/stats`.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Records examined.
+    pub records: u64,
+    /// Calls per day (`YYYY-MM-DD`).
+    pub per_day: BTreeMap<String, u64>,
+    /// Data calls per dataset.
+    pub per_dataset: BTreeMap<String, u64>,
+    /// Per decision.
+    pub per_decision: BTreeMap<String, u64>,
+    /// Denials per failing control.
+    pub per_control: BTreeMap<String, u64>,
+    /// Latency percentiles of admitted data calls, microseconds.
+    pub latency_us: BTreeMap<String, u64>,
+}
+
+/// Statistics over the records matching `filter` (newest first, bounded).
+pub fn stats(store: &dyn Store, filter: &Filter) -> Result<Stats, AuditError> {
+    let mut s = Stats::default();
+    let mut latencies = Vec::new();
+    scan_newest(store, filter.before, |r| {
+        if !filter.matches(&r) {
+            return true;
+        }
+        let e = r.event;
+        s.records += 1;
+        *s.per_day
+            .entry(e.time.get(..10).unwrap_or("").to_owned())
+            .or_default() += 1;
+        if let Some(d) = e.dataset {
+            *s.per_dataset.entry(d).or_default() += 1;
+        }
+        *s.per_decision.entry(e.decision.clone()).or_default() += 1;
+        if let Some(c) = e.control {
+            *s.per_control.entry(c).or_default() += 1;
+        }
+        if e.decision == "admitted" && e.plane != "admin" {
+            latencies.push(e.latency_us);
+        }
+        true
+    })?;
+    latencies.sort_unstable();
+    for (name, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)] {
+        if !latencies.is_empty() {
+            let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            s.latency_us.insert(name.to_owned(), latencies[i]);
+        }
+    }
+    Ok(s)
+}

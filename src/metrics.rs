@@ -1,0 +1,182 @@
+//! `GET /metrics` on the admin listener: Prometheus text format
+//! (prometheus-client). Request counters and latency come from each trace
+//! record; trace-writer, quota and certificate-expiry figures are read at
+//! scrape time.
+
+use crate::app::App;
+use crate::audit::TraceEvent;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Labels of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// sandbox, production, admin.
+    pub environment: String,
+    /// Dataset of a data call, else "".
+    pub dataset: String,
+    /// admitted / denied.
+    pub decision: String,
+    /// Failing control, else "".
+    pub control: String,
+    /// HTTP status.
+    pub status: String,
+}
+
+/// Labels of a per-environment series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabels {
+    /// sandbox, production, admin.
+    pub environment: String,
+}
+
+/// Labels of a certificate.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    /// The application.
+    pub client_id: String,
+    /// The certificate.
+    pub thumbprint: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every series the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<EnvLabels, Histogram>,
+    quota_rejections: Family<EnvLabels, Counter>,
+    trace_queue: Gauge,
+    trace_written: Gauge,
+    trace_flushes: Gauge,
+    trace_flush_seconds: FloatGauge,
+    cert_expiry: Family<CertLabels, FloatGauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every series.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("opale");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<EnvLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+        });
+        let quota_rejections = Family::<EnvLabels, Counter>::default();
+        let (trace_queue, trace_written, trace_flushes) = Default::default();
+        let trace_flush_seconds = FloatGauge::default();
+        let cert_expiry = Family::<CertLabels, FloatGauge>::default();
+        registry.register(
+            "requests",
+            "Requests by environment, dataset, decision, failing control, status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time spent in the gateway per request",
+            latency.clone(),
+        );
+        registry.register(
+            "quota_rejections",
+            "Calls refused by the quota (429)",
+            quota_rejections.clone(),
+        );
+        registry.register(
+            "trace_queue_depth",
+            "Trace records waiting for the writer",
+            Gauge::clone(&trace_queue),
+        );
+        registry.register(
+            "trace_records_written",
+            "Trace records made durable",
+            Gauge::clone(&trace_written),
+        );
+        registry.register(
+            "trace_flushes",
+            "Trace batches flushed",
+            Gauge::clone(&trace_flushes),
+        );
+        registry.register(
+            "trace_flush_seconds",
+            "Total time spent flushing trace batches",
+            trace_flush_seconds.clone(),
+        );
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until each active certificate expires",
+            cert_expiry.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            quota_rejections,
+            trace_queue,
+            trace_written,
+            trace_flushes,
+            trace_flush_seconds,
+            cert_expiry,
+        }
+    }
+
+    /// Counts one request from its trace record.
+    pub fn observe(&self, t: &TraceEvent) {
+        let labels = RequestLabels {
+            environment: t.plane.clone(),
+            dataset: t.dataset.clone().unwrap_or_default(),
+            decision: t.decision.clone(),
+            control: t.control.clone().unwrap_or_default(),
+            status: t.status.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        let env = EnvLabels {
+            environment: t.plane.clone(),
+        };
+        self.latency
+            .get_or_create(&env)
+            .observe(t.latency_us as f64 / 1e6);
+        if t.control.as_deref() == Some("quota") {
+            self.quota_rejections.get_or_create(&env).inc();
+        }
+    }
+
+    /// The text exposition, with scrape-time figures refreshed.
+    pub fn render(&self, app: &App) -> String {
+        let stats = app.audit.stats();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
+        self.trace_queue.set(load(&stats.queued));
+        self.trace_written.set(load(&stats.written));
+        self.trace_flushes.set(load(&stats.flushes));
+        self.trace_flush_seconds
+            .set(stats.flush_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        self.cert_expiry.clear();
+        let now = time::OffsetDateTime::now_utc();
+        for cert in app.registry.snapshot().certificates.values() {
+            if cert.status == crate::registry::CertStatus::Active {
+                let labels = CertLabels {
+                    client_id: cert.client_id.to_string(),
+                    thumbprint: cert.thumbprint.to_string(),
+                };
+                self.cert_expiry
+                    .get_or_create(&labels)
+                    .set((cert.not_after - now).as_seconds_f64());
+            }
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
