@@ -88,6 +88,40 @@ pub enum AdminCommand {
     /// Environments: maintenance mode (kill switch).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+    /// Statistics over the trail (calls per day, dataset, decision, control; latency).
+    Stats {
+        /// Only this application.
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
+
+/// `admin trace …`
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Latest records, newest first.
+    List {
+        /// Only this application.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only this decision (admitted, denied).
+        #[arg(long)]
+        decision: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Walk the hash chain and report the first broken link.
+    Verify,
+    /// Every record as JSON Lines (newest first).
+    Export {
+        /// Only this application.
+        #[arg(long)]
+        app: Option<String>,
+    },
 }
 
 /// `admin env …`
@@ -297,6 +331,22 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         &args.cert.clone().unwrap_or_else(|| files.admin_pem()),
         &args.key.clone().unwrap_or_else(|| files.admin_key()),
     )?;
+    if let AdminCommand::Trace(TraceCommand::Export { app }) = &args.command {
+        let path = match app {
+            Some(a) => format!("/admin/v1/trace/export?client_id={}", seg(a)),
+            None => "/admin/v1/trace/export".into(),
+        };
+        let (status, text) = client.get_text(&path).await?;
+        if !status.is_success() {
+            return Err(CliError::Api {
+                status,
+                field: None,
+                message: text,
+            });
+        }
+        print!("{text}");
+        return Ok(());
+    }
     let (status, value) = match &args.command {
         AdminCommand::Token(t) => {
             let (action, token) = match t {
@@ -426,6 +476,28 @@ fn request(cmd: &AdminCommand) -> Result<(Method, String, Option<Value>), CliErr
         )),
         A::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
         A::Env(EnvCommand::List) => get("/admin/v1/environments".into()),
+        A::Trace(TraceCommand::List {
+            app,
+            decision,
+            limit,
+        }) => {
+            let mut q = format!("limit={limit}");
+            if let Some(a) = app {
+                q.push_str(&format!("&client_id={}", seg(a)));
+            }
+            if let Some(d) = decision {
+                q.push_str(&format!("&decision={}", seg(d)));
+            }
+            get(format!("/admin/v1/trace?{q}"))
+        }
+        A::Trace(TraceCommand::Verify) => Ok((Method::POST, "/admin/v1/trace/verify".into(), None)),
+        A::Trace(TraceCommand::Export { .. }) => {
+            Err(CliError::Usage("trace export streams JSON Lines".into()))
+        }
+        A::Stats { app } => get(match app {
+            Some(a) => format!("/admin/v1/stats?client_id={}", seg(a)),
+            None => "/admin/v1/stats".into(),
+        }),
         A::Env(EnvCommand::Close {
             env,
             retry_after,

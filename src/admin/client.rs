@@ -110,12 +110,18 @@ impl AdminClient {
         self.call_raw(Method::POST, path, body).await
     }
 
-    async fn call_raw(
+    /// A GET whose answer is text (e.g. JSON Lines).
+    pub async fn get_text(&self, path: &str) -> Result<(StatusCode, String), ClientError> {
+        let (status, bytes) = self.exchange(Method::GET, path, None).await?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
         body: Option<(&'static str, Bytes)>,
-    ) -> Result<(StatusCode, Value), ClientError> {
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let addr = format!("{}:{}", self.host, self.port);
         let connect_err = |source| ClientError::Connect {
             addr: addr.clone(),
@@ -147,7 +153,16 @@ impl AdminClient {
             .map_err(|e| ClientError::Request(e.to_string()))?;
         let resp = sender.send_request(req).await?;
         let status = resp.status();
-        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, resp.into_body().collect().await?.to_bytes()))
+    }
+
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(StatusCode, Value), ClientError> {
+        let (status, bytes) = self.exchange(method, path, body).await?;
         if bytes.is_empty() {
             return Ok((status, Value::Null));
         }

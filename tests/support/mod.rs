@@ -261,8 +261,15 @@ impl TestServer {
     }
 
     /// Stops and starts again on the same state and PKI.
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops, lets `between` act on the stopped state directory (e.g. to
+    /// tamper with the store), and starts again.
+    pub async fn restart_with(mut self, between: impl FnOnce(&std::path::Path)) -> TestServer {
         self.shutdown().await;
+        between(self.tmp.path());
         let tmp = std::mem::replace(&mut self.tmp, tempfile::tempdir().unwrap());
         let pki = self.pki.clone();
         Self::boot(tmp, pki, self.tweak.clone()).await

@@ -1,0 +1,472 @@
+//! The audit trail over real mTLS: one record per request with the
+//! documented fields, admin actions with actor and before/after, no secret
+//! or token in any record, tamper detection (edit, delete, reorder), purge
+//! behind a checkpoint, and the Prometheus exposition.
+
+mod support;
+
+use hyper::Method;
+use opale_apim::domain::Environment::Sandbox;
+use opale_apim::store::{SledStore, Store, Write};
+use serde_json::{Value, json};
+use support::{TestServer, correlation_id};
+
+async fn trace_of(s: &TestServer, correlation: &str) -> Value {
+    let r = s
+        .admin_call(
+            Method::GET,
+            &format!("/admin/v1/trace?correlation_id={correlation}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    r.body[0].clone()
+}
+
+async fn verify(s: &TestServer) -> Value {
+    let r = s
+        .admin_call(Method::POST, "/admin/v1/trace/verify", None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn every_request_is_traced_with_its_facts() {
+    let s = TestServer::start().await;
+    let c = s.client(Sandbox).await;
+    let t = s.token(Sandbox, &c.cert, &c.id).await;
+    let mut conn = s.connect(s.sandbox, Some(&c.cert)).await;
+    let bearer = format!("Bearer {t}");
+    for (year, status) in [(2024, 200), (2019, 403)] {
+        let cid = correlation_id();
+        let h = [
+            ("x-correlation-id", cid.as_str()),
+            ("authorization", bearer.as_str()),
+        ];
+        let path = format!("/opale/v1/entreprises/732829320/declarations?annee={year}");
+        assert_eq!(
+            conn.send(Method::GET, &path, &h, None)
+                .await
+                .status
+                .as_u16(),
+            status
+        );
+        let r = trace_of(&s, &cid).await;
+        assert_eq!(r["plane"], "sandbox");
+        assert_eq!(r["client_id"], c.id.as_str());
+        assert_eq!(r["partner_id"], c.partner.as_str());
+        assert_eq!(r["thumbprint"], c.cert.thumbprint.as_str());
+        assert_eq!(r["ip"], "127.0.0.1");
+        assert_eq!(
+            (r["method"].as_str(), r["path"].as_str()),
+            (
+                Some("GET"),
+                Some("/opale/v1/entreprises/732829320/declarations")
+            )
+        );
+        assert_eq!(
+            (
+                r["siren"].as_str(),
+                r["dataset"].as_str(),
+                r["year"].as_i64()
+            ),
+            (Some("732829320"), Some("declarations"), Some(year as i64))
+        );
+        assert_eq!(r["status"], status);
+        assert!(r["latency_us"].as_u64().unwrap() > 0);
+        assert!(r["seq"].as_u64().unwrap() > 1 && r["prev"].as_str().unwrap().len() == 64);
+        if status == 200 {
+            assert_eq!(
+                (r["decision"].as_str(), &r["control"]),
+                (Some("admitted"), &Value::Null)
+            );
+        } else {
+            assert_eq!(
+                (
+                    r["decision"].as_str(),
+                    r["control"].as_str(),
+                    r["code"].as_str()
+                ),
+                (Some("denied"), Some("rights"), Some("910500"))
+            );
+        }
+    }
+    // A certificate failure that reached HTTP is traced too.
+    let mut none = s.connect(s.sandbox, None).await;
+    let cid = correlation_id();
+    none.send(
+        Method::GET,
+        "/opale/v1/entreprises/732829320/declarations",
+        &[("x-correlation-id", &cid)],
+        None,
+    )
+    .await;
+    let r = trace_of(&s, &cid).await;
+    assert_eq!(
+        (
+            r["control"].as_str(),
+            r["code"].as_str(),
+            r["status"].as_u64()
+        ),
+        (Some("certificate"), Some("910100"), Some(401))
+    );
+
+    // Admin actions: actor, before and after.
+    let app = format!("/admin/v1/applications/{}", c.id);
+    s.admin_call(Method::PATCH, &app, Some(json!({"quota_per_minute": 7})))
+        .await;
+    let r = s
+        .admin_call(
+            Method::GET,
+            "/admin/v1/trace?environment=admin&limit=5",
+            None,
+        )
+        .await;
+    let patch = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == "PATCH")
+        .expect("PATCH traced")
+        .clone();
+    assert!(
+        patch["admin"]["actor_subject"]
+            .as_str()
+            .unwrap()
+            .contains("opale-admin")
+    );
+    assert_eq!(
+        patch["admin"]["actor_thumbprint"],
+        s.pki.admin().thumbprint.as_str()
+    );
+    assert_eq!(
+        patch["admin"]["before"]["applications"][&c.id]["quota_per_minute"],
+        50
+    );
+    assert_eq!(
+        patch["admin"]["after"]["applications"][&c.id]["quota_per_minute"],
+        7
+    );
+    // Filters and pagination.
+    let page = s
+        .admin_call(
+            Method::GET,
+            &format!("/admin/v1/trace?client_id={}&decision=denied&limit=1", c.id),
+            None,
+        )
+        .await;
+    assert_eq!(page.body.as_array().unwrap().len(), 1);
+    let seq = page.body[0]["seq"].as_u64().unwrap();
+    let next = s
+        .admin_call(
+            Method::GET,
+            &format!("/admin/v1/trace?before={seq}&limit=1"),
+            None,
+        )
+        .await;
+    assert!(next.body[0]["seq"].as_u64().unwrap() < seq);
+    let stats = s
+        .admin_call(
+            Method::GET,
+            &format!("/admin/v1/stats?client_id={}", c.id),
+            None,
+        )
+        .await;
+    assert_eq!(stats.body["per_dataset"]["declarations"], 2);
+    assert_eq!(stats.body["per_control"]["rights"], 1);
+    assert!(stats.body["latency_us"]["p50"].as_u64().is_some());
+    assert_eq!(verify(&s).await["ok"], true);
+}
+
+#[tokio::test]
+async fn no_secret_token_or_key_ever_reaches_the_trace() {
+    let s = TestServer::start().await;
+    let c = s.client(Sandbox).await;
+    let basic = s
+        .token_request(
+            Sandbox,
+            Some(&c.cert),
+            Some((&c.id, &c.secret)),
+            "grant_type=client_credentials",
+        )
+        .await;
+    let t = basic.body["access_token"].as_str().unwrap().to_owned();
+    let post = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        c.id, c.secret
+    );
+    s.token_request(Sandbox, Some(&c.cert), None, &post).await;
+    let wrong = s
+        .token_request(
+            Sandbox,
+            Some(&c.cert),
+            Some((&c.id, "not-the-secret-123")),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let p = "/opale/v1/entreprises/732829320/declarations?annee=2024";
+    s.data_call_with_token(Sandbox, &c.cert, &t, p).await;
+    s.data_call_with_token(Sandbox, &c.cert, &t, &format!("{p}&access_token={t}"))
+        .await;
+    let rotated = s
+        .admin_call(
+            Method::POST,
+            &format!("/admin/v1/applications/{}/secret", c.id),
+            None,
+        )
+        .await;
+    let new_secret = rotated.body["client_secret"].as_str().unwrap().to_owned();
+    let admin = s.pki.admin();
+    let mut conn = s.connect(s.admin, Some(&admin)).await;
+    let h = [("content-type", "application/x-www-form-urlencoded")];
+    conn.send_raw(
+        Method::POST,
+        "/admin/v1/tokens/introspect",
+        &h,
+        format!("token={t}").into_bytes(),
+        false,
+    )
+    .await;
+    conn.send_raw(
+        Method::POST,
+        "/admin/v1/tokens/revoke",
+        &h,
+        format!("token={t}").into_bytes(),
+        false,
+    )
+    .await;
+
+    let export = s
+        .admin_call(Method::GET, "/admin/v1/trace/export", None)
+        .await;
+    let text = String::from_utf8_lossy(&export.raw).to_string();
+    assert!(text.lines().count() >= 8, "{text}");
+    let signature = t.rsplit('.').next().unwrap();
+    for (what, secret) in [
+        ("client secret", c.secret.as_str()),
+        ("rotated secret", new_secret.as_str()),
+        ("wrong secret", "not-the-secret-123"),
+        ("access token", t.as_str()),
+        ("token signature", signature),
+        ("client key", c.cert.key_pem.lines().nth(1).unwrap()),
+    ] {
+        assert!(!text.contains(secret), "{what} found in the trace");
+    }
+}
+
+/// Rewrites the stored record `seq` with `f` applied to its JSON.
+fn edit(dir: &std::path::Path, seq: u64, f: impl FnOnce(&mut Value)) {
+    edit_in(&SledStore::open(&dir.join("data/sled")).unwrap(), seq, f);
+}
+
+fn edit_in(store: &SledStore, seq: u64, f: impl FnOnce(&mut Value)) {
+    let key = format!("audit/rec/{seq:020}").into_bytes();
+    let mut v: Value = serde_json::from_slice(&store.get(&key).unwrap().unwrap()).unwrap();
+    f(&mut v);
+    store
+        .commit(vec![Write::Put(key, serde_json::to_vec(&v).unwrap())])
+        .unwrap();
+}
+
+async fn with_records(n: usize) -> TestServer {
+    let s = TestServer::start().await;
+    for _ in 0..n {
+        s.admin_call(Method::GET, "/admin/v1/partners", None).await;
+    }
+    s
+}
+
+#[tokio::test]
+async fn editing_a_record_is_detected() {
+    let s = with_records(6).await;
+    assert_eq!(verify(&s).await["ok"], true);
+    let s = s
+        .restart_with(|dir| edit(dir, 3, |v| v["status"] = json!(500)))
+        .await;
+    let report = verify(&s).await;
+    assert_eq!(
+        (report["ok"].as_bool(), report["first_bad"].as_u64()),
+        (Some(false), Some(3)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn editing_the_last_record_is_detected() {
+    let s = with_records(3).await;
+    let s = s
+        .restart_with(|dir| {
+            let store = SledStore::open(&dir.join("data/sled")).unwrap();
+            let last = store.range(b"audit/rec/", b"audit/rec0", true, 1).unwrap();
+            let seq: u64 = String::from_utf8_lossy(&last[0].0)[10..].parse().unwrap();
+            edit_in(&store, seq, |v| v["ip"] = json!("10.9.9.9"));
+        })
+        .await;
+    assert_eq!(verify(&s).await["ok"], false);
+}
+
+#[tokio::test]
+async fn deleting_a_record_is_detected() {
+    let s = with_records(6).await;
+    let s = s
+        .restart_with(|dir| {
+            let store = SledStore::open(&dir.join("data/sled")).unwrap();
+            store
+                .commit(vec![Write::Delete(
+                    format!("audit/rec/{:020}", 4).into_bytes(),
+                )])
+                .unwrap();
+        })
+        .await;
+    let report = verify(&s).await;
+    assert_eq!(
+        (report["ok"].as_bool(), report["first_bad"].as_u64()),
+        (Some(false), Some(4)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn reordering_records_is_detected() {
+    let s = with_records(6).await;
+    let s = s
+        .restart_with(|dir| {
+            let store = SledStore::open(&dir.join("data/sled")).unwrap();
+            let (k2, k3) = (
+                format!("audit/rec/{:020}", 2).into_bytes(),
+                format!("audit/rec/{:020}", 3).into_bytes(),
+            );
+            let (v2, v3) = (
+                store.get(&k2).unwrap().unwrap(),
+                store.get(&k3).unwrap().unwrap(),
+            );
+            store
+                .commit(vec![Write::Put(k2, v3), Write::Put(k3, v2)])
+                .unwrap();
+        })
+        .await;
+    let report = verify(&s).await;
+    assert_eq!(
+        (report["ok"].as_bool(), report["first_bad"].as_u64()),
+        (Some(false), Some(2)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn purge_keeps_a_verifiable_suffix() {
+    let s = with_records(5).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cutoff = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for _ in 0..4 {
+        s.admin_call(Method::GET, "/admin/v1/partners", None).await;
+    }
+    let r = s
+        .admin_call(
+            Method::POST,
+            "/admin/v1/trace/purge",
+            Some(json!({"before": cutoff})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body["deleted"].as_u64().unwrap() >= 5);
+    let report = verify(&s).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["checkpoint"].as_u64().unwrap() >= 5);
+    let oldest = s
+        .admin_call(Method::GET, "/admin/v1/trace/export", None)
+        .await;
+    let last_line = String::from_utf8_lossy(&oldest.raw)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let oldest: Value = serde_json::from_str(&last_line).unwrap();
+    assert!(oldest["time"].as_str().unwrap() >= cutoff.as_str());
+    // Tampering after a purge is still detected.
+    let first = oldest["seq"].as_u64().unwrap();
+    let s = s
+        .restart_with(move |dir| edit(dir, first, |v| v["status"] = json!(201)))
+        .await;
+    assert_eq!(verify(&s).await["ok"], false);
+}
+
+#[tokio::test]
+async fn metrics_are_valid_prometheus_text() {
+    let s = TestServer::start().await;
+    let c = s.client(Sandbox).await;
+    let t = s.token(Sandbox, &c.cert, &c.id).await;
+    s.data_call_with_token(
+        Sandbox,
+        &c.cert,
+        &t,
+        "/opale/v1/entreprises/732829320/declarations?annee=2024",
+    )
+    .await;
+    s.data_call_with_token(
+        Sandbox,
+        &c.cert,
+        &t,
+        "/opale/v1/entreprises/732829320/declarations?annee=2019",
+    )
+    .await;
+    let r = s.admin_call(Method::GET, "/metrics", None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = String::from_utf8(r.raw.to_vec()).unwrap();
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            assert!(
+                line.is_empty()
+                    || line.starts_with("# HELP ")
+                    || line.starts_with("# TYPE ")
+                    || line == "# EOF",
+                "{line}"
+            );
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample {line}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        samples.insert(name.to_owned(), v);
+    }
+    let get = |prefix: &str, needle: &str| {
+        samples
+            .iter()
+            .find(|(k, _)| k.starts_with(prefix) && k.contains(needle))
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(
+        get(
+            "opale_requests_total{",
+            "decision=\"admitted\",control=\"\",status=\"200\""
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get("opale_requests_total{", "control=\"rights\""),
+        Some(1.0)
+    );
+    assert!(get("opale_request_duration_seconds_count", "sandbox").unwrap() >= 2.0);
+    assert!(get("opale_trace_records_written", "").unwrap() >= 2.0);
+    let expiry = get("opale_certificate_expiry_seconds", &c.cert.thumbprint).unwrap();
+    assert!(
+        expiry > 29.0 * 86400.0 && expiry < 31.0 * 86400.0,
+        "{expiry}"
+    );
+}
