@@ -166,8 +166,24 @@ async fn dispatch(
     conn: &ConnInfo,
     req: Request<Incoming>,
 ) -> hyper::Response<crate::respond::Body> {
-    match conn.plane {
-        Plane::Env(env) => gateway::handle(app, conn, env, req).await,
-        Plane::Admin => admin::handle(app, conn, req).await,
+    let correlation_id = req
+        .headers()
+        .get(crate::chain::hygiene::CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    let span =
+        info_span!("request", method = %req.method(), path = %req.uri().path(), correlation_id);
+    let resp = async {
+        match conn.plane {
+            Plane::Env(env) => gateway::handle(app, conn, env, req).await,
+            Plane::Admin => admin::handle(app, conn, req).await,
+        }
     }
+    .instrument(span.clone())
+    .await;
+    span.in_scope(|| debug!(status = resp.status().as_u16(), "answered"));
+    resp
 }

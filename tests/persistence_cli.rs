@@ -574,3 +574,167 @@ fn an_acknowledged_transmission_survives_sigkill() {
     assert_eq!(doc["transmises"][0]["id"], first["id"]);
     drop(s);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answered_request_is_in_the_trace_after_sigkill_under_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Served::start(tmp.path());
+    let pid = s.cli_json(&[
+        "partner",
+        "add",
+        "--siren",
+        "356000000",
+        "--name",
+        "Charge SA",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cid = s.cli_json(&[
+        "app",
+        "add",
+        "--partner",
+        &pid,
+        "--name",
+        "load",
+        "--env",
+        "sandbox",
+        "--grant",
+        "declarations:2024",
+        "--valid-from",
+        "2025-01-01",
+        "--valid-until",
+        "2030-12-31",
+        "--ip",
+        "127.0.0.1/32",
+        "--quota",
+        "1000000",
+    ])["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (key, csr, pem) = (
+        tmp.path().join("k.pem"),
+        tmp.path().join("r.csr"),
+        tmp.path().join("c.pem"),
+    );
+    assert!(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=load",
+                "-keyout"
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        s.cli(&[
+            "cert",
+            "issue",
+            &cid,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            pem.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let ca = s.certs().join("ca.pem");
+    let token_url = format!("https://localhost:{}/token", s.sandbox);
+    let form = format!("client_id={cid}");
+    let (code, tok) = curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--cert",
+        pem.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &form,
+        &token_url,
+    ]);
+    assert_eq!(code, 200);
+    let bearer = format!("Bearer {}", tok["access_token"].as_str().unwrap());
+    let identity = support::pki::Identity {
+        cert_pem: std::fs::read_to_string(&pem).unwrap(),
+        key_pem: std::fs::read_to_string(&key).unwrap(),
+        thumbprint: String::new(),
+        serial: Vec::new(),
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", s.sandbox).parse().unwrap();
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let cfg = support::client_config(&ca, Some(&identity));
+            let (answered, bearer) = (answered.clone(), bearer.clone());
+            tokio::spawn(async move {
+                let Ok(mut conn) = support::Conn::open(addr, cfg).await else {
+                    return;
+                };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    let id = opale_apim::domain::random_uuid().to_string();
+                    let h = [
+                        ("x-correlation-id", id.as_str()),
+                        ("authorization", bearer.as_str()),
+                    ];
+                    match conn
+                        .try_get(
+                            "/opale/v1/entreprises/732829320/declarations?annee=2024",
+                            &h,
+                        )
+                        .await
+                    {
+                        Ok(_) => answered.lock().unwrap().push(id),
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() > 100,
+        "the load ran ({} answers)",
+        answered.len()
+    );
+
+    let s = Served::start(tmp.path());
+    let out = s.cli(&["trace", "export"]);
+    assert!(out.status.success());
+    let traced: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["correlation_id"].as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<&String> = answered.iter().filter(|id| !traced.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no trace record",
+        missing.len(),
+        answered.len()
+    );
+    let report = s.cli_json(&["trace", "verify"]);
+    assert_eq!(report["ok"], true, "{report}");
+}

@@ -112,6 +112,26 @@ impl Conn {
             .await
     }
 
+    /// A GET that reports transport errors instead of panicking (for tests
+    /// that kill the server mid-flight). Returns the status.
+    pub async fn try_get(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<u16, hyper::Error> {
+        let mut req = Request::builder().uri(path).header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .sender
+            .send_request(req.body(Full::new(Bytes::new())).unwrap())
+            .await?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await?;
+        Ok(status)
+    }
+
     /// Sends raw bytes (content type JSON when `json`).
     pub async fn send_raw(
         &mut self,
