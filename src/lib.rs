@@ -20,6 +20,7 @@ pub mod audit;
 pub mod availability;
 pub mod chain;
 pub mod config;
+pub mod dashboard;
 pub mod data;
 pub mod domain;
 pub mod gateway;

@@ -31,9 +31,14 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
     let mut trace = audit::http::start("admin", conn, &req);
     let before = app.registry.snapshot();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
-    let outcome = match authenticate(conn, &before) {
-        Err(e) => Err(e),
-        Ok(()) => api::route(app, req).await,
+    let is_admin = authenticate(conn, &before);
+    let outcome = if crate::dashboard::is_dashboard(req.uri().path()) {
+        Ok(crate::dashboard::handle(app, conn, is_admin.is_ok(), req).await)
+    } else {
+        match is_admin {
+            Err(e) => Err(e),
+            Ok(()) => api::route(app, req).await,
+        }
     };
     let resp = match outcome {
         Ok(resp) => resp,
