@@ -140,6 +140,96 @@ impl Drop for Served {
     }
 }
 
+/// A sandbox caller provisioned as a user would: partner and application
+/// with the CLI, a key and CSR with openssl, the certificate issued with
+/// the CLI, a token with curl (tls_client_auth).
+struct Caller {
+    key: PathBuf,
+    pem: PathBuf,
+    bearer: String,
+}
+
+impl Served {
+    fn sandbox_caller(&self, siren: &str, grants: &[&str], quota: &str) -> Caller {
+        let pid =
+            self.cli_json(&["partner", "add", "--siren", siren, "--name", "Appelant SA"])["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let mut args = vec![
+            "app",
+            "add",
+            "--partner",
+            &pid,
+            "--name",
+            "caller",
+            "--env",
+            "sandbox",
+        ];
+        for g in grants {
+            args.extend(["--grant", g]);
+        }
+        args.extend(["--valid-from", "2025-01-01", "--valid-until", "2030-12-31"]);
+        args.extend(["--ip", "127.0.0.1/32", "--quota", quota]);
+        let cid = self.cli_json(&args)["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (key, csr, pem) = (
+            self.dir.join("k.pem"),
+            self.dir.join("r.csr"),
+            self.dir.join("c.pem"),
+        );
+        let openssl = Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-subj", "/CN=caller", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap();
+        assert!(openssl.status.success());
+        let issue = [
+            "cert",
+            "issue",
+            &cid,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            pem.to_str().unwrap(),
+        ];
+        assert!(self.cli(&issue).status.success());
+        let ca = self.certs().join("ca.pem");
+        let (url, form) = (
+            format!("https://localhost:{}/token", self.sandbox),
+            format!("client_id={cid}"),
+        );
+        let (code, tok) = curl(&[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--cert",
+            pem.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            &form,
+            &url,
+        ]);
+        assert_eq!(code, 200, "{tok}");
+        let bearer = format!("Bearer {}", tok["access_token"].as_str().unwrap());
+        Caller { key, pem, bearer }
+    }
+}
+
 fn curl(args: &[&str]) -> (u16, Value) {
     let out = Command::new("curl")
         .args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
@@ -430,78 +520,12 @@ fn an_acknowledged_transmission_survives_sigkill() {
     let s = Served::start(tmp.path());
     let ca = s.certs().join("ca.pem");
     let ca = ca.to_str().unwrap().to_owned();
-    let pid = s.cli_json(&[
-        "partner",
-        "add",
-        "--siren",
+    let c = s.sandbox_caller(
         "443061841",
-        "--name",
-        "Transmetteur SA",
-    ])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let app = s.cli_json(&[
-        "app",
-        "add",
-        "--partner",
-        &pid,
-        "--name",
-        "tx",
-        "--env",
-        "sandbox",
-        "--grant",
-        "creances:2024",
-        "--grant",
-        "creances_transmission:2024",
-        "--valid-from",
-        "2025-01-01",
-        "--valid-until",
-        "2030-12-31",
-        "--ip",
-        "127.0.0.1/32",
-    ]);
-    let cid = app["client_id"].as_str().unwrap().to_owned();
-    let (key, csr, pem) = (
-        tmp.path().join("k.pem"),
-        tmp.path().join("r.csr"),
-        tmp.path().join("c.pem"),
+        &["creances:2024", "creances_transmission:2024"],
+        "50",
     );
-    assert!(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=tx",
-                "-keyout"
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    assert!(
-        s.cli(&[
-            "cert",
-            "issue",
-            &cid,
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            pem.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
+    let (pem, key) = (c.pem.clone(), c.key.clone());
     let tls = [
         "--cacert",
         ca.as_str(),
@@ -511,22 +535,7 @@ fn an_acknowledged_transmission_survives_sigkill() {
         key.to_str().unwrap(),
     ];
     let base = format!("https://localhost:{}", s.sandbox);
-    let mut args: Vec<&str> = tls.to_vec();
-    let token_url = format!("{base}/token");
-    let form = format!("client_id={cid}");
-    args.extend([
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        &form,
-        &token_url,
-    ]);
-    let (code, tok) = curl(&args);
-    assert_eq!(code, 200, "{tok}");
-    let bearer = format!(
-        "Authorization: Bearer {}",
-        tok["access_token"].as_str().unwrap()
-    );
+    let bearer = format!("Authorization: {}", c.bearer);
     let body = r#"{"annee":2024,"creances":[{"reference":"K9-1","montant":"99.90","date_echeance":"2024-12-31","impot":"CFE"}]}"#;
     let post_url = format!("{base}/opale/v1/entreprises/443061841/creances");
     let uuid = opale_apim::domain::random_uuid().to_string();
@@ -579,98 +588,9 @@ fn an_acknowledged_transmission_survives_sigkill() {
 async fn every_answered_request_is_in_the_trace_after_sigkill_under_load() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Served::start(tmp.path());
-    let pid = s.cli_json(&[
-        "partner",
-        "add",
-        "--siren",
-        "356000000",
-        "--name",
-        "Charge SA",
-    ])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cid = s.cli_json(&[
-        "app",
-        "add",
-        "--partner",
-        &pid,
-        "--name",
-        "load",
-        "--env",
-        "sandbox",
-        "--grant",
-        "declarations:2024",
-        "--valid-from",
-        "2025-01-01",
-        "--valid-until",
-        "2030-12-31",
-        "--ip",
-        "127.0.0.1/32",
-        "--quota",
-        "1000000",
-    ])["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (key, csr, pem) = (
-        tmp.path().join("k.pem"),
-        tmp.path().join("r.csr"),
-        tmp.path().join("c.pem"),
-    );
-    assert!(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=load",
-                "-keyout"
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    assert!(
-        s.cli(&[
-            "cert",
-            "issue",
-            &cid,
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            pem.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
+    let c = s.sandbox_caller("356000000", &["declarations:2024"], "1000000");
+    let (pem, key, bearer) = (c.pem.clone(), c.key.clone(), c.bearer.clone());
     let ca = s.certs().join("ca.pem");
-    let token_url = format!("https://localhost:{}/token", s.sandbox);
-    let form = format!("client_id={cid}");
-    let (code, tok) = curl(&[
-        "--cacert",
-        ca.to_str().unwrap(),
-        "--cert",
-        pem.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        &form,
-        &token_url,
-    ]);
-    assert_eq!(code, 200);
-    let bearer = format!("Bearer {}", tok["access_token"].as_str().unwrap());
     let identity = support::pki::Identity {
         cert_pem: std::fs::read_to_string(&pem).unwrap(),
         key_pem: std::fs::read_to_string(&key).unwrap(),

@@ -30,18 +30,8 @@ pub struct AuditKey {
 impl AuditKey {
     /// Loads or creates the key at `path` (mode 0600).
     pub fn load_or_create(path: &Path) -> Result<Self, AuditError> {
-        let err = |e: String| AuditError::Key(format!("{}: {e}", path.display()));
-        if !path.exists() {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-            }
-            let key =
-                KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| err(e.to_string()))?;
-            crate::pki::write_private(path, key.serialize_pem().as_bytes())
-                .map_err(|e| err(e.to_string()))?;
-        }
-        let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let key = KeyPair::from_pem(&pem).map_err(|e| err(e.to_string()))?;
+        let key =
+            crate::pki::load_or_create_ed25519(path).map_err(|e| AuditError::Key(e.to_string()))?;
         Ok(AuditKey { key })
     }
 

@@ -6,7 +6,6 @@ use super::OAuthError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use rcgen::KeyPair;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -31,26 +30,10 @@ impl SigningKey {
     /// Loads the key at `path`, creating it (and its directory, mode 0700)
     /// when absent.
     pub fn load_or_create(path: &Path) -> Result<Self, OAuthError> {
-        let err = |message: String| OAuthError::Key {
+        let key = crate::pki::load_or_create_ed25519(path).map_err(|e| OAuthError::Key {
             path: path.display().to_string(),
-            message,
-        };
-        if !path.exists() {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
-            let key =
-                KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| err(e.to_string()))?;
-            crate::pki::write_private(path, key.serialize_pem().as_bytes())
-                .map_err(|e| err(e.to_string()))?;
-        }
-        let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let key = KeyPair::from_pem(&pem).map_err(|e| err(e.to_string()))?;
-        if key.algorithm() != &rcgen::PKCS_ED25519 {
-            return Err(err("not an Ed25519 key".into()));
-        }
+            message: e.to_string(),
+        })?;
         Ok(Self::from_parts(&key.serialize_der(), key.public_key_raw()))
     }
 

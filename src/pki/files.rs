@@ -115,3 +115,33 @@ fn write_with_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> 
     std::fs::rename(&tmp, path).map_err(io)?;
     Ok(())
 }
+
+/// Loads the Ed25519 key at `path`, creating it when absent (PKCS #8 PEM,
+/// mode 0600, its directory mode 0700). Used for token and audit signing.
+pub fn load_or_create_ed25519(path: &Path) -> Result<rcgen::KeyPair, PkiError> {
+    let bad = |message: String| PkiError::BadKey {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+        write_private(path, key.serialize_pem().as_bytes())?;
+    }
+    let pem = std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let key = rcgen::KeyPair::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+    if key.algorithm() != &rcgen::PKCS_ED25519 {
+        return Err(bad("not an Ed25519 key".into()));
+    }
+    Ok(key)
+}

@@ -7,7 +7,7 @@ mod files;
 mod inspect;
 mod issue;
 
-pub use files::{PkiFiles, write_private};
+pub use files::{PkiFiles, load_or_create_ed25519, write_private};
 pub use inspect::{CertInfo, parse_certificate_chain, pem_encode};
 pub use issue::{IssuingCa, init};
 
