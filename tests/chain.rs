@@ -777,3 +777,98 @@ async fn claims_transmission_is_validated_idempotent_and_durable() {
         "rights",
     );
 }
+
+/// An HTTPS upstream on 127.0.0.1:0 that requires a client certificate
+/// issued by its own CA; answers with the subject it saw.
+async fn mtls_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "Upstream CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |sans: Vec<String>, cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(sans).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        (p.signed_by(&key, &issuer).unwrap(), key)
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into()], "upstream");
+    let (client_cert, client_key) = leaf(vec![], "opale-gateway");
+    std::fs::write(dir.join("up-ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("up-client.pem"), client_cert.pem()).unwrap();
+    std::fs::write(dir.join("up-client.key"), client_key.serialize_pem()).unwrap();
+    let provider = opale_apim::tls::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let subject = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|c| c.len())
+                    .unwrap_or(0);
+                let svc = service_fn(move |_req: Request<hyper::body::Incoming>| async move {
+                    let body = format!(r#"{{"source":"mtls-upstream","client_certs":{subject}}}"#);
+                    let mut resp = Response::new(Full::new(Bytes::from(body)));
+                    resp.headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn production_reaches_an_https_upstream_with_mtls() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = mtls_upstream(dir.path()).await;
+    let d = dir.path().to_path_buf();
+    let s = TestServer::start_with(move |c| {
+        c.production.upstream = opale_apim::config::UpstreamUrl(
+            format!("https://localhost:{}", up.port()).parse().unwrap(),
+        );
+        c.production.upstream_ca = Some(d.join("up-ca.pem"));
+        c.production.upstream_cert = Some(d.join("up-client.pem"));
+        c.production.upstream_key = Some(d.join("up-client.key"));
+    })
+    .await;
+    let c = s.client(Production).await;
+    let t = s.token(Production, &c.cert, &c.id).await;
+    let r = call(&s, Production, &c, &t, &path("declarations", 2024), &[]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["source"], "mtls-upstream");
+    assert_eq!(
+        r.body["client_certs"], 1,
+        "the gateway presented its upstream client certificate"
+    );
+}
