@@ -6,26 +6,14 @@ use super::AuditError;
 use super::anchor::AuditKey;
 use super::record::{self, TraceRecord};
 use crate::store::{Store, Write};
-use std::sync::Arc;
 
 /// Store key of the purge checkpoint.
 pub const CHECKPOINT: &[u8] = b"audit/checkpoint";
 const CHUNK: usize = 10_000;
 
 /// Deletes every record whose time is before `cutoff` (RFC 3339, UTC).
-/// Runs in the writer task, so no append interleaves.
-pub async fn purge(
-    store: &Arc<dyn Store>,
-    key: &Arc<AuditKey>,
-    cutoff: &str,
-) -> Result<u64, AuditError> {
-    let (store, key, cutoff) = (store.clone(), key.clone(), cutoff.to_owned());
-    tokio::task::spawn_blocking(move || purge_blocking(&*store, &key, &cutoff))
-        .await
-        .map_err(|_| AuditError::Closed)?
-}
-
-fn purge_blocking(store: &dyn Store, key: &AuditKey, cutoff: &str) -> Result<u64, AuditError> {
+/// Runs on the writer thread, so no append interleaves.
+pub fn purge(store: &dyn Store, key: &AuditKey, cutoff: &str) -> Result<u64, AuditError> {
     // Find the last record older than the cutoff (records are in time order).
     let mut last: Option<(Vec<u8>, u64, String)> = None;
     let mut start = record::KEY_START.to_vec();

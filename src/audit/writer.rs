@@ -1,4 +1,4 @@
-//! The group-commit writer: one task owns the chain's tail. It takes every
+//! The group-commit writer: one dedicated thread owns the chain's tail. It takes every
 //! queued event at once, links them (seq, prev), writes them and the signed
 //! head in one batch, flushes, then acknowledges them all. The batching
 //! window is therefore the previous flush's duration: under load one flush
@@ -38,7 +38,9 @@ struct Tail {
     hash: String,
 }
 
-/// Reads the tail and starts the task.
+/// Reads the tail and starts the writer thread. A plain thread (not a
+/// task plus `spawn_blocking`) saves a hand-off per batch: it blocks on the
+/// queue, then on the flush, and wakes the waiting responses directly.
 pub fn spawn(
     store: Arc<dyn Store>,
     key: Arc<AuditKey>,
@@ -46,7 +48,10 @@ pub fn spawn(
 ) -> Result<mpsc::Sender<Job>, AuditError> {
     let tail = load_tail(&*store)?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(run(rx, store, key, stats, tail));
+    std::thread::Builder::new()
+        .name("opale-audit".into())
+        .spawn(move || run(rx, store, key, stats, tail))
+        .map_err(|e| AuditError::Corrupt(format!("cannot start the audit writer: {e}")))?;
     Ok(tx)
 }
 
@@ -77,7 +82,7 @@ fn load_tail(store: &dyn Store) -> Result<Tail, AuditError> {
     }
 }
 
-async fn run(
+fn run(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
     key: Arc<AuditKey>,
@@ -85,7 +90,7 @@ async fn run(
     mut tail: Tail,
 ) {
     let mut closing = None;
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -98,14 +103,13 @@ async fn run(
             match job {
                 Job::Append(e, ack) => appends.push((e, ack)),
                 Job::Purge(cutoff, ack) => {
-                    let r = retention::purge(&store, &key, &cutoff).await;
-                    let _ = ack.send(r);
+                    let _ = ack.send(retention::purge(&*store, &key, &cutoff));
                 }
                 Job::Close(ack) => closing = Some(ack),
             }
         }
         if !appends.is_empty() {
-            write_batch(&store, &key, &stats, &mut tail, appends).await;
+            write_batch(&*store, &key, &stats, &mut tail, appends);
         }
         if closing.is_some() {
             break;
@@ -123,8 +127,8 @@ type Pending = (
     Option<oneshot::Sender<Result<(), AuditError>>>,
 );
 
-async fn write_batch(
-    store: &Arc<dyn Store>,
+fn write_batch(
+    store: &dyn Store,
     key: &AuditKey,
     stats: &AuditStats,
     tail: &mut Tail,
@@ -152,12 +156,8 @@ async fn write_batch(
     let result = match head {
         Ok(head) => {
             writes.push(Write::Put(HEAD.to_vec(), head));
-            let store = store.clone();
             let started = Instant::now();
-            let r = tokio::task::spawn_blocking(move || store.commit(writes))
-                .await
-                .map_err(|_| AuditError::Closed)
-                .and_then(|r| r.map_err(AuditError::from));
+            let r = store.commit(writes).map_err(AuditError::from);
             stats.flushes.fetch_add(1, Ordering::Relaxed);
             stats
                 .flush_micros
