@@ -5,6 +5,7 @@
 #                               then production chain vs nginx terminating the
 #                               same mTLS in front of the same upstream
 #   DURATION=20 scripts/bench.sh
+#   AUDIT_DURABILITY=async scripts/bench.sh   (trace not awaited per response)
 #
 # Needs: oha (cargo install oha --locked), openssl, curl, nginx (installed
 # with apt-get when missing and running as root). Prints a Markdown table
@@ -66,6 +67,8 @@ listen = "127.0.0.1:$PR"
 upstream = "http://127.0.0.1:$UP"
 [admin]
 listen = "127.0.0.1:$AD"
+[audit]
+durability = "${AUDIT_DURABILITY:-before_response}"
 [log]
 filter = "warn"
 CFG
