@@ -86,10 +86,11 @@ async fn retention_task(app: Arc<App>) {
         tick.tick().await;
         let days = i64::from(app.config.audit.retention_days);
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days);
-        let Ok(cutoff) = cutoff.format(&time::format_description::well_known::Rfc3339) else {
-            continue;
-        };
-        match app.audit.purge_before(cutoff).await {
+        match app
+            .audit
+            .purge_before(crate::audit::timestamp(cutoff))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "trace retention purge"),
             Err(e) => warn!(error = %e, "trace retention purge failed"),

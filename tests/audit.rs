@@ -387,7 +387,9 @@ async fn purge_keeps_a_verifiable_suffix() {
         .unwrap()
         .to_owned();
     let oldest: Value = serde_json::from_str(&last_line).unwrap();
-    assert!(oldest["time"].as_str().unwrap() >= cutoff.as_str());
+    assert!(
+        oldest["time"].as_str().unwrap() >= opale_apim::audit::normalize(&cutoff).unwrap().as_str()
+    );
     // Tampering after a purge is still detected.
     let first = oldest["seq"].as_u64().unwrap();
     let s = s

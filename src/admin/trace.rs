@@ -32,10 +32,20 @@ fn filter(q: &str) -> Result<Filter, ApiError> {
         code: p("code"),
         correlation_id: p("correlation_id"),
         plane: p("environment"),
-        from: p("from"),
-        to: p("to"),
+        from: time_param(q, "from")?,
+        to: time_param(q, "to")?,
         before,
     })
+}
+
+/// An RFC 3339 query parameter, normalised to the records' time format.
+fn time_param(q: &str, name: &str) -> Result<Option<String>, ApiError> {
+    match query_param(q, name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => crate::audit::normalize(&v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(name, "not an RFC 3339 time")),
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -96,15 +106,8 @@ pub struct PurgeInput {
 
 /// Purges records older than `before`, keeping a signed checkpoint.
 pub async fn purge(app: &Arc<App>, input: PurgeInput) -> Result<Response<Body>, ApiError> {
-    let cutoff = time::OffsetDateTime::parse(
-        &input.before,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|e| ApiError::bad_request("before", format!("not an RFC 3339 time: {e}")))?;
-    let cutoff = cutoff
-        .to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(internal)?;
+    let cutoff = crate::audit::normalize(&input.before)
+        .ok_or_else(|| ApiError::bad_request("before", "not an RFC 3339 time"))?;
     let deleted = app.audit.purge_before(cutoff).await.map_err(internal)?;
     Ok(respond::json(StatusCode::OK, &json!({"deleted": deleted})))
 }

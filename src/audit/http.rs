@@ -12,15 +12,12 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use std::time::Instant;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// A record for a request arriving on `plane` (no query string: it may
 /// carry anything, including a misplaced token).
 pub fn start<B>(plane: &str, conn: &ConnInfo, req: &Request<B>) -> TraceEvent {
     TraceEvent {
-        time: OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default(),
+        time: super::timestamp(OffsetDateTime::now_utc()),
         plane: plane.to_owned(),
         thumbprint: conn.peer.as_ref().map(|p| p.thumbprint.to_string()),
         ip: conn.remote.ip().to_string(),

@@ -84,6 +84,24 @@ impl TraceRecord {
     }
 }
 
+/// The fixed-width UTC timestamp of records (`2026-11-23T20:17:15.929Z`):
+/// fixed width so that comparing the strings compares the times.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 time (any offset, any precision) into [`timestamp`] form.
+pub fn normalize(rfc3339: &str) -> Option<String> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(timestamp)
+}
+
 /// Hex SHA-256 of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -101,3 +119,19 @@ pub fn key(seq: u64) -> Vec<u8> {
 pub const KEY_END: &[u8] = b"audit/rec0";
 /// First record key.
 pub const KEY_START: &[u8] = b"audit/rec/";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_so_strings_order_like_times() {
+        let a = normalize("2026-11-23T20:17:15Z").unwrap();
+        let b = normalize("2026-11-23T20:17:15.5+00:00").unwrap();
+        let c = normalize("2026-11-23T21:17:15.123456789+01:00").unwrap();
+        assert_eq!(a, "2026-11-23T20:17:15.000Z");
+        assert_eq!(c, "2026-11-23T20:17:15.123Z");
+        assert!(a < c && c < b);
+        assert_eq!(normalize("yesterday"), None);
+    }
+}
