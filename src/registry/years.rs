@@ -91,10 +91,16 @@ impl YearSpec {
         }
     }
 
-    /// Whether the range is inverted for every current year.
+    /// Whether the range is empty whatever the current year (both ends
+    /// absolute or both relative, and from > to). A mixed range such as
+    /// `2020..N` is empty only in some years, so it is accepted.
     pub fn is_inverted(&self) -> bool {
-        let (a, b) = self.bounds(2000);
-        a > b
+        match *self {
+            YearSpec::Year(_) => false,
+            YearSpec::Range(YearBound::Absolute(a), YearBound::Absolute(b))
+            | YearSpec::Range(YearBound::Relative(a), YearBound::Relative(b)) => a > b,
+            YearSpec::Range(..) => false,
+        }
     }
 }
 
@@ -153,6 +159,10 @@ mod tests {
         );
         assert_eq!(YearSpec::parse("N").unwrap().to_string(), "N");
         assert!(YearSpec::parse("N-1..N-3").unwrap().is_inverted());
+        assert!(YearSpec::parse("2023..2020").unwrap().is_inverted());
+        // Regression: a mixed range was judged against the year 2000.
+        assert!(!YearSpec::parse("2020..N").unwrap().is_inverted());
+        assert!(YearSpec::parse("2020..N").unwrap().covers(2025, 2026));
         for bad in ["", "N*2", "20", "N-..N", "abcd", "2020..", "N-99"] {
             assert_eq!(YearSpec::parse(bad), None, "{bad}");
         }
