@@ -96,7 +96,10 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let app = Arc::new(app);
     let listeners = Listeners::bind(&app).await?;
     print_banner(&app, &listeners, source, startup.created_pki);
-    server::run(app, listeners, shutdown_signal()).await;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    server::run_workers(app, listeners, workers, shutdown_signal()).await?;
     eprintln!("opale-apim stopped");
     Ok(())
 }

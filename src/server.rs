@@ -47,11 +47,81 @@ impl Listeners {
     }
 }
 
-/// Serves all listeners until `shutdown` completes, then lets open
-/// connections finish (up to 10 s).
+/// Serves all listeners on the current runtime until `shutdown`
+/// completes, lets open connections finish (up to 10 s), then closes the
+/// audit trail. Tests use this with listeners bound on `127.0.0.1:0`.
 pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
     let retention = tokio::spawn(retention_task(app.clone()));
+    serve(app.clone(), listeners, shutdown).await;
+    retention.abort();
+    app.audit.close().await;
+}
+
+/// The same, thread-per-core: `workers` threads, each with its own
+/// single-threaded runtime accepting on the shared sockets (like nginx
+/// workers), so a request, its upstream call and its response stay on one
+/// thread instead of hopping between runtime threads.
+pub async fn run_workers(
+    app: Arc<App>,
+    listeners: Listeners,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let retention = tokio::spawn(retention_task(app.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sockets = [
+        listeners.sandbox.into_std()?,
+        listeners.production.into_std()?,
+        listeners.admin.into_std()?,
+    ];
+    let mut threads = Vec::new();
+    for i in 0..workers.max(1) {
+        let [a, b, c] = [
+            sockets[0].try_clone()?,
+            sockets[1].try_clone()?,
+            sockets[2].try_clone()?,
+        ];
+        let (app, mut stop) = (app.clone(), stop_rx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("opale-worker-{i}"))
+            .spawn(move || -> std::io::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listeners = Listeners {
+                        sandbox: TcpListener::from_std(a)?,
+                        production: TcpListener::from_std(b)?,
+                        admin: TcpListener::from_std(c)?,
+                    };
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    serve(app, listeners, stopped).await;
+                    Ok(())
+                })
+            })?;
+        threads.push(thread);
+    }
+    drop(sockets);
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            if let Ok(Err(e)) = t.join() {
+                warn!(error = %e, "worker ended with an error");
+            }
+        }
+    });
+    let _ = joined.await;
+    retention.abort();
+    app.audit.close().await;
+    Ok(())
+}
+
+/// Accept loops of the three listeners until `shutdown`, then drain.
+async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     {
         let loops = [
@@ -75,8 +145,6 @@ pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Outp
     {
         warn!("connections still open after 10 s; closing them");
     }
-    retention.abort();
-    app.audit.close().await;
 }
 
 /// Purges trace records past `audit.retention_days`, at start and hourly.

@@ -17,6 +17,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::{ClientConfig, RootCertStore};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Why the upstream gave no usable answer.
@@ -33,9 +36,20 @@ pub enum UpstreamError {
     Tls(#[from] TlsError),
 }
 
-/// A pooled client of the upstream.
+type Pool = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// One connection pool per thread and upstream: with thread-per-core
+    /// workers, a request and its upstream connection share a thread.
+    static POOLS: RefCell<HashMap<usize, Pool>> = RefCell::new(HashMap::new());
+}
+
+/// A client of the upstream (pooled per thread).
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    id: usize,
+    connector: HttpsConnector<HttpConnector>,
     base: Uri,
     timeout: Duration,
 }
@@ -55,14 +69,27 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         Ok(Upstream {
-            client,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            connector,
             base: settings.upstream.0.clone(),
             timeout: Duration::from_millis(settings.upstream_timeout_ms),
+        })
+    }
+
+    /// This thread's pool (created on first use).
+    fn pool(&self) -> Pool {
+        POOLS.with(|pools| {
+            pools
+                .borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(Duration::from_secs(60))
+                        .pool_max_idle_per_host(256)
+                        .build(self.connector.clone())
+                })
+                .clone()
         })
     }
 
@@ -92,7 +119,7 @@ impl Upstream {
                 .insert(crate::chain::hygiene::CORRELATION_HEADER, v);
         }
         let ms = self.timeout.as_millis() as u64;
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        let resp = match tokio::time::timeout(self.timeout, self.pool().request(req)).await {
             Err(_) => return Err(UpstreamError::Timeout(ms)),
             Ok(Err(e)) if is_timeout(&e) => return Err(UpstreamError::Timeout(ms)),
             Ok(Err(e)) => return Err(UpstreamError::Failed(describe(&e))),
