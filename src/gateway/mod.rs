@@ -82,8 +82,8 @@ async fn respond_to(
     req: Request<Incoming>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
-    let id = req_correlation(&req);
     if req.uri().path() == "/token" {
+        let id = req_correlation(&req);
         trace.correlation_id = Some(id.clone());
         let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
         if let Some((error, description)) = refused {
@@ -95,6 +95,7 @@ async fn respond_to(
         return with_correlation(resp, id);
     }
     if let Some(resp) = service_route(app, env, &req) {
+        let id = req_correlation(&req);
         trace.correlation_id = Some(id.clone());
         return with_correlation(resp, id);
     }
@@ -102,7 +103,10 @@ async fn respond_to(
     match api(app, conn, env, req, trace).await {
         Ok(resp) => resp,
         Err(f) => {
-            let id = f.correlation.unwrap_or(id);
+            // `api` keeps the caller's id whenever it is a valid UUID.
+            let id = f
+                .correlation
+                .unwrap_or_else(|| crate::domain::random_uuid().to_string());
             trace.correlation_id = Some(id.clone());
             audit::http::deny(trace, &f.denial);
             let mut resp = chain::render(&f.denial, &id, problem, OffsetDateTime::now_utc());
@@ -151,9 +155,11 @@ async fn api(
 ) -> Result<Response<Body>, Failure> {
     let path = req.uri().path().to_owned();
     let rest = path.strip_prefix(API_PREFIX).ok_or_else(|| {
+        let valid = hygiene::correlation_id(req.headers()).is_ok();
+        let id = valid.then(|| hygiene::raw_correlation_id(req.headers()));
         Failure::new(
             Denial::new(Reason::NoRoute, format!("no route for {path}")),
-            None,
+            id.as_deref(),
         )
     })?;
     hygiene::correlation_id(req.headers()).map_err(|d| Failure::new(d, None))?;
