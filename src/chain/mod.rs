@@ -252,6 +252,42 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every row of the catalogue, in code order of DESIGN §5.
+    pub const ALL: [Reason; 27] = [
+        Reason::CorrelationId,
+        Reason::SirenMalformed,
+        Reason::AnneeMalformed,
+        Reason::BodyInvalid,
+        Reason::IdempotencyConflict,
+        Reason::CertMissing,
+        Reason::CertUntrusted,
+        Reason::CertRevoked,
+        Reason::CertUnregistered,
+        Reason::IpNotAllowed,
+        Reason::TokenMissing,
+        Reason::TokenInvalid,
+        Reason::TokenBoundElsewhere,
+        Reason::ClientMismatch,
+        Reason::Suspended,
+        Reason::ScopeNotGranted,
+        Reason::YearNotGranted,
+        Reason::GrantNotValidToday,
+        Reason::OverQuota,
+        Reason::Unavailable,
+        Reason::UpstreamTimeout,
+        Reason::UpstreamFailure,
+        Reason::NoRoute,
+        Reason::StorageFailure,
+        Reason::UnknownCompany,
+        Reason::NoDataForYear,
+        Reason::NonDiffusible,
+    ];
+
+    /// The catalogue row of a numeric code such as `910500`.
+    pub fn from_code(code: u32) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// `(control, status, code, title)` of the catalogue.
     fn entry(self) -> (Control, StatusCode, u32, &'static str) {
         use Control as C;
@@ -360,6 +396,19 @@ impl Reason {
 }
 
 /// A refusal: which row of the catalogue, and the specifics.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_back_to_its_reason() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Reason::from_code(123), None);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The catalogue row.
