@@ -65,7 +65,7 @@ pub enum AppError {
 /// State opened from the store, handed to `assemble`.
 struct Parts {
     oauth: Oauth,
-    transmissions: Transmissions,
+    transmissions: Arc<Transmissions>,
     availability: Availability,
     audit: Auditor,
 }
@@ -106,7 +106,7 @@ pub struct App {
     /// Production data source.
     pub upstream: Upstream,
     /// Claims transmitted by partners.
-    pub transmissions: Transmissions,
+    pub transmissions: Arc<Transmissions>,
     /// Maintenance / kill switch per environment.
     pub availability: Availability,
     /// The audit trail.
@@ -141,7 +141,7 @@ impl App {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir)?);
         let registry = Arc::new(Registry::open(store.clone())?);
         let oauth = oauth(&config, store.clone(), registry.clone())?;
-        let transmissions = Transmissions::open(store.clone())?;
+        let transmissions = Arc::new(Transmissions::open(store.clone())?);
         let availability = Availability::open(store.clone())?;
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let audit = Auditor::start(
@@ -218,6 +218,31 @@ impl App {
             metrics: crate::metrics::Metrics::new(),
         };
         Ok((app, startup))
+    }
+
+    /// What the control chain may read for one request on `env`.
+    pub fn chain_context<'s>(
+        &'s self,
+        env: Environment,
+        snapshot: &'s crate::registry::Snapshot,
+    ) -> crate::chain::Context<'s> {
+        crate::chain::Context {
+            env,
+            snapshot,
+            authority: self.oauth.authority(env),
+            denylist: &self.oauth.denylist,
+            quotas: &self.quotas,
+            availability: &self.availability,
+            now: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The data sources of admitted reads and transmissions.
+    pub fn sources(&self) -> crate::gateway::Sources<'_> {
+        crate::gateway::Sources {
+            upstream: &self.upstream,
+            transmissions: &self.transmissions,
+        }
     }
 
     /// The state of one environment.

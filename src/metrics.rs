@@ -3,8 +3,9 @@
 //! record; trace-writer, quota and certificate-expiry figures are read at
 //! scrape time.
 
-use crate::app::App;
-use crate::audit::TraceEvent;
+use crate::audit::{AuditStats, TraceEvent};
+use crate::chain::Control;
+use crate::registry::{CertStatus, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -13,26 +14,26 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Labels of a request.
+/// Labels of a request (static strings: nothing allocated per request).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// sandbox, production, admin.
-    pub environment: String,
+    pub environment: &'static str,
     /// Dataset of a data call, else "".
-    pub dataset: String,
+    pub dataset: &'static str,
     /// admitted / denied.
-    pub decision: String,
+    pub decision: &'static str,
     /// Failing control, else "".
-    pub control: String,
+    pub control: &'static str,
     /// HTTP status.
-    pub status: String,
+    pub status: u16,
 }
 
 /// Labels of a per-environment series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EnvLabels {
     /// sandbox, production, admin.
-    pub environment: String,
+    pub environment: &'static str,
 }
 
 /// Labels of a certificate.
@@ -132,28 +133,27 @@ impl Metrics {
 
     /// Counts one request from its trace record.
     pub fn observe(&self, t: &TraceEvent) {
+        let environment = t.plane.as_str();
         let labels = RequestLabels {
-            environment: t.plane.clone(),
-            dataset: t.dataset.clone().unwrap_or_default(),
-            decision: t.decision.clone(),
-            control: t.control.clone().unwrap_or_default(),
-            status: t.status.to_string(),
+            environment,
+            dataset: t.dataset.map(|d| d.as_str()).unwrap_or(""),
+            decision: t.decision.as_str(),
+            control: t.control.map(Control::as_str).unwrap_or(""),
+            status: t.status,
         };
         self.requests.get_or_create(&labels).inc();
-        let env = EnvLabels {
-            environment: t.plane.clone(),
-        };
+        let env = EnvLabels { environment };
         self.latency
             .get_or_create(&env)
             .observe(t.latency_us as f64 / 1e6);
-        if t.control.as_deref() == Some("quota") {
+        if t.control == Some(Control::Quota) {
             self.quota_rejections.get_or_create(&env).inc();
         }
     }
 
-    /// The text exposition, with scrape-time figures refreshed.
-    pub fn render(&self, app: &App) -> String {
-        let stats = app.audit.stats();
+    /// The text exposition, with scrape-time figures (trace writer,
+    /// certificate expiry) refreshed from `stats` and `snapshot`.
+    pub fn render(&self, stats: &AuditStats, snapshot: &Snapshot) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
         self.trace_queue.set(load(&stats.queued));
         self.trace_written.set(load(&stats.written));
@@ -162,8 +162,8 @@ impl Metrics {
             .set(stats.flush_micros.load(Ordering::Relaxed) as f64 / 1e6);
         self.cert_expiry.clear();
         let now = time::OffsetDateTime::now_utc();
-        for cert in app.registry.snapshot().certificates.values() {
-            if cert.status == crate::registry::CertStatus::Active {
+        for cert in snapshot.certificates.values() {
+            if cert.status == CertStatus::Active {
                 let labels = CertLabels {
                     client_id: cert.client_id.to_string(),
                     thumbprint: cert.thumbprint.to_string(),

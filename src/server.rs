@@ -3,6 +3,7 @@
 //! already-bound listeners so tests can bind `127.0.0.1:0`.
 
 use crate::app::App;
+use crate::chain::hygiene::Correlation;
 use crate::domain::Environment;
 use crate::tls::{ConnInfo, Plane};
 use crate::{admin, gateway};
@@ -235,19 +236,16 @@ async fn dispatch(
     conn: &ConnInfo,
     req: Request<Incoming>,
 ) -> hyper::Response<crate::respond::Body> {
-    let correlation_id = req
-        .headers()
-        .get(crate::chain::hygiene::CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(64)
-        .collect::<String>();
-    let span =
-        info_span!("request", method = %req.method(), path = %req.uri().path(), correlation_id);
+    let correlation = Correlation::read(req.headers());
+    let span = info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        correlation_id = correlation.for_log()
+    );
     let resp = async {
         match conn.plane {
-            Plane::Env(env) => gateway::handle(app, conn, env, req).await,
+            Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
             Plane::Admin => admin::handle(app, conn, req).await,
         }
     }

@@ -181,7 +181,8 @@ pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Result<Response<Bo
         (&Method::GET, ["metrics"]) => Ok(respond::bytes(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            app.metrics.render(app),
+            app.metrics
+                .render(app.audit.stats(), &app.registry.snapshot()),
         )),
         (&Method::GET, ["admin", "v1", "trace"]) => trace::list(app, &query),
         (&Method::GET, ["admin", "v1", "trace", "export"]) => trace::export(app, &query),

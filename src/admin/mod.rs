@@ -14,7 +14,9 @@ mod trace;
 pub use error::ApiError;
 
 use crate::app::App;
-use crate::audit::{self, AdminAction};
+use crate::audit::{self, AdminAction, Code};
+use crate::chain::Control;
+use crate::domain::Plane;
 use crate::registry::Snapshot;
 use crate::respond::Body;
 use crate::tls::ConnInfo;
@@ -28,7 +30,7 @@ use std::time::Instant;
 /// acting admin and, for a change, the entities before and after.
 pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let mut trace = audit::http::start("admin", conn, &req);
+    let mut trace = audit::http::start(Plane::Admin, conn, &req);
     let before = app.registry.snapshot();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
@@ -43,10 +45,8 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
     let resp = match outcome {
         Ok(resp) => resp,
         Err(e) => {
-            trace.decision = "denied".into();
-            trace.control = Some("admin".into());
-            trace.code = Some(e.status.as_u16().to_string());
-            trace.detail = Some(e.message.chars().take(512).collect());
+            let code = Code::Status(e.status.as_u16());
+            trace.refuse_with(Control::Admin, code, &e.message);
             e.into_response()
         }
     };
@@ -69,7 +69,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
         before: b,
         after: a,
     });
-    audit::http::finish(app, conn, trace, resp, started).await
+    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
 }
 
 /// An admin is a client certificate that chains to the root CA (`ca.pem`)

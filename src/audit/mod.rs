@@ -13,7 +13,7 @@ mod verify;
 mod writer;
 
 pub use anchor::{Anchor, AuditKey};
-pub use record::{AdminAction, TraceEvent, TraceRecord, normalize, timestamp};
+pub use record::{AdminAction, Code, Decision, TraceEvent, TraceRecord, normalize, timestamp};
 pub use verify::VerifyReport;
 
 use crate::store::{Store, StoreError};

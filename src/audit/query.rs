@@ -1,8 +1,10 @@
 //! Reading the trail: filtered listings (newest first, paginated by
 //! `before`) and aggregate statistics.
 
-use super::AuditError;
 use super::record::{self, TraceRecord};
+use super::{AuditError, Decision};
+use crate::chain::Control;
+use crate::domain::Plane;
 use crate::store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -43,13 +45,14 @@ impl Filter {
         let eq = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|w| have == Some(w))
         };
+        let code = e.code.as_ref().map(ToString::to_string);
         eq(&self.client_id, e.client_id.as_deref())
             && eq(&self.partner_id, e.partner_id.as_deref())
-            && eq(&self.decision, Some(&e.decision))
-            && eq(&self.control, e.control.as_deref())
-            && eq(&self.code, e.code.as_deref())
+            && eq(&self.decision, Some(e.decision.as_str()))
+            && eq(&self.control, e.control.map(Control::as_str))
+            && eq(&self.code, code.as_deref())
             && eq(&self.correlation_id, e.correlation_id.as_deref())
-            && eq(&self.plane, Some(&e.plane))
+            && eq(&self.plane, Some(e.plane.as_str()))
             && self.from.as_deref().is_none_or(|f| e.time.as_str() >= f)
             && self.to.as_deref().is_none_or(|t| e.time.as_str() < t)
     }
@@ -134,13 +137,15 @@ pub fn stats(store: &dyn Store, filter: &Filter) -> Result<Stats, AuditError> {
             .entry(e.time.get(..10).unwrap_or("").to_owned())
             .or_default() += 1;
         if let Some(d) = e.dataset {
-            *s.per_dataset.entry(d).or_default() += 1;
+            *s.per_dataset.entry(d.as_str().to_owned()).or_default() += 1;
         }
-        *s.per_decision.entry(e.decision.clone()).or_default() += 1;
+        *s.per_decision
+            .entry(e.decision.as_str().to_owned())
+            .or_default() += 1;
         if let Some(c) = e.control {
-            *s.per_control.entry(c).or_default() += 1;
+            *s.per_control.entry(c.as_str().to_owned()).or_default() += 1;
         }
-        if e.decision == "admitted" && e.plane != "admin" {
+        if e.decision == Decision::Admitted && e.plane != Plane::Admin {
             latencies.push(e.latency_us);
         }
         true

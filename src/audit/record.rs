@@ -2,7 +2,10 @@
 //! record stores the SHA-256 of the previous record's canonical bytes, so
 //! editing, deleting or reordering any record breaks a link.
 
-use serde::{Deserialize, Serialize};
+use crate::chain::{Control, Denial, Reason};
+use crate::domain::{Dataset, Plane};
+use crate::registry::Application;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,13 +25,94 @@ pub struct AdminAction {
     pub after: Value,
 }
 
+/// Whether a request was served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Served (every control passed).
+    #[default]
+    Admitted,
+    /// Refused by a control, or failed.
+    Denied,
+}
+
+impl Decision {
+    /// `admitted` or `denied`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Admitted => "admitted",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+/// The code of a refusal: a row of the catalogue (DESIGN §5), an RFC 6749
+/// §5.2 error of the token endpoint, or the HTTP status of an admin-plane
+/// refusal. Written as a string (`"910500"`, `"invalid_client"`, `"403"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    /// A catalogue row.
+    Catalogue(Reason),
+    /// An OAuth error code.
+    OAuth(String),
+    /// An HTTP status (admin plane).
+    Status(u16),
+}
+
+impl Code {
+    /// The catalogue row, if this is one.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Code::Catalogue(r) => Some(*r),
+            _ => None,
+        }
+    }
+
+    /// Reads the written form back.
+    pub fn parse(text: &str) -> Code {
+        let number = text
+            .parse::<u32>()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()));
+        match number {
+            Some(n) if text.len() == 6 => Reason::from_code(n)
+                .map(Code::Catalogue)
+                .unwrap_or_else(|| Code::OAuth(text.to_owned())),
+            Some(n) if text.len() == 3 => Code::Status(n as u16),
+            _ => Code::OAuth(text.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Code::Catalogue(r) => write!(f, "{}", r.code()),
+            Code::OAuth(e) => f.write_str(e),
+            Code::Status(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Code::parse(&String::deserialize(d)?))
+    }
+}
+
 /// What happened to one request. Never a token, a secret, a key or data.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEvent {
     /// RFC 3339 UTC time the request arrived.
     pub time: String,
-    /// `sandbox`, `production` or `admin`.
-    pub plane: String,
+    /// The listener: `sandbox`, `production` or `admin`.
+    pub plane: Plane,
     /// The caller's X-Correlation-ID (or the one assigned).
     pub correlation_id: Option<String>,
     /// The application, once known.
@@ -46,15 +130,15 @@ pub struct TraceEvent {
     /// SIREN of a data call.
     pub siren: Option<String>,
     /// Dataset of a data call.
-    pub dataset: Option<String>,
+    pub dataset: Option<Dataset>,
     /// Fiscal year of a data call.
     pub year: Option<i32>,
     /// `admitted` or `denied`.
-    pub decision: String,
+    pub decision: Decision,
     /// The failing control, if denied.
-    pub control: Option<String>,
-    /// The error code, if denied (catalogue code or OAuth error).
-    pub code: Option<String>,
+    pub control: Option<Control>,
+    /// The error code, if denied.
+    pub code: Option<Code>,
     /// HTTP status sent.
     pub status: u16,
     /// Time spent in the gateway, microseconds (excluding this record).
@@ -63,6 +147,57 @@ pub struct TraceEvent {
     pub detail: Option<String>,
     /// For admin calls: actor and change.
     pub admin: Option<AdminAction>,
+}
+
+impl TraceEvent {
+    /// A record for a request arriving on `plane` (no query string: it may
+    /// carry anything, including a misplaced token).
+    pub fn arriving(plane: Plane, time: String, method: &str, path: &str) -> Self {
+        TraceEvent {
+            time,
+            plane,
+            correlation_id: None,
+            client_id: None,
+            partner_id: None,
+            thumbprint: None,
+            ip: String::new(),
+            method: method.chars().take(32).collect(),
+            path: path.chars().take(512).collect(),
+            siren: None,
+            dataset: None,
+            year: None,
+            decision: Decision::Admitted,
+            control: None,
+            code: None,
+            status: 0,
+            latency_us: 0,
+            detail: None,
+            admin: None,
+        }
+    }
+
+    /// Marks the record as refused by `denial` (the earliest control).
+    pub fn refuse(&mut self, denial: &Denial) {
+        self.refuse_with(
+            denial.reason.control(),
+            Code::Catalogue(denial.reason),
+            &denial.detail,
+        );
+    }
+
+    /// Marks the record as refused by `control` with `code`.
+    pub fn refuse_with(&mut self, control: Control, code: Code, detail: &str) {
+        self.decision = Decision::Denied;
+        self.control = Some(control);
+        self.code = Some(code);
+        self.detail = Some(detail.chars().take(512).collect());
+    }
+
+    /// Names the caller's application and partner.
+    pub fn caller(&mut self, application: &Application) {
+        self.client_id = Some(application.client_id.to_string());
+        self.partner_id = Some(application.partner_id.to_string());
+    }
 }
 
 /// A stored record: its position, its link, its event.
@@ -133,5 +268,34 @@ mod tests {
         assert_eq!(c, "2026-11-23T20:17:15.123Z");
         assert!(a < c && c < b);
         assert_eq!(normalize("yesterday"), None);
+    }
+
+    #[test]
+    fn typed_fields_are_written_as_before() {
+        let mut e = TraceEvent::arriving(
+            Plane::Env(crate::domain::Environment::Sandbox),
+            "2026-11-23T20:17:15.000Z".into(),
+            "GET",
+            "/x",
+        );
+        e.dataset = Some(Dataset::ComptesBancaires);
+        e.refuse(&Denial::new(Reason::YearNotGranted, "2019"));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["plane"], "sandbox");
+        assert_eq!(v["dataset"], "comptes-bancaires");
+        assert_eq!(v["decision"], "denied");
+        assert_eq!(v["control"], "rights");
+        assert_eq!(v["code"], "910500");
+        let back: TraceEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+        for (text, code) in [
+            ("910500", Code::Catalogue(Reason::YearNotGranted)),
+            ("invalid_client", Code::OAuth("invalid_client".into())),
+            ("403", Code::Status(403)),
+            ("999999", Code::OAuth("999999".into())),
+        ] {
+            assert_eq!(Code::parse(text), code);
+            assert_eq!(code.to_string(), text);
+        }
     }
 }

@@ -65,3 +65,12 @@ pub fn check<'s>(
         application,
     })
 }
+
+/// The application the presented certificate is registered to, whatever
+/// its state: names the caller in traces of routes outside the chain
+/// (`/token`, health). Judges nothing.
+pub fn registered<'s>(conn: &ConnInfo, snap: &'s Snapshot) -> Option<&'s Application> {
+    let peer = conn.peer.as_ref()?;
+    let certificate = snap.certificates.get(&peer.thumbprint)?;
+    snap.applications.get(&certificate.client_id)
+}

@@ -8,28 +8,62 @@ use hyper::HeaderMap;
 /// The request header carrying the caller's correlation id.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
-/// The caller's correlation id, which must be a UUID.
-pub fn correlation_id(headers: &HeaderMap) -> Result<uuid::Uuid, Denial> {
-    let raw = headers.get(CORRELATION_HEADER).ok_or_else(|| {
-        Denial::new(
-            Reason::CorrelationId,
-            "the X-Correlation-ID header is required",
-        )
-    })?;
-    raw.to_str()
-        .ok()
-        .and_then(|s| uuid::Uuid::try_parse(s.trim()).ok())
-        .ok_or_else(|| Denial::new(Reason::CorrelationId, "X-Correlation-ID must be a UUID"))
+/// A request's `X-Correlation-ID`, read once when the request arrives and
+/// carried by its context: the span, the hygiene step, the response and
+/// the trace all use this value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Correlation {
+    /// A UUID, kept as sent (trimmed) so that it is echoed verbatim.
+    Valid(String),
+    /// No header.
+    Missing,
+    /// Present but not a UUID (first 64 characters, for the log only).
+    Malformed(String),
 }
 
-/// The caller's `X-Correlation-ID` as sent (trimmed), to echo back once
-/// [`correlation_id`] accepted it.
-pub fn raw_correlation_id(headers: &HeaderMap) -> String {
-    headers
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+impl Correlation {
+    /// Reads the header of `headers`.
+    pub fn read(headers: &HeaderMap) -> Self {
+        let Some(raw) = headers.get(CORRELATION_HEADER) else {
+            return Correlation::Missing;
+        };
+        let text = raw.to_str().map(str::trim).unwrap_or("");
+        match uuid::Uuid::try_parse(text) {
+            Ok(_) => Correlation::Valid(text.to_owned()),
+            Err(_) => Correlation::Malformed(text.chars().take(64).collect()),
+        }
+    }
+
+    /// The hygiene rule of data calls: a UUID is required (910000).
+    pub fn require(&self) -> Result<&str, Denial> {
+        match self {
+            Correlation::Valid(id) => Ok(id),
+            Correlation::Missing => Err(Denial::new(
+                Reason::CorrelationId,
+                "the X-Correlation-ID header is required",
+            )),
+            Correlation::Malformed(_) => Err(Denial::new(
+                Reason::CorrelationId,
+                "X-Correlation-ID must be a UUID",
+            )),
+        }
+    }
+
+    /// The id a response carries: the caller's when valid, else a fresh one.
+    pub fn echo(&self) -> String {
+        match self {
+            Correlation::Valid(id) => id.clone(),
+            _ => crate::domain::random_uuid().to_string(),
+        }
+    }
+
+    /// What the request's log span shows (possibly invalid, never long).
+    pub fn for_log(&self) -> &str {
+        match self {
+            Correlation::Valid(id) | Correlation::Malformed(id) => id,
+            Correlation::Missing => "",
+        }
+    }
 }
 
 /// The SIREN path segment.
@@ -82,16 +116,17 @@ mod tests {
     #[test]
     fn correlation_id_must_be_a_uuid() {
         let mut h = HeaderMap::new();
-        assert_eq!(
-            correlation_id(&h).unwrap_err().reason,
-            Reason::CorrelationId
-        );
+        let missing = Correlation::read(&h);
+        assert_eq!(missing.require().unwrap_err().reason, Reason::CorrelationId);
+        assert_ne!(missing.echo(), missing.echo(), "a fresh id each time");
         h.insert(CORRELATION_HEADER, "not-a-uuid".parse().unwrap());
-        assert!(correlation_id(&h).is_err());
-        h.insert(
-            CORRELATION_HEADER,
-            "6f1c2a52-8a52-4a4e-9a53-2b1c7d1e9f00".parse().unwrap(),
-        );
-        assert!(correlation_id(&h).is_ok());
+        let bad = Correlation::read(&h);
+        assert!(bad.require().is_err());
+        assert_eq!(bad.for_log(), "not-a-uuid");
+        let id = "6F1C2A52-8a52-4a4e-9a53-2b1c7d1e9f00";
+        h.insert(CORRELATION_HEADER, format!(" {id} ").parse().unwrap());
+        let ok = Correlation::read(&h);
+        assert_eq!(ok.require(), Ok(id));
+        assert_eq!(ok.echo(), id, "echoed as sent");
     }
 }

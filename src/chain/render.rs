@@ -70,7 +70,10 @@ pub fn render(
         json_typed(r.status(), "application/json", &body)
     };
     let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+    if let Some(v) = Some(correlation_id)
+        .filter(|id| !id.is_empty())
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
         headers.insert(super::hygiene::CORRELATION_HEADER, v);
     }
     if r.control() == Control::Token {

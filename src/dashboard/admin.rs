@@ -106,13 +106,13 @@ fn activity(app: &App) -> Activity {
     let _ = query::scan_newest(app.audit.store(), None, |r| {
         seen += 1;
         let e = r.event;
-        if e.plane == "admin" {
+        if e.plane == crate::domain::Plane::Admin {
             if e.method != "GET" && actions.len() < 20 {
                 actions.push(e);
             }
         } else {
             if let Some(c) = &e.control {
-                *denials.entry(c.clone()).or_default() += 1;
+                *denials.entry(c.to_string()).or_default() += 1;
             }
             if let Some(p) = &e.partner_id {
                 let name = snap

@@ -87,8 +87,8 @@ pub fn bar_chart(title: &str, points: &[(String, u64)]) -> String {
 /// Why a request was refused, in plain French and English.
 pub fn explain(e: &TraceEvent) -> String {
     let year = e.year.map(|y| y.to_string()).unwrap_or_else(|| "?".into());
-    let code = e.code.as_deref().unwrap_or("");
-    let (fr, en) = match code {
+    let code = e.code.as_ref().map(ToString::to_string).unwrap_or_default();
+    let (fr, en) = match code.as_str() {
         "910000" => (
             "en-tête X-Correlation-ID absent ou invalide".into(),
             "missing or invalid X-Correlation-ID header".into(),

@@ -103,14 +103,14 @@ fn activity(app: &App, partner: &Partner, now: OffsetDateTime) -> Activity {
     };
     let (mut recent, mut per_control) = (Vec::new(), BTreeMap::new());
     let _ = query::scan_newest(app.audit.store(), None, |r| {
-        if !filter.matches(&r) || r.event.plane == "admin" {
+        if !filter.matches(&r) || r.event.plane == crate::domain::Plane::Admin {
             return true;
         }
         if let Some(n) = r.event.time.get(..10).and_then(|d| per_day.get_mut(d)) {
             *n += 1;
         }
         if let Some(c) = &r.event.control {
-            *per_control.entry(c.clone()).or_default() += 1;
+            *per_control.entry(c.to_string()).or_default() += 1;
         }
         if recent.len() < LAST {
             recent.push(r.event);
@@ -163,8 +163,8 @@ fn last_requests(recent: &[TraceEvent]) -> String {
             esc(e.time.get(..19).unwrap_or(&e.time)),
             esc(&what),
             e.status,
-            esc(&e.decision),
-            esc(&e.decision),
+            esc(e.decision.as_str()),
+            esc(e.decision.as_str()),
             explain(e)
         );
     }

@@ -49,6 +49,58 @@ impl fmt::Display for Environment {
     }
 }
 
+/// Which listener accepted a connection: an environment's (data API and
+/// `/token`) or the admin plane's. Written `sandbox`, `production` or
+/// `admin` in traces and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Plane {
+    /// An environment listener (data API and `/token`).
+    Env(Environment),
+    /// The admin listener (admin API, dashboards).
+    Admin,
+}
+
+impl Plane {
+    /// `sandbox`, `production` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plane::Env(env) => env.as_str(),
+            Plane::Admin => "admin",
+        }
+    }
+
+    /// The plane named `name`.
+    pub fn parse(name: &str) -> Option<Plane> {
+        match name {
+            "admin" => Some(Plane::Admin),
+            other => Environment::ALL
+                .into_iter()
+                .find(|e| e.as_str() == other)
+                .map(Plane::Env),
+        }
+    }
+}
+
+impl fmt::Display for Plane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Plane {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Plane {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Plane::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown plane {name:?}")))
+    }
+}
+
 /// Whether a partner or an application may currently use the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

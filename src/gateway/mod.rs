@@ -1,63 +1,66 @@
-//! The environment listeners (sandbox, production): health, the OAuth
-//! endpoints, and the data API. A data call runs request hygiene, then the
-//! control chain in order, then the environment's data source; every
-//! answer carries `X-Correlation-ID`, and the RateLimit headers once the
-//! caller's application is known.
+//! The environment listeners (sandbox, production): one request is routed
+//! to the token endpoint, a service route (health, discovery) or the data
+//! API (`pipeline.rs`: hygiene, the control chain in order, the data
+//! source), then traced. Every answer carries `X-Correlation-ID`, and the
+//! RateLimit headers once the caller's application is known.
 
-mod data;
+mod pipeline;
+mod source;
 mod transmission;
 
+pub use pipeline::API_PREFIX;
+pub use source::Sources;
+
 use crate::app::App;
-use crate::audit::{self, TraceEvent};
-use crate::chain::{self, Denial, Reason, hygiene};
-use crate::domain::Environment;
+use crate::audit::{self, Code, TraceEvent};
+use crate::chain::{self, Control, Denial, Reason, certificate, hygiene::Correlation};
+use crate::domain::{Environment, Plane};
 use crate::oauth;
-use crate::quota::Decision;
 use crate::respond::{self, Body};
 use crate::tls::ConnInfo;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
+use pipeline::with_correlation;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 use time::OffsetDateTime;
 
-/// Path prefix of the data API.
-pub const API_PREFIX: &str = "/opale/v1/";
-
-/// A refused data call, with what the response headers need.
-#[derive(Debug)]
-struct Failure {
-    denial: Denial,
-    correlation: Option<String>,
-    quota: Option<Decision>,
+/// Where a request on an environment listener goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `/token` (the endpoint judges the method).
+    Token,
+    /// `GET` health and discovery routes, no chain.
+    Service(Service),
+    /// Under `/opale/v1/`: the data pipeline.
+    Data,
+    /// Anything else: 910604.
+    Unknown,
 }
 
-impl Failure {
-    fn new(denial: Denial, correlation: Option<&str>) -> Self {
-        Failure {
-            denial,
-            correlation: correlation.map(str::to_owned),
-            quota: None,
-        }
-    }
+/// The routes answered without the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// `GET /opale/v1/etatSante`.
+    Health,
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+    Metadata,
+    /// `GET /.well-known/jwks.json`.
+    Jwks,
+}
 
-    /// A refusal of the chain for the call `correlation`.
-    fn refused(r: chain::Refused, correlation: &str) -> Self {
-        Failure {
-            denial: r.denial,
-            correlation: Some(correlation.to_owned()),
-            quota: r.quota,
-        }
-    }
-
-    /// A refusal after the chain admitted the call.
-    fn admitted(denial: Denial, correlation: &str, quota: Decision) -> Self {
-        Failure {
-            denial,
-            correlation: Some(correlation.to_owned()),
-            quota: Some(quota),
+impl Route {
+    fn of(method: &Method, path: &str) -> Route {
+        match (method, path) {
+            (_, "/token") => Route::Token,
+            (&Method::GET, "/opale/v1/etatSante") => Route::Service(Service::Health),
+            (&Method::GET, "/.well-known/oauth-authorization-server") => {
+                Route::Service(Service::Metadata)
+            }
+            (&Method::GET, "/.well-known/jwks.json") => Route::Service(Service::Jwks),
+            (_, p) if p.starts_with(API_PREFIX) => Route::Data,
+            _ => Route::Unknown,
         }
     }
 }
@@ -67,140 +70,84 @@ pub async fn handle(
     app: &Arc<App>,
     conn: &ConnInfo,
     env: Environment,
+    correlation: &Correlation,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let mut trace = audit::http::start(env.as_str(), conn, &req);
-    let resp = respond_to(app, conn, env, req, &mut trace).await;
-    audit::http::finish(app, conn, trace, resp, started).await
+    let mut trace = audit::http::start(Plane::Env(env), conn, &req);
+    let resp = match Route::of(req.method(), req.uri().path()) {
+        Route::Data => pipeline::data_call(app, conn, env, correlation, req, &mut trace).await,
+        Route::Token => token(app, conn, env, correlation, req, &mut trace).await,
+        Route::Service(s) => service(app, conn, env, s, correlation, &mut trace),
+        Route::Unknown => unknown(correlation, &req, &mut trace),
+    };
+    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
 }
 
-async fn respond_to(
+/// `POST /token`: the authorization server; a refusal is traced with its
+/// RFC 6749 error code.
+async fn token(
     app: &Arc<App>,
     conn: &ConnInfo,
     env: Environment,
+    correlation: &Correlation,
     req: Request<Incoming>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
-    if req.uri().path() == "/token" {
-        let id = req_correlation(&req);
-        trace.correlation_id = Some(id.clone());
-        let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
-        if let Some((error, description)) = refused {
-            trace.decision = "denied".into();
-            trace.control = Some("token_endpoint".into());
-            trace.code = Some(error.into());
-            trace.detail = Some(description);
-        }
-        return with_correlation(resp, id);
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    name_caller(app, conn, trace);
+    let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
+    if let Some((error, description)) = refused {
+        let code = Code::OAuth(error.to_owned());
+        trace.refuse_with(Control::TokenEndpoint, code, &description);
     }
-    if let Some(resp) = service_route(app, env, &req) {
-        let id = req_correlation(&req);
-        trace.correlation_id = Some(id.clone());
-        return with_correlation(resp, id);
-    }
-    let problem = chain::accepts_problem_json(req.headers());
-    match api(app, conn, env, req, trace).await {
-        Ok(resp) => resp,
-        Err(f) => {
-            // `api` keeps the caller's id whenever it is a valid UUID.
-            let id = f
-                .correlation
-                .unwrap_or_else(|| crate::domain::random_uuid().to_string());
-            trace.correlation_id = Some(id.clone());
-            audit::http::deny(trace, &f.denial);
-            let mut resp = chain::render(&f.denial, &id, problem, OffsetDateTime::now_utc());
-            if let Some(q) = &f.quota {
-                chain::rate_limit_headers(resp.headers_mut(), q);
-            }
-            resp
-        }
-    }
+    with_correlation(resp, &id)
 }
 
-/// Health and discovery routes (no chain).
-fn service_route(app: &App, env: Environment, req: &Request<Incoming>) -> Option<Response<Body>> {
-    let authority = app.oauth.authority(env);
-    let body = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/opale/v1/etatSante") => json!({"statut": "UP", "environnement": env}),
-        (&Method::GET, "/.well-known/oauth-authorization-server") => oauth::metadata(authority),
-        (&Method::GET, "/.well-known/jwks.json") => oauth::jwks(authority),
-        _ => return None,
-    };
-    Some(respond::json(StatusCode::OK, &body))
-}
-
-/// The caller's correlation id if it is a UUID (echoed as sent), else a
-/// fresh one.
-fn req_correlation(req: &Request<Incoming>) -> String {
-    hygiene::correlation_id(req.headers())
-        .map(|_| hygiene::raw_correlation_id(req.headers()))
-        .unwrap_or_else(|_| crate::domain::random_uuid().to_string())
-}
-
-fn with_correlation(mut resp: Response<Body>, id: String) -> Response<Body> {
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(hygiene::CORRELATION_HEADER, v);
-    }
-    resp
-}
-
-/// `/opale/v1/entreprises/{siren}/{dataset}`: hygiene, then GET or POST.
-async fn api(
-    app: &Arc<App>,
+/// Health and discovery.
+fn service(
+    app: &App,
     conn: &ConnInfo,
     env: Environment,
-    req: Request<Incoming>,
+    which: Service,
+    correlation: &Correlation,
     trace: &mut TraceEvent,
-) -> Result<Response<Body>, Failure> {
-    let path = req.uri().path().to_owned();
-    let rest = path.strip_prefix(API_PREFIX).ok_or_else(|| {
-        let valid = hygiene::correlation_id(req.headers()).is_ok();
-        let id = valid.then(|| hygiene::raw_correlation_id(req.headers()));
-        Failure::new(
-            Denial::new(Reason::NoRoute, format!("no route for {path}")),
-            id.as_deref(),
-        )
-    })?;
-    hygiene::correlation_id(req.headers()).map_err(|d| Failure::new(d, None))?;
-    let correlation = hygiene::raw_correlation_id(req.headers());
-    trace.correlation_id = Some(correlation.clone());
-    let cid = Some(correlation.as_str());
-    let segments: Vec<&str> = rest.split('/').collect();
-    let ["entreprises", siren, dataset] = segments.as_slice() else {
-        let d = Denial::new(Reason::NoRoute, format!("no route for {path}"));
-        return Err(Failure::new(d, cid));
+) -> Response<Body> {
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    name_caller(app, conn, trace);
+    let authority = app.oauth.authority(env);
+    let body = match which {
+        Service::Health => json!({"statut": "UP", "environnement": env}),
+        Service::Metadata => oauth::metadata(authority),
+        Service::Jwks => oauth::jwks(authority),
     };
-    let dataset = crate::domain::Dataset::parse(dataset).ok_or_else(|| {
-        let d = Denial::new(Reason::NoRoute, format!("no dataset {dataset:?}"));
-        Failure::new(d, cid)
-    })?;
-    trace.dataset = Some(dataset.to_string());
-    let siren = hygiene::siren(siren).map_err(|d| Failure::new(d, cid))?;
-    trace.siren = Some(siren.to_string());
-    if let Some(m) = app.availability.maintenance(env) {
-        let detail = m
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("the {env} environment is under maintenance"));
-        let mut d = Denial::new(Reason::Unavailable, detail);
-        d.retry_after = Some(m.retry_after);
-        return Err(Failure::new(d, cid));
+    with_correlation(respond::json(StatusCode::OK, &body), &id)
+}
+
+/// 910604 for a path outside the API.
+fn unknown(
+    correlation: &Correlation,
+    req: &Request<Incoming>,
+    trace: &mut TraceEvent,
+) -> Response<Body> {
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    let denial = Denial::new(
+        Reason::NoRoute,
+        format!("no route for {}", req.uri().path()),
+    );
+    trace.refuse(&denial);
+    let problem = chain::accepts_problem_json(req.headers());
+    chain::render(&denial, &id, problem, OffsetDateTime::now_utc())
+}
+
+/// Outside the data pipeline (which learns the caller from step 1), the
+/// trace names the application the presented certificate is registered to.
+fn name_caller(app: &App, conn: &ConnInfo, trace: &mut TraceEvent) {
+    let snapshot = app.registry.snapshot();
+    if let Some(application) = certificate::registered(conn, &snapshot) {
+        trace.caller(application);
     }
-    let resp = match *req.method() {
-        Method::GET => {
-            data::get(app, conn, env, &req, (siren, dataset), &correlation, trace).await?
-        }
-        Method::POST if dataset == crate::domain::Dataset::Creances => {
-            transmission::post(app, conn, env, req, siren, &correlation, trace).await?
-        }
-        _ => {
-            let d = Denial::new(
-                Reason::NoRoute,
-                format!("{} is not allowed here", req.method()),
-            );
-            return Err(Failure::new(d, cid));
-        }
-    };
-    Ok(with_correlation(resp, correlation))
 }

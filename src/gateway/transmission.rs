@@ -1,20 +1,18 @@
 //! `POST /opale/v1/entreprises/{siren}/creances` (scope
-//! `creances_transmission`): the body is validated (400 naming the field),
-//! the chain runs for the body's `annee`, the claims are stored durably
-//! before the 201, and `Idempotency-Key` makes retries safe (same key and
-//! body → the same answer; same key, other body → 409).
+//! `creances_transmission`): once the caller is authenticated the body is
+//! read and validated (400 naming the field), the chain's rights and quota
+//! steps judge the body's `annee`, and the claims are stored durably before
+//! the 201; `Idempotency-Key` makes retries safe (same key and body → the
+//! same answer; same key, other body → 409).
 
-use super::Failure;
-use crate::app::App;
-use crate::audit::TraceEvent;
-use crate::chain::{self, Call, Denial, Reason};
-use crate::data::transmitted::{Creance, Recorded, StoredTransmission};
-use crate::domain::{Environment, Scope, Siren, random_uuid};
+use crate::chain::{Denial, Reason};
+use crate::data::transmitted::{Creance, Recorded, StoredTransmission, Transmissions};
+use crate::domain::{ClientId, Environment, Siren, random_uuid};
 use crate::respond::{self, Body};
-use crate::tls::ConnInfo;
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -27,62 +25,47 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub const MAX_CLAIMS: usize = 1000;
 const TAXES: [&str; 7] = ["IS", "TVA", "CFE", "CVAE", "IR", "TS", "AUTRE"];
 
+/// A transmission body, validated.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Transmission {
-    annee: i32,
+pub struct Transmission {
+    /// The fiscal year the claims belong to (judged by the rights step).
+    pub annee: i32,
     creances: Vec<Creance>,
 }
 
-/// Validates, runs the chain, stores, answers 201.
-pub async fn post(
-    app: &Arc<App>,
-    conn: &ConnInfo,
-    env: Environment,
-    req: Request<Incoming>,
-    siren: Siren,
-    correlation: &str,
-    trace: &mut TraceEvent,
-) -> Result<Response<Body>, Failure> {
-    let cid = Some(correlation);
-    let (parts, body) = req.into_parts();
-    let now = OffsetDateTime::now_utc();
-    let mut call = Call {
-        conn,
-        env,
-        headers: &parts.headers,
-        query: parts.uri.query(),
-        scope: Scope::CreancesTransmission,
-        year: 0,
-    };
-    // Steps 1–4 before the body is even read: unauthenticated callers learn
-    // nothing about validation.
-    let snapshot = app.registry.snapshot();
-    let who = chain::authenticate(app, &snapshot, &call, now)
-        .map_err(|r| Failure::refused(r, correlation))?;
-    let bytes = Limited::new(body, MAX_BODY).collect().await.map_err(|_| {
-        let d = Denial::new(
+/// Reads the body (at most [`MAX_BODY`] bytes) and validates it; 400
+/// (910003) naming the field otherwise. Called only once the caller is
+/// authenticated: unauthenticated callers learn nothing about validation.
+pub async fn read(body: Incoming) -> Result<(Transmission, Bytes), Denial> {
+    let collected = Limited::new(body, MAX_BODY).collect().await.map_err(|_| {
+        Denial::new(
             Reason::BodyInvalid,
             format!("body: larger than {MAX_BODY} bytes"),
-        );
-        Failure::new(d, cid)
+        )
     })?;
-    let bytes = bytes.to_bytes();
-    let application = who.application;
-    let tx = parse(&bytes)
-        .map_err(|d| Failure::refused(chain::refused(app, env, application, d), correlation))?;
-    call.year = tx.annee;
-    trace.year = Some(tx.annee);
-    let admitted =
-        chain::authorize(app, who, &call, now).map_err(|r| Failure::refused(r, correlation))?;
-    let key = parts
-        .headers
+    let bytes = collected.to_bytes();
+    Ok((parse(&bytes)?, bytes))
+}
+
+/// Stores an admitted transmission durably, then answers 201; the same
+/// `Idempotency-Key` and body replay the first answer, another body is a
+/// conflict (409). A storage failure is 910605, like every storage failure.
+pub async fn store(
+    transmissions: &Arc<Transmissions>,
+    env: Environment,
+    (siren, client_id): (&Siren, &ClientId),
+    headers: &HeaderMap,
+    (tx, bytes): (Transmission, Bytes),
+    now: OffsetDateTime,
+) -> Result<Response<Body>, Denial> {
+    let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let stored = StoredTransmission {
         id: random_uuid().to_string(),
-        client_id: admitted.application.client_id.to_string(),
+        client_id: client_id.to_string(),
         siren: siren.to_string(),
         annee: tx.annee,
         recue_le: now.format(&Rfc3339).unwrap_or_default(),
@@ -93,35 +76,33 @@ pub async fn post(
         "nombre_creances": stored.creances.len(), "recue_le": stored.recue_le,
     })
     .to_string();
-    let quota = admitted.quota;
-    let fail = |denial| Failure::admitted(denial, correlation, quota);
-    let app2 = app.clone();
+    let transmissions = transmissions.clone();
+    let storage_failed = || {
+        Denial::new(
+            Reason::StorageFailure,
+            "the transmission could not be stored",
+        )
+    };
     let outcome = tokio::task::spawn_blocking(move || {
-        app2.transmissions
-            .record(env, key.as_deref(), &bytes, &stored, response)
+        transmissions.record(env, key.as_deref(), &bytes, &stored, response)
     })
     .await
-    .map_err(|_| fail(Denial::new(Reason::UpstreamFailure, "storage interrupted")))?
+    .map_err(|_| storage_failed())?
     .map_err(|e| {
         tracing::error!(error = %e, "storing a transmission failed");
-        fail(Denial::new(
-            Reason::UpstreamFailure,
-            "the transmission could not be stored",
-        ))
+        storage_failed()
     })?;
-    let mut resp = match outcome {
-        Recorded::New(body) | Recorded::Replay(body) => {
-            respond::bytes(StatusCode::CREATED, "application/json", body)
-        }
-        Recorded::Conflict => {
-            return Err(fail(Denial::new(
-                Reason::IdempotencyConflict,
-                "this Idempotency-Key was used with another body",
-            )));
-        }
-    };
-    chain::rate_limit_headers(resp.headers_mut(), &quota);
-    Ok(resp)
+    match outcome {
+        Recorded::New(body) | Recorded::Replay(body) => Ok(respond::bytes(
+            StatusCode::CREATED,
+            "application/json",
+            body,
+        )),
+        Recorded::Conflict => Err(Denial::new(
+            Reason::IdempotencyConflict,
+            "this Idempotency-Key was used with another body",
+        )),
+    }
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> Denial {

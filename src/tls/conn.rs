@@ -3,18 +3,9 @@
 //! header a client can forge.
 
 use super::{CertFault, ChainVerifier};
-use crate::domain::{Environment, Thumbprint};
+use crate::domain::{Plane, Thumbprint};
 use rustls_pki_types::CertificateDer;
 use std::net::SocketAddr;
-
-/// Which listener accepted the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plane {
-    /// An environment listener (data API and `/token`).
-    Env(Environment),
-    /// The admin listener (admin API, dashboards).
-    Admin,
-}
 
 /// The client certificate presented on a connection.
 #[derive(Debug, Clone)]

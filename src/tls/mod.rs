@@ -11,8 +11,9 @@ mod client;
 mod conn;
 mod verify;
 
+pub use crate::domain::Plane;
 pub use client::client_config;
-pub use conn::{ConnInfo, PeerCert, Plane};
+pub use conn::{ConnInfo, PeerCert};
 pub use verify::{CertFault, ChainVerifier};
 
 use rustls::ServerConfig;

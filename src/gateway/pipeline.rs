@@ -1,0 +1,151 @@
+//! One data call, read top to bottom in the contract's order (DESIGN §2):
+//!
+//! hygiene (X-Correlation-ID) → route → hygiene (SIREN) → availability →
+//! hygiene (annee) → certificate → ip → token → identity → rights → quota →
+//! data source → response (→ trace, in `gateway::handle`).
+//!
+//! A transmission (POST creances) authenticates (certificate … identity)
+//! before its body is read, then judges the body's `annee` (rights, quota).
+//! Each step is a function of its own module; this file only orders them.
+
+use super::source::{self, Query, Sources};
+use super::transmission;
+use crate::app::App;
+use crate::audit::TraceEvent;
+use crate::chain::{self, Context, Credentials, Denial, Outcome, Reason, hygiene};
+use crate::domain::{Dataset, Environment, Scope};
+use crate::respond::Body;
+use crate::tls::ConnInfo;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response};
+
+/// Path prefix of the data API.
+pub const API_PREFIX: &str = "/opale/v1/";
+
+/// What a data call asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    /// `GET …/{dataset}?annee=`.
+    Read,
+    /// `POST …/creances`.
+    Transmit,
+}
+
+/// Runs a data call on `env` and answers it; what was learnt goes into
+/// `trace` (the caller, the SIREN, dataset and year, the refusal).
+pub async fn data_call(
+    app: &App,
+    conn: &ConnInfo,
+    env: Environment,
+    correlation: &hygiene::Correlation,
+    req: Request<Incoming>,
+    trace: &mut TraceEvent,
+) -> Response<Body> {
+    let snapshot = app.registry.snapshot();
+    let cx = app.chain_context(env, &snapshot);
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    let problem = chain::accepts_problem_json(req.headers());
+    let mut out = Outcome::default();
+    let result = steps(&cx, app.sources(), conn, correlation, req, &mut out, trace).await;
+    if let Some(application) = out.caller {
+        trace.caller(application);
+    }
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(denial) => {
+            trace.refuse(&denial);
+            chain::render(&denial, &id, problem, cx.now)
+        }
+    };
+    if let Some(quota) = out.quota_state(cx.quotas, env) {
+        chain::rate_limit_headers(resp.headers_mut(), &quota);
+    }
+    with_correlation(resp, &id)
+}
+
+/// The steps, in order; the first refusal ends the call.
+async fn steps<'s>(
+    cx: &Context<'s>,
+    sources: Sources<'_>,
+    conn: &ConnInfo,
+    correlation: &hygiene::Correlation,
+    req: Request<Incoming>,
+    out: &mut Outcome<'s>,
+    trace: &mut TraceEvent,
+) -> Result<Response<Body>, Denial> {
+    let id = correlation.require()?;
+    let (parts, body) = req.into_parts();
+    let (siren, dataset, operation) = route(&parts)?;
+    trace.dataset = Some(dataset);
+    let siren = hygiene::siren(siren)?;
+    trace.siren = Some(siren.to_string());
+    chain::availability::check(cx)?;
+    let presented = Credentials {
+        conn,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+    };
+    match operation {
+        Operation::Read => {
+            let year = hygiene::annee(presented.query, cx.now.year() - 1)?;
+            trace.year = Some(year);
+            let who = chain::authenticate(cx, &presented, out)?;
+            chain::authorize(cx, &who, (dataset.scope(), year), out)?;
+            let query = Query {
+                siren: &siren,
+                dataset,
+                year,
+            };
+            source::read(sources, cx.env, query, id).await
+        }
+        Operation::Transmit => {
+            let who = chain::authenticate(cx, &presented, out)?;
+            let (claims, bytes) = transmission::read(body).await?;
+            trace.year = Some(claims.annee);
+            chain::authorize(cx, &who, (Scope::CreancesTransmission, claims.annee), out)?;
+            let caller = (&siren, &who.application.client_id);
+            let headers = &parts.headers;
+            let body = (claims, bytes);
+            transmission::store(sources.transmissions, cx.env, caller, headers, body, cx.now).await
+        }
+    }
+}
+
+/// Route: `/opale/v1/entreprises/{siren}/{dataset}` with GET, or POST on
+/// `creances`; anything else is 910604.
+fn route(parts: &Parts) -> Result<(&str, Dataset, Operation), Denial> {
+    let path = parts.uri.path();
+    let no_route = || Denial::new(Reason::NoRoute, format!("no route for {path}"));
+    let rest = path.strip_prefix(API_PREFIX).ok_or_else(no_route)?;
+    let mut segments = rest.split('/');
+    let (Some("entreprises"), Some(siren), Some(name), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(no_route());
+    };
+    let dataset = Dataset::parse(name)
+        .ok_or_else(|| Denial::new(Reason::NoRoute, format!("no dataset {name:?}")))?;
+    let operation = match parts.method {
+        Method::GET => Operation::Read,
+        Method::POST if dataset == Dataset::Creances => Operation::Transmit,
+        ref other => {
+            let detail = format!("{other} is not allowed here");
+            return Err(Denial::new(Reason::NoRoute, detail));
+        }
+    };
+    Ok((siren, dataset, operation))
+}
+
+/// Sets `X-Correlation-ID` on `resp`.
+pub fn with_correlation(mut resp: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert(hygiene::CORRELATION_HEADER, v);
+    }
+    resp
+}
