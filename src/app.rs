@@ -113,6 +113,8 @@ pub struct App {
     pub audit: Auditor,
     /// Prometheus series.
     pub metrics: crate::metrics::Metrics,
+    /// Connection admission on the three listeners (DESIGN §8).
+    pub edges: Arc<crate::server::Edges>,
 }
 
 /// What `App::build` did that the operator should know.
@@ -201,6 +203,7 @@ impl App {
         )?;
         bootstrap_admin(&registry, &files)?;
         let upstream = Upstream::new(&config.production)?;
+        let edges = crate::server::Edges::new(&config.limits);
         let app = App {
             config,
             pki: files,
@@ -216,6 +219,7 @@ impl App {
             availability: parts.availability,
             audit: parts.audit,
             metrics: crate::metrics::Metrics::new(),
+            edges,
         };
         Ok((app, startup))
     }

@@ -5,6 +5,7 @@
 
 use crate::audit::{AuditStats, TraceEvent};
 use crate::chain::Control;
+use crate::domain::Plane;
 use crate::registry::{CertStatus, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -36,6 +37,15 @@ pub struct EnvLabels {
     pub environment: &'static str,
 }
 
+/// Labels of a connection closed at the edge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EdgeLabels {
+    /// sandbox, production, admin.
+    pub listener: &'static str,
+    /// max_connections, max_connections_per_ip, handshake, header_read, idle.
+    pub reason: &'static str,
+}
+
 /// Labels of a certificate.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertLabels {
@@ -58,6 +68,7 @@ pub struct Metrics {
     trace_flushes: Gauge,
     trace_flush_seconds: FloatGauge,
     cert_expiry: Family<CertLabels, FloatGauge>,
+    edge_closed: Family<EdgeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -78,6 +89,13 @@ impl Metrics {
         let (trace_queue, trace_written, trace_flushes) = Default::default();
         let trace_flush_seconds = FloatGauge::default();
         let cert_expiry = Family::<CertLabels, FloatGauge>::default();
+        let edge_closed = Family::<EdgeLabels, Counter>::default();
+        registry.register(
+            "connections_closed_at_edge",
+            "Connections refused at accept (caps) or closed on a timeout \
+             (handshake, header_read, idle), by listener and reason",
+            edge_closed.clone(),
+        );
         registry.register(
             "requests",
             "Requests by environment, dataset, decision, failing control, status",
@@ -128,6 +146,7 @@ impl Metrics {
             trace_flushes,
             trace_flush_seconds,
             cert_expiry,
+            edge_closed,
         }
     }
 
@@ -149,6 +168,15 @@ impl Metrics {
         if t.control == Some(Control::Quota) {
             self.quota_rejections.get_or_create(&env).inc();
         }
+    }
+
+    /// Counts a connection refused or timed out at the edge.
+    pub fn connection_closed(&self, plane: Plane, reason: &'static str) {
+        let labels = EdgeLabels {
+            listener: plane.as_str(),
+            reason,
+        };
+        self.edge_closed.get_or_create(&labels).inc();
     }
 
     /// The text exposition, with scrape-time figures (trace writer,

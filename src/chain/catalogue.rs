@@ -142,6 +142,8 @@ pub enum Reason {
     BodyInvalid,
     /// 910004: an Idempotency-Key reused with another body.
     IdempotencyConflict,
+    /// 910005: a request body over `limits.max_body_bytes` (413).
+    BodyTooLarge,
     /// 910605: the gateway's own storage failed.
     StorageFailure,
     /// 910700: no company with that SIREN.
@@ -154,12 +156,13 @@ pub enum Reason {
 
 impl Reason {
     /// Every row of the catalogue, in code order of DESIGN §5.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::CorrelationId,
         Reason::SirenMalformed,
         Reason::AnneeMalformed,
         Reason::BodyInvalid,
         Reason::IdempotencyConflict,
+        Reason::BodyTooLarge,
         Reason::CertMissing,
         Reason::CertUntrusted,
         Reason::CertRevoked,
@@ -263,6 +266,12 @@ impl Reason {
             Reason::UpstreamFailure => (C::Service, S::BAD_GATEWAY, 910602, "Upstream failure"),
             Reason::NoRoute => (C::Service, S::NOT_FOUND, 910604, "No such resource"),
             Reason::BodyInvalid => (C::Hygiene, S::BAD_REQUEST, 910003, "Request body invalid"),
+            Reason::BodyTooLarge => (
+                C::Hygiene,
+                S::PAYLOAD_TOO_LARGE,
+                910005,
+                "Request body too large",
+            ),
             Reason::IdempotencyConflict => {
                 (C::Hygiene, S::CONFLICT, 910004, "Idempotency-Key reused")
             }

@@ -151,6 +151,8 @@ impl Conn {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        // A fresh connection's task may not have run yet: wait for it.
+        let _ = self.sender.ready().await;
         let resp = self
             .sender
             .send_request(req.body(Full::new(Bytes::from(body))).unwrap())

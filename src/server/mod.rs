@@ -2,25 +2,22 @@
 //! (HTTP/1.1 or h2) per socket, graceful shutdown. The server takes
 //! already-bound listeners so tests can bind `127.0.0.1:0`.
 
+mod admission;
+mod connection;
+mod watchdog;
+
+pub use connection::Edges;
+
 use crate::app::App;
-use crate::chain::hygiene::Correlation;
-use crate::domain::Environment;
-use crate::tls::{ConnInfo, Plane};
-use crate::{admin, gateway};
-use hyper::Request;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use crate::domain::{Environment, Plane};
+use connection::accept_loop;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::warn;
 
 /// The three bound listeners.
 pub struct Listeners {
@@ -130,8 +127,9 @@ async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output
             (listeners.production, Plane::Env(Environment::Production)),
             (listeners.admin, Plane::Admin),
         ]
-        .map(|(listener, plane)| {
-            accept_loop(app.clone(), listener, plane, &graceful, stop_rx.clone())
+        .map(|bound| {
+            let edges = app.edges.clone();
+            accept_loop(app.clone(), edges, bound, &graceful, stop_rx.clone())
         });
         let [a, b, c] = loops;
         tokio::select! {
@@ -165,92 +163,4 @@ async fn retention_task(app: Arc<App>) {
             Err(e) => warn!(error = %e, "trace retention purge failed"),
         }
     }
-}
-
-async fn accept_loop(
-    app: Arc<App>,
-    listener: TcpListener,
-    plane: Plane,
-    graceful: &GracefulShutdown,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let tls = match plane {
-        Plane::Env(env) => app.env(env).tls.clone(),
-        Plane::Admin => app.admin_tls.clone(),
-    };
-    let acceptor = TlsAcceptor::from(tls);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let _ = tcp.set_nodelay(true);
-        let watcher = graceful.watcher();
-        let app = app.clone();
-        let acceptor = acceptor.clone();
-        let span = info_span!("conn", plane = ?plane, %remote);
-        tokio::spawn(
-            async move {
-                let timeout = Duration::from_millis(app.config.tls.handshake_timeout_ms);
-                let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => return debug!("TLS handshake timed out"),
-                };
-                let verifier = match plane {
-                    Plane::Env(env) => &app.env(env).verifier,
-                    Plane::Admin => &app.admin_verifier,
-                };
-                let conn = Arc::new(ConnInfo::new(
-                    plane,
-                    remote,
-                    stream.get_ref().1.peer_certificates(),
-                    verifier,
-                ));
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let app = app.clone();
-                    let conn = conn.clone();
-                    async move { Ok::<_, Infallible>(dispatch(&app, &conn, req).await) }
-                });
-                let builder = Builder::new(TokioExecutor::new());
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(connection.into_owned()).await {
-                    debug!(error = %e, "connection ended with an error");
-                }
-            }
-            .instrument(span),
-        );
-    }
-}
-
-async fn dispatch(
-    app: &Arc<App>,
-    conn: &ConnInfo,
-    req: Request<Incoming>,
-) -> hyper::Response<crate::respond::Body> {
-    let correlation = Correlation::read(req.headers());
-    let span = info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        correlation_id = correlation.for_log()
-    );
-    let resp = async {
-        match conn.plane {
-            Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
-            Plane::Admin => admin::handle(app, conn, req).await,
-        }
-    }
-    .instrument(span.clone())
-    .await;
-    span.in_scope(|| debug!(status = resp.status().as_u16(), "answered"));
-    resp
 }

@@ -2,6 +2,10 @@
 //! keys and bad values are refused with the key's dotted path and the line.
 //! With no file at all, the built-in defaults run a complete local setup.
 
+mod limits;
+
+pub use limits::LimitsSettings;
+
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,28 +77,19 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogSettings,
+    /// Connection and request limits (DESIGN §8).
+    #[serde(default)]
+    pub limits: LimitsSettings,
 }
 
 /// `[tls]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
     /// Refuse bad or missing client certificates during the handshake instead
     /// of answering HTTP 401 with the reason (default `false`).
     #[serde(default)]
     pub reject_at_handshake: bool,
-    /// Time allowed for a TLS handshake, in milliseconds (default 10 000).
-    #[serde(default = "default_handshake_timeout_ms")]
-    pub handshake_timeout_ms: u64,
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        TlsSettings {
-            reject_at_handshake: false,
-            handshake_timeout_ms: default_handshake_timeout_ms(),
-        }
-    }
 }
 
 /// `[sandbox]`
@@ -327,9 +322,6 @@ fn default_certs_dir() -> PathBuf {
 fn default_upstream() -> UpstreamUrl {
     UpstreamUrl(hyper::Uri::from_static("http://127.0.0.1:8080"))
 }
-fn default_handshake_timeout_ms() -> u64 {
-    10_000
-}
 fn default_log_filter() -> String {
     "info".into()
 }
@@ -346,6 +338,7 @@ impl Default for Config {
             oauth: OauthSettings::default(),
             audit: AuditSettings::default(),
             log: LogSettings::default(),
+            limits: LimitsSettings::default(),
         }
     }
 }
@@ -436,13 +429,7 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
-        if self.tls.handshake_timeout_ms == 0 {
-            return Err(ConfigError::Invalid {
-                key: "tls.handshake_timeout_ms".into(),
-                message: "must be greater than 0".into(),
-            });
-        }
-        Ok(())
+        self.limits.validate()
     }
 }
 

@@ -1,0 +1,238 @@
+//! One listener's accept loop and one connection's life: admission
+//! (connection caps), the TLS handshake (with its timeout), the
+//! per-connection facts, one hyper connection (HTTP/1.1 or h2) watched for
+//! the header-read and idle deadlines, and the dispatch of each request to
+//! its plane. Refusals and timeouts are counted on `/metrics` and logged at
+//! most once a second per listener.
+
+use super::admission::{Admission, LogGate, Ticket};
+use super::watchdog::{Activity, WatchedIo};
+use crate::app::App;
+use crate::audit;
+use crate::chain::hygiene::Correlation;
+use crate::chain::{self, Denial, Reason};
+use crate::config::LimitsSettings;
+use crate::domain::{Environment, Plane};
+use crate::respond::Body;
+use crate::tls::ConnInfo;
+use crate::{admin, gateway};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info_span, warn};
+
+/// The admission tables and log gates of the three listeners, shared by
+/// every worker thread.
+#[derive(Debug)]
+pub struct Edges {
+    tables: [Arc<Admission>; 3],
+    gates: [LogGate; 3],
+}
+
+impl Edges {
+    /// Empty tables with the configured caps.
+    pub fn new(limits: &LimitsSettings) -> Arc<Self> {
+        let table = || Admission::new(limits.max_connections, limits.max_connections_per_ip);
+        Arc::new(Edges {
+            tables: [table(), table(), table()],
+            gates: Default::default(),
+        })
+    }
+
+    fn index(plane: Plane) -> usize {
+        match plane {
+            Plane::Env(Environment::Sandbox) => 0,
+            Plane::Env(Environment::Production) => 1,
+            Plane::Admin => 2,
+        }
+    }
+
+    /// Open connections on `plane`'s listener.
+    pub fn open(&self, plane: Plane) -> usize {
+        self.tables[Self::index(plane)].open()
+    }
+
+    /// Counts an edge event, and logs it unless the gate holds it back.
+    fn report(&self, app: &App, plane: Plane, what: &'static str, remote: SocketAddr) {
+        app.metrics.connection_closed(plane, what);
+        if let Some(held_back) = self.gates[Self::index(plane)].pass() {
+            warn!(listener = %plane, reason = what, %remote, held_back, "connection closed at the edge");
+        }
+    }
+}
+
+/// Accepts on `listener` until `stop` changes.
+pub async fn accept_loop(
+    app: Arc<App>,
+    edges: Arc<Edges>,
+    (listener, plane): (TcpListener, Plane),
+    graceful: &GracefulShutdown,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(match plane {
+        Plane::Env(env) => app.env(env).tls.clone(),
+        Plane::Admin => app.admin_tls.clone(),
+    });
+    let table = edges.tables[Edges::index(plane)].clone();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let ticket = match table.admit(remote.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                edges.report(&app, plane, refusal.as_str(), remote);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (app, edges, acceptor) = (app.clone(), edges.clone(), acceptor.clone());
+        let watcher = graceful.watcher();
+        let span = info_span!("conn", %plane, %remote);
+        let connection = Accepted {
+            app,
+            edges,
+            plane,
+            remote,
+            ticket,
+        };
+        tokio::spawn(connection.serve(tcp, acceptor, watcher).instrument(span));
+    }
+}
+
+/// A connection admitted on one listener.
+struct Accepted {
+    app: Arc<App>,
+    edges: Arc<Edges>,
+    plane: Plane,
+    remote: SocketAddr,
+    /// Its place in the admission table, given back when it ends.
+    ticket: Ticket,
+}
+
+impl Accepted {
+    /// Handshake, then HTTP until the client leaves or a deadline passes.
+    async fn serve(self, tcp: TcpStream, acceptor: TlsAcceptor, watcher: Watcher) {
+        let limits = &self.app.config.limits;
+        let stream =
+            match tokio::time::timeout(limits.handshake_timeout(), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
+                Err(_) => return self.report("handshake"),
+            };
+        let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+        let activity = Activity::new(http1, limits.header_read_timeout(), limits.idle_timeout());
+        let verifier = match self.plane {
+            Plane::Env(env) => &self.app.env(env).verifier,
+            Plane::Admin => &self.app.admin_verifier,
+        };
+        let peer = stream.get_ref().1.peer_certificates();
+        let conn = Arc::new(ConnInfo::new(self.plane, self.remote, peer, verifier));
+        let (app, watch) = (self.app.clone(), activity.clone());
+        let service = service_fn(move |req: Request<Incoming>| {
+            let in_flight = watch.begin();
+            let (app, conn) = (app.clone(), conn.clone());
+            async move {
+                let resp = dispatch(&app, &conn, req).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http2()
+            .max_concurrent_streams(limits.h2_max_concurrent_streams);
+        let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
+        let connection = watcher.watch(builder.serve_connection(io, service).into_owned());
+        tokio::select! {
+            ended = connection => if let Err(e) = ended {
+                debug!(error = %e, "connection ended with an error");
+            },
+            expiry = activity.expired() => self.report(expiry.as_str()),
+        }
+    }
+
+    fn report(&self, what: &'static str) {
+        let _ = &self.ticket;
+        self.edges.report(&self.app, self.plane, what, self.remote);
+    }
+}
+
+/// Sends a request to its plane, in its span; a body declared larger than
+/// `max_body_bytes` is refused (413) before anything reads it.
+async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
+    let correlation = Correlation::read(req.headers());
+    let span = info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        correlation_id = correlation.for_log()
+    );
+    let resp = async {
+        if let Some(denial) = oversized(&req, app.config.limits.max_body_bytes) {
+            return too_large(app, conn, &correlation, &req, denial).await;
+        }
+        match conn.plane {
+            Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
+            Plane::Admin => admin::handle(app, conn, req).await,
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    span.in_scope(|| debug!(status = resp.status().as_u16(), "answered"));
+    resp
+}
+
+/// 910005 when `Content-Length` exceeds `max` bytes.
+fn oversized(req: &Request<Incoming>, max: u64) -> Option<Denial> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    (declared > max).then(|| {
+        Denial::new(
+            Reason::BodyTooLarge,
+            format!("the body ({declared} bytes) exceeds {max} bytes"),
+        )
+    })
+}
+
+/// Answers and traces a refused oversized request (the body is never read).
+async fn too_large(
+    app: &App,
+    conn: &ConnInfo,
+    correlation: &Correlation,
+    req: &Request<Incoming>,
+    denial: Denial,
+) -> Response<Body> {
+    let started = Instant::now();
+    let mut trace = audit::http::start(conn.plane, conn, req);
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    trace.refuse(&denial);
+    let problem = chain::accepts_problem_json(req.headers());
+    let resp = chain::render(&denial, &id, problem, time::OffsetDateTime::now_utc());
+    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
+}

@@ -1,0 +1,188 @@
+//! DESIGN §8 at the edge, over real TLS: slow request heads and idle
+//! connections are closed within their timeouts, connections over the
+//! per-address cap are closed at once while a partner on another address
+//! keeps getting 200, and an oversized body is refused (413) unread.
+
+mod support;
+
+use opale_apim::domain::Environment::Sandbox;
+use rustls_pki_types::ServerName;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::{TestServer, client_config, correlation_id};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio_rustls::client::TlsStream;
+
+const HEADER_MS: u64 = 800;
+const IDLE_MS: u64 = 1500;
+
+async fn server(per_ip: usize) -> TestServer {
+    TestServer::start_with(move |c| {
+        c.limits.header_read_timeout_ms = HEADER_MS;
+        c.limits.idle_timeout_ms = IDLE_MS;
+        c.limits.max_connections_per_ip = per_ip;
+        c.limits.max_body_bytes = 1000;
+    })
+    .await
+}
+
+/// A TLS connection (no client certificate) from `from` to `addr`.
+async fn tls_from(
+    s: &TestServer,
+    from: &str,
+    addr: SocketAddr,
+) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(format!("{from}:0").parse().unwrap())?;
+    let tcp = socket.connect(addr).await?;
+    let config = client_config(&s.pki.files.ca_pem(), None);
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+}
+
+/// How long until the server closes `tls` (reads until EOF or error).
+async fn time_to_close(tls: &mut TlsStream<tokio::net::TcpStream>) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let limit = Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(limit, tls.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("still open after {limit:?}"),
+        }
+    }
+}
+
+fn assert_within(took: Duration, deadline_ms: u64) {
+    let deadline = Duration::from_millis(deadline_ms);
+    assert!(
+        took >= deadline - Duration::from_millis(100),
+        "closed too early: {took:?}"
+    );
+    assert!(
+        took <= deadline + Duration::from_millis(700),
+        "closed too late: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_head_is_closed_at_the_header_deadline() {
+    let s = server(512).await;
+    let mut tls = tls_from(&s, "127.0.0.1", s.sandbox).await.unwrap();
+    tls.write_all(b"GET /opale/v1/etatSante HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    assert_within(time_to_close(&mut tls).await, HEADER_MS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_keep_alive_connections_are_closed() {
+    let s = server(512).await;
+    let mut silent = tls_from(&s, "127.0.0.1", s.admin).await.unwrap();
+    let mut used = tls_from(&s, "127.0.0.1", s.production).await.unwrap();
+    used.write_all(b"GET /opale/v1/etatSante HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = used.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert_within(time_to_close(&mut silent).await, IDLE_MS);
+    // The used connection's idle time counts from its response.
+    let took = time_to_close(&mut used).await;
+    assert!(took <= Duration::from_millis(IDLE_MS + 700), "{took:?}");
+    let metrics = s.admin_call(hyper::Method::GET, "/metrics", None).await.raw;
+    let text = String::from_utf8_lossy(&metrics);
+    assert!(
+        text.contains(
+            "opale_connections_closed_at_edge_total{listener=\"admin\",reason=\"idle\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_cap_are_closed_while_partners_are_served() {
+    let s = server(20).await;
+    let c = s.client(Sandbox).await;
+    let token = s.token(Sandbox, &c.cert, &c.id).await;
+    // An attacker on 127.0.0.2 opens 200 connections and sends one byte.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        match tls_from(&s, "127.0.0.2", s.sandbox).await {
+            Ok(mut tls) => {
+                let _ = tls.write_all(b"G").await;
+                held.push(tls);
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(held.len(), 20, "the cap holds exactly");
+    assert_eq!(refused, 180);
+    // Meanwhile a partner on 127.0.0.1 is served.
+    let mut conn = s.connect(s.sandbox, Some(&c.cert)).await;
+    let bearer = format!("Bearer {token}");
+    let mut latencies = Vec::new();
+    for _ in 0..40 {
+        let cid = correlation_id();
+        let h = [
+            ("x-correlation-id", cid.as_str()),
+            ("authorization", bearer.as_str()),
+        ];
+        let started = Instant::now();
+        let r = conn
+            .send(
+                hyper::Method::GET,
+                "/opale/v1/entreprises/732829320/declarations?annee=2024",
+                &h,
+                None,
+            )
+            .await;
+        latencies.push(started.elapsed());
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    latencies.sort();
+    eprintln!(
+        "partner p99 during the attack: {:?}",
+        latencies[latencies.len() * 99 / 100]
+    );
+    // The held connections are closed at the header deadline.
+    for tls in held.iter_mut().take(3) {
+        let took = time_to_close(tls).await;
+        assert!(took <= Duration::from_millis(HEADER_MS + 700), "{took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_before_it_is_read() {
+    let s = server(512).await;
+    let c = s.client(Sandbox).await;
+    let mut conn = s.connect(s.sandbox, Some(&c.cert)).await;
+    let cid = correlation_id();
+    let h = [("x-correlation-id", cid.as_str())];
+    let r = conn
+        .send_raw(
+            hyper::Method::POST,
+            "/opale/v1/entreprises/732829320/creances",
+            &h,
+            vec![b' '; 5000],
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.code(), "910005");
+    let trace = s
+        .admin_call(
+            hyper::Method::GET,
+            &format!("/admin/v1/trace?correlation_id={cid}"),
+            None,
+        )
+        .await;
+    assert_eq!(trace.body[0]["code"], "910005", "{:?}", trace.body);
+    assert_eq!(trace.body[0]["status"], 413);
+}
