@@ -80,8 +80,19 @@ pub async fn post(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let id = random_uuid().map_err(|e| {
+        tracing::error!(error = %e, "no transmission id");
+        Failure::admitted(
+            Denial::new(
+                Reason::UpstreamFailure,
+                "the transmission could not be stored",
+            ),
+            correlation,
+            admitted.quota,
+        )
+    })?;
     let stored = StoredTransmission {
-        id: random_uuid().to_string(),
+        id: id.to_string(),
         client_id: admitted.application.client_id.to_string(),
         siren: siren.to_string(),
         annee: tx.annee,
