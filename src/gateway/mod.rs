@@ -85,7 +85,12 @@ async fn respond_to(
     if req.uri().path() == "/token" {
         let id = req_correlation(&req);
         trace.correlation_id = Some(id.clone());
-        let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
+        let (resp, refused) = oauth::token_endpoint(
+            oauth::TokenContext::new(&app.oauth, &app.registry, env),
+            conn,
+            req,
+        )
+        .await;
         if let Some((error, description)) = refused {
             trace.decision = "denied".into();
             trace.control = Some("token_endpoint".into());
@@ -106,7 +111,7 @@ async fn respond_to(
             // `api` keeps the caller's id whenever it is a valid UUID.
             let id = f
                 .correlation
-                .unwrap_or_else(|| crate::domain::random_uuid().to_string());
+                .unwrap_or_else(crate::domain::fresh_correlation_id);
             trace.correlation_id = Some(id.clone());
             audit::http::deny(trace, &f.denial);
             let mut resp = chain::render(&f.denial, &id, problem, OffsetDateTime::now_utc());
@@ -135,7 +140,7 @@ fn service_route(app: &App, env: Environment, req: &Request<Incoming>) -> Option
 fn req_correlation(req: &Request<Incoming>) -> String {
     hygiene::correlation_id(req.headers())
         .map(|_| hygiene::raw_correlation_id(req.headers()))
-        .unwrap_or_else(|_| crate::domain::random_uuid().to_string())
+        .unwrap_or_else(|_| crate::domain::fresh_correlation_id())
 }
 
 fn with_correlation(mut resp: Response<Body>, id: String) -> Response<Body> {
