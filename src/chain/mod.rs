@@ -409,6 +409,7 @@ mod tests {
     }
 }
 
+/// A refusal as a value: which catalogue row, and why (STYLE §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The catalogue row.
