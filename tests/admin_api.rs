@@ -1,6 +1,9 @@
 //! The admin API over real mTLS: who may call it, every bad-input case of
 //! the foundation issue (400/404/409 naming the field, nothing written),
 //! certificate issuance from CSRs, PATCH of applications.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

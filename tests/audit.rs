@@ -2,6 +2,9 @@
 //! documented fields, admin actions with actor and before/after, no secret
 //! or token in any record, tamper detection (edit, delete, reorder), purge
 //! behind a checkpoint, and the Prometheus exposition.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! DESIGN §2 step 1 over real mTLS: each certificate code, on both
 //! environment listeners, the health route, revocation effective on an
 //! already-open connection, CRLs, and hard rejection at the handshake.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -146,10 +149,14 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
         admin: bind().await,
     };
     let addr = listeners.sandbox.local_addr().unwrap();
-    tokio::spawn(opale_apim::server::run(
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(opale_apim::server::run_workers(
         app,
         listeners,
-        std::future::pending(),
+        support::WORKERS,
+        async {
+            let _ = stopped.await;
+        },
     ));
     let cfg = support::client_config(&pki.files.ca_pem(), Some(&revoked));
     let mut conn = support::Conn::open(addr, cfg).await.unwrap();
@@ -172,6 +179,9 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
         .send(Method::GET, PATH, &[("x-correlation-id", &cid)], None)
         .await;
     assert_eq!(r.code(), "910103");
+    drop(conn);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 #[tokio::test]

@@ -2,6 +2,9 @@
 //! every row of the DESIGN §5 table, precedence, both renderings, exact
 //! quota, sandbox determinism, the production proxy against a real
 //! upstream, and claim transmission.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

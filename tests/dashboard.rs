@@ -2,6 +2,9 @@
 //! the admin view and its suspend action, and an end-to-end check in
 //! headless Chromium (through a loopback forwarder that presents the
 //! partner's client certificate, since a headless browser cannot pick one).
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

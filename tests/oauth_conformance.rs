@@ -2,6 +2,9 @@
 //! RFC 8705 (tls_client_auth, certificate-bound tokens, §6.3 cascade),
 //! RFC 9068 token format, RFC 8414 metadata, RFC 7662 introspection,
 //! RFC 7009 revocation, cross-environment refusal, forged tokens.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! The product as a user runs it: the `opale-apim` binary (`pki init`,
 //! `serve`, `admin …`), `curl` and `openssl` as clients, restarts, and a
 //! SIGKILL that must not lose an acknowledged admin write.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -378,7 +381,7 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let uuid = opale_apim::domain::random_uuid().to_string();
+    let uuid = opale_apim::domain::random_uuid().unwrap().to_string();
     let with_cert = |port: u16, accept: &str| {
         curl(&[
             "--cacert",
@@ -538,7 +541,7 @@ fn an_acknowledged_transmission_survives_sigkill() {
     let bearer = format!("Authorization: {}", c.bearer);
     let body = r#"{"annee":2024,"creances":[{"reference":"K9-1","montant":"99.90","date_echeance":"2024-12-31","impot":"CFE"}]}"#;
     let post_url = format!("{base}/opale/v1/entreprises/443061841/creances");
-    let uuid = opale_apim::domain::random_uuid().to_string();
+    let uuid = opale_apim::domain::random_uuid().unwrap().to_string();
     let cid_h = format!("X-Correlation-ID: {uuid}");
     let post = |extra: &[&str]| {
         let mut a: Vec<&str> = tls.to_vec();
@@ -609,7 +612,7 @@ async fn every_answered_request_is_in_the_trace_after_sigkill_under_load() {
                 };
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
-                    let id = opale_apim::domain::random_uuid().to_string();
+                    let id = opale_apim::domain::random_uuid().unwrap().to_string();
                     let h = [
                         ("x-correlation-id", id.as_str()),
                         ("authorization", bearer.as_str()),

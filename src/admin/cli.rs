@@ -63,6 +63,7 @@ pub struct AdminArgs {
     /// Print the API's JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: AdminCommand,
 }

@@ -56,7 +56,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict { field, message } => {
                 ApiError::new(StatusCode::CONFLICT, Some(&field), message)
             }
-            RegistryError::Store(_) | RegistryError::Corrupt { .. } => {
+            RegistryError::Store(_) | RegistryError::Corrupt { .. } | RegistryError::Random(_) => {
                 tracing::error!(error = %message, "registry write failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -306,20 +306,6 @@ impl Reason {
 }
 
 /// A refusal: which row of the catalogue, and the specifics.
-/// A refusal: which row of the catalogue, and the specifics.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_code_maps_back_to_its_reason() {
-        for r in Reason::ALL {
-            assert_eq!(Reason::from_code(r.code()), Some(r));
-        }
-        assert_eq!(Reason::from_code(123), None);
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The catalogue row.
@@ -338,5 +324,26 @@ impl Denial {
             detail: detail.into(),
             retry_after: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_back_to_its_reason() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Reason::from_code(123), None);
+    }
+
+    #[test]
+    fn every_control_parses_back() {
+        for c in Control::ALL {
+            assert_eq!(Control::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Control::parse("nope"), None);
     }
 }

@@ -53,7 +53,7 @@ impl Correlation {
     pub fn echo(&self) -> String {
         match self {
             Correlation::Valid(id) => id.clone(),
-            _ => crate::domain::random_uuid().to_string(),
+            _ => crate::domain::fresh_correlation_id(),
         }
     }
 
@@ -75,8 +75,7 @@ pub fn siren(segment: &str) -> Result<Siren, Denial> {
 /// The `annee` query parameter, 4 digits; `default` when absent.
 pub fn annee(query: Option<&str>, default: i32) -> Result<i32, Denial> {
     let mut found = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k == "annee" {
             if found.is_some() {
                 return Err(Denial::new(
@@ -111,6 +110,10 @@ mod tests {
         assert!(annee(Some("annee=23"), 2025).is_err());
         assert!(annee(Some("annee=2023&annee=2024"), 2025).is_err());
         assert!(annee(Some("annee=20a3"), 2025).is_err());
+        assert!(annee(Some("annee"), 2025).is_err());
+        // The query is form-decoded (application/x-www-form-urlencoded).
+        assert_eq!(annee(Some("annee=%32%30%32%33"), 2025), Ok(2023));
+        assert!(annee(Some("ann%65e=2023&annee=2024"), 2025).is_err());
     }
 
     #[test]

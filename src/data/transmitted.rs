@@ -7,6 +7,7 @@
 use crate::domain::{Environment, Siren};
 use crate::store::{Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -106,12 +107,12 @@ impl Transmissions {
         response: String,
     ) -> Result<Recorded, StoreError> {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let body_sha256 = hex(&Sha256::digest(body));
+        let body_sha256 = hex::encode(Sha256::digest(body));
         let idem_key = idempotency_key.map(|k| {
             format!(
                 "idem/{env}/{}/{}",
                 tx.client_id,
-                hex(&Sha256::digest(k.as_bytes()))
+                hex::encode(Sha256::digest(k.as_bytes()))
             )
         });
         if let Some(key) = &idem_key
@@ -177,26 +178,80 @@ impl Transmissions {
             .filter_map(|(_, v)| serde_json::from_slice(v).ok())
             .collect();
         txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
-        // Splice `,"transmises":[…]` before the closing brace: the generated
-        // document keeps its key order and bytes.
-        let Ok(list) = serde_json::to_vec(&txs) else {
-            return bytes;
-        };
-        let mut out = bytes;
-        if out.pop() != Some(b'}') {
-            return out;
-        }
-        out.extend_from_slice(b",\"transmises\":");
-        out.extend_from_slice(&list);
-        out.push(b'}');
-        out
+        with_transmitted(&bytes, &txs).unwrap_or(bytes)
     }
+}
+
+/// A sandbox `creances` document with the transmitted claims added. The
+/// generated list stays a [`RawValue`] (its bytes untouched) and the keys
+/// keep the generator's order: `siren`, `annee`, `creances`, `transmises`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CreancesDocument<'a> {
+    siren: &'a str,
+    annee: i32,
+    #[serde(borrow)]
+    creances: &'a RawValue,
+    #[serde(default)]
+    transmises: Vec<StoredTransmission>,
+}
+
+/// `document` (the generated `creances` body) with `transmises` set to
+/// `txs`; `None` if it is not such a document (it is then served as is).
+fn with_transmitted(document: &[u8], txs: &[StoredTransmission]) -> Option<Vec<u8>> {
+    let mut parsed: CreancesDocument<'_> = serde_json::from_slice(document)
+        .map_err(|e| tracing::error!(error = %e, "unexpected sandbox creances document"))
+        .ok()?;
+    parsed.transmises = txs.to_vec();
+    serde_json::to_vec(&parsed).ok()
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::sandbox::{SandboxAnswer, generate};
+    use crate::domain::Dataset;
+
+    fn claim(id: &str, libelle: Option<&str>) -> StoredTransmission {
+        StoredTransmission {
+            id: id.into(),
+            client_id: "c1".into(),
+            siren: "732829320".into(),
+            annee: 2024,
+            recue_le: "2024-05-02T10:00:00Z".into(),
+            creances: vec![Creance {
+                reference: "CR-2024-001".into(),
+                montant: "1234.56".into(),
+                date_echeance: "2024-06-30".into(),
+                impot: "TVA".into(),
+                libelle: libelle.map(str::to_owned),
+            }],
+        }
+    }
+
+    /// Regression: the serde merge must give the bytes the former splice
+    /// gave (`,"transmises":[…]` before the generated document's last `}`).
+    #[test]
+    fn merged_document_is_the_generated_bytes_plus_transmises() {
+        let siren = Siren::parse("732829320").unwrap();
+        let SandboxAnswer::Data(doc) = generate(&siren, Dataset::Creances, 2024) else {
+            panic!("the sandbox generates creances for 2024");
+        };
+        let txs = [claim("a", None), claim("b", Some("« é \" \\ »"))];
+        let mut expected = doc[..doc.len() - 1].to_vec();
+        expected.extend_from_slice(b",\"transmises\":");
+        expected.extend_from_slice(&serde_json::to_vec(&txs).unwrap());
+        expected.push(b'}');
+        assert_eq!(with_transmitted(&doc, &txs).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_document_of_another_shape_is_left_alone() {
+        assert!(with_transmitted(br#"{"siren":"1","annee":2024}"#, &[]).is_none());
+        assert!(with_transmitted(b"not json", &[]).is_none());
+    }
 }

@@ -169,9 +169,24 @@ async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) 
     out
 }
 
-fn is_timeout(e: &hyper_util::client::legacy::Error) -> bool {
-    let text = format!("{e:?}").to_ascii_lowercase();
-    e.is_connect() && (text.contains("timed out") || text.contains("timeout"))
+/// Whether a timeout caused `e`: somewhere in its `source()` chain an
+/// `io::Error` of kind `TimedOut` (what hyper-util's connect timeout and the
+/// OS report) or tokio's `Elapsed`, bare or inside an `io::Error` (whose
+/// `source()` skips its payload).
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio::time::error::Elapsed;
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let io_timeout = c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::TimedOut
+                || io.get_ref().is_some_and(|inner| inner.is::<Elapsed>())
+        });
+        if io_timeout || c.is::<Elapsed>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn describe(e: &hyper_util::client::legacy::Error) -> String {
@@ -203,4 +218,71 @@ fn tls_config(settings: &ProductionSettings) -> Result<ClientConfig, TlsError> {
         _ => builder.with_no_client_auth(),
     };
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UpstreamUrl;
+    use std::time::Instant;
+    use tokio::net::{TcpSocket, TcpStream};
+
+    fn settings(upstream: &str, connect_ms: u64, answer_ms: u64) -> ProductionSettings {
+        ProductionSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            upstream: UpstreamUrl(upstream.parse().unwrap()),
+            crls: Vec::new(),
+            public_url: None,
+            upstream_connect_timeout_ms: connect_ms,
+            upstream_timeout_ms: answer_ms,
+            upstream_ca: None,
+            upstream_cert: None,
+            upstream_key: None,
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapper")]
+    struct Wrapper(#[source] std::io::Error);
+
+    #[tokio::test]
+    async fn timeouts_are_found_by_type_anywhere_in_the_chain() {
+        let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
+        assert!(is_timeout(&Wrapper(timed_out)));
+        let elapsed = tokio::time::timeout(Duration::from_millis(1), std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        let wrapped = std::io::Error::other(elapsed);
+        assert!(is_timeout(&Wrapper(wrapped)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!is_timeout(&Wrapper(refused)));
+        // The words alone no longer count (the former Debug-string match).
+        assert!(!is_timeout(&Wrapper(std::io::Error::other("timed out"))));
+    }
+
+    /// Regression: a connect timeout (a listener whose accept queue is full
+    /// drops SYNs) is 504/910601's `Timeout`, found through hyper-util's
+    /// error chain, well before the 10 s answer timeout.
+    #[tokio::test]
+    async fn connect_timeout_is_a_timeout() {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let _listener = socket.listen(1).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => held.push(s),
+                _ => break,
+            }
+        }
+        let upstream = Upstream::new(&settings(&format!("http://{addr}"), 150, 10_000)).unwrap();
+        let siren = Siren::parse("732829320").unwrap();
+        let started = Instant::now();
+        let r = upstream
+            .fetch(&siren, Dataset::Declarations, 2024, "c")
+            .await;
+        assert!(matches!(r, Err(UpstreamError::Timeout(10_000))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

@@ -1,5 +1,7 @@
 //! Identifiers: partner ids, OAuth client ids, certificate thumbprints, and
-//! the random source they are drawn from (the TLS crypto provider's CSPRNG).
+//! the random source they are drawn from (aws-lc-rs's CSPRNG, the one the
+//! TLS stack uses). A failing random source is an error for the caller,
+//! never a zeroed id.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -7,20 +9,28 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// `n` bytes from the process's crypto provider (aws-lc-rs).
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+/// The system random source failed (aws-lc-rs could not draw bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system random source failed")]
+pub struct RandomError;
+
+/// `N` bytes from aws-lc-rs's CSPRNG (the one rustls uses).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut buf = [0u8; N];
-    // aws-lc-rs's RNG does not fail on a supported platform; if it ever did,
-    // a zeroed id would collide and be refused by the registry, not trusted.
-    let _ = rustls::crypto::aws_lc_rs::default_provider()
-        .secure_random
-        .fill(&mut buf);
-    buf
+    aws_lc_rs::rand::fill(&mut buf).map_err(|_| RandomError)?;
+    Ok(buf)
 }
 
 /// A random (version 4) UUID.
-pub fn random_uuid() -> uuid::Uuid {
-    uuid::Builder::from_random_bytes(random_bytes::<16>()).into_uuid()
+pub fn random_uuid() -> Result<uuid::Uuid, RandomError> {
+    Ok(uuid::Builder::from_random_bytes(random_bytes::<16>()?).into_uuid())
+}
+
+/// A correlation id for a response whose caller sent none. A correlation id
+/// is a handle for the caller, not a credential: should the random source
+/// fail, the nil UUID still lets the (error) response go out.
+pub fn fresh_correlation_id() -> String {
+    random_uuid().unwrap_or_default().to_string()
 }
 
 macro_rules! string_id {
@@ -65,15 +75,15 @@ string_id!(
 
 impl PartnerId {
     /// A fresh random id.
-    pub fn generate() -> Self {
-        PartnerId(random_uuid().to_string())
+    pub fn generate() -> Result<Self, RandomError> {
+        Ok(PartnerId(random_uuid()?.to_string()))
     }
 }
 
 impl ClientId {
     /// A fresh random id.
-    pub fn generate() -> Self {
-        ClientId(random_uuid().to_string())
+    pub fn generate() -> Result<Self, RandomError> {
+        Ok(ClientId(random_uuid()?.to_string()))
     }
 }
 
@@ -97,7 +107,7 @@ mod tests {
 
     #[test]
     fn random_ids_differ_and_are_v4() {
-        let (a, b) = (random_uuid(), random_uuid());
+        let (a, b) = (random_uuid().unwrap(), random_uuid().unwrap());
         assert_ne!(a, b);
         assert_eq!(a.get_version_num(), 4);
     }

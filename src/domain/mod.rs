@@ -8,7 +8,9 @@ mod scope;
 mod siren;
 
 pub use dataset::Dataset;
-pub use ids::{ClientId, PartnerId, Thumbprint, random_bytes, random_uuid};
+pub use ids::{
+    ClientId, PartnerId, RandomError, Thumbprint, fresh_correlation_id, random_bytes, random_uuid,
+};
 pub use scope::{Scope, UnknownScope};
 pub use siren::{Siren, SirenError};
 

@@ -97,7 +97,8 @@ async fn token(
     let id = correlation.echo();
     trace.correlation_id = Some(id.clone());
     name_caller(app, conn, trace);
-    let (resp, refused) = oauth::token_endpoint(app, conn, env, req).await;
+    let context = oauth::TokenContext::new(&app.oauth, &app.registry, env);
+    let (resp, refused) = oauth::token_endpoint(context, conn, req).await;
     if let Some((error, description)) = refused {
         let code = Code::OAuth(error.to_owned());
         trace.refuse_with(Control::TokenEndpoint, code, &description);

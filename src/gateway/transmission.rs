@@ -63,8 +63,18 @@ pub async fn store(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let storage_failed = || {
+        Denial::new(
+            Reason::StorageFailure,
+            "the transmission could not be stored",
+        )
+    };
+    let id = random_uuid().map_err(|e| {
+        tracing::error!(error = %e, "no transmission id");
+        storage_failed()
+    })?;
     let stored = StoredTransmission {
-        id: random_uuid().to_string(),
+        id: id.to_string(),
         client_id: client_id.to_string(),
         siren: siren.to_string(),
         annee: tx.annee,
@@ -77,12 +87,6 @@ pub async fn store(
     })
     .to_string();
     let transmissions = transmissions.clone();
-    let storage_failed = || {
-        Denial::new(
-            Reason::StorageFailure,
-            "the transmission could not be stored",
-        )
-    };
     let outcome = tokio::task::spawn_blocking(move || {
         transmissions.record(env, key.as_deref(), &bytes, &stored, response)
     })

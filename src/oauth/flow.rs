@@ -3,56 +3,67 @@
 //!
 //! We parse and check the HTTP layer (method, content type, size, repeated
 //! parameters, which client authentication method is used); oxide-auth's
-//! `ClientCredentialsFlow` then drives the grant through our `Gate`
-//! (registrar: authenticates the client, binds it, negotiates the scope)
-//! and our `Minter` (issuer: signs the RFC 9068 JWT). Its traits are
-//! synchronous, so they read the registry snapshot taken before the flow.
-//! `tls_client_auth` has no native path in oxide-auth: the certificate is
-//! the credential, so we hand the flow a one-time random passphrase that
-//! only this request's `Gate` accepts, after checking that the connection's
-//! certificate is registered to the client.
+//! `ClientCredentialsFlow` then drives the grant (`oxide.rs`) through our
+//! registrar and issuer (`gate.rs`) and tells us, typed, which RFC 6749
+//! §5.2 error it chose. What its API cannot express is worked around here,
+//! in two named places: `tls_client_auth_credentials` (it knows no
+//! certificate-only client authentication) and `explain_denial` (it reports
+//! a refused binding or scope only as a silent denial).
 
 use super::form::{MAX_FORM_BODY, parse_form};
-use super::{AccessClaims, TokenAuthority, unix_now};
-use crate::app::App;
-use crate::domain::{ClientId, Environment, Scope, Status, Thumbprint, random_bytes};
-use crate::registry::{CertStatus, Snapshot};
+use super::gate::{Gate, Minter, admit, grant_scope};
+use super::oxide::{self, FlowFailure, FlowRequest, FlowResponse};
+use super::{AccessClaims, Oauth, TokenAuthority, unix_now};
+use crate::domain::{ClientId, Environment, Thumbprint};
+use crate::registry::{Registry, Snapshot};
 use crate::respond::{self, Body};
 use crate::tls::ConnInfo;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use oxide_auth::endpoint::{
-    ClientCredentialsFlow, Endpoint, NormalizedParameter, OAuthError as OxideError, OwnerConsent,
-    OwnerSolicitor, QueryParameter, Scopes, Solicitation, Template, WebRequest, WebResponse,
-};
-use oxide_auth::primitives::grant::Grant;
-use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
-use oxide_auth::primitives::registrar::{
-    BoundClient, ClientUrl, PreGrant, RegisteredUrl, Registrar, RegistrarError,
-};
-use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth::code_grant::error::AccessTokenErrorType;
+use oxide_auth::endpoint::{NormalizedParameter, OAuthError as OxideError};
 use serde_json::json;
-use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
+
+/// What the token endpoint may read (STYLE §11): this environment's
+/// issuer and the registry as it is when the request arrives. Connection
+/// facts come separately, as [`ConnInfo`].
+pub struct TokenContext<'a> {
+    /// The environment's token authority (issuer, key, lifetime).
+    pub authority: &'a TokenAuthority,
+    /// The registry snapshot the grant is decided on.
+    pub registry: Arc<Snapshot>,
+    /// The listener's environment.
+    pub environment: Environment,
+}
+
+impl<'a> TokenContext<'a> {
+    /// The context of `environment`'s token endpoint.
+    pub fn new(oauth: &'a Oauth, registry: &Registry, environment: Environment) -> Self {
+        TokenContext {
+            authority: oauth.authority(environment),
+            registry: registry.snapshot(),
+            environment,
+        }
+    }
+}
 
 /// An RFC 6749 §5.2 error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct TokenError {
+pub(super) struct TokenError {
     error: &'static str,
     description: String,
 }
 
 impl TokenError {
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(error: &'static str, description: impl Into<String>) -> Self {
         TokenError {
             error,
             description: description.into(),
@@ -62,14 +73,14 @@ impl TokenError {
         Self::new("invalid_request", description)
     }
     /// One text for every client authentication failure: no oracle.
-    fn invalid_client() -> Self {
+    pub(super) fn invalid_client() -> Self {
         Self::new("invalid_client", "client authentication failed")
     }
 }
 
 /// How the client authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthMethod {
+pub(super) enum AuthMethod {
     /// RFC 8705 §2.1: the registered certificate is the credential.
     TlsClientAuth,
     /// HTTP Basic with the client secret.
@@ -84,9 +95,8 @@ pub type TokenOutcome = (Response<Body>, Option<(&'static str, String)>);
 
 /// `POST /token` on an environment listener.
 pub async fn token_endpoint(
-    app: &Arc<App>,
+    ctx: TokenContext<'_>,
     conn: &ConnInfo,
-    env: Environment,
     req: Request<Incoming>,
 ) -> TokenOutcome {
     let (parts, body) = req.into_parts();
@@ -113,9 +123,8 @@ pub async fn token_endpoint(
                     .get(AUTHORIZATION)
                     .map(|v| v.as_bytes().to_vec());
                 grant(
-                    app,
+                    &ctx,
                     conn,
-                    env,
                     content_type,
                     auth.as_deref(),
                     &collected.to_bytes(),
@@ -175,14 +184,13 @@ fn render(outcome: Result<Issued, TokenError>, basic: bool) -> Response<Body> {
 }
 
 fn grant(
-    app: &App,
+    ctx: &TokenContext<'_>,
     conn: &ConnInfo,
-    env: Environment,
     content_type: Option<&str>,
     authorization: Option<&[u8]>,
     body: &[u8],
 ) -> Result<Issued, TokenError> {
-    let mut params =
+    let params =
         parse_form(content_type, body).map_err(|e| TokenError::invalid_request(e.to_string()))?;
     match params.get("grant_type").map(String::as_str) {
         None => return Err(TokenError::invalid_request("grant_type is required")),
@@ -194,7 +202,7 @@ fn grant(
             ));
         }
     }
-    let (method, client_id, passphrase) = credentials(&mut params, authorization)?;
+    let (method, client_id) = credentials(&params, authorization)?;
     let thumbprint = match &conn.peer {
         Some(peer) if peer.verdict.is_ok() => peer.thumbprint.clone(),
         _ => {
@@ -204,90 +212,131 @@ fn grant(
             ));
         }
     };
-    let authority = app.oauth.authority(env);
-    let snapshot = app.registry.snapshot();
-    let nonce = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-    let passphrase = if method == AuthMethod::TlsClientAuth {
-        nonce.clone()
-    } else {
-        passphrase
+    let request = flow_request(method, &params, authorization, &thumbprint);
+    let gate = Gate {
+        snapshot: &ctx.registry,
+        env: ctx.environment,
+        thumbprint: &thumbprint,
+        method,
     };
-    let header = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{client_id}:{passphrase}"))
-    );
-    let mut oxide_body = NormalizedParameter::new();
-    for (k, v) in params {
-        if k != "client_id" && k != "client_secret" {
-            oxide_body.insert_or_poison(k.into(), v.into());
-        }
-    }
-    let mut endpoint = OxideEndpoint {
-        gate: Gate {
-            snapshot: &snapshot,
-            env,
-            thumbprint: &thumbprint,
-            method,
-            nonce,
-            failure: RefCell::new(None),
-        },
-        minter: Minter {
-            authority,
-            thumbprint: &thumbprint,
-            now: unix_now(),
-            minted: None,
-        },
-        solicitor: Solicitor,
+    let mut minter = Minter {
+        authority: ctx.authority,
+        thumbprint: &thumbprint,
+        now: unix_now(),
+        minted: None,
     };
-    let request = OxideRequest {
-        body: oxide_body,
-        authorization: Some(header),
-    };
-    let flow_result =
-        ClientCredentialsFlow::prepare(&mut endpoint).and_then(|mut flow| flow.execute(request));
-    if let Some(failure) = endpoint.gate.failure.take() {
-        return Err(failure);
-    }
-    match (flow_result, endpoint.minter.minted.take()) {
+    match (oxide::run(&gate, &mut minter, request), minter.minted) {
         (Ok(resp), Some((token, claims))) if resp.status == StatusCode::OK => Ok(Issued {
             token,
             claims,
-            lifetime: authority.lifetime_secs,
+            lifetime: ctx.authority.lifetime_secs,
         }),
-        (Ok(resp), _) => Err(oxide_error(&resp)),
+        (Ok(resp), _) => Err(refusal(&resp)),
+        (Err(FlowFailure::Oxide(OxideError::DenySilently)), _) => Err(explain_denial(
+            &ctx.registry,
+            &client_id,
+            params.get("scope").map(String::as_str),
+        )),
         (Err(_), _) => Err(TokenError::invalid_request("the request was refused")),
     }
 }
 
-/// Which client authentication method the request uses, the client id and
-/// the secret (empty for `tls_client_auth`). Exactly one method is allowed.
-fn credentials(
-    params: &mut BTreeMap<String, String>,
+/// The request oxide-auth reads: the form parameters and the client's own
+/// `Authorization` header. A `client_id` in the body beside HTTP Basic has
+/// been checked to name the same client (RFC 6749 §3.2.1 lets a client send
+/// it); oxide-auth would count it as a second credential, so it is left out.
+fn flow_request(
+    method: AuthMethod,
+    params: &BTreeMap<String, String>,
     authorization: Option<&[u8]>,
-) -> Result<(AuthMethod, String, String), TokenError> {
-    let body_id = params.get("client_id").cloned();
-    let body_secret = params.get("client_secret").cloned();
+    thumbprint: &Thumbprint,
+) -> FlowRequest {
+    let mut body = NormalizedParameter::new();
+    for (k, v) in params {
+        if !(method == AuthMethod::SecretBasic && k == "client_id") {
+            body.insert_or_poison(k.clone().into(), v.clone().into());
+        }
+    }
+    if method == AuthMethod::TlsClientAuth {
+        tls_client_auth_credentials(&mut body, thumbprint);
+    }
+    FlowRequest {
+        body,
+        authorization: authorization
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .map(str::to_owned),
+    }
+}
+
+/// Workaround: oxide-auth 0.6.1 knows only secrets, while with
+/// `tls_client_auth` (RFC 8705 §2.1) the certificate is the credential. The
+/// connection's certificate thumbprint is handed to the flow as the
+/// `client_secret`; the gate accepts it only for this method, and only
+/// after checking that this certificate is registered to the client.
+fn tls_client_auth_credentials(body: &mut NormalizedParameter, thumbprint: &Thumbprint) {
+    body.insert_or_poison(
+        "client_secret".into(),
+        thumbprint.as_str().to_owned().into(),
+    );
+}
+
+/// Workaround: oxide-auth turns a registrar's refusal to bind the client
+/// or to negotiate its scope into a silent denial without a reason. Both
+/// come after authentication succeeded, so we ask the same pure policy the
+/// gate applied, on the same snapshot, which RFC 6749 §5.2 error it was.
+fn explain_denial(snapshot: &Snapshot, client_id: &ClientId, scope: Option<&str>) -> TokenError {
+    let today = time::OffsetDateTime::now_utc().date();
+    let requested: Option<Vec<&str>> = scope.map(|s| s.split_ascii_whitespace().collect());
+    match admit(snapshot, client_id, today) {
+        Err(e) => e,
+        Ok(app) => grant_scope(app, requested.as_deref())
+            .err()
+            .unwrap_or_else(|| TokenError::invalid_request("the request was refused")),
+    }
+}
+
+/// The error oxide-auth answered with (typed, from its response template).
+fn refusal(resp: &FlowResponse) -> TokenError {
+    let error = match resp.error {
+        Some(AccessTokenErrorType::InvalidClient) => return TokenError::invalid_client(),
+        Some(AccessTokenErrorType::UnsupportedGrantType) => "unsupported_grant_type",
+        Some(AccessTokenErrorType::InvalidScope) => "invalid_scope",
+        Some(AccessTokenErrorType::UnauthorizedClient) => "unauthorized_client",
+        Some(AccessTokenErrorType::InvalidGrant) => "invalid_grant",
+        Some(AccessTokenErrorType::InvalidRequest) | None => "invalid_request",
+    };
+    TokenError::new(error, "the request was refused")
+}
+
+/// Which client authentication method the request uses and the client
+/// it names (decoded). Exactly one method is allowed.
+fn credentials(
+    params: &BTreeMap<String, String>,
+    authorization: Option<&[u8]>,
+) -> Result<(AuthMethod, ClientId), TokenError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.contains_key("client_secret");
     if let Some(header) = authorization {
-        if body_secret.is_some() {
+        if body_secret {
             return Err(TokenError::invalid_request(
                 "use one client authentication method only",
             ));
         }
-        let (id, secret) = parse_basic(header).ok_or_else(TokenError::invalid_client)?;
-        if body_id.as_ref().is_some_and(|b| b != &id) {
+        let (id, _) = parse_basic(header).ok_or_else(TokenError::invalid_client)?;
+        if body_id.is_some_and(|b| b != &id) {
             return Err(TokenError::invalid_request(
                 "client_id differs from the Authorization header",
             ));
         }
-        return Ok((AuthMethod::SecretBasic, id, secret));
+        return Ok((AuthMethod::SecretBasic, ClientId::new(id)));
     }
     match (body_id, body_secret) {
-        (Some(id), Some(secret)) => Ok((AuthMethod::SecretPost, id, secret)),
-        (Some(id), None) => Ok((AuthMethod::TlsClientAuth, id, String::new())),
-        (None, Some(_)) => Err(TokenError::invalid_request(
+        (Some(id), true) => Ok((AuthMethod::SecretPost, ClientId::new(id.as_str()))),
+        (Some(id), false) => Ok((AuthMethod::TlsClientAuth, ClientId::new(id.as_str()))),
+        (None, true) => Err(TokenError::invalid_request(
             "client_secret without client_id",
         )),
-        (None, None) => Err(TokenError::new(
+        (None, false) => Err(TokenError::new(
             "invalid_client",
             "no client authentication was given",
         )),
@@ -315,294 +364,6 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
         return None;
     }
     Some((id, secret))
-}
-
-fn oxide_error(resp: &OxideResponse) -> TokenError {
-    let body: serde_json::Value = resp
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or_default();
-    let error = match body["error"].as_str() {
-        Some("invalid_client") => return TokenError::invalid_client(),
-        Some("unsupported_grant_type") => "unsupported_grant_type",
-        Some("invalid_scope") => "invalid_scope",
-        Some("unauthorized_client") => "unauthorized_client",
-        _ => "invalid_request",
-    };
-    TokenError::new(error, "the request was refused")
-}
-
-/// The registrar of one token request.
-struct Gate<'a> {
-    snapshot: &'a Snapshot,
-    env: Environment,
-    thumbprint: &'a Thumbprint,
-    method: AuthMethod,
-    nonce: String,
-    failure: RefCell<Option<TokenError>>,
-}
-
-impl Gate<'_> {
-    fn fail(&self, e: TokenError) -> RegistrarError {
-        self.failure.borrow_mut().get_or_insert(e);
-        RegistrarError::Unspecified
-    }
-}
-
-impl Registrar for Gate<'_> {
-    fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
-        let id = ClientId::new(client_id);
-        let app = self
-            .snapshot
-            .applications
-            .get(&id)
-            .filter(|a| a.environment == self.env);
-        let cert_ok = self
-            .snapshot
-            .certificates
-            .get(self.thumbprint)
-            .is_some_and(|c| {
-                c.client_id == id && c.status == CertStatus::Active && c.environment == self.env
-            });
-        let pass = passphrase.unwrap_or_default();
-        let secret_ok = match self.method {
-            AuthMethod::TlsClientAuth => bool::from(pass.ct_eq(self.nonce.as_bytes())),
-            _ => std::str::from_utf8(pass)
-                .ok()
-                .zip(self.snapshot.secrets.get(&id))
-                .is_some_and(|(p, digest)| digest.matches(p)),
-        };
-        if app.is_some() && cert_ok && secret_ok {
-            Ok(())
-        } else {
-            Err(self.fail(TokenError::invalid_client()))
-        }
-    }
-
-    fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
-        let app = self
-            .snapshot
-            .applications
-            .get(&ClientId::new(bound.client_id.as_ref()))
-            .ok_or_else(|| self.fail(TokenError::invalid_client()))?;
-        let partner_active = self
-            .snapshot
-            .partners
-            .get(&app.partner_id)
-            .is_some_and(|p| p.status == Status::Active);
-        if app.status != Status::Active || !partner_active {
-            return Err(self.fail(TokenError::new(
-                "unauthorized_client",
-                "the application or its partner is suspended",
-            )));
-        }
-        let today = time::OffsetDateTime::now_utc().date();
-        if today < app.valid_from || today > app.valid_until {
-            return Err(self.fail(TokenError::new(
-                "unauthorized_client",
-                format!(
-                    "the application is valid from {} to {}",
-                    app.valid_from, app.valid_until
-                ),
-            )));
-        }
-        // Client credentials has no redirect; oxide-auth's types want one.
-        let placeholder = url::Url::parse("https://localhost/")
-            .map_err(|_| self.fail(TokenError::invalid_request("internal URL error")))?;
-        Ok(BoundClient {
-            client_id: bound.client_id,
-            redirect_uri: Cow::Owned(RegisteredUrl::Semantic(placeholder)),
-        })
-    }
-
-    fn negotiate(
-        &self,
-        client: BoundClient,
-        scope: Option<OxideScope>,
-    ) -> Result<PreGrant, RegistrarError> {
-        let app = self
-            .snapshot
-            .applications
-            .get(&ClientId::new(client.client_id.as_ref()))
-            .ok_or_else(|| self.fail(TokenError::invalid_client()))?;
-        let granted: Vec<&str> = app.grants.iter().map(|g| g.scope.as_str()).collect();
-        let requested: Vec<String> = match &scope {
-            None => granted.iter().map(|s| (*s).to_owned()).collect(),
-            Some(s) => s.iter().map(str::to_owned).collect(),
-        };
-        if requested.is_empty() {
-            return Err(self.fail(TokenError::new(
-                "invalid_scope",
-                "no scope is granted to this client",
-            )));
-        }
-        if let Some(bad) = requested.iter().find(|r| !granted.contains(&r.as_str())) {
-            let why = match Scope::parse(bad) {
-                Ok(_) => format!("scope {bad} is not granted to this client"),
-                Err(_) => format!("unknown scope {bad}"),
-            };
-            return Err(self.fail(TokenError::new("invalid_scope", why)));
-        }
-        let scope = requested
-            .join(" ")
-            .parse()
-            .map_err(|_| self.fail(TokenError::new("invalid_scope", "malformed scope")))?;
-        Ok(PreGrant {
-            client_id: client.client_id.into_owned(),
-            redirect_uri: client.redirect_uri.into_owned(),
-            scope,
-        })
-    }
-}
-
-/// The issuer of one token request: signs the JWT.
-struct Minter<'a> {
-    authority: &'a TokenAuthority,
-    thumbprint: &'a Thumbprint,
-    now: i64,
-    minted: Option<(String, AccessClaims)>,
-}
-
-impl Issuer for Minter<'_> {
-    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        let scope = grant.scope.iter().collect::<Vec<_>>().join(" ");
-        let (token, claims) = self
-            .authority
-            .mint(&grant.client_id, &scope, self.thumbprint, self.now)
-            .map_err(|e| tracing::error!(error = %e, "token signing failed"))?;
-        self.minted = Some((token.clone(), claims));
-        Ok(IssuedToken {
-            token,
-            refresh: None,
-            until: chrono::Utc::now() + chrono::Duration::seconds(self.authority.lifetime_secs),
-            token_type: TokenType::Bearer,
-        })
-    }
-
-    fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
-        Err(())
-    }
-
-    fn recover_token<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
-        Ok(None)
-    }
-
-    fn recover_refresh<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
-        Ok(None)
-    }
-}
-
-/// No resource owner in client credentials: the client acts for itself.
-struct Solicitor;
-
-impl OwnerSolicitor<OxideRequest> for Solicitor {
-    fn check_consent(
-        &mut self,
-        _: &mut OxideRequest,
-        s: Solicitation,
-    ) -> OwnerConsent<OxideResponse> {
-        OwnerConsent::Authorized(s.pre_grant().client_id.clone())
-    }
-}
-
-struct OxideEndpoint<'a> {
-    gate: Gate<'a>,
-    minter: Minter<'a>,
-    solicitor: Solicitor,
-}
-
-/// A flow failure (oxide-auth's own error kinds).
-#[derive(Debug)]
-struct FlowFailure;
-
-impl Endpoint<OxideRequest> for &mut OxideEndpoint<'_> {
-    type Error = FlowFailure;
-
-    fn registrar(&self) -> Option<&dyn Registrar> {
-        Some(&self.gate)
-    }
-    fn authorizer_mut(
-        &mut self,
-    ) -> Option<&mut dyn oxide_auth::primitives::authorizer::Authorizer> {
-        None
-    }
-    fn issuer_mut(&mut self) -> Option<&mut dyn Issuer> {
-        Some(&mut self.minter)
-    }
-    fn owner_solicitor(&mut self) -> Option<&mut dyn OwnerSolicitor<OxideRequest>> {
-        Some(&mut self.solicitor)
-    }
-    fn scopes(&mut self) -> Option<&mut dyn Scopes<OxideRequest>> {
-        None
-    }
-    fn response(
-        &mut self,
-        _: &mut OxideRequest,
-        _: Template,
-    ) -> Result<OxideResponse, FlowFailure> {
-        Ok(OxideResponse::default())
-    }
-    fn error(&mut self, _: OxideError) -> FlowFailure {
-        FlowFailure
-    }
-    fn web_error(&mut self, e: FlowFailure) -> FlowFailure {
-        e
-    }
-}
-
-struct OxideRequest {
-    body: NormalizedParameter,
-    authorization: Option<String>,
-}
-
-impl WebRequest for OxideRequest {
-    type Error = FlowFailure;
-    type Response = OxideResponse;
-
-    fn query(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, FlowFailure> {
-        Ok(Cow::Owned(NormalizedParameter::new()))
-    }
-    fn urlbody(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, FlowFailure> {
-        Ok(Cow::Borrowed(&self.body))
-    }
-    fn authheader(&mut self) -> Result<Option<Cow<'_, str>>, FlowFailure> {
-        Ok(self.authorization.as_deref().map(Cow::Borrowed))
-    }
-}
-
-#[derive(Default)]
-struct OxideResponse {
-    status: StatusCode,
-    body: Option<String>,
-}
-
-impl WebResponse for OxideResponse {
-    type Error = FlowFailure;
-
-    fn ok(&mut self) -> Result<(), FlowFailure> {
-        self.status = StatusCode::OK;
-        Ok(())
-    }
-    fn redirect(&mut self, _: url::Url) -> Result<(), FlowFailure> {
-        Err(FlowFailure)
-    }
-    fn client_error(&mut self) -> Result<(), FlowFailure> {
-        self.status = StatusCode::BAD_REQUEST;
-        Ok(())
-    }
-    fn unauthorized(&mut self, _: &str) -> Result<(), FlowFailure> {
-        self.status = StatusCode::UNAUTHORIZED;
-        Ok(())
-    }
-    fn body_text(&mut self, text: &str) -> Result<(), FlowFailure> {
-        self.body = Some(text.to_owned());
-        Ok(())
-    }
-    fn body_json(&mut self, data: &str) -> Result<(), FlowFailure> {
-        self.body = Some(data.to_owned());
-        Ok(())
-    }
 }
 
 #[cfg(test)]

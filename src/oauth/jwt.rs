@@ -160,7 +160,7 @@ impl TokenAuthority {
             sub: client_id.to_owned(),
             client_id: client_id.to_owned(),
             scope: scope.to_owned(),
-            jti: random_uuid().to_string(),
+            jti: random_uuid()?.to_string(),
             iat: now,
             exp: now + self.lifetime_secs,
             nbf: None,

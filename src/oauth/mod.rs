@@ -3,18 +3,21 @@
 //! binding), RFC 9068 JWT access tokens, RFC 8414 metadata, and the
 //! deny-list behind revocation (RFC 7009) and introspection (RFC 7662).
 //!
-//! oxide-auth drives the grant flow inside `flow.rs`, behind our own types;
+//! oxide-auth drives the grant flow (`flow.rs`; its adapter in `oxide.rs`,
+//! our registrar and issuer in `gate.rs`), behind our own types;
 //! see `docs/oauth.md` for what it does for us and what we do around it.
 
 mod denylist;
 mod flow;
 mod form;
+mod gate;
 mod jwt;
 mod keys;
 mod metadata;
+mod oxide;
 
 pub use denylist::DenyList;
-pub use flow::{TokenOutcome, token_endpoint};
+pub use flow::{TokenContext, TokenOutcome, token_endpoint};
 pub use form::{FormError, MAX_FORM_BODY, parse_form};
 pub use jwt::{AccessClaims, Confirmation, TokenAuthority, TokenRejection};
 pub use keys::SigningKey;
@@ -34,6 +37,9 @@ pub enum OAuthError {
     /// Signing a token failed.
     #[error("cannot sign the access token: {0}")]
     Sign(String),
+    /// No random token id could be drawn.
+    #[error(transparent)]
+    Random(#[from] crate::domain::RandomError),
     /// The deny-list store.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -30,12 +30,12 @@ pub fn init(files: &PkiFiles, force: bool) -> Result<Vec<PathBuf>, PkiError> {
     let now = OffsetDateTime::now_utc();
 
     let root_key = KeyPair::generate()?;
-    let root_params = ca_params("OPALE dev root CA", now, 0);
+    let root_params = ca_params("OPALE dev root CA", now, 0)?;
     let root_cert = root_params.self_signed(&root_key)?;
     let root = Issuer::from_params(&root_params, &root_key);
 
     let server_key = KeyPair::generate()?;
-    let mut server = leaf_params("localhost", now, Duration::days(825));
+    let mut server = leaf_params("localhost", now, Duration::days(825))?;
     server.subject_alt_names = vec![
         rcgen::SanType::DnsName("localhost".try_into()?),
         rcgen::SanType::IpAddress([127, 0, 0, 1].into()),
@@ -45,7 +45,7 @@ pub fn init(files: &PkiFiles, force: bool) -> Result<Vec<PathBuf>, PkiError> {
     let server_cert = server.signed_by(&server_key, &root)?;
 
     let admin_key = KeyPair::generate()?;
-    let mut admin = leaf_params("opale-admin", now, Duration::days(730));
+    let mut admin = leaf_params("opale-admin", now, Duration::days(730))?;
     admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let admin_cert = admin.signed_by(&admin_key, &root)?;
 
@@ -55,7 +55,7 @@ pub fn init(files: &PkiFiles, force: bool) -> Result<Vec<PathBuf>, PkiError> {
     write_private(&files.server_key(), server_key.serialize_pem().as_bytes())?;
     for env in Environment::ALL {
         let key = KeyPair::generate()?;
-        let cert = ca_params(&format!("OPALE {env} partner CA"), now, 0).self_signed(&key)?;
+        let cert = ca_params(&format!("OPALE {env} partner CA"), now, 0)?.self_signed(&key)?;
         write_public(&files.env_ca_pem(env), cert.pem().as_bytes())?;
         write_private(&files.env_ca_key(env), key.serialize_pem().as_bytes())?;
     }
@@ -117,7 +117,7 @@ impl IssuingCa {
     ) -> Result<CertificateDer<'static>, PkiError> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(csr_error)?;
         let requested_dn = std::mem::take(&mut csr.params.distinguished_name);
-        let mut params = leaf_params("", now, Duration::days(PARTNER_CERT_DAYS));
+        let mut params = leaf_params("", now, Duration::days(PARTNER_CERT_DAYS))?;
         params.distinguished_name = requested_dn;
         if params.distinguished_name.iter().next().is_none() {
             return Err(PkiError::BadCsr("the CSR has an empty subject".into()));
@@ -146,11 +146,11 @@ fn csr_error(e: rcgen::Error) -> PkiError {
     })
 }
 
-fn random_serial() -> SerialNumber {
-    let mut bytes = random_bytes::<16>();
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = random_bytes::<16>()?;
     bytes[0] &= 0x7f; // positive INTEGER
     bytes[0] |= 0x01; // and never shortened
-    SerialNumber::from_slice(&bytes)
+    Ok(SerialNumber::from_slice(&bytes))
 }
 
 fn dn(common_name: &str) -> DistinguishedName {
@@ -160,7 +160,11 @@ fn dn(common_name: &str) -> DistinguishedName {
     dn
 }
 
-fn ca_params(common_name: &str, now: OffsetDateTime, path_len: u8) -> CertificateParams {
+fn ca_params(
+    common_name: &str,
+    now: OffsetDateTime,
+    path_len: u8,
+) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(common_name);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
@@ -171,20 +175,24 @@ fn ca_params(common_name: &str, now: OffsetDateTime, path_len: u8) -> Certificat
     ];
     p.not_before = now - Duration::hours(1);
     p.not_after = now + Duration::days(3650);
-    p.serial_number = Some(random_serial());
-    p
+    p.serial_number = Some(random_serial()?);
+    Ok(p)
 }
 
-fn leaf_params(common_name: &str, now: OffsetDateTime, lifetime: Duration) -> CertificateParams {
+fn leaf_params(
+    common_name: &str,
+    now: OffsetDateTime,
+    lifetime: Duration,
+) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(common_name);
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.not_before = now - Duration::minutes(5);
     p.not_after = now + lifetime;
-    p.serial_number = Some(random_serial());
+    p.serial_number = Some(random_serial()?);
     p.use_authority_key_identifier_extension = true;
-    p
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -47,4 +47,7 @@ pub enum PkiError {
     /// rcgen refused to build a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// No random serial number could be drawn.
+    #[error(transparent)]
+    Random(#[from] crate::domain::RandomError),
 }

@@ -58,6 +58,9 @@ pub enum RegistryError {
     /// The store failed; nothing was published.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No random id or secret could be drawn; nothing was published.
+    #[error(transparent)]
+    Random(#[from] crate::domain::RandomError),
     /// A stored record could not be decoded.
     #[error("corrupt registry record {key}: {message}")]
     Corrupt {

@@ -142,7 +142,7 @@ impl Registry {
                 ));
             }
             let partner = Partner {
-                id: PartnerId::generate(),
+                id: PartnerId::generate()?,
                 siren,
                 name: non_empty("name", &input.name)?,
                 contacts: contacts(input.contacts)?,
@@ -185,7 +185,7 @@ impl Registry {
             let valid_until = date("valid_until", &input.valid_until)?;
             check_period(valid_from, valid_until)?;
             let application = Application {
-                client_id: ClientId::generate(),
+                client_id: ClientId::generate()?,
                 partner_id: partner.id.clone(),
                 name: non_empty("name", &input.name)?,
                 environment,
@@ -197,7 +197,7 @@ impl Registry {
                 status: Status::Active,
                 created_at: now,
             };
-            let (client_secret, digest) = generate_secret();
+            let (client_secret, digest) = generate_secret()?;
             let records = vec![
                 Record::Application(application.clone()),
                 Record::Secret(application.client_id.clone(), digest),
@@ -299,7 +299,7 @@ impl Registry {
     pub fn rotate_secret(&self, client_id: &str) -> Result<RotatedSecret, RegistryError> {
         self.apply(|snap| {
             let app = snap.application("client_id", client_id)?;
-            let (client_secret, digest) = generate_secret();
+            let (client_secret, digest) = generate_secret()?;
             let out = RotatedSecret {
                 client_id: app.client_id.clone(),
                 client_secret,

@@ -2,7 +2,7 @@
 //! so only their SHA-256 digest is kept (no slow KDF on the token path) and
 //! comparison is constant-time.
 
-use crate::domain::random_bytes;
+use crate::domain::{RandomError, random_bytes};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -34,10 +34,10 @@ impl SecretDigest {
 }
 
 /// A freshly generated secret (to show once) and its digest (to keep).
-pub fn generate_secret() -> (String, SecretDigest) {
-    let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+pub fn generate_secret() -> Result<(String, SecretDigest), RandomError> {
+    let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
     let digest = SecretDigest::of(&secret);
-    (secret, digest)
+    Ok((secret, digest))
 }
 
 impl Serialize for SecretDigest {
@@ -65,11 +65,11 @@ mod tests {
 
     #[test]
     fn generated_secret_has_256_bits_and_matches_only_itself() {
-        let (secret, digest) = generate_secret();
+        let (secret, digest) = generate_secret().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&secret).unwrap().len(), 32);
         assert!(digest.matches(&secret));
         assert!(!digest.matches(&format!("{secret}x")));
-        let (other, _) = generate_secret();
+        let (other, _) = generate_secret().unwrap();
         assert_ne!(secret, other);
     }
 }

@@ -45,20 +45,13 @@ impl Listeners {
     }
 }
 
-/// Serves all listeners on the current runtime until `shutdown`
-/// completes, lets open connections finish (up to 10 s), then closes the
-/// audit trail. Tests use this with listeners bound on `127.0.0.1:0`.
-pub async fn run(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-    let retention = tokio::spawn(retention_task(app.clone()));
-    serve(app.clone(), listeners, shutdown).await;
-    retention.abort();
-    app.audit.close().await;
-}
-
-/// The same, thread-per-core: `workers` threads, each with its own
-/// single-threaded runtime accepting on the shared sockets (like nginx
-/// workers), so a request, its upstream call and its response stay on one
-/// thread instead of hopping between runtime threads.
+/// Serves all listeners until `shutdown` completes, lets open connections
+/// finish (up to 10 s), then closes the audit trail. Thread-per-core:
+/// `workers` threads, each with its own single-threaded runtime accepting
+/// on the shared sockets (like nginx workers), so a request, its upstream
+/// call and its response stay on one thread instead of hopping between
+/// runtime threads. Production and the tests (listeners bound on
+/// `127.0.0.1:0`) both serve through here.
 pub async fn run_workers(
     app: Arc<App>,
     listeners: Listeners,

@@ -173,7 +173,7 @@ impl Conn {
 
 /// A fresh UUID for X-Correlation-ID.
 pub fn correlation_id() -> String {
-    opale_apim::domain::random_uuid().to_string()
+    opale_apim::domain::random_uuid().unwrap().to_string()
 }
 
 static SIREN_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -190,6 +190,10 @@ pub fn fresh_siren() -> String {
         .unwrap()
 }
 
+/// Worker threads of a test server: more than one, so requests of one
+/// test really spread over several current-thread runtimes.
+pub const WORKERS: usize = 2;
+
 /// A gateway running in-process on ephemeral ports.
 pub struct TestServer {
     tmp: tempfile::TempDir,
@@ -199,7 +203,7 @@ pub struct TestServer {
     pub admin: SocketAddr,
     app: Option<Arc<App>>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
     tweak: Tweak,
 }
 
@@ -242,9 +246,15 @@ impl TestServer {
             listeners.admin.local_addr().unwrap(),
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(app.clone(), listeners, async {
-            let _ = stopped.await;
-        }));
+        // The serving path production uses: thread-per-core workers.
+        let task = tokio::spawn(server::run_workers(
+            app.clone(),
+            listeners,
+            WORKERS,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             tmp,
             pki,
@@ -264,7 +274,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.unwrap();
+            task.await.unwrap().unwrap();
         }
         if let Some(mut app) = self.app.take() {
             // Connection tasks may still hold the app for a moment.

@@ -179,9 +179,8 @@ fn golden_output_is_unchanged() {
             all.update(b"\n");
         }
     }
-    let hex: String = all.finalize().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
-        hex,
+        hex::encode(all.finalize()),
         "7735d7f499bda371898d061b5254462689700cc095aff7ee0f39df9956e90e20"
     );
 }

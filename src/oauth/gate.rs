@@ -1,0 +1,253 @@
+//! The two primitives we hand oxide-auth's client-credentials flow: the
+//! registrar (`Gate`: authenticates the client, binds it, negotiates the
+//! scope) and the issuer (`Minter`: signs the RFC 9068 JWT). oxide-auth's
+//! traits are synchronous, so the gate reads the registry snapshot taken
+//! when the request arrived.
+//!
+//! The policy itself ([`admit`], [`grant_scope`]) is pure functions of the
+//! snapshot, so that the flow can explain a refusal oxide-auth reports only
+//! as a silent denial (see `explain_denial` in `flow.rs`).
+
+use super::TokenAuthority;
+use super::flow::{AuthMethod, TokenError};
+use super::jwt::AccessClaims;
+use crate::domain::{ClientId, Environment, Scope, Status, Thumbprint};
+use crate::registry::{Application, CertStatus, Snapshot};
+use oxide_auth::primitives::grant::Grant;
+use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, PreGrant, RegisteredUrl, Registrar, RegistrarError,
+};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+use subtle::ConstantTimeEq;
+
+/// The registrar of one token request.
+pub(super) struct Gate<'a> {
+    /// The registry when the request arrived.
+    pub snapshot: &'a Snapshot,
+    /// The listener's environment.
+    pub env: Environment,
+    /// The connection's (verified) client certificate.
+    pub thumbprint: &'a Thumbprint,
+    /// How the client authenticates (decided from the request's shape).
+    pub method: AuthMethod,
+}
+
+impl Gate<'_> {
+    /// The client id as oxide-auth hands it over. With HTTP Basic it is the
+    /// header's text, still form-encoded (RFC 6749 §2.3.1; oxide-auth does
+    /// not decode it); from the body it is already decoded.
+    fn client_id(&self, raw: &str) -> Result<ClientId, RegistrarError> {
+        match self.method {
+            AuthMethod::SecretBasic => form_decode(raw.as_bytes())
+                .map(ClientId::new)
+                .ok_or(RegistrarError::Unspecified),
+            _ => Ok(ClientId::new(raw)),
+        }
+    }
+
+    /// Whether `pass` proves the client's identity, besides the certificate.
+    fn passphrase_ok(&self, id: &ClientId, pass: &[u8]) -> bool {
+        match self.method {
+            // The flow was handed the certificate's thumbprint (flow.rs,
+            // `tls_client_auth_credentials`): the certificate is the credential.
+            AuthMethod::TlsClientAuth => {
+                bool::from(pass.ct_eq(self.thumbprint.as_str().as_bytes()))
+            }
+            AuthMethod::SecretBasic => form_decode(pass)
+                .zip(self.snapshot.secrets.get(id))
+                .is_some_and(|(p, digest)| digest.matches(&p)),
+            AuthMethod::SecretPost => std::str::from_utf8(pass)
+                .ok()
+                .zip(self.snapshot.secrets.get(id))
+                .is_some_and(|(p, digest)| digest.matches(p)),
+        }
+    }
+}
+
+impl Registrar for Gate<'_> {
+    /// Client authentication (RFC 8705 §2): an application of this
+    /// environment, the connection's certificate active and registered to
+    /// it, and the secret (or, for `tls_client_auth`, the certificate).
+    fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+        let id = self.client_id(client_id)?;
+        let app_ok = self
+            .snapshot
+            .applications
+            .get(&id)
+            .is_some_and(|a| a.environment == self.env);
+        let cert_ok = self
+            .snapshot
+            .certificates
+            .get(self.thumbprint)
+            .is_some_and(|c| {
+                c.client_id == id && c.status == CertStatus::Active && c.environment == self.env
+            });
+        let pass_ok = self.passphrase_ok(&id, passphrase.unwrap_or_default());
+        if app_ok && cert_ok && pass_ok {
+            Ok(())
+        } else {
+            Err(RegistrarError::Unspecified)
+        }
+    }
+
+    fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
+        let id = self.client_id(&bound.client_id)?;
+        let today = time::OffsetDateTime::now_utc().date();
+        admit(self.snapshot, &id, today).map_err(|_| RegistrarError::Unspecified)?;
+        // Client credentials has no redirect; oxide-auth's types want one.
+        let placeholder =
+            url::Url::parse("https://localhost/").map_err(|_| RegistrarError::PrimitiveError)?;
+        Ok(BoundClient {
+            client_id: Cow::Owned(id.to_string()),
+            redirect_uri: Cow::Owned(RegisteredUrl::Semantic(placeholder)),
+        })
+    }
+
+    fn negotiate(
+        &self,
+        client: BoundClient,
+        scope: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let app = self
+            .snapshot
+            .applications
+            .get(&ClientId::new(client.client_id.as_ref()))
+            .ok_or(RegistrarError::Unspecified)?;
+        let requested = scope.as_ref().map(|s| s.iter().collect::<Vec<_>>());
+        let scope = grant_scope(app, requested.as_deref())
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(RegistrarError::Unspecified)?;
+        Ok(PreGrant {
+            client_id: client.client_id.into_owned(),
+            redirect_uri: client.redirect_uri.into_owned(),
+            scope,
+        })
+    }
+}
+
+/// The application `id`, if it may be given a token on `today`: active,
+/// its partner active, within its validity dates (`unauthorized_client`
+/// otherwise).
+pub(super) fn admit<'s>(
+    snapshot: &'s Snapshot,
+    id: &ClientId,
+    today: time::Date,
+) -> Result<&'s Application, TokenError> {
+    let app = snapshot
+        .applications
+        .get(id)
+        .ok_or_else(TokenError::invalid_client)?;
+    let partner_active = snapshot
+        .partners
+        .get(&app.partner_id)
+        .is_some_and(|p| p.status == Status::Active);
+    if app.status != Status::Active || !partner_active {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            "the application or its partner is suspended",
+        ));
+    }
+    if today < app.valid_from || today > app.valid_until {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            format!(
+                "the application is valid from {} to {}",
+                app.valid_from, app.valid_until
+            ),
+        ));
+    }
+    Ok(app)
+}
+
+/// The scope to put in the token (space-separated): the requested scopes if
+/// all are granted to `app`, every granted scope when none is requested
+/// (`invalid_scope` otherwise).
+pub(super) fn grant_scope(
+    app: &Application,
+    requested: Option<&[&str]>,
+) -> Result<String, TokenError> {
+    let granted: Vec<&str> = app.grants.iter().map(|g| g.scope.as_str()).collect();
+    let requested = requested.unwrap_or(&granted);
+    if requested.is_empty() {
+        return Err(TokenError::new(
+            "invalid_scope",
+            "no scope is granted to this client",
+        ));
+    }
+    if let Some(bad) = requested.iter().find(|r| !granted.contains(r)) {
+        let why = match Scope::parse(bad) {
+            Ok(_) => format!("scope {bad} is not granted to this client"),
+            Err(_) => format!("unknown scope {bad}"),
+        };
+        return Err(TokenError::new("invalid_scope", why));
+    }
+    Ok(requested.join(" "))
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-encoded before base64.
+fn form_decode(raw: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let decoded: String = form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some(decoded)
+}
+
+/// The issuer of one token request: signs the JWT and keeps what it
+/// signed, since we write the RFC 6749 §5.1 response ourselves.
+pub(super) struct Minter<'a> {
+    /// This environment's issuer.
+    pub authority: &'a TokenAuthority,
+    /// The certificate the token is bound to (RFC 8705 §3).
+    pub thumbprint: &'a Thumbprint,
+    /// Seconds since the epoch.
+    pub now: i64,
+    /// The signed token and its claims, once issued.
+    pub minted: Option<(String, AccessClaims)>,
+}
+
+impl Issuer for Minter<'_> {
+    fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        let scope = grant.scope.iter().collect::<Vec<_>>().join(" ");
+        let (token, claims) = self
+            .authority
+            .mint(&grant.client_id, &scope, self.thumbprint, self.now)
+            .map_err(|e| tracing::error!(error = %e, "token signing failed"))?;
+        self.minted = Some((token.clone(), claims));
+        let lifetime = Duration::from_secs(self.authority.lifetime_secs.unsigned_abs());
+        Ok(IssuedToken {
+            token,
+            refresh: None,
+            until: (SystemTime::now() + lifetime).into(),
+            token_type: TokenType::Bearer,
+        })
+    }
+
+    fn refresh(&mut self, _: &str, _: Grant) -> Result<RefreshedToken, ()> {
+        Err(())
+    }
+
+    fn recover_token<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+
+    fn recover_refresh<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(form_decode(b"my%20id").as_deref(), Some("my id"));
+        assert_eq!(form_decode(b"s%3Acret+x").as_deref(), Some("s:cret x"));
+        assert_eq!(form_decode(b"\xff"), None);
+    }
+}
