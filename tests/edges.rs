@@ -2,6 +2,9 @@
 //! connections are closed within their timeouts, connections over the
 //! per-address cap are closed at once while a partner on another address
 //! keeps getting 200, and an oversized body is refused (413) unread.
+// A test crate: its helpers may unwrap like its #[test] functions (a
+// panic is a failed test). The lib and binary deny it (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
