@@ -48,7 +48,7 @@ async fn a_partner_sees_only_its_own_applications() {
         "another partner's application leaked"
     );
     assert!(
-        html.contains("année 2019 non couverte par l&#39;habilitation"),
+        html.contains("année 2019 non couverte par l'habilitation"),
         "denial explained in French"
     );
     assert!(
@@ -113,6 +113,75 @@ async fn a_partner_sees_only_its_own_applications() {
         )
         .await;
     assert_eq!(p.body["status"], "suspended");
+}
+
+/// What a caller fully controls and the dashboards show: the method token
+/// (RFC 9110 tchars include `&`), the path (`&`, `;`, `'`, `"` pass
+/// hyper as they are; `<` only percent-encoded) and the partner's name.
+const METHOD: &str = "X&ltscript&gt";
+const PATH: &str =
+    "/opale/v1/%3Cscript%3Ealert(1)%3C/script%3E/&lt;script&gt;alert(2)&lt;/script&gt;/\"q\"";
+const NAME: &str = "Evil <script>alert(3)</script> \"q\" & co";
+
+/// The raw bytes of a request whose path carries a literal `<script>`:
+/// hyper refuses it before any handler, so it never reaches the trace.
+async fn raw_script_request(s: &TestServer, id: &support::pki::Identity) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = support::client_config(&s.pki.files.ca_pem(), Some(id));
+    let tcp = tokio::net::TcpStream::connect(s.env_addr(Sandbox))
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let req = "GET /opale/v1/<script>alert(4)</script> HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Regression (issue 8): the admin dashboard wrote the recorded method
+/// unescaped, so a caller's request line landed as markup in the admin's
+/// page. Everything a caller or a partner record controls is now escaped.
+#[tokio::test]
+async fn a_request_carrying_html_is_shown_escaped_on_both_dashboards() {
+    let s = TestServer::start().await;
+    let a = s.client(Sandbox).await;
+    let patch = serde_json::json!({ "name": NAME });
+    let path = format!("/admin/v1/partners/{}", a.partner);
+    assert_eq!(
+        s.admin_call(Method::PATCH, &path, Some(patch)).await.status,
+        200
+    );
+    let method = Method::from_bytes(METHOD.as_bytes()).unwrap();
+    let mut conn = s.connect(s.env_addr(Sandbox), Some(&a.cert)).await;
+    conn.send_raw(method.clone(), PATH, &[], Vec::new(), false)
+        .await;
+    let admin = s.pki.admin();
+    let mut conn = s.connect(s.admin, Some(&admin)).await;
+    conn.send_raw(method, PATH, &[], Vec::new(), false).await;
+    let refused = raw_script_request(&s, &a.cert).await;
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    let escaped_method = "X&amp;ltscript&amp;gt";
+    let escaped_path = "/opale/v1/%3Cscript%3Ealert(1)%3C/script%3E/\
+                        &amp;lt;script&amp;gt;alert(2)&amp;lt;/script&amp;gt;/&quot;q&quot;";
+    let escaped_name = "Evil &lt;script&gt;alert(3)&lt;/script&gt; &quot;q&quot; &amp; co";
+    for who in [&a.cert, &admin] {
+        let (status, html) = dashboard(&s, Some(who)).await;
+        assert_eq!(status, 200);
+        assert!(!html.to_lowercase().contains("<script"), "{html}");
+        assert!(!html.contains(METHOD) && !html.contains("\"q\""), "{html}");
+        let shown = format!("{escaped_method} {escaped_path}");
+        assert!(html.contains(&shown), "request line escaped: {html}");
+        assert!(html.contains(escaped_name), "partner name escaped: {html}");
+    }
+    let (_, html) = dashboard(&s, Some(&admin)).await;
+    assert!(html.contains(&format!(
+        "aria-label=\"Suspendre / Suspend {escaped_name}\""
+    )));
 }
 
 /// Plain HTTP on 127.0.0.1 → mTLS to the admin listener with `identity`.

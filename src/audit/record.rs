@@ -46,6 +46,12 @@ impl Decision {
     }
 }
 
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The code of a refusal: a row of the catalogue (DESIGN §5), an RFC 6749
 /// §5.2 error of the token endpoint, or the HTTP status of an admin-plane
 /// refusal. Written as a string (`"910500"`, `"invalid_client"`, `"403"`).
@@ -147,6 +153,13 @@ pub struct TraceEvent {
     pub detail: Option<String>,
     /// For admin calls: actor and change.
     pub admin: Option<AdminAction>,
+}
+
+impl Default for TraceEvent {
+    /// An empty admin-plane record (for tests and builders).
+    fn default() -> Self {
+        TraceEvent::arriving(Plane::Admin, String::new(), "", "")
+    }
 }
 
 impl TraceEvent {

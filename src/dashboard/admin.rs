@@ -1,96 +1,130 @@
 //! The admin dashboard: every partner (with suspend / resume), live
 //! denials by control, top partners by calls, recent admin actions.
 
-use super::html::{esc, page};
-use super::{page as respond_page, redirect};
+use super::html::{message, page};
+use super::{DashboardError, off_thread, page as respond_page, redirect};
 use crate::app::App;
 use crate::audit::TraceEvent;
 use crate::audit::query;
 use crate::domain::Status;
+use crate::registry::Snapshot;
 use crate::registry::ops::PartnerPatch;
 use crate::respond::Body;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use maud::{Markup, html};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
+/// How many of the newest trace records the activity sections read.
 const WINDOW: usize = 5000;
 
-/// The page.
-pub fn render(app: &App) -> String {
-    let snap = app.registry.snapshot();
-    let (denials, top, actions) = activity(app);
-    let mut partners: Vec<_> = snap.partners.values().collect();
-    partners.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut body = String::from(
-        "<section><h2>Partenaires / Partners</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Nom</th><th scope=\"col\">SIREN</th><th scope=\"col\">Applications</th><th scope=\"col\">Statut</th><th scope=\"col\">Action</th></tr></thead><tbody>",
-    );
-    for p in partners {
-        let n = snap
-            .applications
-            .values()
-            .filter(|a| a.partner_id == p.id)
-            .count();
-        let (verb, label) = match p.status {
-            Status::Active => ("suspend", "Suspendre / Suspend"),
-            Status::Suspended => ("resume", "Réactiver / Resume"),
-        };
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{n}</td><td>{:?}</td><td><form method=\"post\" action=\"/dashboard/partners/{}/{verb}\"><button type=\"submit\" aria-label=\"{label} {}\">{label}</button></form></td></tr>",
-            esc(&p.name),
-            p.siren,
-            p.status,
-            p.id,
-            esc(&p.name)
-        );
-    }
-    body.push_str("</tbody></table></div></section>");
-    body.push_str(&counts(
-        "Refus récents par contrôle / Recent denials by control",
-        "Contrôle / control",
-        &denials,
-    ));
-    body.push_str(&counts(
-        "Partenaires les plus actifs / Top partners by calls",
-        "Partenaire / partner",
-        &top,
-    ));
-    body.push_str("<section><h2>Actions d'administration récentes / Recent admin actions</h2><table><thead><tr><th scope=\"col\">Heure</th><th scope=\"col\">Qui / who</th><th scope=\"col\">Quoi / what</th><th scope=\"col\">Statut</th></tr></thead><tbody>");
-    for e in actions {
-        let who = e
-            .admin
-            .as_ref()
-            .map(|a| a.actor_subject.clone())
-            .unwrap_or_default();
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
-            esc(&e.time),
-            esc(&who),
-            e.method,
-            esc(&e.path),
-            e.status
-        );
-    }
-    body.push_str("</tbody></table></section>");
-    page("OPALE — administration", &body)
+/// The page (the trace scan runs off the serving thread).
+pub async fn render(app: &Arc<App>) -> Result<Markup, DashboardError> {
+    let (denials, top, actions) = off_thread(app, activity).await?;
+    let body = html! {
+        (partners(&app.registry.snapshot()))
+        (counts(
+            "Refus récents par contrôle / Recent denials by control",
+            "Contrôle / control",
+            &denials,
+        ))
+        (counts(
+            "Partenaires les plus actifs / Top partners by calls",
+            "Partenaire / partner",
+            &top,
+        ))
+        (admin_actions(&actions))
+    };
+    Ok(page("OPALE — administration", body))
 }
 
-fn counts(title: &str, col: &str, m: &BTreeMap<String, u64>) -> String {
+/// Every partner, by name, with its suspend or resume form.
+fn partners(snap: &Snapshot) -> Markup {
+    let mut partners: Vec<_> = snap.partners.values().collect();
+    partners.sort_by(|a, b| a.name.cmp(&b.name));
+    let apps_of = |p: &crate::registry::Partner| {
+        snap.applications
+            .values()
+            .filter(|a| a.partner_id == p.id)
+            .count()
+    };
+    html! {
+        section {
+            h2 { "Partenaires / Partners" }
+            div.scroll { table {
+                thead { tr {
+                    th scope="col" { "Nom" } th scope="col" { "SIREN" }
+                    th scope="col" { "Applications" } th scope="col" { "Statut" }
+                    th scope="col" { "Action" }
+                } }
+                tbody { @for p in partners {
+                    @let (verb, label) = toggle(p.status);
+                    tr {
+                        td { (p.name) } td { (p.siren) } td { (apps_of(p)) }
+                        td { (format!("{:?}", p.status)) }
+                        td {
+                            form method="post"
+                                action=(format!("/dashboard/partners/{}/{verb}", p.id)) {
+                                button type="submit" aria-label=(format!("{label} {}", p.name)) {
+                                    (label)
+                                }
+                            }
+                        }
+                    }
+                } }
+            } }
+        }
+    }
+}
+
+/// The action that flips `status`, and its button label.
+fn toggle(status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::Active => ("suspend", "Suspendre / Suspend"),
+        Status::Suspended => ("resume", "Réactiver / Resume"),
+    }
+}
+
+/// The ten largest counts of `m`, largest first.
+fn counts(title: &str, col: &str, m: &BTreeMap<String, u64>) -> Markup {
     let mut rows: Vec<_> = m.iter().collect();
     rows.sort_by(|a, b| b.1.cmp(a.1));
-    let mut s = format!(
-        "<section><h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">Nombre / count</th></tr></thead><tbody>",
-        esc(title),
-        esc(col)
-    );
-    for (k, v) in rows.into_iter().take(10) {
-        let _ = write!(s, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
+    html! {
+        section {
+            h2 { (title) }
+            table {
+                thead { tr { th scope="col" { (col) } th scope="col" { "Nombre / count" } } }
+                tbody { @for (k, v) in rows.into_iter().take(10) {
+                    tr { td { (k) } td { (v) } }
+                } }
+            }
+        }
     }
-    s.push_str("</tbody></table></section>");
-    s
+}
+
+/// Recent changes made through the admin listener (method and path as
+/// recorded, so as any caller sent them: escaped like everything else).
+fn admin_actions(actions: &[TraceEvent]) -> Markup {
+    html! {
+        section {
+            h2 { "Actions d'administration récentes / Recent admin actions" }
+            table {
+                thead { tr {
+                    th scope="col" { "Heure" } th scope="col" { "Qui / who" }
+                    th scope="col" { "Quoi / what" } th scope="col" { "Statut" }
+                } }
+                tbody { @for e in actions {
+                    tr {
+                        td { (e.time) }
+                        td { (e.admin.as_ref().map_or("", |a| a.actor_subject.as_str())) }
+                        td { (e.method) " " (e.path) }
+                        td { (e.status) }
+                    }
+                } }
+            }
+        }
+    }
 }
 
 type Activity = (
@@ -99,11 +133,13 @@ type Activity = (
     Vec<TraceEvent>,
 );
 
+/// Denials by control, calls by partner name, and the last 20 admin
+/// changes, over the newest [`WINDOW`] records. Blocking: reads the store.
 fn activity(app: &App) -> Activity {
     let snap = app.registry.snapshot();
     let (mut denials, mut top, mut actions, mut seen) =
         (BTreeMap::new(), BTreeMap::new(), Vec::new(), 0);
-    let _ = query::scan_newest(app.audit.store(), None, |r| {
+    let scanned = query::scan_newest(app.audit.store(), None, |r| {
         seen += 1;
         let e = r.event;
         if e.plane == crate::domain::Plane::Admin {
@@ -125,6 +161,9 @@ fn activity(app: &App) -> Activity {
         }
         seen < WINDOW
     });
+    if let Err(e) = scanned {
+        tracing::warn!(error = %e, "admin dashboard: trace scan stopped early");
+    }
     (denials, top, actions)
 }
 
@@ -141,9 +180,9 @@ pub async fn action(app: &Arc<App>, req: &Request<Incoming>, path: &str) -> Resp
     if !same_origin {
         return respond_page(
             StatusCode::FORBIDDEN,
-            page(
+            message(
                 "OPALE",
-                "<p>Requête d'une autre origine refusée. / Cross-origin request refused.</p>",
+                "Requête d'une autre origine refusée. / Cross-origin request refused.",
             ),
         );
     }
@@ -151,7 +190,7 @@ pub async fn action(app: &Arc<App>, req: &Request<Incoming>, path: &str) -> Resp
     let (id, status) = match segs.as_slice() {
         ["", "dashboard", "partners", id, "suspend"] => (*id, "suspended"),
         ["", "dashboard", "partners", id, "resume"] => (*id, "active"),
-        _ => return respond_page(StatusCode::NOT_FOUND, page("OPALE", "<p>Not found.</p>")),
+        _ => return respond_page(StatusCode::NOT_FOUND, message("OPALE", "Not found.")),
     };
     let (app2, id) = (app.clone(), id.to_owned());
     let patch = PartnerPatch {
@@ -162,7 +201,7 @@ pub async fn action(app: &Arc<App>, req: &Request<Incoming>, path: &str) -> Resp
         Ok(Ok(_)) => redirect("/dashboard"),
         _ => respond_page(
             StatusCode::BAD_REQUEST,
-            page("OPALE", "<p>Action impossible. / Action failed.</p>"),
+            message("OPALE", "Action impossible. / Action failed."),
         ),
     }
 }

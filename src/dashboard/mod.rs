@@ -1,9 +1,12 @@
 //! `/dashboard` on the admin listener: the partner dashboard (a partner
 //! signs in with its own registered certificate and sees only its own
 //! applications) and the admin dashboard (admin certificate). Server-side
-//! HTML and SVG; no JavaScript.
+//! HTML and SVG; no JavaScript. Pages are maud templates (escaped by
+//! default); the trace scans behind them run on tokio's blocking pool, off
+//! the current-thread runtimes that also serve partners.
 
 mod admin;
+mod explain;
 mod html;
 mod partner;
 
@@ -15,7 +18,16 @@ use crate::tls::ConnInfo;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
+use maud::Markup;
 use std::sync::Arc;
+
+/// What can go wrong while building a dashboard page.
+#[derive(Debug, thiserror::Error)]
+enum DashboardError {
+    /// The blocking task that scanned the trace panicked or was cancelled.
+    #[error("dashboard trace scan did not complete: {0}")]
+    Scan(#[from] tokio::task::JoinError),
+}
 
 /// Whether `path` belongs to the dashboards.
 pub fn is_dashboard(path: &str) -> bool {
@@ -52,24 +64,44 @@ pub async fn handle(
                 "Ce certificat n'ouvre aucun tableau de bord. / This certificate opens no dashboard.",
             ),
         };
-        return page(
-            status,
-            html::page("OPALE — accès refusé", &format!("<p>{msg}</p>")),
-        );
+        return page(status, html::message("OPALE — accès refusé", msg));
     };
     let path = req.uri().path().to_owned();
     match (req.method(), viewer) {
         (&Method::GET, Viewer::Partner(p)) if path == "/dashboard" => {
-            page(StatusCode::OK, partner::render(app, &p))
+            rendered(partner::render(app, p).await)
         }
-        (&Method::GET, Viewer::Admin) if path == "/dashboard" => {
-            page(StatusCode::OK, admin::render(app))
-        }
+        (&Method::GET, Viewer::Admin) if path == "/dashboard" => rendered(admin::render(app).await),
         (&Method::POST, Viewer::Admin) => admin::action(app, &req, &path).await,
         _ => page(
             StatusCode::NOT_FOUND,
-            html::page("OPALE", "<p>Page introuvable. / Not found.</p>"),
+            html::message("OPALE", "Page introuvable. / Not found."),
         ),
+    }
+}
+
+/// Runs `scan` (a read of the trace store: thousands of records read and
+/// parsed) on tokio's blocking pool, so that the serving thread keeps
+/// serving while it runs.
+async fn off_thread<T: Send + 'static>(
+    app: &Arc<App>,
+    scan: impl FnOnce(&App) -> T + Send + 'static,
+) -> Result<T, DashboardError> {
+    let app = app.clone();
+    Ok(tokio::task::spawn_blocking(move || scan(&app)).await?)
+}
+
+/// The response for a rendered page, or a 500 page.
+fn rendered(result: Result<Markup, DashboardError>) -> Response<Body> {
+    match result {
+        Ok(markup) => page(StatusCode::OK, markup),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard not rendered");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                html::message("OPALE", "Erreur interne. / Internal error."),
+            )
+        }
     }
 }
 
@@ -90,8 +122,10 @@ fn partner_of(app: &App, conn: &ConnInfo) -> Option<Partner> {
         .cloned()
 }
 
-fn page(status: StatusCode, html: String) -> Response<Body> {
-    let mut r = respond::bytes(status, "text/html; charset=utf-8", html);
+/// An HTML response with the dashboards' security headers: nothing but
+/// inline styles, same-origin images and same-origin form posts; no frames.
+fn page(status: StatusCode, html: Markup) -> Response<Body> {
+    let mut r = respond::bytes(status, "text/html; charset=utf-8", html.into_string());
     r.headers_mut().insert(
         "content-security-policy",
         HeaderValue::from_static(

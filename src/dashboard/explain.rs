@@ -1,0 +1,207 @@
+//! Why a request was refused, in plain French and English, for the
+//! "last requests" table of the partner dashboard. One sentence per row of
+//! the DESIGN §5 catalogue, keyed by [`Reason`]: the `match` in [`plain`]
+//! is exhaustive, so a new catalogue row does not compile until it is
+//! explained here. [`cause_of`] is the one place that reads the trace
+//! record's code. Mostly a data table.
+
+use crate::audit::{Code, TraceEvent};
+use crate::chain::Reason;
+use maud::{Markup, html};
+
+/// What a trace record says about a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// A row of the catalogue.
+    Row(Reason),
+    /// Any other code: an OAuth error (`invalid_client`), or the HTTP
+    /// status of a refused admin call.
+    Other(String),
+}
+
+/// The cause recorded in `e`, if any. The only reader of `e.code` in the
+/// dashboards: when the trace's code becomes a typed value, this is the
+/// one function to change.
+pub fn cause_of(e: &TraceEvent) -> Option<Cause> {
+    match e.code.as_ref()? {
+        Code::Catalogue(reason) => Some(Cause::Row(*reason)),
+        other => Some(other.to_string())
+            .filter(|c| !c.is_empty())
+            .map(Cause::Other),
+    }
+}
+
+/// The explanation of `e`'s refusal as `<span lang=fr>… / <span lang=en>…`,
+/// empty when the record carries no code (an admitted request).
+pub fn explain(e: &TraceEvent) -> Markup {
+    let Some(cause) = cause_of(e) else {
+        return html! {};
+    };
+    let (fr, en) = match cause {
+        Cause::Row(reason) => plain(reason, e),
+        Cause::Other(code) => (format!("refus {code}"), format!("refused ({code})")),
+    };
+    html! { span lang="fr" { (fr) } " / " span lang="en" { (en) } }
+}
+
+/// `(French, English)` for a catalogue row; the IP and year come from the
+/// record. A table: one arm per row of DESIGN §5, in its order.
+fn plain(reason: Reason, e: &TraceEvent) -> (String, String) {
+    let year = e.year.map(|y| y.to_string()).unwrap_or_else(|| "?".into());
+    let (fr, en) = match reason {
+        Reason::CorrelationId => (
+            "en-tête X-Correlation-ID absent ou invalide",
+            "missing or invalid X-Correlation-ID header",
+        ),
+        Reason::SirenMalformed => ("SIREN invalide", "invalid SIREN"),
+        Reason::AnneeMalformed => ("année mal formée", "malformed year"),
+        Reason::BodyTooLarge => (
+            "corps de la requête trop volumineux",
+            "request body too large",
+        ),
+        Reason::BodyInvalid => (
+            "corps de la requête non conforme",
+            "request body does not match its schema",
+        ),
+        Reason::IdempotencyConflict => (
+            "clé Idempotency-Key déjà utilisée avec un autre corps",
+            "Idempotency-Key already used with another body",
+        ),
+        Reason::CertMissing => (
+            "aucun certificat client présenté",
+            "no client certificate presented",
+        ),
+        Reason::CertUntrusted => (
+            "certificat non reconnu, expiré ou pas encore valide",
+            "certificate not trusted, expired or not yet valid",
+        ),
+        Reason::CertRevoked => ("certificat révoqué", "certificate revoked"),
+        Reason::CertUnregistered => (
+            "certificat non enregistré pour une application de cet environnement",
+            "certificate not registered to an application here",
+        ),
+        Reason::IpNotAllowed => {
+            return (
+                format!("IP {} non déclarée", e.ip),
+                format!("IP {} not declared", e.ip),
+            );
+        }
+        Reason::TokenMissing => ("jeton d'accès absent", "access token missing"),
+        Reason::TokenInvalid => (
+            "jeton d'accès invalide, expiré ou révoqué",
+            "access token invalid, expired or revoked",
+        ),
+        Reason::TokenBoundElsewhere => (
+            "jeton lié à un autre certificat",
+            "token bound to another certificate",
+        ),
+        Reason::ClientMismatch => (
+            "jeton émis pour une autre application",
+            "token issued to another application",
+        ),
+        Reason::Suspended => (
+            "application ou partenaire suspendu",
+            "application or partner suspended",
+        ),
+        Reason::ScopeNotGranted => ("périmètre (scope) non accordé", "scope not granted"),
+        Reason::YearNotGranted => {
+            return (
+                format!("année {year} non couverte par l'habilitation"),
+                format!("year {year} not covered by the grant"),
+            );
+        }
+        Reason::GrantNotValidToday => (
+            "habilitation hors de sa période de validité",
+            "grant outside its validity period",
+        ),
+        Reason::OverQuota => ("quota de la minute atteint", "per-minute quota reached"),
+        Reason::Unavailable => ("service en maintenance", "service under maintenance"),
+        Reason::UpstreamTimeout => (
+            "le fournisseur de données n'a pas répondu à temps",
+            "the data provider timed out",
+        ),
+        Reason::UpstreamFailure => (
+            "le fournisseur de données a échoué",
+            "the data provider failed",
+        ),
+        Reason::NoRoute => ("ressource inexistante", "no such resource"),
+        Reason::StorageFailure => (
+            "stockage de la passerelle indisponible",
+            "the gateway's storage is unavailable",
+        ),
+        Reason::UnknownCompany => (
+            "aucune entreprise avec ce SIREN",
+            "no company with that SIREN",
+        ),
+        Reason::NoDataForYear => {
+            return (
+                format!("aucune donnée pour l'année {year}"),
+                format!("no data for year {year}"),
+            );
+        }
+        Reason::NonDiffusible => (
+            "entreprise non diffusible",
+            "company not diffusible (its data is not public)",
+        ),
+    };
+    (fr.to_owned(), en.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn denied(code: &str) -> TraceEvent {
+        TraceEvent {
+            ip: "203.0.113.7".into(),
+            year: Some(2019),
+            code: Some(Code::parse(code)),
+            ..TraceEvent::default()
+        }
+    }
+
+    #[test]
+    fn every_catalogue_row_has_its_own_explanation_in_both_languages() {
+        let (mut fr_seen, mut en_seen) = (HashSet::new(), HashSet::new());
+        for r in Reason::ALL {
+            let (fr, en) = plain(r, &denied(""));
+            assert!(!fr.is_empty() && !en.is_empty(), "{r:?}");
+            assert!(fr_seen.insert(fr), "{r:?}: French text shared");
+            assert!(en_seen.insert(en), "{r:?}: English text shared");
+        }
+    }
+
+    #[test]
+    fn catalogue_codes_are_rows_and_others_are_kept_as_text() {
+        assert_eq!(
+            cause_of(&denied("910500")),
+            Some(Cause::Row(Reason::YearNotGranted))
+        );
+        for other in ["invalid_client", "404", "123"] {
+            assert_eq!(cause_of(&denied(other)), Some(Cause::Other(other.into())));
+        }
+        assert_eq!(cause_of(&TraceEvent::default()), None);
+        assert_eq!(cause_of(&denied("")), None);
+    }
+
+    #[test]
+    fn the_record_fills_in_the_ip_and_the_year() {
+        let ip = explain(&denied("910200")).into_string();
+        assert!(ip.contains("IP 203.0.113.7 non déclarée"), "{ip}");
+        let year = explain(&denied("910500")).into_string();
+        assert_eq!(
+            year,
+            "<span lang=\"fr\">année 2019 non couverte par l'habilitation</span> / \
+             <span lang=\"en\">year 2019 not covered by the grant</span>"
+        );
+        assert!(explain(&TraceEvent::default()).into_string().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_code_is_explained_generically_and_escaped() {
+        let html = explain(&denied("<b>x</b>")).into_string();
+        assert!(html.contains("refus &lt;b&gt;x&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+    }
+}
