@@ -3,7 +3,7 @@
 //! operation (which flushes to disk) off the async threads.
 
 use super::api::{Answer, Call, blocking, read_json};
-use super::types::{ApplicationPatch, NewApplication, NewPartner, PartnerPatch};
+use super::types::{ApplicationPatch, ApplicationQuery, NewApplication, NewPartner, PartnerPatch};
 use crate::registry::Application;
 use crate::respond;
 use hyper::StatusCode;
@@ -52,7 +52,7 @@ pub(super) async fn update_partner(c: Call) -> Answer {
 /// `GET /admin/v1/applications?partner_id=`, oldest first.
 pub(super) async fn list_applications(c: Call) -> Answer {
     let s = c.app.registry.snapshot();
-    let partner = query_param(c.query(), "partner_id");
+    let partner = ApplicationQuery::parse(c.query()).partner_id;
     let mut list: Vec<&Application> = s
         .applications
         .values()
@@ -106,13 +106,6 @@ pub(super) async fn list_admins(c: Call) -> Answer {
     let mut list: Vec<_> = s.admins.values().collect();
     list.sort_by_key(|a| a.registered_at);
     Ok(respond::json(StatusCode::OK, &list))
-}
-
-/// The value of `name` in a query string (percent-decoded).
-fn query_param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Value {

@@ -16,6 +16,7 @@ pub use crate::registry::ops::{
 
 use crate::registry::YearSpec;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -115,31 +116,62 @@ impl TraceQuery {
     /// Reads a query string (percent-decoded; the first of repeated
     /// parameters wins; unknown parameters are ignored).
     pub fn parse(query: &str) -> Self {
-        let mut map = Map::new();
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            map.entry(k.into_owned())
-                .or_insert_with(|| Value::String(v.into_owned()));
-        }
-        // Every field is an optional string and keys are unique: this
-        // cannot fail, and an empty query is the honest fallback.
-        serde_json::from_value(Value::Object(map)).unwrap_or_default()
+        from_query(query)
     }
 
     /// The query string (without `?`), every value percent-encoded.
     pub fn to_query(&self) -> String {
-        let Ok(Value::Object(map)) = serde_json::to_value(self) else {
-            return String::new();
-        };
-        let pairs: Vec<(String, String)> = map
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-            .collect();
-        query_string(&pairs)
+        to_query(self)
     }
 }
 
+/// The query of `GET /admin/v1/applications`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApplicationQuery {
+    /// Only this partner's applications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+}
+
+impl ApplicationQuery {
+    /// Reads a query string (as [`TraceQuery::parse`]).
+    pub fn parse(query: &str) -> Self {
+        from_query(query)
+    }
+
+    /// The query string (without `?`), every value percent-encoded.
+    pub fn to_query(&self) -> String {
+        to_query(self)
+    }
+}
+
+/// A query of optional string parameters, read by their serde names.
+fn from_query<T: DeserializeOwned + Default>(query: &str) -> T {
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        map.entry(k.into_owned())
+            .or_insert_with(|| Value::String(v.into_owned()));
+    }
+    // Every field is an optional string and keys are unique: this cannot
+    // fail, and an empty query is the honest fallback.
+    serde_json::from_value(Value::Object(map)).unwrap_or_default()
+}
+
+/// The query string of a struct of optional string parameters.
+fn to_query<T: Serialize>(value: &T) -> String {
+    let Ok(Value::Object(map)) = serde_json::to_value(value) else {
+        return String::new();
+    };
+    let pairs: Vec<(String, String)> = map
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+        .collect();
+    query_string(&pairs)
+}
+
 /// `k=v&k2=v2`, each value percent-encoded (names are plain identifiers).
-pub fn query_string<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+fn query_string<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", k.as_ref(), encode(v.as_ref())))

@@ -5,8 +5,8 @@
 use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
 use super::{SecretCommand, TraceCommand};
 use crate::admin::types::{
-    self, ApplicationPatch, CertificateRequest, Maintenance, NewApplication, NewGrant, NewPartner,
-    PartnerPatch, TraceQuery, encode,
+    self, ApplicationPatch, ApplicationQuery, CertificateRequest, Maintenance, NewApplication,
+    NewGrant, NewPartner, PartnerPatch, TraceQuery, encode,
 };
 use hyper::Method;
 use serde::Serialize;
@@ -97,12 +97,12 @@ fn app_request(cmd: &AppCommand) -> Result<Call, CliError> {
             Ok((Method::POST, "/admin/v1/applications".into(), Some(b)))
         }
         AppCommand::List { partner } => {
-            let path = match partner {
-                Some(p) => format!(
-                    "/admin/v1/applications?{}",
-                    types::query_string(&[("partner_id", p)])
-                ),
-                None => "/admin/v1/applications".into(),
+            let q = ApplicationQuery {
+                partner_id: partner.clone(),
+            };
+            let path = match q.to_query() {
+                query if query.is_empty() => "/admin/v1/applications".to_owned(),
+                query => format!("/admin/v1/applications?{query}"),
             };
             Ok((Method::GET, path, None))
         }
@@ -352,10 +352,10 @@ mod tests {
             partner: Some(value.into()),
         };
         let (_, path, _) = app_request(&app_list).unwrap();
-        let pairs: Vec<_> = form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes())
-            .into_owned()
-            .collect();
-        assert_eq!(pairs, [("partner_id".to_owned(), value.to_owned())]);
+        let (route, query) = path.split_once('?').unwrap();
+        assert_eq!(route, "/admin/v1/applications");
+        let read = ApplicationQuery::parse(query);
+        assert_eq!(read.partner_id.as_deref(), Some(value));
         assert_eq!(
             export_path(Some("x y")),
             "/admin/v1/trace/export?client_id=x%20y"
