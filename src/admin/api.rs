@@ -1,218 +1,162 @@
-//! Routing of `/admin/v1/...` and the partner and application calls.
+//! Routing of `/admin/v1/...` and `/metrics`: a `matchit` path tree whose
+//! leaves hold one handler per method, each handler one operation of
+//! `docs/openapi-admin.yaml`. An unknown path or method is a 404 naming
+//! the call. Also the request-body readers the handlers share.
 
-use super::{ApiError, certs, tokens, trace};
+use super::{ApiError, certs, environments, partners, tokens, trace};
 use crate::app::App;
-use crate::registry::ops::{ApplicationPatch, NewApplication, NewPartner, PartnerPatch};
-use crate::registry::{Application, RegistryError};
+use crate::registry::RegistryError;
 use crate::respond::{self, Body};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
+use matchit::Router;
+use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use std::sync::Arc;
-use time::OffsetDateTime;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 
 /// Largest admin request body accepted (bytes).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Dispatches an authenticated admin request.
-pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let snap = || app.registry.snapshot();
-    match (&method, segs.as_slice()) {
-        (&Method::GET, ["admin", "v1", "partners"]) => {
-            let s = snap();
-            let mut list: Vec<_> = s.partners.values().collect();
-            list.sort_by_key(|a| a.created_at);
-            Ok(respond::json(StatusCode::OK, &list))
-        }
-        (&Method::POST, ["admin", "v1", "partners"]) => {
-            let input: NewPartner = read_json(req).await?;
-            let now = OffsetDateTime::now_utc();
-            let p = blocking(app, move |app| app.registry.create_partner(input, now)).await?;
-            Ok(respond::json(StatusCode::CREATED, &p))
-        }
-        (&Method::GET, ["admin", "v1", "partners", id]) => {
-            let s = snap();
-            let partner = s.partner("id", id)?;
-            let mut apps: Vec<&Application> = s
-                .applications
-                .values()
-                .filter(|a| a.partner_id == partner.id)
-                .collect();
-            apps.sort_by_key(|a| a.created_at);
-            let mut body = to_value(partner);
-            body["applications"] = to_value(&apps);
-            Ok(respond::json(StatusCode::OK, &body))
-        }
-        (&Method::PATCH, ["admin", "v1", "partners", id]) => {
-            let id = (*id).to_owned();
-            let patch: PartnerPatch = read_json(req).await?;
-            let p = blocking(app, move |app| app.registry.update_partner(&id, patch)).await?;
-            Ok(respond::json(StatusCode::OK, &p))
-        }
-        (&Method::GET, ["admin", "v1", "applications"]) => {
-            let s = snap();
-            let partner = query_param(&query, "partner_id");
-            let mut list: Vec<&Application> = s
-                .applications
-                .values()
-                .filter(|a| {
-                    partner
-                        .as_deref()
-                        .is_none_or(|p| a.partner_id.as_str() == p)
-                })
-                .collect();
-            list.sort_by_key(|a| a.created_at);
-            Ok(respond::json(StatusCode::OK, &list))
-        }
-        (&Method::POST, ["admin", "v1", "applications"]) => {
-            let input: NewApplication = read_json(req).await?;
-            let now = OffsetDateTime::now_utc();
-            let created =
-                blocking(app, move |app| app.registry.create_application(input, now)).await?;
-            let mut body = to_value(&created.application);
-            body["client_secret"] = Value::String(created.client_secret);
-            Ok(respond::json(StatusCode::CREATED, &body))
-        }
-        (&Method::GET, ["admin", "v1", "applications", id]) => {
-            let s = snap();
-            let app_rec = s.application("client_id", id)?;
-            let mut body = to_value(app_rec);
-            body["certificates"] = to_value(&s.certificates_of(&app_rec.client_id));
-            Ok(respond::json(StatusCode::OK, &body))
-        }
-        (&Method::PATCH, ["admin", "v1", "applications", id]) => {
-            let id = (*id).to_owned();
-            let patch: ApplicationPatch = read_json(req).await?;
-            let a = blocking(app, move |app| app.registry.update_application(&id, patch)).await?;
-            Ok(respond::json(StatusCode::OK, &a))
-        }
-        (&Method::GET, ["admin", "v1", "applications", id, "certificates"]) => {
-            let s = snap();
-            let app_rec = s.application("client_id", id)?;
-            Ok(respond::json(
-                StatusCode::OK,
-                &s.certificates_of(&app_rec.client_id),
-            ))
-        }
-        (&Method::POST, ["admin", "v1", "applications", id, "certificates"]) => {
-            let id = (*id).to_owned();
-            let input = read_json(req).await?;
-            certs::add(app, &id, input).await
-        }
-        (&Method::DELETE, ["admin", "v1", "applications", id, "certificates", thumb]) => {
-            let (id, thumb) = ((*id).to_owned(), (*thumb).to_owned());
-            let now = OffsetDateTime::now_utc();
-            blocking(app, move |app| {
-                app.registry.revoke_certificate(&id, &thumb, now)
-            })
-            .await?;
-            Ok(respond::empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::POST, ["admin", "v1", "applications", id, "secret"]) => {
-            tokens::rotate_secret(app, (*id).to_owned()).await
-        }
-        (&Method::POST, ["admin", "v1", "tokens", action @ ("introspect" | "revoke")]) => {
-            let action = *action;
-            let content_type = req
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = read_limited(req, crate::oauth::MAX_FORM_BODY).await?;
-            let result = if action == "introspect" {
-                tokens::introspect(app, content_type.as_deref(), &body)
-            } else {
-                tokens::revoke(app, content_type.as_deref(), &body).await
-            };
-            result.or_else(|e| {
-                if e.status == StatusCode::BAD_REQUEST {
-                    Ok(respond::json(e.status, &tokens::oauth_error_body(&e)))
-                } else {
-                    Err(e)
-                }
-            })
-        }
-        (&Method::GET, ["admin", "v1", "environments"]) => {
-            let state: Vec<_> = crate::domain::Environment::ALL
-                .iter()
-                .map(|e| serde_json::json!({"environment": e, "maintenance": app.availability.maintenance(*e).as_deref()}))
-                .collect();
-            Ok(respond::json(StatusCode::OK, &state))
-        }
-        (
-            method @ (&Method::PUT | &Method::DELETE),
-            ["admin", "v1", "environments", env, "maintenance"],
-        ) => {
-            let env = crate::domain::Environment::parse(env).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    Some("environment"),
-                    format!("no environment {env}"),
-                )
-            })?;
-            let m: Option<crate::availability::Maintenance> = if method == Method::PUT {
-                let m: crate::availability::Maintenance = read_json(req).await?;
-                if !(1..=86_400).contains(&m.retry_after) {
-                    return Err(ApiError::bad_request(
-                        "retry_after",
-                        "between 1 and 86400 seconds",
-                    ));
-                }
-                Some(m)
-            } else {
-                None
-            };
-            let app2 = app.clone();
-            tokio::task::spawn_blocking(move || app2.availability.set(env, m))
-                .await
-                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "interrupted"))?
-                .map_err(|e| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string())
-                })?;
-            Ok(respond::empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::GET, ["metrics"]) => Ok(respond::bytes(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            app.metrics
-                .render(app.audit.stats(), &app.registry.snapshot()),
-        )),
-        (&Method::GET, ["admin", "v1", "trace"]) => trace::list(app, &query),
-        (&Method::GET, ["admin", "v1", "trace", "export"]) => trace::export(app, &query),
-        (&Method::POST, ["admin", "v1", "trace", "verify"]) => trace::verify(app).await,
-        (&Method::POST, ["admin", "v1", "trace", "purge"]) => {
-            let input: trace::PurgeInput = read_json(req).await?;
-            trace::purge(app, input).await
-        }
-        (&Method::GET, ["admin", "v1", "stats"]) => trace::stats(app, &query),
-        (&Method::GET, ["admin", "v1", "admins"]) => {
-            let s = snap();
-            let mut list: Vec<_> = s.admins.values().collect();
-            list.sort_by_key(|a| a.registered_at);
-            Ok(respond::json(StatusCode::OK, &list))
-        }
-        (&Method::POST, ["admin", "v1", "admins"]) => {
-            let input = read_json(req).await?;
-            certs::add_admin(app, input).await
-        }
-        (_, ["admin", "v1", ..]) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            None,
-            format!("no admin call {method} {path}"),
-        )),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            None,
-            format!("no route for {path}"),
-        )),
+/// What a handler answers.
+pub(super) type Answer = Result<Response<Body>, ApiError>;
+
+/// One admin operation.
+type Handler = fn(Call) -> Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// A routed request: the app, the request and its path parameters
+/// (percent-decoded).
+pub(super) struct Call {
+    /// The application state.
+    pub app: Arc<App>,
+    /// The request (its body not yet read).
+    pub req: Request<Incoming>,
+    params: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The path parameter `name` (`{id}` in the route); empty if the route
+    /// has none of that name.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
     }
+
+    /// The raw query string (empty if none).
+    pub fn query(&self) -> &str {
+        self.req.uri().query().unwrap_or("")
+    }
+}
+
+/// A handler of the table: `op!(module::function)` where the function is
+/// `async fn(Call) -> Answer`.
+macro_rules! op {
+    ($f:path) => {
+        |c| Box::pin($f(c))
+    };
+}
+
+/// Every operation: path, method, handler (a table: one line each).
+#[rustfmt::skip]
+const ROUTES: &[(&str, Method, Handler)] = &[
+    ("/admin/v1/partners",                                           Method::GET,    op!(partners::list_partners)),
+    ("/admin/v1/partners",                                           Method::POST,   op!(partners::create_partner)),
+    ("/admin/v1/partners/{id}",                                      Method::GET,    op!(partners::show_partner)),
+    ("/admin/v1/partners/{id}",                                      Method::PATCH,  op!(partners::update_partner)),
+    ("/admin/v1/applications",                                       Method::GET,    op!(partners::list_applications)),
+    ("/admin/v1/applications",                                       Method::POST,   op!(partners::create_application)),
+    ("/admin/v1/applications/{client_id}",                           Method::GET,    op!(partners::show_application)),
+    ("/admin/v1/applications/{client_id}",                           Method::PATCH,  op!(partners::update_application)),
+    ("/admin/v1/applications/{client_id}/certificates",              Method::GET,    op!(certs::list)),
+    ("/admin/v1/applications/{client_id}/certificates",              Method::POST,   op!(certs::add)),
+    ("/admin/v1/applications/{client_id}/certificates/{thumbprint}", Method::DELETE, op!(certs::revoke)),
+    ("/admin/v1/applications/{client_id}/secret",                    Method::POST,   op!(tokens::rotate_secret)),
+    ("/admin/v1/admins",                                             Method::GET,    op!(partners::list_admins)),
+    ("/admin/v1/admins",                                             Method::POST,   op!(certs::add_admin)),
+    ("/admin/v1/tokens/introspect",                                  Method::POST,   op!(tokens::introspect)),
+    ("/admin/v1/tokens/revoke",                                      Method::POST,   op!(tokens::revoke)),
+    ("/admin/v1/environments",                                       Method::GET,    op!(environments::list)),
+    ("/admin/v1/environments/{environment}/maintenance",             Method::PUT,    op!(environments::close)),
+    ("/admin/v1/environments/{environment}/maintenance",             Method::DELETE, op!(environments::open)),
+    ("/admin/v1/trace",                                              Method::GET,    op!(trace::list)),
+    ("/admin/v1/trace/export",                                       Method::GET,    op!(trace::export)),
+    ("/admin/v1/trace/verify",                                       Method::POST,   op!(trace::verify)),
+    ("/admin/v1/trace/purge",                                        Method::POST,   op!(trace::purge)),
+    ("/admin/v1/stats",                                              Method::GET,    op!(trace::stats)),
+    ("/metrics",                                                     Method::GET,    op!(metrics)),
+];
+
+/// The path tree, built once: each path leads to its methods' handlers.
+static ROUTER: LazyLock<Router<Vec<(Method, Handler)>>> = LazyLock::new(|| {
+    let mut by_path: BTreeMap<&str, Vec<(Method, Handler)>> = BTreeMap::new();
+    for (path, method, handler) in ROUTES {
+        by_path
+            .entry(path)
+            .or_default()
+            .push((method.clone(), *handler));
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        // ROUTES is a constant table, checked by a unit test: no input
+        // reaches this.
+        router
+            .insert(path, methods)
+            .expect("the admin route table has no conflicting paths");
+    }
+    router
+});
+
+/// Dispatches an authenticated admin request to its operation.
+pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Answer {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let found = ROUTER.at(&path).ok().and_then(|m| {
+        let (_, handler) = m.value.iter().find(|(method, _)| method == req.method())?;
+        let params = m
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_owned(),
+                    percent_decode_str(v).decode_utf8_lossy().into_owned(),
+                )
+            })
+            .collect();
+        Some((*handler, params))
+    });
+    match found {
+        Some((handler, params)) => {
+            let app = app.clone();
+            handler(Call { app, req, params }).await
+        }
+        None => Err(not_found(req.method(), req.uri().path(), &path)),
+    }
+}
+
+/// The 404 of an unknown path, or of a method the path does not have.
+fn not_found(method: &Method, path: &str, trimmed: &str) -> ApiError {
+    let message = if trimmed == "/admin/v1" || trimmed.starts_with("/admin/v1/") {
+        format!("no admin call {method} {path}")
+    } else {
+        format!("no route for {path}")
+    };
+    ApiError::new(StatusCode::NOT_FOUND, None, message)
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics(c: Call) -> Answer {
+    Ok(respond::bytes(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        c.app
+            .metrics
+            .render(c.app.audit.stats(), &c.app.registry.snapshot()),
+    ))
 }
 
 /// Runs a registry operation (which flushes to disk) off the async threads.
@@ -223,19 +167,22 @@ pub(super) async fn blocking<T: Send + 'static>(
     let app = app.clone();
     tokio::task::spawn_blocking(move || op(&app))
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                "the operation was interrupted",
-            )
-        })?
+        .map_err(|_| interrupted())?
         .map_err(ApiError::from)
+}
+
+/// The error of a blocking task that panicked or was cancelled.
+pub(super) fn interrupted() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        "the operation was interrupted",
+    )
 }
 
 /// Reads a JSON body (at most [`MAX_BODY`] bytes) into `T`; errors name the
 /// field (`grants[0].years`) where serde can tell which.
-async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+pub(super) async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !ct
@@ -251,7 +198,12 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
         }
     }
     let bytes = read_limited(req, MAX_BODY).await?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    parse_json(&bytes)
+}
+
+/// A JSON document into `T`, errors naming the field.
+pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
@@ -263,7 +215,10 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
 }
 
 /// Reads a body of at most `limit` bytes.
-async fn read_limited(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(super) async fn read_limited(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     Ok(Limited::new(req.into_body(), limit)
         .collect()
         .await
@@ -291,13 +246,24 @@ fn error_field(path: &str, message: &str) -> String {
     }
 }
 
-fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The value of `name` in a query string (percent-decoded).
-pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    #[test]
+    fn every_operation_is_routed_once() {
+        for (path, method, _) in ROUTES {
+            let concrete = path.replace('{', "x").replace('}', "");
+            let m = ROUTER.at(&concrete).unwrap();
+            let handlers = m.value.iter().filter(|(m, _)| m == method).count();
+            assert_eq!(handlers, 1, "{method} {path}");
+        }
+        let m = ROUTER
+            .at("/admin/v1/applications/c-1/certificates/t_2")
+            .unwrap();
+        assert_eq!(m.params.get("client_id"), Some("c-1"));
+        assert_eq!(m.params.get("thumbprint"), Some("t_2"));
+        assert!(ROUTER.at("/admin/v1/nothing").is_err());
+        assert!(ROUTER.at("/admin/v1/partners/a/b").is_err());
+    }
 }

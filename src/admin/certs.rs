@@ -2,49 +2,50 @@
 //! environment CA), register an externally issued PEM, register admins.
 
 use super::ApiError;
-use super::api::blocking;
-use crate::app::App;
+use super::api::{Answer, Call, blocking, read_json};
+use super::types::{AdminRequest, CertificateRequest};
 use crate::pki::{self, CertInfo, PkiError};
 use crate::registry::{AdminRecord, CertOrigin, CertStatus, CertificateRecord};
-use crate::respond::{self, Body};
-use hyper::{Response, StatusCode};
+use crate::respond;
+use hyper::StatusCode;
 use rustls_pki_types::CertificateDer;
-use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// `POST /admin/v1/applications/{client_id}/certificates`: exactly one of
-/// `csr` (to be signed) or `certificate` (to be registered).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificateInput {
-    /// A PKCS #10 request, PEM.
-    #[serde(default)]
-    pub csr: Option<String>,
-    /// A certificate (optionally followed by intermediates), PEM.
-    #[serde(default)]
-    pub certificate: Option<String>,
+/// `GET /admin/v1/applications/{client_id}/certificates`
+pub(super) async fn list(c: Call) -> Answer {
+    let s = c.app.registry.snapshot();
+    let app_rec = s.application("client_id", c.param("client_id"))?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &s.certificates_of(&app_rec.client_id),
+    ))
 }
 
-/// `POST /admin/v1/admins`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminInput {
-    /// The admin's client certificate, PEM, issued by the root CA.
-    pub certificate: String,
+/// `DELETE /admin/v1/applications/{client_id}/certificates/{thumbprint}`:
+/// revoked at once → 204.
+pub(super) async fn revoke(c: Call) -> Answer {
+    let (id, thumb) = (
+        c.param("client_id").to_owned(),
+        c.param("thumbprint").to_owned(),
+    );
+    let now = OffsetDateTime::now_utc();
+    blocking(&c.app, move |app| {
+        app.registry.revoke_certificate(&id, &thumb, now)
+    })
+    .await?;
+    Ok(respond::empty(StatusCode::NO_CONTENT))
 }
 
-/// Issues or registers a certificate for an application.
-pub async fn add(
-    app: &Arc<App>,
-    client_id: &str,
-    input: CertificateInput,
-) -> Result<Response<Body>, ApiError> {
+/// `POST /admin/v1/applications/{client_id}/certificates`: issues (from
+/// `csr`) or registers (`certificate`) a certificate → 201.
+pub(super) async fn add(c: Call) -> Answer {
+    let client_id = c.param("client_id").to_owned();
+    let (app, input): (_, CertificateRequest) = (c.app, read_json(c.req).await?);
     let environment = app
         .registry
         .snapshot()
-        .application("client_id", client_id)?
+        .application("client_id", &client_id)?
         .environment;
     let env = app.env(environment);
     let now = OffsetDateTime::now_utc();
@@ -77,15 +78,17 @@ pub async fn add(
             ));
         }
     };
-    let record = record(client_id, environment, &der, origin, now)?;
-    let stored = blocking(app, move |app| app.registry.add_certificate(record)).await?;
+    let record = record(&client_id, environment, &der, origin, now)?;
+    let stored = blocking(&app, move |app| app.registry.add_certificate(record)).await?;
     let mut body = serde_json::to_value(&stored).unwrap_or_default();
     body["certificate"] = json!(stored.pem);
     Ok(respond::json(StatusCode::CREATED, &body))
 }
 
-/// Registers another admin certificate (must chain to `ca.pem`).
-pub async fn add_admin(app: &Arc<App>, input: AdminInput) -> Result<Response<Body>, ApiError> {
+/// `POST /admin/v1/admins`: registers another admin certificate (must
+/// chain to `ca.pem`) → 201.
+pub(super) async fn add_admin(c: Call) -> Answer {
+    let (app, input): (_, AdminRequest) = (c.app, read_json(c.req).await?);
     let chain = pki::parse_certificate_chain(&input.certificate).map_err(cert_error)?;
     app.admin_verifier.verdict(&chain).map_err(|fault| {
         ApiError::bad_request("certificate", format!("{fault} (admin root CA)"))
@@ -96,7 +99,7 @@ pub async fn add_admin(app: &Arc<App>, input: AdminInput) -> Result<Response<Bod
         subject: info.subject,
         registered_at: OffsetDateTime::now_utc(),
     };
-    let stored = blocking(app, move |app| app.registry.add_admin(record)).await?;
+    let stored = blocking(&app, move |app| app.registry.add_admin(record)).await?;
     Ok(respond::json(StatusCode::CREATED, &stored))
 }
 

@@ -1,12 +1,17 @@
 //! `opale-apim admin …`: the command line over the admin API. Human-readable
 //! output by default, the API's JSON with `--json`.
 
+mod output;
+mod request;
+
 use super::client::{AdminClient, ClientError};
+use super::types::SyntaxError;
 use crate::config::{Config, ConfigError};
 use crate::pki::PkiFiles;
 use clap::{Args, Subcommand};
-use hyper::{Method, StatusCode};
-use serde_json::{Value, json};
+use hyper::StatusCode;
+use output::print_human;
+use request::{export_path, request};
 use std::path::PathBuf;
 
 /// Why an admin command failed.
@@ -29,6 +34,9 @@ pub enum CliError {
     /// An argument that cannot be turned into a request.
     #[error("{0}")]
     Usage(String),
+    /// An argument that does not follow its grammar.
+    #[error(transparent)]
+    Syntax(#[from] SyntaxError),
     /// The API refused the call.
     #[error("{status}{field}: {message}", field = field.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
     Api {
@@ -333,11 +341,7 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         &args.key.clone().unwrap_or_else(|| files.admin_key()),
     )?;
     if let AdminCommand::Trace(TraceCommand::Export { app }) = &args.command {
-        let path = match app {
-            Some(a) => format!("/admin/v1/trace/export?client_id={}", seg(a)),
-            None => "/admin/v1/trace/export".into(),
-        };
-        let (status, text) = client.get_text(&path).await?;
+        let (status, text) = client.get_text(&export_path(app.as_deref())).await?;
         if !status.is_success() {
             return Err(CliError::Api {
                 status,
@@ -397,309 +401,4 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         print_human(&args.command, status, &value);
     }
     Ok(())
-}
-
-fn request(cmd: &AdminCommand) -> Result<(Method, String, Option<Value>), CliError> {
-    use AdminCommand as A;
-    let patch = |path: String, body: Value| Ok((Method::PATCH, path, Some(body)));
-    let get = |path: String| Ok((Method::GET, path, None));
-    match cmd {
-        A::Partner(p) => match p {
-            PartnerCommand::Add {
-                siren,
-                name,
-                contacts,
-            } => {
-                let mut map = serde_json::Map::new();
-                for c in contacts {
-                    let (role, contact) = parse_contact(c)?;
-                    map.insert(role, contact);
-                }
-                let body = json!({"siren": siren, "name": name, "contacts": map});
-                Ok((Method::POST, "/admin/v1/partners".into(), Some(body)))
-            }
-            PartnerCommand::List => get("/admin/v1/partners".into()),
-            PartnerCommand::Show { id } => get(format!("/admin/v1/partners/{}", seg(id))),
-            PartnerCommand::Suspend { id } => patch(
-                format!("/admin/v1/partners/{}", seg(id)),
-                json!({"status": "suspended"}),
-            ),
-            PartnerCommand::Resume { id } => patch(
-                format!("/admin/v1/partners/{}", seg(id)),
-                json!({"status": "active"}),
-            ),
-        },
-        A::App(a) => {
-            let app_path = |id: &str| format!("/admin/v1/applications/{}", seg(id));
-            match a {
-                AppCommand::Add {
-                    partner,
-                    name,
-                    environment,
-                    grants,
-                    valid_from,
-                    valid_until,
-                    ips,
-                    quota,
-                } => {
-                    let mut body = json!({
-                        "partner_id": partner, "name": name, "environment": environment,
-                        "grants": parse_grants(grants)?, "valid_from": valid_from,
-                        "valid_until": valid_until, "ip_allowlist": ips,
-                    });
-                    if let Some(q) = quota {
-                        body["quota_per_minute"] = json!(q);
-                    }
-                    Ok((Method::POST, "/admin/v1/applications".into(), Some(body)))
-                }
-                AppCommand::List { partner } => get(match partner {
-                    Some(p) => format!("/admin/v1/applications?partner_id={}", seg(p)),
-                    None => "/admin/v1/applications".into(),
-                }),
-                AppCommand::Show { id } => get(app_path(id)),
-                AppCommand::Suspend { id } => patch(app_path(id), json!({"status": "suspended"})),
-                AppCommand::Resume { id } => patch(app_path(id), json!({"status": "active"})),
-                AppCommand::SetIps { id, cidrs } => {
-                    patch(app_path(id), json!({"ip_allowlist": cidrs}))
-                }
-                AppCommand::SetQuota { id, quota } => {
-                    patch(app_path(id), json!({"quota_per_minute": quota}))
-                }
-                AppCommand::Grant { id, grants } => {
-                    patch(app_path(id), json!({"grants": parse_grants(grants)?}))
-                }
-            }
-        }
-        A::Secret(SecretCommand::Rotate { app }) => Ok((
-            Method::POST,
-            format!("/admin/v1/applications/{}/secret", seg(app)),
-            None,
-        )),
-        A::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
-        A::Env(EnvCommand::List) => get("/admin/v1/environments".into()),
-        A::Trace(TraceCommand::List {
-            app,
-            decision,
-            limit,
-        }) => {
-            let mut q = format!("limit={limit}");
-            if let Some(a) = app {
-                q.push_str(&format!("&client_id={}", seg(a)));
-            }
-            if let Some(d) = decision {
-                q.push_str(&format!("&decision={}", seg(d)));
-            }
-            get(format!("/admin/v1/trace?{q}"))
-        }
-        A::Trace(TraceCommand::Verify) => Ok((Method::POST, "/admin/v1/trace/verify".into(), None)),
-        A::Trace(TraceCommand::Export { .. }) => {
-            Err(CliError::Usage("trace export streams JSON Lines".into()))
-        }
-        A::Stats { app } => get(match app {
-            Some(a) => format!("/admin/v1/stats?client_id={}", seg(a)),
-            None => "/admin/v1/stats".into(),
-        }),
-        A::Env(EnvCommand::Close {
-            env,
-            retry_after,
-            message,
-        }) => Ok((
-            Method::PUT,
-            format!("/admin/v1/environments/{}/maintenance", seg(env)),
-            Some(json!({"retry_after": retry_after, "message": message})),
-        )),
-        A::Env(EnvCommand::Open { env }) => Ok((
-            Method::DELETE,
-            format!("/admin/v1/environments/{}/maintenance", seg(env)),
-            None,
-        )),
-        A::Cert(c) => {
-            let certs = |id: &str| format!("/admin/v1/applications/{}/certificates", seg(id));
-            match c {
-                CertCommand::Issue { app, csr, .. } => {
-                    let body = json!({"csr": read_file(csr)?});
-                    Ok((Method::POST, certs(app), Some(body)))
-                }
-                CertCommand::Register { app, pem } => {
-                    let body = json!({"certificate": read_file(pem)?});
-                    Ok((Method::POST, certs(app), Some(body)))
-                }
-                CertCommand::Revoke { app, thumbprint } => Ok((
-                    Method::DELETE,
-                    format!("{}/{}", certs(app), seg(thumbprint)),
-                    None,
-                )),
-                CertCommand::List { app } => get(certs(app)),
-            }
-        }
-    }
-}
-
-/// Keeps a path segment to the characters ids and thumbprints use.
-fn seg(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        .collect()
-}
-
-fn read_file(path: &PathBuf) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::File {
-        path: path.clone(),
-        source,
-    })
-}
-
-fn parse_contact(s: &str) -> Result<(String, Value), CliError> {
-    let parts: Vec<&str> = s.splitn(4, ':').collect();
-    match parts.as_slice() {
-        [role, nom, email] => Ok(((*role).into(), json!({"nom": nom, "email": email}))),
-        [role, nom, email, tel] => Ok((
-            (*role).into(),
-            json!({"nom": nom, "email": email, "telephone": tel}),
-        )),
-        _ => Err(CliError::Usage(format!(
-            "--contact {s:?}: expected ROLE:NAME:EMAIL[:PHONE]"
-        ))),
-    }
-}
-
-/// `declarations:2022,2023` or `declarations:2020-2023`.
-fn parse_grants(grants: &[String]) -> Result<Vec<Value>, CliError> {
-    grants
-        .iter()
-        .map(|g| {
-            let bad = || {
-                CliError::Usage(format!(
-                    "--grant {g:?}: expected SCOPE:2022,2023 or SCOPE:2020-2023 or SCOPE:N-3..N-1"
-                ))
-            };
-            let (scope, years) = g.split_once(':').ok_or_else(bad)?;
-            let mut list = Vec::new();
-            for part in years.split(',') {
-                if part.contains("..") || part.trim_start().starts_with('N') {
-                    list.push(json!(part.trim()));
-                    continue;
-                }
-                match part.split_once('-') {
-                    Some((a, b)) => {
-                        let (a, b): (i32, i32) = (
-                            a.trim().parse().map_err(|_| bad())?,
-                            b.trim().parse().map_err(|_| bad())?,
-                        );
-                        if b < a || b - a > 200 {
-                            return Err(bad());
-                        }
-                        list.extend((a..=b).map(|y| json!(y)));
-                    }
-                    None => list.push(json!(part.trim().parse::<i32>().map_err(|_| bad())?)),
-                }
-            }
-            Ok(json!({"scope": scope, "years": list}))
-        })
-        .collect()
-}
-
-fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value) {
-    if let AdminCommand::Token(TokenCommand::Revoke { .. }) = cmd {
-        println!("token revoked (or already unusable)");
-        return;
-    }
-    if status == StatusCode::NO_CONTENT {
-        match cmd {
-            AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) => {
-                println!("certificate {thumbprint} revoked");
-            }
-            AdminCommand::Env(EnvCommand::Close { env, .. }) => println!("{env} closed (503)"),
-            AdminCommand::Env(EnvCommand::Open { env }) => println!("{env} open"),
-            _ => {}
-        }
-        return;
-    }
-    match value {
-        Value::Array(items) if items.is_empty() => println!("(none)"),
-        Value::Array(items) => items.iter().for_each(|i| println!("{}", summary(i))),
-        Value::Object(map) => {
-            for (k, v) in map {
-                match v {
-                    Value::Array(items)
-                        if items.iter().all(Value::is_object) && !items.is_empty() =>
-                    {
-                        println!("{k}:");
-                        items.iter().for_each(|i| println!("  - {}", summary(i)));
-                    }
-                    Value::String(s) if k == "certificate" || k == "pem" => {
-                        if k == "certificate" {
-                            println!("{k}:\n{s}");
-                        }
-                    }
-                    Value::String(s) => println!("{k}: {s}"),
-                    other => println!("{k}: {other}"),
-                }
-            }
-            if map.contains_key("client_secret") && map.len() <= 2 {
-                eprintln!("\nThe previous secret no longer works.");
-            }
-            if map.contains_key("client_secret") {
-                eprintln!("\nThe client_secret above is shown only once: store it now.");
-            }
-        }
-        other => println!("{other}"),
-    }
-}
-
-/// One line describing a partner, application, grant or certificate.
-fn summary(v: &Value) -> String {
-    let s = |k: &str| v[k].as_str().map(str::to_owned);
-    if let Some(t) = s("thumbprint") {
-        return format!(
-            "{t}  {}  {}  until {}",
-            s("status").unwrap_or_default(),
-            s("subject").unwrap_or_default(),
-            s("not_after").unwrap_or_default()
-        );
-    }
-    if let Some(c) = s("client_id") {
-        return format!(
-            "{c}  {}  {}  {}",
-            s("environment").unwrap_or_default(),
-            s("status").unwrap_or_default(),
-            s("name").unwrap_or_default()
-        );
-    }
-    if let Some(id) = s("id") {
-        return format!(
-            "{id}  {}  {}  {}",
-            s("siren").unwrap_or_default(),
-            s("status").unwrap_or_default(),
-            s("name").unwrap_or_default()
-        );
-    }
-    if let Some(scope) = s("scope") {
-        return format!("{scope}: {}", v["years"]);
-    }
-    v.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grant_syntax() {
-        let g = parse_grants(&["declarations:2020-2022,2024,N-3..N-1".into()]).unwrap();
-        assert_eq!(
-            g[0],
-            json!({"scope": "declarations", "years": [2020, 2021, 2022, 2024, "N-3..N-1"]})
-        );
-        assert!(parse_grants(&["declarations".into()]).is_err());
-        assert!(parse_grants(&["declarations:2024-2020".into()]).is_err());
-    }
-
-    #[test]
-    fn contact_syntax() {
-        let (role, c) = parse_contact("technique:Jeanne Dupont:jd@example.fr:0102030405").unwrap();
-        assert_eq!(role, "technique");
-        assert_eq!(c["telephone"], "0102030405");
-        assert!(parse_contact("technique:Jeanne").is_err());
-    }
 }

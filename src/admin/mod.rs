@@ -7,9 +7,13 @@ mod certs;
 mod changes;
 pub mod cli;
 pub mod client;
+mod environments;
 mod error;
+mod export;
+mod partners;
 mod tokens;
 mod trace;
+pub mod types;
 
 pub use error::ApiError;
 

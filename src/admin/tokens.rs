@@ -2,29 +2,29 @@
 //! client-secret rotation.
 
 use super::ApiError;
-use super::api::blocking;
+use super::api::{Answer, Call, blocking, read_limited};
 use crate::app::App;
 use crate::domain::{ClientId, Status};
 use crate::oauth::{self, AccessClaims, unix_now};
 use crate::respond::{self, Body};
 use bytes::Bytes;
-use hyper::{Response, StatusCode};
-use serde_json::{Value, json};
-use std::sync::Arc;
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
 
-/// `POST /admin/v1/tokens/introspect` (form `token=`).
-pub fn introspect(
-    app: &App,
-    content_type: Option<&str>,
-    body: &Bytes,
-) -> Result<Response<Body>, ApiError> {
-    let token = token_param(content_type, body)?;
+/// `POST /admin/v1/tokens/introspect` (form `token=`, RFC 7662).
+pub(super) async fn introspect(c: Call) -> Answer {
+    let token = match form_token(c.req).await? {
+        Ok(token) => token,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
     let now = unix_now();
-    let active = app.oauth.identify(&token).and_then(|(authority, _)| {
+    let active = c.app.oauth.identify(&token).and_then(|(authority, _)| {
         authority
-            .verify(&token, &app.oauth.denylist, now)
+            .verify(&token, &c.app.oauth.denylist, now)
             .ok()
-            .filter(|c| client_active(app, c))
+            .filter(|claims| client_active(&c.app, claims))
     });
     let body = match active {
         None => json!({"active": false}),
@@ -45,18 +45,18 @@ pub fn introspect(
     Ok(respond::json(StatusCode::OK, &body))
 }
 
-/// `POST /admin/v1/tokens/revoke` (form `token=`): 200 whatever the token.
-pub async fn revoke(
-    app: &Arc<App>,
-    content_type: Option<&str>,
-    body: &Bytes,
-) -> Result<Response<Body>, ApiError> {
-    let token = token_param(content_type, body)?;
-    if let Some((_, claims)) = app.oauth.identify(&token) {
+/// `POST /admin/v1/tokens/revoke` (form `token=`, RFC 7009): 200 whatever
+/// the token.
+pub(super) async fn revoke(c: Call) -> Answer {
+    let token = match form_token(c.req).await? {
+        Ok(token) => token,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
+    if let Some((_, claims)) = c.app.oauth.identify(&token) {
         let (jti, exp) = (claims.jti.clone(), claims.exp);
         if exp > unix_now() {
-            let app2 = app.clone();
-            tokio::task::spawn_blocking(move || app2.oauth.denylist.revoke(&jti, exp))
+            let app = c.app.clone();
+            tokio::task::spawn_blocking(move || app.oauth.denylist.revoke(&jti, exp))
                 .await
                 .map_err(|_| internal())?
                 .map_err(|e| {
@@ -69,9 +69,22 @@ pub async fn revoke(
 }
 
 /// `POST /admin/v1/applications/{client_id}/secret`: a new secret, shown once.
-pub async fn rotate_secret(app: &Arc<App>, client_id: String) -> Result<Response<Body>, ApiError> {
-    let secret = blocking(app, move |app| app.registry.rotate_secret(&client_id)).await?;
+pub(super) async fn rotate_secret(c: Call) -> Answer {
+    let client_id = c.param("client_id").to_owned();
+    let secret = blocking(&c.app, move |app| app.registry.rotate_secret(&client_id)).await?;
     Ok(respond::json(StatusCode::OK, &secret))
+}
+
+/// The `token` of a form body: the outer error is the body's own (too
+/// large), the inner one a malformed form, answered the RFC 7009/7662 way.
+async fn form_token(req: Request<Incoming>) -> Result<Result<String, ApiError>, ApiError> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = read_limited(req, oauth::MAX_FORM_BODY).await?;
+    Ok(token_param(content_type.as_deref(), &body))
 }
 
 fn client_active(app: &App, claims: &AccessClaims) -> bool {
@@ -103,7 +116,8 @@ fn internal() -> ApiError {
     )
 }
 
-/// The RFC 7009/7662 error body for a bad request (`invalid_request`).
-pub fn oauth_error_body(e: &ApiError) -> Value {
-    json!({"error": "invalid_request", "error_description": e.message})
+/// The RFC 7009/7662 answer to a bad request (400 `invalid_request`).
+fn oauth_error(e: &ApiError) -> Response<Body> {
+    let body = json!({"error": "invalid_request", "error_description": e.message});
+    respond::json(StatusCode::BAD_REQUEST, &body)
 }

@@ -74,6 +74,17 @@ pub fn list(
     Ok(out)
 }
 
+/// Calls `visit` on the records matching `filter` (its `before` too),
+/// newest first, until it returns false or [`MAX_SCAN`] records were read:
+/// the export's source, one record at a time.
+pub fn for_each_matching(
+    store: &dyn Store,
+    filter: &Filter,
+    mut visit: impl FnMut(TraceRecord) -> bool,
+) -> Result<(), AuditError> {
+    scan_newest(store, filter.before, |r| !filter.matches(&r) || visit(r))
+}
+
 /// Calls `visit` on records from the newest down (below `before`), until
 /// it returns false or [`MAX_SCAN`] records were read.
 pub fn scan_newest(

@@ -1,4 +1,5 @@
-//! Admin operations on the registry: the JSON bodies they accept, their
+//! Admin operations on the registry: the JSON bodies they accept (also
+//! serialized by the admin CLI, so both sides share one definition), their
 //! validation (every error names the field) and the records they write.
 //! Each function is one all-or-nothing operation run by [`Registry::apply`].
 
@@ -8,7 +9,7 @@ use super::{
 };
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
 use ipnetwork::IpNetwork;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use time::{Date, OffsetDateTime};
 
@@ -19,7 +20,7 @@ pub const MAX_QUOTA_PER_MINUTE: u32 = 1_000_000;
 const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
 
 /// A contact as sent by an admin.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
     /// Full name.
@@ -32,7 +33,7 @@ pub struct NewContact {
 }
 
 /// `POST /admin/v1/partners`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPartner {
     /// The partner's SIREN.
@@ -45,7 +46,7 @@ pub struct NewPartner {
 }
 
 /// `PATCH /admin/v1/partners/{id}`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerPatch {
     /// `active` or `suspended`.
@@ -57,7 +58,7 @@ pub struct PartnerPatch {
 }
 
 /// A grant as sent by an admin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     /// Scope name.
@@ -67,7 +68,7 @@ pub struct NewGrant {
 }
 
 /// `POST /admin/v1/applications`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// Owner.
@@ -91,7 +92,7 @@ pub struct NewApplication {
 }
 
 /// `PATCH /admin/v1/applications/{client_id}`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationPatch {
     /// `active` or `suspended`.

@@ -75,6 +75,28 @@ impl YearSpec {
         }
     }
 
+    /// Parses a comma-separated list, the command line's form of a grant's
+    /// years: `2022,2023`, `2020..2023`, `N-3..N-1`, and `2020-2023` (the
+    /// command line's spelling of `2020..2023`). `None` if an element is not
+    /// a spec or is an inverted range.
+    pub fn parse_list(s: &str) -> Option<Vec<Self>> {
+        s.split(',')
+            .map(|part| {
+                let spec = Self::parse(part).or_else(|| Self::parse_dashed(part))?;
+                (!spec.is_inverted()).then_some(spec)
+            })
+            .collect()
+    }
+
+    /// `2020-2023`: two absolute years joined by a dash.
+    fn parse_dashed(s: &str) -> Option<Self> {
+        let (a, b) = s.split_once('-')?;
+        match (YearBound::parse(a)?, YearBound::parse(b)?) {
+            (a @ YearBound::Absolute(_), b @ YearBound::Absolute(_)) => Some(YearSpec::Range(a, b)),
+            _ => None,
+        }
+    }
+
     /// Whether `year` is covered when the current year is `current`.
     pub fn covers(&self, year: i32, current: i32) -> bool {
         match *self {
@@ -165,6 +187,31 @@ mod tests {
         assert!(YearSpec::parse("2020..N").unwrap().covers(2025, 2026));
         for bad in ["", "N*2", "20", "N-..N", "abcd", "2020..", "N-99"] {
             assert_eq!(YearSpec::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_are_the_command_line_form() {
+        let list = YearSpec::parse_list("2020-2022, 2024,N-3..N-1,2019..2020").unwrap();
+        let text: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["2020..2022", "2024", "N-3..N-1", "2019..2020"]);
+        assert_eq!(
+            YearSpec::parse_list("N-1").unwrap(),
+            [YearSpec::Range(
+                YearBound::Relative(-1),
+                YearBound::Relative(-1)
+            )]
+        );
+        for bad in [
+            "",
+            "2024-2020",
+            "2020..2019",
+            "2022,",
+            "2020-N",
+            "N-1-2",
+            "x",
+        ] {
+            assert_eq!(YearSpec::parse_list(bad), None, "{bad}");
         }
     }
 

@@ -1,0 +1,365 @@
+//! What each `admin` command asks of the API: method, path and body. The
+//! bodies are the API's own request types (`admin::types`), built typed and
+//! serialized; query values and path segments are percent-encoded.
+
+use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
+use super::{SecretCommand, TraceCommand};
+use crate::admin::types::{
+    self, ApplicationPatch, ApplicationQuery, CertificateRequest, Maintenance, NewApplication,
+    NewGrant, NewPartner, PartnerPatch, TraceQuery, encode,
+};
+use hyper::Method;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The call a command makes: method, path (with its query) and JSON body.
+pub(super) type Call = (Method, String, Option<Value>);
+
+pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
+    match cmd {
+        AdminCommand::Partner(p) => partner_request(p),
+        AdminCommand::App(a) => app_request(a),
+        AdminCommand::Cert(c) => cert_request(c),
+        AdminCommand::Secret(SecretCommand::Rotate { app }) => Ok((
+            Method::POST,
+            format!("/admin/v1/applications/{}/secret", encode(app)),
+            None,
+        )),
+        AdminCommand::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
+        AdminCommand::Env(e) => env_request(e),
+        AdminCommand::Trace(TraceCommand::List {
+            app,
+            decision,
+            limit,
+        }) => {
+            let q = TraceQuery {
+                client_id: app.clone(),
+                decision: decision.clone(),
+                limit: Some(limit.to_string()),
+                ..TraceQuery::default()
+            };
+            Ok((Method::GET, with_query("/admin/v1/trace", &q), None))
+        }
+        AdminCommand::Trace(TraceCommand::Verify) => {
+            Ok((Method::POST, "/admin/v1/trace/verify".into(), None))
+        }
+        AdminCommand::Trace(TraceCommand::Export { .. }) => {
+            Err(CliError::Usage("trace export streams JSON Lines".into()))
+        }
+        AdminCommand::Stats { app } => Ok((Method::GET, stats_path(app.as_deref()), None)),
+    }
+}
+
+fn partner_request(cmd: &PartnerCommand) -> Result<Call, CliError> {
+    let path = |id: &str| format!("/admin/v1/partners/{}", encode(id));
+    let status = |id: &str, status: &str| {
+        let patch = PartnerPatch {
+            status: Some(status.to_owned()),
+            ..PartnerPatch::default()
+        };
+        Ok((Method::PATCH, path(id), Some(body(&patch)?)))
+    };
+    match cmd {
+        PartnerCommand::Add {
+            siren,
+            name,
+            contacts,
+        } => {
+            let input = NewPartner {
+                siren: siren.clone(),
+                name: name.clone(),
+                contacts: contacts
+                    .iter()
+                    .map(|c| types::parse_contact(c))
+                    .collect::<Result<_, _>>()?,
+            };
+            Ok((
+                Method::POST,
+                "/admin/v1/partners".into(),
+                Some(body(&input)?),
+            ))
+        }
+        PartnerCommand::List => Ok((Method::GET, "/admin/v1/partners".into(), None)),
+        PartnerCommand::Show { id } => Ok((Method::GET, path(id), None)),
+        PartnerCommand::Suspend { id } => status(id, "suspended"),
+        PartnerCommand::Resume { id } => status(id, "active"),
+    }
+}
+
+fn app_request(cmd: &AppCommand) -> Result<Call, CliError> {
+    let path = |id: &str| format!("/admin/v1/applications/{}", encode(id));
+    let patch = |id: &str, p: ApplicationPatch| Ok((Method::PATCH, path(id), Some(body(&p)?)));
+    match cmd {
+        AppCommand::Add { .. } => {
+            let input = new_application(cmd)?;
+            let b = body(&input)?;
+            Ok((Method::POST, "/admin/v1/applications".into(), Some(b)))
+        }
+        AppCommand::List { partner } => {
+            let q = ApplicationQuery {
+                partner_id: partner.clone(),
+            };
+            let path = match q.to_query() {
+                query if query.is_empty() => "/admin/v1/applications".to_owned(),
+                query => format!("/admin/v1/applications?{query}"),
+            };
+            Ok((Method::GET, path, None))
+        }
+        AppCommand::Show { id } => Ok((Method::GET, path(id), None)),
+        AppCommand::Suspend { id } => patch(id, status_patch("suspended")),
+        AppCommand::Resume { id } => patch(id, status_patch("active")),
+        AppCommand::SetIps { id, cidrs } => patch(
+            id,
+            ApplicationPatch {
+                ip_allowlist: Some(cidrs.clone()),
+                ..ApplicationPatch::default()
+            },
+        ),
+        AppCommand::SetQuota { id, quota } => patch(
+            id,
+            ApplicationPatch {
+                quota_per_minute: Some(*quota),
+                ..ApplicationPatch::default()
+            },
+        ),
+        AppCommand::Grant { id, grants } => patch(
+            id,
+            ApplicationPatch {
+                grants: Some(parse_grants(grants)?),
+                ..ApplicationPatch::default()
+            },
+        ),
+    }
+}
+
+/// The body of `app add`.
+fn new_application(cmd: &AppCommand) -> Result<NewApplication, CliError> {
+    let AppCommand::Add {
+        partner,
+        name,
+        environment,
+        grants,
+        valid_from,
+        valid_until,
+        ips,
+        quota,
+    } = cmd
+    else {
+        return Err(CliError::Usage("not app add".into()));
+    };
+    Ok(NewApplication {
+        partner_id: partner.clone(),
+        name: name.clone(),
+        environment: environment.clone(),
+        grants: parse_grants(grants)?,
+        valid_from: valid_from.clone(),
+        valid_until: valid_until.clone(),
+        ip_allowlist: ips.clone(),
+        quota_per_minute: *quota,
+    })
+}
+
+fn status_patch(status: &str) -> ApplicationPatch {
+    ApplicationPatch {
+        status: Some(status.to_owned()),
+        ..ApplicationPatch::default()
+    }
+}
+
+fn env_request(cmd: &EnvCommand) -> Result<Call, CliError> {
+    let path = |env: &str| format!("/admin/v1/environments/{}/maintenance", encode(env));
+    match cmd {
+        EnvCommand::List => Ok((Method::GET, "/admin/v1/environments".into(), None)),
+        EnvCommand::Close {
+            env,
+            retry_after,
+            message,
+        } => {
+            let m = Maintenance {
+                retry_after: *retry_after,
+                message: message.clone(),
+            };
+            Ok((Method::PUT, path(env), Some(body(&m)?)))
+        }
+        EnvCommand::Open { env } => Ok((Method::DELETE, path(env), None)),
+    }
+}
+
+fn cert_request(cmd: &CertCommand) -> Result<Call, CliError> {
+    let certs = |id: &str| format!("/admin/v1/applications/{}/certificates", encode(id));
+    match cmd {
+        CertCommand::Issue { app, csr, .. } => {
+            let input = CertificateRequest {
+                csr: Some(read_file(csr)?),
+                certificate: None,
+            };
+            Ok((Method::POST, certs(app), Some(body(&input)?)))
+        }
+        CertCommand::Register { app, pem } => {
+            let input = CertificateRequest {
+                csr: None,
+                certificate: Some(read_file(pem)?),
+            };
+            Ok((Method::POST, certs(app), Some(body(&input)?)))
+        }
+        CertCommand::Revoke { app, thumbprint } => Ok((
+            Method::DELETE,
+            format!("{}/{}", certs(app), encode(thumbprint)),
+            None,
+        )),
+        CertCommand::List { app } => Ok((Method::GET, certs(app), None)),
+    }
+}
+
+/// `/admin/v1/stats`, for one application or all.
+fn stats_path(app: Option<&str>) -> String {
+    let q = TraceQuery {
+        client_id: app.map(str::to_owned),
+        ..TraceQuery::default()
+    };
+    with_query("/admin/v1/stats", &q)
+}
+
+/// `/admin/v1/trace/export`, for one application or all.
+pub(super) fn export_path(app: Option<&str>) -> String {
+    let q = TraceQuery {
+        client_id: app.map(str::to_owned),
+        ..TraceQuery::default()
+    };
+    with_query("/admin/v1/trace/export", &q)
+}
+
+/// `path?query`, or `path` when the query is empty.
+fn with_query(path: &str, q: &TraceQuery) -> String {
+    match q.to_query() {
+        query if query.is_empty() => path.to_owned(),
+        query => format!("{path}?{query}"),
+    }
+}
+
+/// A typed request body, serialized as the API will read it.
+fn body(value: &impl Serialize) -> Result<Value, CliError> {
+    serde_json::to_value(value).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn read_file(path: &PathBuf) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::File {
+        path: path.clone(),
+        source,
+    })
+}
+
+fn parse_grants(grants: &[String]) -> Result<Vec<NewGrant>, CliError> {
+    Ok(grants
+        .iter()
+        .map(|g| types::parse_grant(g))
+        .collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::api::parse_json;
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    /// What the server reads from the CLI's body, serialized back.
+    fn as_api_reads<T: DeserializeOwned + Serialize>(body: &Value) -> Value {
+        let bytes = serde_json::to_vec(body).unwrap();
+        serde_json::to_value(parse_json::<T>(&bytes).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn app_add_builds_the_body_the_api_reads() {
+        let cmd = AppCommand::Add {
+            partner: "p-1".into(),
+            name: "demo".into(),
+            environment: "sandbox".into(),
+            grants: vec!["declarations:2020-2022,2024,N-3..N-1".into()],
+            valid_from: "2025-01-01".into(),
+            valid_until: "2027-12-31".into(),
+            ips: vec!["127.0.0.1/32".into()],
+            quota: Some(7),
+        };
+        let (method, path, b) = app_request(&cmd).unwrap();
+        assert_eq!(
+            (method, path.as_str()),
+            (Method::POST, "/admin/v1/applications")
+        );
+        let b = b.unwrap();
+        assert_eq!(
+            b["grants"][0]["years"],
+            json!(["2020..2022", 2024, "N-3..N-1"])
+        );
+        assert_eq!(b["quota_per_minute"], 7);
+        assert_eq!(as_api_reads::<NewApplication>(&b), b);
+    }
+
+    #[test]
+    fn every_cli_body_is_accepted_by_the_api_type() {
+        let partner = PartnerCommand::Add {
+            siren: "732829320".into(),
+            name: "ACME".into(),
+            contacts: vec!["technique:Jeanne Dupont:jd@example.fr:0102".into()],
+        };
+        let b = partner_request(&partner).unwrap().2.unwrap();
+        assert_eq!(b["contacts"]["technique"]["telephone"], "0102");
+        assert_eq!(as_api_reads::<NewPartner>(&b), b);
+        let b = partner_request(&PartnerCommand::Suspend { id: "p".into() });
+        let b = b.unwrap().2.unwrap();
+        assert_eq!(as_api_reads::<PartnerPatch>(&b)["status"], "suspended");
+        let grant = AppCommand::Grant {
+            id: "c".into(),
+            grants: vec!["revenus:N-1".into()],
+        };
+        let b = app_request(&grant).unwrap().2.unwrap();
+        assert_eq!(
+            as_api_reads::<ApplicationPatch>(&b)["grants"][0]["years"],
+            json!(["N-1"])
+        );
+        let close = EnvCommand::Close {
+            env: "sandbox".into(),
+            retry_after: 60,
+            message: Some("bientôt".into()),
+        };
+        let b = env_request(&close).unwrap().2.unwrap();
+        assert_eq!(as_api_reads::<Maintenance>(&b), b);
+        let bad = AppCommand::Grant {
+            id: "c".into(),
+            grants: vec!["revenus:2024-2020".into()],
+        };
+        assert!(matches!(app_request(&bad), Err(CliError::Syntax(_))));
+    }
+
+    #[test]
+    fn filter_values_with_special_characters_arrive_intact() {
+        let value = "a&b c+d=é/%?#";
+        let cmd = AdminCommand::Trace(TraceCommand::List {
+            app: Some(value.into()),
+            decision: Some("denied".into()),
+            limit: 5,
+        });
+        let (_, path, _) = request(&cmd).unwrap();
+        let (route, query) = path.split_once('?').unwrap();
+        assert_eq!(route, "/admin/v1/trace");
+        assert!(query.is_ascii() && !query.contains(' '), "{query}");
+        // What the server reads (the same parser as trace.rs).
+        let read = TraceQuery::parse(query);
+        assert_eq!(read.client_id.as_deref(), Some(value));
+        assert_eq!(read.limit.as_deref(), Some("5"));
+        let app_list = AppCommand::List {
+            partner: Some(value.into()),
+        };
+        let (_, path, _) = app_request(&app_list).unwrap();
+        let (route, query) = path.split_once('?').unwrap();
+        assert_eq!(route, "/admin/v1/applications");
+        let read = ApplicationQuery::parse(query);
+        assert_eq!(read.partner_id.as_deref(), Some(value));
+        assert_eq!(
+            export_path(Some("x y")),
+            "/admin/v1/trace/export?client_id=x%20y"
+        );
+        assert_eq!(stats_path(None), "/admin/v1/stats");
+    }
+}

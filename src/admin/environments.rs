@@ -1,0 +1,67 @@
+//! Environment calls of the admin API: each environment's state, and the
+//! maintenance switch (data calls answer 503 with `Retry-After` while on).
+
+use super::ApiError;
+use super::api::{Answer, Call, interrupted, read_json};
+use super::types::Maintenance;
+use crate::domain::Environment;
+use crate::respond;
+use hyper::StatusCode;
+use serde_json::json;
+
+/// `GET /admin/v1/environments`
+pub(super) async fn list(c: Call) -> Answer {
+    let state: Vec<_> = Environment::ALL
+        .iter()
+        .map(|e| {
+            json!({
+                "environment": e,
+                "maintenance": c.app.availability.maintenance(*e).as_deref(),
+            })
+        })
+        .collect();
+    Ok(respond::json(StatusCode::OK, &state))
+}
+
+/// `PUT /admin/v1/environments/{environment}/maintenance`: closes it.
+pub(super) async fn close(c: Call) -> Answer {
+    let env = environment(&c)?;
+    let m: Maintenance = read_json(c.req).await?;
+    if !(1..=86_400).contains(&m.retry_after) {
+        return Err(ApiError::bad_request(
+            "retry_after",
+            "between 1 and 86400 seconds",
+        ));
+    }
+    set(c.app, env, Some(m)).await
+}
+
+/// `DELETE /admin/v1/environments/{environment}/maintenance`: reopens it.
+pub(super) async fn open(c: Call) -> Answer {
+    let env = environment(&c)?;
+    set(c.app, env, None).await
+}
+
+fn environment(c: &Call) -> Result<Environment, ApiError> {
+    let name = c.param("environment");
+    Environment::parse(name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Some("environment"),
+            format!("no environment {name}"),
+        )
+    })
+}
+
+/// Stores the state (a disk write) off the async threads → 204.
+async fn set(
+    app: std::sync::Arc<crate::app::App>,
+    env: Environment,
+    m: Option<Maintenance>,
+) -> Answer {
+    tokio::task::spawn_blocking(move || app.availability.set(env, m))
+        .await
+        .map_err(|_| interrupted())?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
+    Ok(respond::empty(StatusCode::NO_CONTENT))
+}
