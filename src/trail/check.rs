@@ -173,19 +173,21 @@ impl Check {
 }
 
 /// Verifies a trail directory offline (the CLI's `admin trace verify`):
-/// the whole walk, against its checkpoint and optionally `external`.
+/// the whole walk, against its checkpoint and optionally `external` (a
+/// refused external checkpoint makes the report not ok, naming why).
 pub fn verify_dir(
     dir: &Path,
     verifier: &NoteVerifier,
     external: Option<&str>,
 ) -> Result<VerifyReport, TrailError> {
-    let ext = external.map(|t| verifier.open(t)).transpose()?;
-    let extra: Vec<&Checkpoint> = ext.iter().collect();
+    let ext = external.map(|t| verifier.open(t));
+    let extra: Vec<&Checkpoint> = ext.iter().flat_map(|r| r.as_ref().ok()).collect();
     let check = check(dir, verifier, u64::MAX, &extra)?;
-    let latest = check
-        .own
-        .as_ref()
-        .map(|c| c.text.clone())
-        .unwrap_or_default();
-    Ok(check.report(&extra, &latest, None))
+    let latest = check.own.as_ref().map(|c| c.text.clone());
+    let mut report = check.report(&extra, &latest.unwrap_or_default(), None);
+    if let (true, Some(Err(e))) = (report.ok, ext) {
+        report.ok = false;
+        report.reason = Some(e.to_string());
+    }
+    Ok(report)
 }

@@ -59,9 +59,10 @@ pub struct OpenReport {
 }
 
 impl Trail {
-    /// Opens (or creates) the trail in `config.dir`, checks it, and starts
-    /// the writer thread. Must be called inside a tokio runtime only for
-    /// appends later; `open` itself is blocking.
+    /// Opens (or creates) the trail in `config.dir`, checks it (a full
+    /// walk), and starts the writer thread. Blocking; needs no runtime
+    /// (`append` then works from any tokio runtime). A failed check is not
+    /// an error: see `intact()` and `open_report()`.
     pub fn open(config: &TrailConfig, signer: NoteSigner) -> Result<Trail, TrailError> {
         std::fs::create_dir_all(&config.dir)?;
         let signer = Arc::new(signer);

@@ -39,3 +39,17 @@ async fn checkpoint_text_parses_and_verifies_and_a_modified_one_is_refused() {
     let report = trail.verify(Some(&forged)).unwrap();
     assert!(!report.ok && report.reason.unwrap().contains("refused"));
 }
+
+#[tokio::test]
+async fn offline_verify_refuses_a_checkpoint_of_another_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pem, cfg) = (key_pem(), config(tmp.path(), 1 << 20));
+    let trail = filled(&cfg, &pem, 2).await;
+    let held = trail.checkpoint();
+    trail.close().await;
+    let verifier = signer(&pem).verifier().clone();
+    assert!(verify_dir(&cfg.dir, &verifier, Some(&held)).unwrap().ok);
+    let other = signer(&key_pem()).sign(2, &[0; 32], None).unwrap().text;
+    let report = verify_dir(&cfg.dir, &verifier, Some(&other)).unwrap();
+    assert!(!report.ok && report.reason.unwrap().contains("refused"));
+}
