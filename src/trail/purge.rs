@@ -4,6 +4,10 @@
 //! count and chain value, plus a `purge-before` line). Verification starts
 //! from that checkpoint and reports it, so a purge is never mistaken for
 //! a loss, and a deletion without a signed purge is never mistaken for one.
+//!
+//! A purge interrupted after its checkpoint is written leaves segments
+//! wholly before the purge point; the walk skips them (they are not
+//! deleted at open yet: a later purge or an admin removes them).
 
 use super::check::read_note;
 use super::writer::{self, sync_dir, write_atomic};
