@@ -11,7 +11,8 @@
 //! - `gateway` — the environment listeners (sandbox, production);
 //! - `chain` — the controls, in order, and their denials;
 //! - `admin` — the admin REST API and its CLI client;
-//! - `registry`, `store` — partners, applications, certificates; storage.
+//! - `registry`, `store` — partners, applications, certificates; storage;
+//! - `trail` — the audit trail's append-only, checkpointed log (segments).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -33,3 +34,4 @@ pub mod respond;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod trail;

@@ -1,0 +1,199 @@
+//! Tests of the trail on real files in temporary directories.
+
+mod note;
+mod tamper;
+
+use super::*;
+use std::path::Path;
+
+const NAME: &str = "opale.test/trail";
+
+/// One Ed25519 key per test, reusable across reopenings.
+fn key_pem() -> String {
+    rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .unwrap()
+        .serialize_pem()
+}
+
+fn signer(pem: &str) -> NoteSigner {
+    NoteSigner::new(NAME, rcgen::KeyPair::from_pem(pem).unwrap()).unwrap()
+}
+
+fn config(dir: &Path, segment_bytes: u64) -> TrailConfig {
+    TrailConfig {
+        dir: dir.join("trail"),
+        segment_bytes,
+    }
+}
+
+/// A body that names its writer and its number, padded to 64 bytes.
+fn body(writer: usize, n: usize) -> Vec<u8> {
+    format!("{writer:04}:{n:06}:")
+        .into_bytes()
+        .into_iter()
+        .chain(std::iter::repeat_n(b'.', 52))
+        .collect()
+}
+
+/// Appends `n` durable records with time = 1000 + seq, returns the trail.
+async fn filled(cfg: &TrailConfig, pem: &str, n: usize) -> Trail {
+    let trail = Trail::open(cfg, signer(pem)).unwrap();
+    for i in 0..n {
+        let seq = trail.last_seq() + 1;
+        trail
+            .append(1000 + seq as i64, body(0, i), true)
+            .await
+            .unwrap();
+    }
+    trail
+}
+
+fn all_oldest(trail: &Trail) -> Vec<Entry> {
+    trail.oldest(Start::Seq(1)).map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn appended_records_read_back_both_ways_and_after_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pem, cfg) = (key_pem(), config(tmp.path(), 1024));
+    let trail = filled(&cfg, &pem, 40).await;
+    let newest: Vec<u64> = trail.newest(None).map(|e| e.unwrap().seq).collect();
+    assert_eq!(newest, (1..=40).rev().collect::<Vec<_>>());
+    let page: Vec<u64> = trail
+        .newest(Some(11))
+        .take(3)
+        .map(|e| e.unwrap().seq)
+        .collect();
+    assert_eq!(page, vec![10, 9, 8]);
+    let from: Vec<u64> = trail
+        .oldest(Start::Seq(35))
+        .map(|e| e.unwrap().seq)
+        .collect();
+    assert_eq!(from, vec![35, 36, 37, 38, 39, 40]);
+    let by_time = trail
+        .oldest(Start::Time(1000 + 38))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!((by_time.seq, by_time.body.clone()), (38, body(0, 37)));
+    assert!(trail.verifier().open(&trail.checkpoint()).unwrap().count == 40);
+    trail.close().await;
+    let again = Trail::open(&cfg, signer(&pem)).unwrap();
+    assert!(again.intact(), "{:?}", again.open_report());
+    let entries = all_oldest(&again);
+    assert_eq!(entries.len(), 40);
+    assert!(
+        entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.body == body(0, i) && e.time_ms == 1001 + i as i64)
+    );
+    assert_eq!(again.append(5, b"more".to_vec(), true).await.unwrap(), 41);
+    let report = again.verify(None).unwrap();
+    assert!(report.ok && report.records == 41, "{report:?}");
+}
+
+#[test]
+fn concurrent_appenders_get_unique_contiguous_seqs_all_readable_after_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pem, cfg) = (key_pem(), config(tmp.path(), 8 * 1024));
+    let trail = Arc::new(Trail::open(&cfg, signer(&pem)).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let trail = trail.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let tasks: Vec<_> = (0..32)
+                        .map(|k| {
+                            let trail = trail.clone();
+                            tokio::spawn(async move {
+                                let mut acked = Vec::new();
+                                for n in 0..20 {
+                                    let b = body(t * 100 + k, n);
+                                    acked.push((
+                                        trail.append(7, b.clone(), n % 2 == 0).await.unwrap(),
+                                        b,
+                                    ));
+                                }
+                                acked
+                            })
+                        })
+                        .collect();
+                    let mut all = Vec::new();
+                    for task in tasks {
+                        all.extend(task.await.unwrap());
+                    }
+                    all
+                })
+            })
+        })
+        .collect();
+    let mut acked: Vec<(u64, Vec<u8>)> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    acked.sort();
+    assert_eq!(
+        acked.iter().map(|a| a.0).collect::<Vec<_>>(),
+        (1..=2560).collect::<Vec<_>>()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(trail.close());
+    assert!(
+        trail
+            .stats()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 2560
+    );
+    let again = Trail::open(&cfg, signer(&pem)).unwrap();
+    assert!(again.intact(), "{:?}", again.open_report());
+    let read: Vec<(u64, Vec<u8>)> = all_oldest(&again)
+        .into_iter()
+        .map(|e| (e.seq, e.body))
+        .collect();
+    assert_eq!(read, acked);
+    assert!(
+        super::scan::list_segments(&cfg.dir).unwrap().len() > 10,
+        "rotation exercised"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_unacknowledged_tail_is_cut_without_alarm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pem, cfg) = (key_pem(), config(tmp.path(), 1 << 20));
+    let trail = filled(&cfg, &pem, 10).await;
+    trail.close().await;
+    let seg = super::scan::list_segments(&cfg.dir)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    let mut torn = Vec::new();
+    super::frame::encode(&mut torn, 11, 0, &[7; 100]);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.extend_from_slice(&torn[..60]);
+    std::fs::write(&seg, bytes).unwrap();
+    let again = Trail::open(&cfg, signer(&pem)).unwrap();
+    let report = again.open_report();
+    assert!(report.intact && report.torn_bytes_cut == 60, "{report:?}");
+    assert_eq!(again.append(0, b"next".to_vec(), true).await.unwrap(), 11);
+    assert!(again.verify(None).unwrap().ok);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = Trail::open(&config(tmp.path(), 1 << 20), signer(&key_pem())).unwrap();
+    let err = trail
+        .append(0, vec![0; (1 << 20) + 1], true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TrailError::TooLarge(_)));
+}

@@ -1,0 +1,283 @@
+//! The group-commit writer: one std thread owns the tail segment. It takes
+//! every queued append at once (up to `MAX_BATCH` records / `MAX_BATCH_BYTES`),
+//! frames and chains them into one buffer, writes it with one `write`,
+//! makes it durable with one `fdatasync`, signs and persists the
+//! checkpoint, publishes the new bounds to readers, then acknowledges all.
+//! The batching window is the previous batch's own duration. Appenders
+//! wait on a bounded queue when it is full: back-pressure, never loss.
+//!
+//! An I/O error poisons the writer: the batch and every later append fail
+//! (the tail's state on disk is unknown after a failed fsync); reopening
+//! the trail truncates the unacknowledged torn tail.
+
+use super::frame::{self, Hash};
+use super::note::NoteSigner;
+use super::scan::Segment;
+use super::{CHECKPOINT_FILE, Shared, TrailError};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most records in one batch.
+const MAX_BATCH: usize = 4096;
+/// Most bytes framed in one batch (the batch buffer's bound).
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Work for the writer.
+pub enum Job {
+    /// Append one record; the reply carries its seq.
+    Append {
+        /// Unix ms.
+        time_ms: i64,
+        /// Opaque body.
+        body: Vec<u8>,
+        /// Reply only once fdatasync'ed (else once written).
+        durable: bool,
+        /// Where the seq (or the failure) goes.
+        reply: oneshot::Sender<Result<u64, TrailError>>,
+    },
+    /// Finish what is queued before this, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// The writer's own view of the tail.
+pub struct Tail {
+    /// The open tail segment file.
+    pub file: File,
+    /// Its metadata (mirrors the last entry of the shared index).
+    pub seg: Segment,
+    /// Chain value after the last record.
+    pub hash: Hash,
+    /// Trail directory.
+    pub dir: PathBuf,
+    /// Rotation threshold in bytes.
+    pub segment_bytes: u64,
+}
+
+struct Writer {
+    tail: Tail,
+    shared: Arc<Shared>,
+    signer: Arc<NoteSigner>,
+    buf: Vec<u8>,
+    failed: Option<String>,
+}
+
+/// Starts the writer thread.
+pub fn spawn(
+    tail: Tail,
+    shared: Arc<Shared>,
+    signer: Arc<NoteSigner>,
+    rx: mpsc::Receiver<Job>,
+) -> Result<(), TrailError> {
+    let writer = Writer {
+        tail,
+        shared,
+        signer,
+        buf: Vec::with_capacity(64 * 1024),
+        failed: None,
+    };
+    std::thread::Builder::new()
+        .name("opale-trail".into())
+        .spawn(move || writer.run(rx))
+        .map_err(TrailError::from)?;
+    Ok(())
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            jobs.push(first);
+            let mut bytes = 0;
+            while jobs.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        if let Job::Append { body, .. } = &job {
+                            bytes += body.len() + frame::HEADER + frame::FIXED;
+                        }
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if self.batch(&mut jobs) {
+                return;
+            }
+        }
+    }
+
+    /// Writes one batch; true when a Close was in it.
+    fn batch(&mut self, jobs: &mut Vec<Job>) -> bool {
+        let stats = &self.shared.stats;
+        stats.batches.fetch_add(1, Relaxed);
+        let mut durable = Vec::with_capacity(jobs.len());
+        let mut closes = Vec::new();
+        let result = self.write_all(jobs, &mut durable, &mut closes);
+        for (seq, reply) in durable {
+            let _ = reply.send(result.clone().map(|()| seq).map_err(TrailError::Failed));
+        }
+        let stop = !closes.is_empty();
+        for c in closes {
+            let _ = c.send(());
+        }
+        stop
+    }
+
+    fn write_all(
+        &mut self,
+        jobs: &mut Vec<Job>,
+        durable: &mut Vec<(u64, oneshot::Sender<Result<u64, TrailError>>)>,
+        closes: &mut Vec<oneshot::Sender<()>>,
+    ) -> Result<(), String> {
+        let mut quick = Vec::new();
+        self.buf.clear();
+        let mut written = 0;
+        for job in jobs.drain(..) {
+            let (time_ms, body, wait, reply) = match job {
+                Job::Append {
+                    time_ms,
+                    body,
+                    durable,
+                    reply,
+                } => (time_ms, body, durable, reply),
+                Job::Close(c) => {
+                    closes.push(c);
+                    continue;
+                }
+            };
+            if let Some(why) = &self.failed {
+                let _ = reply.send(Err(TrailError::Failed(why.clone())));
+                continue;
+            }
+            let seq = self.tail.seg.last_seq + 1;
+            let size = (frame::HEADER + frame::FIXED + body.len()) as u64;
+            if self.tail.seg.len + size > self.tail.segment_bytes && self.tail.seg.len > 0 {
+                self.guard(|w| w.rotate(seq))?;
+            }
+            let at = self.buf.len();
+            frame::encode(&mut self.buf, seq, time_ms, &body);
+            self.tail.hash = frame::chain(&self.tail.hash, &self.buf[at + frame::HEADER..]);
+            let offset = self.tail.seg.len;
+            self.tail
+                .seg
+                .push(seq, time_ms, offset, size, self.tail.hash);
+            written += 1;
+            if wait {
+                durable.push((seq, reply));
+            } else {
+                quick.push((seq, reply));
+            }
+        }
+        if written == 0 {
+            return self.failed.clone().map_or(Ok(()), Err);
+        }
+        self.guard(|w| w.flush_buf())?;
+        for (seq, reply) in quick {
+            let _ = reply.send(Ok(seq));
+        }
+        self.guard(|w| w.sync_and_checkpoint())?;
+        self.shared.stats.written.fetch_add(written, Relaxed);
+        Ok(())
+    }
+
+    /// Runs an I/O step; a failure poisons the writer.
+    fn guard(&mut self, step: impl FnOnce(&mut Self) -> std::io::Result<()>) -> Result<(), String> {
+        step(self).map_err(|e| {
+            let why = format!("trail writer stopped after an I/O error: {e}");
+            tracing::error!(error = %e, "trail writer failed");
+            self.failed = Some(why.clone());
+            why
+        })
+    }
+
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        self.tail.file.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Seals the tail segment (written, synced, published) and starts the
+    /// one whose first record is `first_seq`.
+    fn rotate(&mut self, first_seq: u64) -> std::io::Result<()> {
+        self.flush_buf()?;
+        self.tail.file.sync_data()?;
+        self.publish();
+        let seg = Segment::empty(&self.tail.dir, first_seq, self.tail.hash);
+        self.tail.file = create_segment(&seg.path)?;
+        self.tail.seg = seg.clone();
+        lock(&self.shared).segments.push(seg);
+        Ok(())
+    }
+
+    fn sync_and_checkpoint(&mut self) -> std::io::Result<()> {
+        let started = Instant::now();
+        self.tail.file.sync_data()?;
+        let synced = Instant::now();
+        let stats = &self.shared.stats;
+        stats.sync_ns.fetch_add(nanos(synced - started), Relaxed);
+        let cp = self
+            .signer
+            .sign(self.tail.seg.last_seq, &self.tail.hash, None)
+            .map_err(std::io::Error::other)?;
+        write_atomic(&self.tail.dir.join(CHECKPOINT_FILE), cp.text.as_bytes())?;
+        stats
+            .checkpoint_ns
+            .fetch_add(nanos(synced.elapsed()), Relaxed);
+        self.publish();
+        lock(&self.shared).latest = cp;
+        Ok(())
+    }
+
+    /// Makes the tail segment's new records visible to readers.
+    fn publish(&self) {
+        let mut state = lock(&self.shared);
+        if let Some(last) = state.segments.last_mut() {
+            let mine = &self.tail.seg;
+            if last.first_seq == mine.first_seq {
+                let known = last.marks.len();
+                last.marks.extend_from_slice(&mine.marks[known..]);
+                last.len = mine.len;
+                last.last_seq = mine.last_seq;
+                last.max_time = mine.max_time;
+                last.end_hash = mine.end_hash;
+            }
+        }
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The shared state, even if a reader panicked while holding it.
+pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, super::State> {
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Creates (or reopens, empty) a segment file and makes its name durable.
+pub fn create_segment(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    sync_dir(path)?;
+    Ok(file)
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fdatasync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// fsyncs the directory holding `path` (new names survive a crash).
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
