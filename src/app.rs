@@ -2,7 +2,7 @@
 //! PKI (created on first start), the store and registry, and each
 //! listener's TLS configuration and trust policy.
 
-use crate::audit::{AuditKey, Auditor};
+use crate::audit::Auditor;
 use crate::availability::Availability;
 use crate::config::Config;
 use crate::data::transmitted::Transmissions;
@@ -146,10 +146,12 @@ impl App {
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
         let availability = Availability::open(store.clone())?;
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
+        drop(store);
         let audit = Auditor::start(
-            store,
-            AuditKey::load_or_create(&key_path)?,
+            &config.data_dir,
+            &key_path,
             config.audit.durability,
+            config.audit.segment_bytes,
         )?;
         let parts = Parts {
             oauth,

@@ -3,7 +3,7 @@
 //! record; trace-writer, quota and certificate-expiry figures are read at
 //! scrape time.
 
-use crate::audit::{AuditStats, TraceEvent};
+use crate::audit::{TraceEvent, TrailStats};
 use crate::chain::Control;
 use crate::domain::Plane;
 use crate::registry::{CertStatus, Snapshot};
@@ -69,6 +69,7 @@ pub struct Metrics {
     trace_flush_seconds: FloatGauge,
     cert_expiry: Family<CertLabels, FloatGauge>,
     edge_closed: Family<EdgeLabels, Counter>,
+    trail_intact: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +91,12 @@ impl Metrics {
         let trace_flush_seconds = FloatGauge::default();
         let cert_expiry = Family::<CertLabels, FloatGauge>::default();
         let edge_closed = Family::<EdgeLabels, Counter>::default();
+        let trail_intact = Gauge::default();
+        registry.register(
+            "trail_intact",
+            "1 when the trail extended its own last checkpoint at start-up, else 0",
+            trail_intact.clone(),
+        );
         registry.register(
             "connections_closed_at_edge",
             "Connections refused at accept (caps) or closed on a timeout \
@@ -147,6 +154,7 @@ impl Metrics {
             trace_flush_seconds,
             cert_expiry,
             edge_closed,
+            trail_intact,
         }
     }
 
@@ -179,15 +187,19 @@ impl Metrics {
         self.edge_closed.get_or_create(&labels).inc();
     }
 
-    /// The text exposition, with scrape-time figures (trace writer,
-    /// certificate expiry) refreshed from `stats` and `snapshot`.
-    pub fn render(&self, stats: &AuditStats, snapshot: &Snapshot) -> String {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
-        self.trace_queue.set(load(&stats.queued));
-        self.trace_written.set(load(&stats.written));
-        self.trace_flushes.set(load(&stats.flushes));
+    /// The text exposition, with scrape-time figures (trail writer and
+    /// integrity, certificate expiry) refreshed from `trail` and `snapshot`.
+    pub fn render(&self, trail: (&TrailStats, bool), snapshot: &Snapshot) -> String {
+        let (stats, intact) = trail;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let written = load(&stats.written);
+        self.trace_queue
+            .set(load(&stats.queued).saturating_sub(written) as i64);
+        self.trace_written.set(written as i64);
+        self.trace_flushes.set(load(&stats.batches) as i64);
         self.trace_flush_seconds
-            .set(stats.flush_micros.load(Ordering::Relaxed) as f64 / 1e6);
+            .set(load(&stats.sync_ns) as f64 / 1e9);
+        self.trail_intact.set(i64::from(intact));
         self.cert_expiry.clear();
         let now = time::OffsetDateTime::now_utc();
         for cert in snapshot.certificates.values() {

@@ -87,6 +87,7 @@ const ROUTES: &[(&str, Method, Handler)] = &[
     ("/admin/v1/trace",                                              Method::GET,    op!(trace::list)),
     ("/admin/v1/trace/export",                                       Method::GET,    op!(trace::export)),
     ("/admin/v1/trace/verify",                                       Method::POST,   op!(trace::verify)),
+    ("/admin/v1/trace/checkpoint",                                   Method::GET,    op!(trace::checkpoint)),
     ("/admin/v1/trace/purge",                                        Method::POST,   op!(trace::purge)),
     ("/admin/v1/stats",                                              Method::GET,    op!(trace::stats)),
     ("/metrics",                                                     Method::GET,    op!(metrics)),
@@ -154,9 +155,10 @@ async fn metrics(c: Call) -> Answer {
     Ok(respond::bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        c.app
-            .metrics
-            .render(c.app.audit.stats(), &c.app.registry.snapshot()),
+        c.app.metrics.render(
+            (c.app.audit.stats(), c.app.audit.intact()),
+            &c.app.registry.snapshot(),
+        ),
     ))
 }
 

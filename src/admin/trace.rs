@@ -4,16 +4,17 @@
 //! partners; the export is streamed from its scan (see [`super::export`]).
 
 use super::ApiError;
-use super::api::{Answer, Call, interrupted, read_json};
+use super::api::{Answer, Call, MAX_BODY, interrupted, parse_json, read_json, read_limited};
 use super::export;
-use super::types::{PurgeRequest, TraceQuery};
+use super::types::{PurgeRequest, TraceQuery, VerifyRequest};
 use crate::app::App;
 use crate::audit::query::{self, Filter};
 use crate::respond;
 use hyper::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Default and largest page of `GET /admin/v1/trace`.
 const DEFAULT_LIMIT: usize = 100;
@@ -31,7 +32,7 @@ pub(super) async fn list(c: Call) -> Answer {
         None => DEFAULT_LIMIT,
     };
     let f = filter(&q)?;
-    scan(c.app, move |app| query::list(app.audit.store(), &f, limit)).await
+    scan(c.app, move |app| query::list(app.audit.trail(), &f, limit)).await
 }
 
 /// `GET /admin/v1/trace/export`: JSON Lines, newest first, same filters,
@@ -41,25 +42,58 @@ pub(super) async fn export(c: Call) -> Answer {
     export::stream(c.app, f).await
 }
 
-/// `POST /admin/v1/trace/verify`
+/// `POST /admin/v1/trace/verify` with an optional `{"checkpoint": text}`:
+/// ok false unless the trail is whole and still extends that checkpoint.
 pub(super) async fn verify(c: Call) -> Answer {
-    scan(c.app, |app| app.audit.verify()).await
+    let bytes = read_limited(c.req, MAX_BODY).await?;
+    let input: VerifyRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        VerifyRequest::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    scan(c.app, move |app| {
+        app.audit.verify(input.checkpoint.as_deref())
+    })
+    .await
+}
+
+/// `GET /admin/v1/trace/checkpoint`: the latest signed checkpoint, as
+/// text, to be kept elsewhere and given back to `verify` later.
+pub(super) async fn checkpoint(c: Call) -> Answer {
+    let text = c.app.audit.checkpoint();
+    Ok(respond::bytes(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        text,
+    ))
 }
 
 /// `GET /admin/v1/stats` (same filters).
 pub(super) async fn stats(c: Call) -> Answer {
     let f = filter(&TraceQuery::parse(c.query()))?;
-    scan(c.app, move |app| query::stats(app.audit.store(), &f)).await
+    scan(c.app, move |app| query::stats(app.audit.trail(), &f)).await
 }
 
-/// `POST /admin/v1/trace/purge`: deletes records older than `before`,
-/// keeping a signed checkpoint.
+/// `POST /admin/v1/trace/purge`: deletes the segments whose records are
+/// all older than `before`, behind a signed purge checkpoint; `before`
+/// must not be newer than now − `audit.retention_days` (400 otherwise,
+/// nothing deleted).
 pub(super) async fn purge(c: Call) -> Answer {
     let input: PurgeRequest = read_json(c.req).await?;
-    let cutoff = crate::audit::normalize(&input.before)
-        .ok_or_else(|| ApiError::bad_request("before", "not an RFC 3339 time"))?;
-    let deleted = c.app.audit.purge_before(cutoff).await.map_err(internal)?;
-    Ok(respond::json(StatusCode::OK, &json!({"deleted": deleted})))
+    let cutoff = OffsetDateTime::parse(&input.before, &Rfc3339)
+        .map_err(|_| ApiError::bad_request("before", "not an RFC 3339 time"))?;
+    let days = c.app.config.audit.retention_days;
+    let latest = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    if cutoff > latest {
+        return Err(ApiError::bad_request(
+            "before",
+            format!(
+                "records are kept {days} days (audit.retention_days): `before` must not be after {}",
+                crate::audit::timestamp(latest)
+            ),
+        ));
+    }
+    scan(c.app, move |app| app.audit.purge_before(cutoff)).await
 }
 
 /// Runs a read of the trail on the blocking pool → 200 with its JSON.

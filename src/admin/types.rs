@@ -69,6 +69,17 @@ pub struct PurgeRequest {
     pub before: String,
 }
 
+/// The body of `POST /admin/v1/trace/verify` (optional): a checkpoint
+/// saved earlier, which the trail must still extend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// A signed checkpoint (C2SP signed-note text) from
+    /// `GET /admin/v1/trace/checkpoint`.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+}
+
 /// The query of `GET /admin/v1/trace`, `/trace/export` and `/stats`: each
 /// parameter as sent (the server validates them into an audit filter).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]

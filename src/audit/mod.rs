@@ -1,153 +1,148 @@
-//! The audit trail (DESIGN §7): one hash-chained record per request on
-//! every listener and per admin action, written by a group-commit task so
-//! that a response is sent only once its record is durable (by default),
-//! verified end to end, queried, purged past retention behind a signed
-//! checkpoint.
+//! The audit trail (DESIGN §7): one record per request on every listener
+//! and per admin action, appended to the trail log (`crate::trail`:
+//! segment files, CRC'd frames, a hash chain, group commit with one
+//! fdatasync per batch, a signed checkpoint after each) so that a response
+//! leaves only once its record is durable (by default); verified against
+//! the trail's own checkpoints or one held elsewhere; queried newest
+//! first; purged past retention behind a signed purge checkpoint.
 
-mod anchor;
 pub mod http;
 pub mod query;
 mod record;
-mod retention;
-mod verify;
-mod writer;
 
-pub use anchor::{Anchor, AuditKey};
+pub use crate::trail::{OpenReport, PurgeOutcome, TrailStats, VerifyReport};
 pub use record::{AdminAction, Code, Decision, TraceEvent, TraceRecord, normalize, timestamp};
-pub use verify::VerifyReport;
 
-use crate::store::{Store, StoreError};
+use crate::trail::{NoteSigner, Trail, TrailConfig, TrailError};
 use serde::Deserialize;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
+use time::OffsetDateTime;
+
+/// Origin line of the trail's checkpoints (C2SP signed note).
+pub const ORIGIN: &str = "opale-apim/trail";
 
 /// Audit failures. A request whose record cannot be written is answered
 /// 503 (the trace never silently loses a record).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    /// The store failed.
+    /// The trail log failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Trail(#[from] TrailError),
     /// The signing key.
     #[error("audit key: {0}")]
     Key(String),
-    /// The writer task is gone (shutting down).
-    #[error("the audit writer has stopped")]
-    Closed,
-    /// A stored record or anchor does not decode.
-    #[error("corrupt audit data: {0}")]
-    Corrupt(String),
+    /// A stored record does not decode.
+    #[error("corrupt trace record {seq}: {message}")]
+    Corrupt {
+        /// Its position.
+        seq: u64,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// When a response may leave relative to its record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Durability {
-    /// The response waits until its record is flushed (default).
+    /// The response waits until its record is on disk (default).
     #[default]
     BeforeResponse,
-    /// The record is queued; the response does not wait for the flush.
+    /// The record is written; the response does not wait for the sync.
     Async,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct AuditStats {
-    /// Records waiting for the writer.
-    pub queued: AtomicU64,
-    /// Records written.
-    pub written: AtomicU64,
-    /// Batches flushed.
-    pub flushes: AtomicU64,
-    /// Total flush time, microseconds.
-    pub flush_micros: AtomicU64,
 }
 
 /// The handle every listener appends through.
 pub struct Auditor {
-    tx: mpsc::Sender<writer::Job>,
+    trail: Arc<Trail>,
     durability: Durability,
-    store: Arc<dyn Store>,
-    key: Arc<AuditKey>,
-    stats: Arc<AuditStats>,
 }
 
 impl Auditor {
-    /// Opens the trail in `store` and starts the writer task (must be
-    /// called inside a tokio runtime).
+    /// Opens the trail under `data_dir/trail` (checking that it extends its
+    /// own last checkpoint; a failed check is logged at error level and
+    /// kept in [`Auditor::intact`]) and starts its writer. Blocking.
     pub fn start(
-        store: Arc<dyn Store>,
-        key: AuditKey,
+        data_dir: &Path,
+        key_path: &Path,
         durability: Durability,
+        segment_bytes: u64,
     ) -> Result<Self, AuditError> {
-        let key = Arc::new(key);
-        let stats = Arc::new(AuditStats::default());
-        let tx = writer::spawn(store.clone(), key.clone(), stats.clone())?;
+        let key = crate::pki::load_or_create_ed25519(key_path)
+            .map_err(|e| AuditError::Key(e.to_string()))?;
+        let signer = NoteSigner::new(ORIGIN, key)?;
+        let mut config = TrailConfig::new(data_dir);
+        config.segment_bytes = segment_bytes;
+        let trail = Trail::open(&config, signer)?;
+        let report = trail.open_report();
+        if !report.intact {
+            tracing::error!(
+                first_bad = report.first_bad,
+                reason = report.reason.as_deref().unwrap_or(""),
+                records = report.records,
+                "the trail does not extend its own last checkpoint: records are missing or altered"
+            );
+        }
         Ok(Auditor {
-            tx,
+            trail: Arc::new(trail),
             durability,
-            store,
-            key,
-            stats,
         })
     }
 
     /// Appends one event; with `before_response`, returns once it is durable.
     pub async fn record(&self, event: TraceEvent) -> Result<(), AuditError> {
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let (ack, done) = match self.durability {
-            Durability::BeforeResponse => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            Durability::Async => (None, None),
-        };
-        let sent = self
-            .tx
-            .send(writer::Job::Append(Box::new(event), ack))
-            .await;
-        if sent.is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(AuditError::Closed);
-        }
-        match done {
-            Some(rx) => rx.await.map_err(|_| AuditError::Closed)?,
-            None => Ok(()),
-        }
+        let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let body = serde_json::to_vec(&event).map_err(|e| AuditError::Corrupt {
+            seq: 0,
+            message: e.to_string(),
+        })?;
+        let durable = self.durability == Durability::BeforeResponse;
+        self.trail.append(time_ms, body, durable).await?;
+        Ok(())
     }
 
-    /// Flushes everything queued and stops the writer (releases the store).
+    /// Finishes every queued append and stops the writer.
     pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(writer::Job::Close(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
+        self.trail.close().await;
     }
 
-    /// Walks the whole chain.
-    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
-        verify::verify(&*self.store, &self.key)
+    /// Walks the whole trail (blocking) against its own checkpoints and,
+    /// if given, a checkpoint held elsewhere.
+    pub fn verify(&self, checkpoint: Option<&str>) -> Result<VerifyReport, AuditError> {
+        Ok(self.trail.verify(checkpoint)?)
     }
 
-    /// Deletes records older than `cutoff` (RFC 3339), keeping a signed
-    /// checkpoint of the last one deleted. Returns how many were deleted.
-    pub async fn purge_before(&self, cutoff: String) -> Result<u64, AuditError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(writer::Job::Purge(cutoff, tx))
-            .await
-            .map_err(|_| AuditError::Closed)?;
-        rx.await.map_err(|_| AuditError::Closed)?
+    /// The latest signed checkpoint (C2SP signed-note text).
+    pub fn checkpoint(&self) -> String {
+        self.trail.checkpoint()
     }
 
-    /// The store (for queries).
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
+    /// Deletes the segments whose records are all older than `cutoff`,
+    /// behind a signed purge checkpoint (blocking). The caller enforces
+    /// retention.
+    pub fn purge_before(&self, cutoff: OffsetDateTime) -> Result<PurgeOutcome, AuditError> {
+        let cutoff_ms = (cutoff.unix_timestamp_nanos() / 1_000_000) as i64;
+        Ok(self.trail.purge_before(cutoff_ms)?)
+    }
+
+    /// Whether the start-up check passed (`opale_trail_intact`).
+    pub fn intact(&self) -> bool {
+        self.trail.intact()
+    }
+
+    /// What the start-up check found.
+    pub fn open_report(&self) -> &OpenReport {
+        self.trail.open_report()
+    }
+
+    /// The log itself (for queries).
+    pub fn trail(&self) -> &Trail {
+        &self.trail
     }
 
     /// Writer counters.
-    pub fn stats(&self) -> &AuditStats {
-        &self.stats
+    pub fn stats(&self) -> &TrailStats {
+        self.trail.stats()
     }
 }

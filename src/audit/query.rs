@@ -1,17 +1,16 @@
 //! Reading the trail: filtered listings (newest first, paginated by
 //! `before`) and aggregate statistics.
 
-use super::record::{self, TraceRecord};
+use super::record::TraceRecord;
 use super::{AuditError, Decision};
 use crate::chain::Control;
 use crate::domain::Plane;
-use crate::store::Store;
+use crate::trail::Trail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Most records a single query examines.
 const MAX_SCAN: usize = 200_000;
-const CHUNK: usize = 5_000;
 
 /// Filters of `GET /admin/v1/trace` (all optional, combined with AND).
 #[derive(Debug, Clone, Default)]
@@ -59,13 +58,9 @@ impl Filter {
 }
 
 /// Matching records, newest first, at most `limit`.
-pub fn list(
-    store: &dyn Store,
-    filter: &Filter,
-    limit: usize,
-) -> Result<Vec<TraceRecord>, AuditError> {
+pub fn list(trail: &Trail, filter: &Filter, limit: usize) -> Result<Vec<TraceRecord>, AuditError> {
     let mut out = Vec::new();
-    scan_newest(store, filter.before, |r| {
+    scan_newest(trail, filter.before, |r| {
         if filter.matches(&r) {
             out.push(r);
         }
@@ -78,40 +73,35 @@ pub fn list(
 /// newest first, until it returns false or [`MAX_SCAN`] records were read:
 /// the export's source, one record at a time.
 pub fn for_each_matching(
-    store: &dyn Store,
+    trail: &Trail,
     filter: &Filter,
     mut visit: impl FnMut(TraceRecord) -> bool,
 ) -> Result<(), AuditError> {
-    scan_newest(store, filter.before, |r| !filter.matches(&r) || visit(r))
+    scan_newest(trail, filter.before, |r| !filter.matches(&r) || visit(r))
 }
 
 /// Calls `visit` on records from the newest down (below `before`), until
 /// it returns false or [`MAX_SCAN`] records were read.
 pub fn scan_newest(
-    store: &dyn Store,
+    trail: &Trail,
     before: Option<u64>,
     mut visit: impl FnMut(TraceRecord) -> bool,
 ) -> Result<(), AuditError> {
-    let mut end = before
-        .map(record::key)
-        .unwrap_or_else(|| record::KEY_END.to_vec());
-    let mut scanned = 0;
-    while scanned < MAX_SCAN {
-        let chunk = store.range(record::KEY_START, &end, true, CHUNK)?;
-        let Some((oldest, _)) = chunk.last() else {
-            return Ok(());
-        };
-        end = oldest.clone();
-        scanned += chunk.len();
-        for (_, bytes) in &chunk {
-            let r: TraceRecord =
-                serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt(e.to_string()))?;
-            if !visit(r) {
-                return Ok(());
-            }
+    for (scanned, entry) in trail.newest(before).enumerate() {
+        if scanned >= MAX_SCAN {
+            break;
         }
-        if chunk.len() < CHUNK {
-            return Ok(());
+        let entry = entry?;
+        let event = serde_json::from_slice(&entry.body).map_err(|e| AuditError::Corrupt {
+            seq: entry.seq,
+            message: e.to_string(),
+        })?;
+        let record = TraceRecord {
+            seq: entry.seq,
+            event,
+        };
+        if !visit(record) {
+            break;
         }
     }
     Ok(())
@@ -135,10 +125,10 @@ pub struct Stats {
 }
 
 /// Statistics over the records matching `filter` (newest first, bounded).
-pub fn stats(store: &dyn Store, filter: &Filter) -> Result<Stats, AuditError> {
+pub fn stats(trail: &Trail, filter: &Filter) -> Result<Stats, AuditError> {
     let mut s = Stats::default();
     let mut latencies = Vec::new();
-    scan_newest(store, filter.before, |r| {
+    scan_newest(trail, filter.before, |r| {
         if !filter.matches(&r) {
             return true;
         }

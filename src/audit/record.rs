@@ -7,10 +7,6 @@ use crate::domain::{Dataset, Plane};
 use crate::registry::Application;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-/// The `prev` of the very first record.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Who did what on the admin plane (secrets are never part of it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,23 +209,15 @@ impl TraceEvent {
     }
 }
 
-/// A stored record: its position, its link, its event.
+/// A record as read back from the trail: its position and its event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceRecord {
-    /// Position in the chain, from 1, no gaps.
+    /// Position in the trail, from 1, no gaps (the chain lives in the
+    /// trail's frames and checkpoints, see `crate::trail`).
     pub seq: u64,
-    /// Hex SHA-256 of the previous record's canonical bytes.
-    pub prev: String,
     /// The event.
     #[serde(flatten)]
     pub event: TraceEvent,
-}
-
-impl TraceRecord {
-    /// The bytes that are stored and hashed.
-    pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
 }
 
 /// The fixed-width UTC timestamp of records (`2026-11-23T20:17:15.929Z`):
@@ -249,24 +237,6 @@ pub fn normalize(rfc3339: &str) -> Option<String> {
         .ok()
         .map(timestamp)
 }
-
-/// Hex SHA-256 of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The store key of record `seq` (zero-padded so keys sort by seq).
-pub fn key(seq: u64) -> Vec<u8> {
-    format!("audit/rec/{seq:020}").into_bytes()
-}
-
-/// First key after every record.
-pub const KEY_END: &[u8] = b"audit/rec0";
-/// First record key.
-pub const KEY_START: &[u8] = b"audit/rec/";
 
 #[cfg(test)]
 mod tests {

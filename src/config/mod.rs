@@ -209,6 +209,10 @@ pub struct AuditSettings {
     /// 36 months), behind a signed checkpoint.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Size at which a trail segment file is closed and a new one begun,
+    /// bytes (default 64 MiB); purge deletes whole segments.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: u64,
 }
 
 impl Default for AuditSettings {
@@ -216,8 +220,13 @@ impl Default for AuditSettings {
         AuditSettings {
             durability: Default::default(),
             retention_days: default_retention_days(),
+            segment_bytes: default_segment_bytes(),
         }
     }
+}
+
+fn default_segment_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 fn default_retention_days() -> u32 {
@@ -403,6 +412,12 @@ impl Config {
                     message: format!("{a} is already used by {other}"),
                 });
             }
+        }
+        if self.audit.segment_bytes < 4096 {
+            return Err(ConfigError::Invalid {
+                key: "audit.segment_bytes".into(),
+                message: "at least 4096 bytes".into(),
+            });
         }
         if self.audit.retention_days == 0 {
             return Err(ConfigError::Invalid {

@@ -139,21 +139,24 @@ async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output
     }
 }
 
-/// Purges trace records past `audit.retention_days`, at start and hourly.
+/// Purges trace segments past `audit.retention_days`, at start and hourly
+/// (whole segments, behind a signed purge checkpoint).
 async fn retention_task(app: Arc<App>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let days = i64::from(app.config.audit.retention_days);
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days);
-        match app
-            .audit
-            .purge_before(crate::audit::timestamp(cutoff))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "trace retention purge"),
-            Err(e) => warn!(error = %e, "trace retention purge failed"),
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || app.audit.purge_before(cutoff)).await {
+            Ok(Ok(p)) if p.records == 0 => {}
+            Ok(Ok(p)) => tracing::info!(
+                records = p.records,
+                segments = p.segments,
+                "trace retention purge"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "trace retention purge failed"),
+            Err(e) => warn!(error = %e, "trace retention purge interrupted"),
         }
     }
 }
