@@ -123,8 +123,20 @@ pub enum TraceCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
-    /// Walk the hash chain and report the first broken link.
-    Verify,
+    /// Walk the trail (frames, chain, segments, checkpoints) and report
+    /// the first bad or missing record.
+    Verify {
+        /// A checkpoint saved earlier (`trace checkpoint --out`): the trail
+        /// must still extend it.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// The latest signed checkpoint, to keep somewhere else.
+    Checkpoint {
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Every record as JSON Lines (newest first).
     Export {
         /// Only this application.
@@ -340,14 +352,26 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         &args.cert.clone().unwrap_or_else(|| files.admin_pem()),
         &args.key.clone().unwrap_or_else(|| files.admin_key()),
     )?;
-    if let AdminCommand::Trace(TraceCommand::Export { app }) = &args.command {
-        let (status, text) = client.get_text(&export_path(app.as_deref())).await?;
+    let text_path = match &args.command {
+        AdminCommand::Trace(TraceCommand::Export { app }) => Some(export_path(app.as_deref())),
+        AdminCommand::Trace(TraceCommand::Checkpoint { .. }) => {
+            Some("/admin/v1/trace/checkpoint".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(path) = text_path {
+        let (status, text) = client.get_text(&path).await?;
         if !status.is_success() {
             return Err(CliError::Api {
                 status,
                 field: None,
                 message: text,
             });
+        }
+        if let AdminCommand::Trace(TraceCommand::Checkpoint { out: Some(out) }) = &args.command {
+            std::fs::write(out, &text)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", out.display())))?;
+            return Ok(());
         }
         print!("{text}");
         return Ok(());

@@ -23,6 +23,7 @@ const WINDOW: usize = 5000;
 pub async fn render(app: &Arc<App>) -> Result<Markup, DashboardError> {
     let (denials, top, actions) = off_thread(app, activity).await?;
     let body = html! {
+        (trail_banner(app.audit.open_report()))
         (partners(&app.registry.snapshot()))
         (counts(
             "Refus récents par contrôle / Recent denials by control",
@@ -37,6 +38,25 @@ pub async fn render(app: &Arc<App>) -> Result<Markup, DashboardError> {
         (admin_actions(&actions))
     };
     Ok(page("OPALE — administration", body))
+}
+
+/// A red banner while the trail failed its start-up check (records
+/// missing or altered since its last checkpoint).
+fn trail_banner(report: &crate::audit::OpenReport) -> Markup {
+    if report.intact {
+        return html! {};
+    }
+    let first = report
+        .first_bad
+        .map(|n| format!(" (record {n})"))
+        .unwrap_or_default();
+    let reason = report.reason.as_deref().unwrap_or("");
+    html! {
+        p.crit role="alert" id="trail-alert" {
+            "Piste d'audit altérée / audit trail damaged" (first) " : " (reason)
+            " — " "voir / see " code { "opale-apim admin trace verify" }
+        }
+    }
 }
 
 /// Every partner, by name, with its suspend or resume form.

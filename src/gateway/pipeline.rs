@@ -50,7 +50,12 @@ pub async fn data_call(
     let problem = chain::accepts_problem_json(req.headers());
     let mut out = Outcome::default();
     let result = steps(&cx, app.sources(), conn, correlation, req, &mut out, trace).await;
-    if let Some(application) = out.caller {
+    // A call refused before step 1 (hygiene, route, availability) is still
+    // shown to its partner: the trace names the certificate's application.
+    let caller = out
+        .caller
+        .or_else(|| chain::certificate::registered(conn, &snapshot));
+    if let Some(application) = caller {
         trace.caller(application);
     }
     let mut resp = match result {

@@ -87,7 +87,7 @@ pub enum TokenRejection {
 }
 
 /// Verified tokens remembered at most (signature checks are memoised).
-const VERIFIED_CAPACITY: u64 = 100_000;
+const VERIFIED_CAPACITY: u64 = 10_000;
 
 /// One environment's token issuer and verifier.
 pub struct TokenAuthority {

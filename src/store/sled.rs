@@ -3,15 +3,21 @@
 use super::{Pairs, Store, StoreError, Write};
 use std::path::Path;
 
+/// sled's page cache: the registry, transmitted claims, deny-list and
+/// idempotency keys are small, and reads come from in-memory snapshots.
+pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A sled database opened on a directory (one process per directory).
 pub struct SledStore {
     db: sled::Db,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`, its page cache bounded
+    /// by [`CACHE_BYTES`] (sled's default is 1 GiB).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+        let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+        let db = config.open().map_err(|e| match e {
             sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
                 StoreError::Locked(dir.display().to_string())
             }

@@ -45,7 +45,11 @@ pub struct Check {
 /// Reads and checks a signed note file; `Ok(None)` when absent.
 pub fn read_note(path: &Path, verifier: &NoteVerifier) -> Result<Option<Checkpoint>, String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => verifier.open(&text).map(Some).map_err(|e| e.to_string()),
+        // The writer pads the checkpoint to one sector with NULs.
+        Ok(text) => verifier
+            .open(text.trim_end_matches('\0'))
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),
     }

@@ -6,7 +6,7 @@ use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, Partner
 use super::{SecretCommand, TraceCommand};
 use crate::admin::types::{
     self, ApplicationPatch, ApplicationQuery, CertificateRequest, Maintenance, NewApplication,
-    NewGrant, NewPartner, PartnerPatch, TraceQuery, encode,
+    NewGrant, NewPartner, PartnerPatch, TraceQuery, VerifyRequest, encode,
 };
 use hyper::Method;
 use serde::Serialize;
@@ -41,12 +41,20 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
             };
             Ok((Method::GET, with_query("/admin/v1/trace", &q), None))
         }
-        AdminCommand::Trace(TraceCommand::Verify) => {
-            Ok((Method::POST, "/admin/v1/trace/verify".into(), None))
+        AdminCommand::Trace(TraceCommand::Verify { checkpoint }) => {
+            let checkpoint = match checkpoint {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?,
+                ),
+                None => None,
+            };
+            let verify = body(&VerifyRequest { checkpoint })?;
+            Ok((Method::POST, "/admin/v1/trace/verify".into(), Some(verify)))
         }
-        AdminCommand::Trace(TraceCommand::Export { .. }) => {
-            Err(CliError::Usage("trace export streams JSON Lines".into()))
-        }
+        AdminCommand::Trace(TraceCommand::Export { .. } | TraceCommand::Checkpoint { .. }) => Err(
+            CliError::Usage("trace export and checkpoint are text".into()),
+        ),
         AdminCommand::Stats { app } => Ok((Method::GET, stats_path(app.as_deref()), None)),
     }
 }
