@@ -49,7 +49,8 @@ pub enum Durability {
     /// The response waits until its record is on disk (default).
     #[default]
     BeforeResponse,
-    /// The record is written; the response does not wait for the sync.
+    /// The record is queued; the response does not wait for it (a crash
+    /// loses what is still queued).
     Async,
 }
 
@@ -97,8 +98,10 @@ impl Auditor {
             seq: 0,
             message: e.to_string(),
         })?;
-        let durable = self.durability == Durability::BeforeResponse;
-        self.trail.append(time_ms, body, durable).await?;
+        match self.durability {
+            Durability::BeforeResponse => self.trail.append(time_ms, body, true).await.map(drop)?,
+            Durability::Async => self.trail.enqueue(time_ms, body).await?,
+        }
         Ok(())
     }
 

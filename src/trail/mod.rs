@@ -151,6 +151,25 @@ impl Trail {
         rx.await.map_err(|_| closed())?
     }
 
+    /// Queues one record and returns at once (durability `async`): what
+    /// is still queued when the process dies is lost. Waits only while the
+    /// queue is full (back-pressure).
+    pub async fn enqueue(&self, time_ms: i64, body: Vec<u8>) -> Result<(), TrailError> {
+        if body.len() > frame::MAX_BODY {
+            return Err(TrailError::TooLarge(body.len()));
+        }
+        let (reply, _unheard) = oneshot::channel();
+        let job = writer::Job::Append {
+            time_ms,
+            body,
+            durable: false,
+            reply,
+        };
+        self.tx.send(job).await.map_err(|_| closed())?;
+        self.shared.stats.queued.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
     /// Finishes every append queued before it, then stops the writer.
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
