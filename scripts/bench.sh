@@ -41,11 +41,11 @@ HERE=$PWD/scripts
 export PATH=$HOME/.cargo/bin:$PATH
 
 install_missing() {
-  local pkgs=() p
+  local pkgs=() pair
   command -v nginx >/dev/null || pkgs+=(nginx-light)
-  command -v haproxy >/dev/null || pkgs+=(haproxy)
-  for p in python3 openssl curl pgrep; do command -v $p >/dev/null || pkgs+=($p); done
-  [[ " ${pkgs[*]} " == *" pgrep "* ]] && pkgs=("${pkgs[@]/pgrep/procps}")
+  for pair in haproxy:haproxy python3:python3 openssl:openssl curl:curl pgrep:procps; do
+    command -v "${pair%%:*}" >/dev/null || pkgs+=("${pair#*:}")
+  done
   if [ ${#pkgs[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || { echo "missing: ${pkgs[*]} (run as root to install)" >&2; exit 1; }
     apt-get update -qq
