@@ -1,131 +1,149 @@
 #!/usr/bin/env bash
-# Benchmarks opale-apim on this machine (loopback only, bounded in time).
+# Benchmarks opale-apim against nginx and HAProxy on this machine (issue 9).
+# Loopback only, bounded in time (~ROUNDS x 12 x (DURATION + 2) s + ~1 min).
 #
-#   scripts/bench.sh            sandbox chain at 16 and 64 keep-alive connections,
-#                               then production chain vs nginx terminating the
-#                               same mTLS in front of the same upstream
-#   DURATION=20 scripts/bench.sh
-#   AUDIT_DURABILITY=async scripts/bench.sh   (trace not awaited per response)
+# One run measures, on the same upstream (a separate nginx serving a static
+# JSON document) and with the same client certificates:
+#   production  opale production listener: full chain + trace + proxy
+#   sandbox     opale sandbox listener: full chain + trace + generator
+#   nginx       nginx terminating the same mTLS (ssl_verify_client on,
+#               production CA) and proxying to the upstream
+#   haproxy     HAProxy terminating the same mTLS (verify required ca-file)
+#               and proxying to the upstream
+# in three modes: keep-alive at 16 and 64 connections (oha), and one new
+# connection per request at 16 (scripts/bench-newconn.py: full handshakes,
+# never resumed; oha would resume, see docs/benchmarks.md), in ROUNDS
+# interleaved rounds. It records req/s, p50, p99, server CPU per request
+# (utime+stime of the server and its workers), the peak RSS under load and
+# the RSS with IDLE_CONNS idle mTLS connections (scripts/idle_conns.py),
+# then prints Markdown tables and the issue's goal checks
+# (scripts/bench-report.py).
 #
-# Needs: oha (cargo install oha --locked), openssl, curl, nginx (installed
-# with apt-get when missing and running as root). Prints a Markdown table
-# to paste into docs/benchmarks.md.
+#   scripts/bench.sh                          DURATION=10 ROUNDS=3
+#   DURATION=2 ROUNDS=1 scripts/bench.sh      quick smoke run
+#   AUDIT_DURABILITY=async scripts/bench.sh   trace not awaited per response
+#   IDLE_CONNS=1000 IDLE_HOLD=5               idle-connection test
+#   NEWCONN_CLIENT=oha                        new-conn mode with oha
+#                                             --disable-keepalive (resumes)
+#
+# Needs oha (cargo install oha --locked), nginx, haproxy, python3, openssl,
+# curl; installs the missing ones when run as root (apt-get, cargo).
+# Stops everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-command -v oha >/dev/null || { echo "oha missing: cargo install oha --locked" >&2; exit 1; }
-if ! command -v nginx >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null || apt-get install -y -qq nginx >/dev/null; fi
-fi
+ROUNDS=${ROUNDS:-3}
+AUDIT_DURABILITY=${AUDIT_DURABILITY:-before_response}
+IDLE_CONNS=${IDLE_CONNS:-1000}
+IDLE_HOLD=${IDLE_HOLD:-5}
+NEWCONN_CLIENT=${NEWCONN_CLIENT:-python}
+HERE=$PWD/scripts
+export PATH=$HOME/.cargo/bin:$PATH
+
+install_missing() {
+  local pkgs=() pair
+  command -v nginx >/dev/null || pkgs+=(nginx-light)
+  for pair in haproxy:haproxy python3:python3 openssl:openssl curl:curl pgrep:procps; do
+    command -v "${pair%%:*}" >/dev/null || pkgs+=("${pair#*:}")
+  done
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "missing: ${pkgs[*]} (run as root to install)" >&2; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]/nginx-light/nginx}" >/dev/null
+  fi
+  command -v oha >/dev/null || cargo install oha --locked
+}
+install_missing
 cargo build --release -q
 BIN=$PWD/target/release/opale-apim
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
 W=$(mktemp -d)
 chmod 755 "$W"   # nginx workers run unprivileged and must read the upstream files
-trap 'kill $(jobs -p) 2>/dev/null; [ -n "${NGINX_PID:-}" ] && kill $NGINX_PID 2>/dev/null; rm -rf "$W"' EXIT
+cleanup() {
+  set +e
+  [ -n "${SAMPLER:-}" ] && kill "$SAMPLER" 2>/dev/null
+  [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null
+  [ -n "${HAPROXY_PID:-}" ] && kill "$HAPROXY_PID" 2>/dev/null
+  local f; for f in "$W"/px.pid "$W"/up.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port)
+SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); HA=$(port); HAP=$(port)
+source "$HERE/bench-servers.sh"
 
-# --- upstream: nginx serving a static JSON document -------------------------
-mkdir -p "$W/up/opale/v1/entreprises/732829320"
-printf '{"siren":"732829320","annee":2024,"declarations":[{"formulaire":"2065","montant":"12345.67"}]}' \
-  > "$W/up/opale/v1/entreprises/732829320/declarations"
-chmod -R a+rX "$W/up"
-cat > "$W/nginx.conf" <<NGX
-worker_processes auto;
-pid $W/nginx.pid;
-error_log $W/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  default_type application/json;
-  upstream opale_up { server 127.0.0.1:$UP; keepalive 128; }
-  server { listen 127.0.0.1:$UP; root $W/up; keepalive_requests 1000000; }
-  server {
-    listen 127.0.0.1:$NX ssl;
-    ssl_certificate $W/certs/server.pem;
-    ssl_certificate_key $W/certs/server.key;
-    ssl_client_certificate $W/certs/production-ca.pem;
-    ssl_verify_client on;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://opale_up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "";
-    }
-  }
+start_opale
+start_upstream
+start_nginx
+start_haproxy
+provision_clients
+
+# --- measurement ------------------------------------------------------------
+# utime+stime (clock ticks) and VmRSS (KiB) of a server and its children.
+tree() { echo "$1" $(pgrep -P "$1" || true); }
+cpu() { local t=0 p; for p in $(tree "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
+rss() { local t=0 p; for p in $(tree "$1"); do t=$((t + $(awk '/^VmRSS/{print $2}' "/proc/$p/status"))); done; echo $t; }
+sample_rss() { # pid file: writes the peak summed VmRSS until killed
+  local max=0 v; while :; do v=$(rss "$1"); ((v > max)) && { max=$v; echo $max > "$2"; }; sleep 0.25; done
 }
-NGX
-
-cat > "$W/opale.toml" <<CFG
-data_dir = "$W/data"
-certs_dir = "$W/certs"
-[sandbox]
-listen = "127.0.0.1:$SB"
-[production]
-listen = "127.0.0.1:$PR"
-upstream = "http://127.0.0.1:$UP"
-[admin]
-listen = "127.0.0.1:$AD"
-[audit]
-durability = "${AUDIT_DURABILITY:-before_response}"
-[log]
-filter = "warn"
-CFG
-"$BIN" serve --config "$W/opale.toml" > "$W/serve.log" 2>&1 &
-SERVE_PID=$!
-for _ in $(seq 100); do curl -s -o /dev/null --cacert "$W/certs/ca.pem" "https://localhost:$SB/opale/v1/etatSante" 2>/dev/null && break; sleep 0.1; done
-nginx -c "$W/nginx.conf" -p "$W"
-NGINX_PID=$(cat "$W/nginx.pid")
-
-A=("$BIN" admin --config "$W/opale.toml" --json)
-PID=$("${A[@]}" partner add --siren 732829320 --name Bench | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
-provision() { # env -> client_id, writes $W/<env>.pem/.key
-  local env=$1 cid
-  cid=$("${A[@]}" app add --partner "$PID" --name "bench-$env" --env "$env" --grant declarations:2020-2025 \
-        --valid-from 2025-01-01 --valid-until 2030-12-31 --ip 127.0.0.1/32 --quota 1000000 \
-        | python3 -c 'import json,sys;print(json.load(sys.stdin)["client_id"])')
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench-$env" \
-    -keyout "$W/$env.key" -out "$W/$env.csr" 2>/dev/null
-  "${A[@]}" cert issue "$cid" --csr "$W/$env.csr" --out "$W/$env.pem" >/dev/null 2>&1
-  echo "$cid"
-}
-token() { # env port cid
-  curl -s --cacert "$W/certs/ca.pem" --cert "$W/$1.pem" --key "$W/$1.key" \
-    -d grant_type=client_credentials -d client_id="$3" "https://localhost:$2/token" \
-    | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])'
-}
-SB_CID=$(provision sandbox); PR_CID=$(provision production)
-SB_TOK=$(token sandbox "$SB" "$SB_CID"); PR_TOK=$(token production "$PR" "$PR_CID")
-CID=$(python3 -c 'import uuid;print(uuid.uuid4())')
-URLP=/opale/v1/entreprises/732829320/declarations?annee=2024
-
-# utime+stime in clock ticks of a process and its children (nginx workers).
-cpu() { local t=0 p; for p in "$1" $(pgrep -P "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
-run() { # label env pid url token conns
-  local label=$1 env=$2 pid=$3 url=$4 tok=$5 c=$6 before after out
-  before=$(cpu "$pid")
-  out=$(oha -z "${DURATION}s" -c "$c" --no-tui --output-format json \
-        --cacert "$W/certs/ca.pem" --cert "$W/$env.pem" --key "$W/$env.key" \
-        -H "Authorization: Bearer $tok" -H "X-Correlation-ID: $CID" "$url")
-  after=$(cpu "$pid")
-  python3 - "$label" "$c" "$before" "$after" "$TCK" <<PY "$out"
-import json, sys
-label, c, before, after, tck = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-d = json.loads(sys.argv[6])
-s = d["summary"]; p = d["latencyPercentiles"]
-codes = d.get("statusCodeDistribution", {})
-n = sum(int(v) for v in codes.values())
-ok = int(codes.get("200", 0))
-cpu_us = (after - before) / tck * 1e6 / max(n, 1)
-print(f"| {label} | {c} | {s['requestsPerSec']:.0f} | {p['p50']*1000:.2f} | {p['p99']*1000:.2f} | {cpu_us:.0f} | {ok}/{n} |")
-PY
+declare -A PID_OF PORT_OF ENV_OF TOK_OF
+PID_OF=([production]=$SERVE_PID [sandbox]=$SERVE_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID)
+PORT_OF=([production]=$PR [sandbox]=$SB [nginx]=$NX [haproxy]=$HA)
+ENV_OF=([production]=production [sandbox]=sandbox [nginx]=production [haproxy]=production)
+TOK_OF=([production]=$PR_TOK [sandbox]=$SB_TOK [nginx]=$PR_TOK [haproxy]=$PR_TOK)
+TARGETS=(production sandbox nginx haproxy)
+
+load() { # target mode seconds -> oha-shaped JSON on stdout
+  local t=$1 mode=$2 secs=$3 env=${ENV_OF[$1]} c=16 extra=()
+  local hdr=(-H "Authorization: Bearer ${TOK_OF[$1]}" -H "X-Correlation-ID: $CID")
+  case $mode in ka64) c=64 ;; nc16) extra=(--disable-keepalive) ;; esac
+  if [ "$mode" = nc16 ] && [ "$NEWCONN_CLIENT" = python ]; then
+    timeout $((secs + 60)) python3 "$HERE/bench-newconn.py" --port "${PORT_OF[$t]}" --path "$URLP" \
+      --cert "$W/$env.pem" --key "$W/$env.key" --ca "$W/certs/ca.pem" -c "$c" -z "$secs" "${hdr[@]}"
+  else
+    timeout $((secs + 60)) oha -z "${secs}s" -c "$c" "${extra[@]}" --no-tui --output-format json \
+      --cacert "$W/certs/ca.pem" --cert "$W/$env.pem" --key "$W/$env.key" "${hdr[@]}" \
+      "https://localhost:${PORT_OF[$t]}$URLP"
+  fi
 }
-echo "| target | conns | req/s | p50 ms | p99 ms | server CPU µs/req | 200/total |"
-echo "|---|---|---|---|---|---|---|"
-for c in 16 64; do run "opale sandbox (full chain)" sandbox "$SERVE_PID" "https://localhost:$SB$URLP" "$SB_TOK" "$c"; done
-for c in 16 64; do
-  run "opale production (full chain + proxy)" production "$SERVE_PID" "https://localhost:$PR$URLP" "$PR_TOK" "$c"
-  run "nginx mTLS + proxy (no chain)" production "$NGINX_PID" "https://localhost:$NX$URLP" "$PR_TOK" "$c"
+run() { # round target mode: one measured run, one JSON line in results.jsonl
+  local r=$1 t=$2 mode=$3 pid=${PID_OF[$2]} before after out
+  rm -f "$W/peak"; sample_rss "$pid" "$W/peak" & SAMPLER=$!
+  before=$(cpu "$pid")
+  out=$(load "$t" "$mode" "$DURATION")
+  after=$(cpu "$pid")
+  kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+  python3 "$HERE/bench-report.py" record "$r" "$t" "$mode" "$before" "$after" "$TCK" \
+    "$(cat "$W/peak" 2>/dev/null || echo 0)" "$out" >> "$W/results.jsonl"
+  echo "  round $r $mode $t: $(tail -1 "$W/results.jsonl")" >&2
+}
+
+check_resumption
+echo "warm-up (1 s per target)" >&2
+for t in "${TARGETS[@]}"; do load "$t" ka16 1 >/dev/null; done
+for r in $(seq "$ROUNDS"); do
+  for mode in ka16 ka64 nc16; do
+    for i in 0 1 2 3; do   # rotate the order from round to round
+      run "$r" "${TARGETS[$(((i + r - 1) % 4))]}" "$mode"
+    done
+  done
 done
+for t in production nginx haproxy; do
+  env=${ENV_OF[$t]}
+  printf '{"target":"%s","idle":%s}\n' "$t" "$(python3 "$HERE/idle_conns.py" --port "${PORT_OF[$t]}" \
+    --cert "$W/$env.pem" --key "$W/$env.key" --ca "$W/certs/ca.pem" --pids "${PID_OF[$t]}" \
+    -n "$IDLE_CONNS" --hold "$IDLE_HOLD")" >> "$W/idle.jsonl"
+  echo "  idle $t: $(tail -1 "$W/idle.jsonl")" >&2
+done
+echo
+echo "Run of $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), DURATION=$DURATION ROUNDS=$ROUNDS" \
+  "AUDIT_DURABILITY=$AUDIT_DURABILITY, new-conn client: $NEWCONN_CLIENT;" \
+  "$(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||'), HAProxy $(haproxy -v | awk 'NR==1{print $3}')," \
+  "$(openssl version | cut -d' ' -f1-2); $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)."
+cat "$W/resumption.md"
+python3 "$HERE/bench-report.py" report "$W/results.jsonl" "$W/idle.jsonl" "$IDLE_CONNS"
