@@ -20,6 +20,11 @@ listen = "127.0.0.1:$AD"
 durability = "$AUDIT_DURABILITY"
 [log]
 filter = "warn"
+# The load generator and the 1 000 idle connections all come from
+# 127.0.0.1: lift the per-address cap (512 by default) as nginx and
+# HAProxy have none.
+[limits]
+max_connections_per_ip = 10000
 CFG
   "$BIN" serve --config "$W/opale.toml" > "$W/serve.log" 2>&1 &
   SERVE_PID=$!
