@@ -78,13 +78,17 @@ impl AdminClient {
     }
 
     /// Sends one call with a JSON body; returns the status and the JSON
-    /// body of the answer (`null` if empty).
+    /// body of the answer (`null` if empty). A POST without arguments sends
+    /// `{}` as `application/json`: the API refuses a POST of any other
+    /// content type (DESIGN §8).
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), ClientError> {
+        let no_arguments = Value::Object(serde_json::Map::new());
+        let body = body.or((method == Method::POST).then_some(&no_arguments));
         let body = match body {
             Some(v) => Some((
                 "application/json",

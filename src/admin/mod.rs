@@ -1,6 +1,11 @@
 //! The admin listener: mTLS with an admin certificate, JSON REST under
 //! `/admin/v1/` (DESIGN §6; documented in `docs/openapi-admin.yaml`).
 //! `client.rs` is the CLI's side of the same API.
+//!
+//! An admin's browser holds an admin certificate, so any page it visits
+//! could make it send requests here: before routing, [`same_origin_call`]
+//! refuses writes a browser would send on another site's behalf (DESIGN §8).
+//! The dashboard's own form keeps its own check (`dashboard/admin.rs`).
 
 mod api;
 mod certs;
@@ -25,6 +30,7 @@ use crate::registry::Snapshot;
 use crate::respond::Body;
 use crate::tls::ConnInfo;
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HOST, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -41,7 +47,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
     let outcome = if crate::dashboard::is_dashboard(req.uri().path()) {
         Ok(crate::dashboard::handle(app, conn, is_admin.is_ok(), req).await)
     } else {
-        match is_admin {
+        match is_admin.and_then(|()| same_origin_call(&req)) {
             Err(e) => Err(e),
             Ok(()) => api::route(app, req).await,
         }
@@ -104,4 +110,141 @@ fn authenticate(conn: &ConnInfo, snapshot: &Snapshot) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The RFC 7662/7009 routes, whose bodies are forms.
+const FORM_ROUTES: [&str; 2] = ["/admin/v1/tokens/introspect", "/admin/v1/tokens/revoke"];
+
+/// Refuses, before anything is read or written, an API call a browser may
+/// have sent for another site (DESIGN §8; `docs/openapi-admin.yaml`):
+/// a POST to `/admin/v1/*` whose `Content-Type` is not `application/json`
+/// (a form on the RFC 7662/7009 routes) is 415, since no cross-site form
+/// can send JSON without a CORS preflight we never answer; a POST, PATCH,
+/// PUT or DELETE marked `Sec-Fetch-Site: cross-site|same-site`, or whose
+/// `Origin` is not this listener's own, is 403. Requests without these
+/// headers (the CLI, curl) pass.
+fn same_origin_call<B>(req: &Request<B>) -> Result<(), ApiError> {
+    let method = req.method();
+    if !matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    ) {
+        return Ok(());
+    }
+    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or("?"));
+    if let Some(site) = header("sec-fetch-site")
+        && matches!(
+            site.trim().to_ascii_lowercase().as_str(),
+            "cross-site" | "same-site"
+        )
+    {
+        return Err(forbidden(format!(
+            "{method} refused: Sec-Fetch-Site is {site}"
+        )));
+    }
+    if let Some(origin) = header(ORIGIN.as_str())
+        && !is_own_origin(origin, req)
+    {
+        return Err(forbidden(format!(
+            "{method} refused from origin {origin:?}"
+        )));
+    }
+    let path = req.uri().path().trim_end_matches('/');
+    if *method == Method::POST && path.starts_with("/admin/v1/") {
+        let expected = if FORM_ROUTES.contains(&path) {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        let sent = header(CONTENT_TYPE.as_str()).unwrap_or("");
+        if media_type(sent) != expected {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                format!("{path} expects Content-Type: {expected}, got {sent:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The media type of a `Content-Type` value, lowercased, without
+/// parameters (`application/json; charset=utf-8` → `application/json`).
+fn media_type(content_type: &str) -> String {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence.trim().to_ascii_lowercase()
+}
+
+/// Whether `origin` is this listener's own origin: scheme `https`, and
+/// the host (ASCII case-insensitively) and port (443 when absent) of the
+/// request's authority (its `Host` header, or the HTTP/2 `:authority`).
+/// TLS binds that authority: a browser only reaches this listener under
+/// a name its certificate is valid for. `Origin: null` is never ours.
+fn is_own_origin<B>(origin: &str, req: &Request<B>) -> bool {
+    let authority = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<hyper::http::uri::Authority>().ok())
+        .or_else(|| req.uri().authority().cloned());
+    let Ok(origin) = origin.parse::<hyper::Uri>() else {
+        return false;
+    };
+    let (Some(own), Some(host)) = (authority, origin.host()) else {
+        return false;
+    };
+    origin.scheme_str() == Some("https")
+        && origin.path_and_query().is_none_or(|p| p.as_str() == "/")
+        && host.eq_ignore_ascii_case(own.host())
+        && origin.port_u16().unwrap_or(443) == own.port_u16().unwrap_or(443)
+}
+
+fn forbidden(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, None, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::post("/admin/v1/partners").header(HOST, "admin.example:8443");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn own_origin_is_https_and_the_host_header() {
+        let req = post(&[]);
+        assert!(is_own_origin("https://admin.example:8443", &req));
+        assert!(is_own_origin("https://ADMIN.example:8443", &req));
+        assert!(!is_own_origin("http://admin.example:8443", &req));
+        assert!(!is_own_origin("https://admin.example", &req));
+        assert!(!is_own_origin("https://evil.example:8443", &req));
+        assert!(!is_own_origin("null", &req));
+        let default_port = Request::post("/")
+            .header(HOST, "a.example")
+            .body(())
+            .unwrap();
+        assert!(is_own_origin("https://a.example:443", &default_port));
+        assert!(is_own_origin("https://a.example", &default_port));
+    }
+
+    #[test]
+    fn content_type_essence() {
+        assert_eq!(
+            media_type("Application/JSON; charset=utf-8"),
+            "application/json"
+        );
+        assert_eq!(media_type(""), "");
+        let json = [("content-type", "application/json;charset=utf-8")];
+        assert!(same_origin_call(&post(&json)).is_ok());
+        let text = [("content-type", "text/plain")];
+        assert_eq!(
+            same_origin_call(&post(&text)).unwrap_err().status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
 }

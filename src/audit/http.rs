@@ -19,7 +19,7 @@ pub fn start<B>(plane: Plane, conn: &ConnInfo, req: &Request<B>) -> TraceEvent {
     let now = super::timestamp(OffsetDateTime::now_utc());
     let mut event = TraceEvent::arriving(plane, now, req.method().as_str(), req.uri().path());
     event.thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.to_string());
-    event.ip = conn.remote.ip().to_string();
+    event.ip = conn.remote.ip().to_canonical().to_string();
     event
 }
 

@@ -1,6 +1,7 @@
 //! Claims transmitted by partners (`POST …/creances`): stored durably (one
 //! atomic, flushed batch with the idempotency record) before the 201, and
-//! read back into the sandbox's `GET …/creances`. An in-memory index of
+//! read back into the sandbox's `GET …/creances` of the transmitting
+//! partner's applications only. An in-memory index of
 //! (environment, SIREN, year) keeps the read path off the disk when nothing
 //! was transmitted.
 
@@ -147,12 +148,15 @@ impl Transmissions {
     }
 
     /// Adds `"transmises": [...]` to a sandbox `creances` document when
-    /// claims were transmitted for it; returns the bytes unchanged otherwise.
+    /// claims the reader may see were transmitted for it; returns the bytes
+    /// unchanged otherwise. `visible` says whether the application that
+    /// transmitted (its client id) belongs to the reader's partner (DESIGN
+    /// §8): another partner's claims, and even whether there are any, stay
+    /// hidden.
     pub fn merge_into(
         &self,
-        env: Environment,
-        siren: &Siren,
-        year: i32,
+        (env, siren, year): (Environment, &Siren, i32),
+        visible: impl Fn(&str) -> bool,
         bytes: Vec<u8>,
     ) -> Vec<u8> {
         let present = self
@@ -163,22 +167,33 @@ impl Transmissions {
         if !present {
             return bytes;
         }
-        let stored = match self
+        let mut txs: Vec<StoredTransmission> = self
+            .stored(env, siren, year)
+            .into_iter()
+            .filter(|tx| visible(&tx.client_id))
+            .collect();
+        if txs.is_empty() {
+            return bytes;
+        }
+        txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
+        with_transmitted(&bytes, &txs).unwrap_or(bytes)
+    }
+
+    /// Every transmission stored for (env, SIREN, year), any partner.
+    fn stored(&self, env: Environment, siren: &Siren, year: i32) -> Vec<StoredTransmission> {
+        match self
             .store
             .scan_prefix(tx_prefix(env, siren, year).as_bytes())
         {
-            Ok(kv) => kv,
+            Ok(kv) => kv
+                .iter()
+                .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+                .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "reading transmitted claims failed");
-                return bytes;
+                Vec::new()
             }
-        };
-        let mut txs: Vec<StoredTransmission> = stored
-            .iter()
-            .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-            .collect();
-        txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
-        with_transmitted(&bytes, &txs).unwrap_or(bytes)
+        }
     }
 }
 

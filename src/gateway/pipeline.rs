@@ -8,7 +8,7 @@
 //! before its body is read, then judges the body's `annee` (rights, quota).
 //! Each step is a function of its own module; this file only orders them.
 
-use super::source::{self, Query, Sources};
+use super::source::{self, Query, Reader, Sources};
 use super::transmission;
 use crate::app::App;
 use crate::audit::TraceEvent;
@@ -99,10 +99,15 @@ async fn steps<'s>(
             trace.year = Some(year);
             let who = chain::authenticate(cx, &presented, out)?;
             chain::authorize(cx, &who, (dataset.scope(), year), out)?;
+            let reader = Reader {
+                partner: &who.application.partner_id,
+                snapshot: cx.snapshot,
+            };
             let query = Query {
                 siren: &siren,
                 dataset,
                 year,
+                reader,
             };
             source::read(sources, cx.env, query, id).await
         }

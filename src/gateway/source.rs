@@ -1,13 +1,14 @@
 //! The data source of an admitted read: the sandbox's deterministic
-//! generator (with the caller's own transmitted claims merged into
-//! `creances`) or the production upstream. Its own answers (unknown
+//! generator (with the claims transmitted by the caller's partner merged
+//! into `creances`, never another partner's) or the production upstream. Its own answers (unknown
 //! company, no data, upstream failure) are denials of the catalogue.
 
 use crate::chain::{Denial, Reason};
 use crate::data::sandbox::{self, SandboxAnswer};
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
-use crate::domain::{Dataset, Environment, Siren};
+use crate::domain::{ClientId, Dataset, Environment, PartnerId, Siren};
+use crate::registry::Snapshot;
 use crate::respond::{self, Body};
 use hyper::{Response, StatusCode};
 use std::sync::Arc;
@@ -21,8 +22,8 @@ pub struct Sources<'a> {
     pub transmissions: &'a Arc<Transmissions>,
 }
 
-/// What is asked: which company, dataset and year.
-#[derive(Debug, Clone, Copy)]
+/// What is asked: which company, dataset and year, and by whom.
+#[derive(Clone, Copy)]
 pub struct Query<'a> {
     /// The company.
     pub siren: &'a Siren,
@@ -30,6 +31,29 @@ pub struct Query<'a> {
     pub dataset: Dataset,
     /// The fiscal year.
     pub year: i32,
+    /// The caller.
+    pub reader: Reader<'a>,
+}
+
+/// Who reads: the caller's partner, and the registry that says which
+/// applications are that partner's (the sandbox shows a partner only the
+/// claims its own applications transmitted).
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    /// The partner of the calling application.
+    pub partner: &'a PartnerId,
+    /// The registry snapshot the call was admitted on.
+    pub snapshot: &'a Snapshot,
+}
+
+impl Reader<'_> {
+    /// Whether the application `client_id` belongs to the reader's partner.
+    fn owns(&self, client_id: &str) -> bool {
+        self.snapshot
+            .applications
+            .get(&ClientId::new(client_id))
+            .is_some_and(|a| &a.partner_id == self.partner)
+    }
 }
 
 /// Answers `q` from the environment's source.
@@ -56,12 +80,13 @@ fn from_sandbox(
         siren,
         dataset,
         year,
+        reader,
     }: Query<'_>,
 ) -> Result<Response<Body>, Denial> {
     match sandbox::generate(siren, dataset, year) {
         SandboxAnswer::Data(bytes) => {
             let body = if dataset == Dataset::Creances {
-                transmissions.merge_into(env, siren, year, bytes)
+                transmissions.merge_into((env, siren, year), |c| reader.owns(c), bytes)
             } else {
                 bytes
             };

@@ -23,6 +23,8 @@ use time::format_description::well_known::Rfc3339;
 pub const MAX_BODY: usize = 256 * 1024;
 /// Most claims in one transmission.
 pub const MAX_CLAIMS: usize = 1000;
+/// The header that makes a transmission's retries safe.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const TAXES: [&str; 7] = ["IS", "TVA", "CFE", "CVAE", "IR", "TS", "AUTRE"];
 
 /// A transmission body, validated.
@@ -59,10 +61,7 @@ pub async fn store(
     (tx, bytes): (Transmission, Bytes),
     now: OffsetDateTime,
 ) -> Result<Response<Body>, Denial> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let key = idempotency_key(headers)?;
     let storage_failed = || {
         Denial::new(
             Reason::StorageFailure,
@@ -106,6 +105,20 @@ pub async fn store(
             Reason::IdempotencyConflict,
             "this Idempotency-Key was used with another body",
         )),
+    }
+}
+
+/// The `Idempotency-Key`, if sent: a non-empty visible-ASCII value, 400
+/// (910003) naming the header otherwise (an empty key would otherwise be
+/// stored and shared by every retry without one).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Denial> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(key) if !key.is_empty() => Ok(Some(key.to_owned())),
+        Ok(_) => Err(invalid("Idempotency-Key", "must not be empty")),
+        Err(_) => Err(invalid("Idempotency-Key", "must be visible ASCII")),
     }
 }
 

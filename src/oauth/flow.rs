@@ -30,6 +30,7 @@ use oxide_auth::code_grant::error::AccessTokenErrorType;
 use oxide_auth::endpoint::{NormalizedParameter, OAuthError as OxideError};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What the token endpoint may read (STYLE §11): this environment's
@@ -218,6 +219,7 @@ fn grant(
         env: ctx.environment,
         thumbprint: &thumbprint,
         method,
+        remote: conn.remote.ip(),
     };
     let mut minter = Minter {
         authority: ctx.authority,
@@ -235,6 +237,7 @@ fn grant(
         (Err(FlowFailure::Oxide(OxideError::DenySilently)), _) => Err(explain_denial(
             &ctx.registry,
             &client_id,
+            conn.remote.ip(),
             params.get("scope").map(String::as_str),
         )),
         (Err(_), _) => Err(TokenError::invalid_request("the request was refused")),
@@ -284,10 +287,15 @@ fn tls_client_auth_credentials(body: &mut NormalizedParameter, thumbprint: &Thum
 /// or to negotiate its scope into a silent denial without a reason. Both
 /// come after authentication succeeded, so we ask the same pure policy the
 /// gate applied, on the same snapshot, which RFC 6749 §5.2 error it was.
-fn explain_denial(snapshot: &Snapshot, client_id: &ClientId, scope: Option<&str>) -> TokenError {
+fn explain_denial(
+    snapshot: &Snapshot,
+    client_id: &ClientId,
+    remote: IpAddr,
+    scope: Option<&str>,
+) -> TokenError {
     let today = time::OffsetDateTime::now_utc().date();
     let requested: Option<Vec<&str>> = scope.map(|s| s.split_ascii_whitespace().collect());
-    match admit(snapshot, client_id, today) {
+    match admit(snapshot, client_id, remote, today) {
         Err(e) => e,
         Ok(app) => grant_scope(app, requested.as_deref())
             .err()

@@ -20,6 +20,7 @@ use oxide_auth::primitives::registrar::{
 };
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 
@@ -33,6 +34,8 @@ pub(super) struct Gate<'a> {
     pub thumbprint: &'a Thumbprint,
     /// How the client authenticates (decided from the request's shape).
     pub method: AuthMethod,
+    /// The connection's peer address (checked against the allowlist).
+    pub remote: IpAddr,
 }
 
 impl Gate<'_> {
@@ -96,7 +99,7 @@ impl Registrar for Gate<'_> {
     fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
         let id = self.client_id(&bound.client_id)?;
         let today = time::OffsetDateTime::now_utc().date();
-        admit(self.snapshot, &id, today).map_err(|_| RegistrarError::Unspecified)?;
+        admit(self.snapshot, &id, self.remote, today).map_err(|_| RegistrarError::Unspecified)?;
         // Client credentials has no redirect; oxide-auth's types want one.
         let placeholder =
             url::Url::parse("https://localhost/").map_err(|_| RegistrarError::PrimitiveError)?;
@@ -129,12 +132,14 @@ impl Registrar for Gate<'_> {
     }
 }
 
-/// The application `id`, if it may be given a token on `today`: active,
-/// its partner active, within its validity dates (`unauthorized_client`
-/// otherwise).
+/// The application `id`, if it may be given a token on `today` when
+/// calling from `remote`: active, its partner active, within its validity
+/// dates, `remote` inside its IP allowlist (the chain's step 2 rule, DESIGN
+/// §8), `unauthorized_client` otherwise.
 pub(super) fn admit<'s>(
     snapshot: &'s Snapshot,
     id: &ClientId,
+    remote: IpAddr,
     today: time::Date,
 ) -> Result<&'s Application, TokenError> {
     let app = snapshot
@@ -160,6 +165,8 @@ pub(super) fn admit<'s>(
             ),
         ));
     }
+    crate::chain::ip::check(remote, app)
+        .map_err(|denial| TokenError::new("unauthorized_client", denial.detail))?;
     Ok(app)
 }
 

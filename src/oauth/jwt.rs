@@ -84,6 +84,10 @@ pub enum TokenRejection {
     /// Revoked directly or through its certificate.
     #[error("the token has been revoked")]
     Revoked,
+    /// `exp − iat` longer than the configured lifetime: never minted by
+    /// us, whoever holds the key (DESIGN §8).
+    #[error("the token's lifetime exceeds the configured maximum")]
+    Lifetime,
 }
 
 /// Verified tokens remembered at most (signature checks are memoised).
@@ -177,9 +181,15 @@ impl TokenAuthority {
     }
 
     /// Verifies signature, type, issuer, audience and time, without the
-    /// deny-list (used to decide whether a token may be revoked).
+    /// deny-list (used to decide whether a token may be revoked). A token
+    /// whose `exp − iat` exceeds [`lifetime_secs`](Self::lifetime_secs) is
+    /// refused even when validly signed: lowering the configured lifetime
+    /// therefore also refuses the longer tokens issued before.
     pub fn decode(&self, token: &str, now: i64) -> Result<AccessClaims, TokenRejection> {
         let claims = self.decode_signed(token)?;
+        if claims.exp.saturating_sub(claims.iat) > self.lifetime_secs {
+            return Err(TokenRejection::Lifetime);
+        }
         if claims.exp <= now {
             return Err(TokenRejection::Expired);
         }

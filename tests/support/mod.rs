@@ -205,6 +205,7 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     tweak: Tweak,
+    dual_stack: bool,
 }
 
 /// A change to the test configuration (kept for restarts).
@@ -221,10 +222,24 @@ impl TestServer {
         let tweak: Tweak = Arc::new(tweak);
         let tmp = tempfile::tempdir().unwrap();
         let pki = TestPki::init(&tmp.path().join("certs"));
-        Self::boot(tmp, pki, tweak).await
+        Self::boot(tmp, pki, tweak, false).await
     }
 
-    async fn boot(tmp: tempfile::TempDir, pki: TestPki, tweak: Tweak) -> TestServer {
+    /// As `start`, with listeners on the IPv6 wildcard (dual stack): the
+    /// addresses handed to tests are `127.0.0.1:port`, so callers reach the
+    /// server as IPv4-mapped IPv6 peers (`::ffff:127.0.0.1`).
+    pub async fn start_dual_stack() -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki = TestPki::init(&tmp.path().join("certs"));
+        Self::boot(tmp, pki, Arc::new(|_: &mut Config| {}), true).await
+    }
+
+    async fn boot(
+        tmp: tempfile::TempDir,
+        pki: TestPki,
+        tweak: Tweak,
+        dual_stack: bool,
+    ) -> TestServer {
         let mut config = Config {
             data_dir: tmp.path().join("data"),
             certs_dir: tmp.path().join("certs"),
@@ -234,16 +249,19 @@ impl TestServer {
         let (app, startup) = App::build(config).unwrap();
         assert!(!startup.created_pki, "the test made the PKI");
         let app = Arc::new(app);
-        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let host = if dual_stack { "[::]:0" } else { "127.0.0.1:0" };
+        let bind = || async { TcpListener::bind(host).await.unwrap() };
         let listeners = Listeners {
             sandbox: bind().await,
             production: bind().await,
             admin: bind().await,
         };
+        let v4 =
+            |l: &TcpListener| SocketAddr::from(([127, 0, 0, 1], l.local_addr().unwrap().port()));
         let (sandbox, production, admin) = (
-            listeners.sandbox.local_addr().unwrap(),
-            listeners.production.local_addr().unwrap(),
-            listeners.admin.local_addr().unwrap(),
+            v4(&listeners.sandbox),
+            v4(&listeners.production),
+            v4(&listeners.admin),
         );
         let (stop, stopped) = oneshot::channel::<()>();
         // The serving path production uses: thread-per-core workers.
@@ -265,6 +283,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             tweak,
+            dual_stack,
         }
     }
 
@@ -304,7 +323,7 @@ impl TestServer {
         between(self.tmp.path());
         let tmp = std::mem::replace(&mut self.tmp, tempfile::tempdir().unwrap());
         let pki = self.pki.clone();
-        Self::boot(tmp, pki, self.tweak.clone()).await
+        Self::boot(tmp, pki, self.tweak.clone(), self.dual_stack).await
     }
 
     /// The state directory root.
@@ -327,8 +346,11 @@ impl TestServer {
             .unwrap()
     }
 
-    /// One admin call with the admin certificate.
+    /// One admin call with the admin certificate. A POST without a body
+    /// sends `{}` as JSON, as the CLI does (the API refuses a POST of
+    /// another content type, DESIGN §8).
     pub async fn admin_call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let body = body.or_else(|| (method == Method::POST).then(|| json!({})));
         let admin = self.pki.admin();
         let mut conn = self.connect(self.admin, Some(&admin)).await;
         conn.send(method, path, &[], body.as_ref()).await
