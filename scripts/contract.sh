@@ -77,10 +77,12 @@ ST=(schemathesis --no-color --config-file "$W/schemathesis.toml" run --max-examp
     --tls-verify "$W/certs/ca.pem")
 status=0
 echo "contract: data API (docs/openapi.yaml) on https://localhost:$SB"
-"${ST[@]}" docs/openapi.yaml --url "https://localhost:$SB" \
+DOCS=$PWD/docs
+cd "$W"   # schemathesis keeps its state (.schemathesis/) in the working directory
+"${ST[@]}" "$DOCS/openapi.yaml" --url "https://localhost:$SB" \
   --request-cert "$W/partner.pem" --request-cert-key "$W/partner.key" \
   -H "Authorization: Bearer $TOKEN" -H "X-Correlation-ID: 6f1c2a52-8a52-4a4e-9a53-2b1c7d1e9f00" || status=1
 echo "contract: admin API (docs/openapi-admin.yaml) on https://localhost:$AD"
-"${ST[@]}" docs/openapi-admin.yaml --url "https://localhost:$AD" \
+"${ST[@]}" "$DOCS/openapi-admin.yaml" --url "https://localhost:$AD" \
   --request-cert "$W/certs/admin.pem" --request-cert-key "$W/certs/admin.key" || status=1
 exit $status

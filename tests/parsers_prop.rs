@@ -18,7 +18,7 @@ use opale_apim::chain::{Reason, accepts_problem_json};
 use opale_apim::config::Config;
 use opale_apim::domain::{Environment, Siren, SirenError, Thumbprint};
 use opale_apim::oauth::{FormError, MAX_FORM_BODY, SigningKey, TokenAuthority, parse_form};
-use opale_apim::pki::{IssuingCa, PkiFiles, parse_certificate_chain};
+use opale_apim::pki::{CertInfo, IssuingCa, PkiFiles, parse_certificate_chain};
 use opale_apim::registry::ops::{NewApplication, NewPartner, PartnerPatch};
 use proptest::prelude::*;
 use std::path::Path;
@@ -264,6 +264,19 @@ proptest! {
         for input in [&text, &wrapped_cert] {
             prop_assert!(parse_certificate_chain(input).map(|c| c.is_empty()).unwrap_or(true));
         }
+    }
+
+    #[test]
+    fn a_valid_csr_is_issued_with_its_subject_and_the_pem_round_trips(cn in "[A-Za-z0-9]([A-Za-z0-9 ._-]{0,38}[A-Za-z0-9])?") {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn.clone());
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let der = issuing_ca().issue(&csr, time::OffsetDateTime::now_utc()).unwrap();
+        let info = CertInfo::from_der(&der).unwrap();
+        prop_assert_eq!(info.subject, format!("CN={cn}"));
+        let chain = parse_certificate_chain(&opale_apim::pki::pem_encode(&der)).unwrap();
+        prop_assert_eq!(chain[0].as_ref(), der.as_ref());
     }
 
     #[test]
