@@ -388,4 +388,30 @@ mod tests {
         assert_eq!(parse_basic(b"Bearer abc"), None);
         assert_eq!(parse_basic(b"Basic !!!"), None);
     }
+
+    proptest::proptest! {
+        // 256 cases unless PROPTEST_CASES says otherwise (docs/testing.md).
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any id without `:` and any secret, form-encoded then base64'd as
+        /// RFC 6749 §2.3.1 says, decode back to themselves.
+        #[test]
+        fn basic_credentials_round_trip(id in "\\PC{1,24}", secret in "\\PC{0,24}", scheme in "[Bb][Aa][Ss][Ii][Cc]") {
+            proptest::prop_assume!(!id.contains(':'));
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let h = format!("{scheme} {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
+            proptest::prop_assert_eq!(parse_basic(h.as_bytes()), Some((id, secret)));
+        }
+
+        /// Arbitrary header bytes never panic; what parses has a non-empty id.
+        #[test]
+        fn basic_header_of_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            if let Some((id, _)) = parse_basic(&bytes) {
+                proptest::prop_assert!(!id.is_empty() && !id.contains(':'));
+            }
+        }
+    }
 }

@@ -1,0 +1,327 @@
+//! Property tests of the parsers that read untrusted input through the
+//! public API: SIREN, `annee`, `X-Correlation-ID`, the token request form,
+//! access tokens, `Accept`, the admin API's JSON bodies and queries, CSR and
+//! certificate PEM, and the TOML configuration. Each property states that
+//! the parser never panics and either round-trips what a valid input means
+//! or refuses with the error that names the fault.
+//!
+//! The default case count keeps the file fast in `cargo test`; run longer
+//! with `PROPTEST_CASES=100000 cargo test --release --test parsers_prop`
+//! (docs/testing.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hyper::HeaderMap;
+use hyper::header::{ACCEPT, HeaderValue};
+use opale_apim::admin::types::{ApplicationQuery, TraceQuery};
+use opale_apim::chain::hygiene::{self, CORRELATION_HEADER, Correlation};
+use opale_apim::chain::{Reason, accepts_problem_json};
+use opale_apim::config::Config;
+use opale_apim::domain::{Environment, Siren, SirenError, Thumbprint};
+use opale_apim::oauth::{FormError, MAX_FORM_BODY, SigningKey, TokenAuthority, parse_form};
+use opale_apim::pki::{CertInfo, IssuingCa, PkiFiles, parse_certificate_chain};
+use opale_apim::registry::ops::{NewApplication, NewPartner, PartnerPatch};
+use proptest::prelude::*;
+use std::path::Path;
+use std::sync::OnceLock;
+
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+/// 1024 cases by default (the file runs in about a second in release); `PROPTEST_CASES`
+/// overrides it.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024);
+    ProptestConfig {
+        // Failures print their minimal input; nothing is written beside the tests.
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
+/// Text without U+FFFD, which the form parser reads as a decoding failure
+/// (form_urlencoded's replacement for bad UTF-8).
+fn text(max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("\\PC{{1,{max}}}"))
+        .unwrap()
+        .prop_map(|s| s.replace('\u{FFFD}', "?"))
+}
+
+/// Appends the Luhn check digit to eight digits.
+fn with_luhn(body: [u8; 8]) -> String {
+    let sum: u32 = body
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let v = u32::from(*d);
+            // From the right of the full number the check digit is undoubled,
+            // so the body's rightmost digit is doubled.
+            if i % 2 == 0 {
+                let dbl = v * 2;
+                if dbl > 9 { dbl - 9 } else { dbl }
+            } else {
+                v
+            }
+        })
+        .sum();
+    let check = (10 - sum % 10) % 10;
+    body.iter()
+        .map(|d| char::from(b'0' + d))
+        .chain([char::from(b'0' + check as u8)])
+        .collect()
+}
+
+fn eight_digits() -> impl Strategy<Value = [u8; 8]> {
+    proptest::array::uniform8(0u8..10)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn siren_with_a_luhn_digit_parses_back_to_its_digits(body in eight_digits()) {
+        let s = with_luhn(body);
+        let siren = Siren::parse(&s).unwrap();
+        prop_assert_eq!(siren.as_str(), s.as_str());
+        prop_assert_eq!(hygiene::siren(&s).unwrap(), siren);
+    }
+
+    #[test]
+    fn siren_with_a_wrong_check_digit_is_a_checksum_error(body in eight_digits(), shift in 1u8..10) {
+        let good = with_luhn(body);
+        let last = good.as_bytes()[8] - b'0';
+        let bad = format!("{}{}", &good[..8], (last + shift) % 10);
+        prop_assert_eq!(Siren::parse(&bad), Err(SirenError::Checksum));
+        prop_assert_eq!(hygiene::siren(&bad).unwrap_err().reason, Reason::SirenMalformed);
+    }
+
+    #[test]
+    fn siren_refuses_any_other_text_by_its_fault(s in "\\PC{0,12}") {
+        match Siren::parse(&s) {
+            Ok(siren) => prop_assert_eq!(siren.as_str(), s.as_str()),
+            Err(SirenError::Length(n)) => {
+                prop_assert_eq!(n, s.chars().count());
+                prop_assert_ne!(n, 9);
+            }
+            Err(SirenError::NotDigits) => prop_assert!(!s.bytes().all(|b| b.is_ascii_digit())),
+            Err(SirenError::Checksum) => prop_assert!(s.bytes().all(|b| b.is_ascii_digit())),
+        }
+    }
+
+    #[test]
+    fn annee_of_four_digits_round_trips(year in 0i32..10000, before in "[a-z]{0,5}", after in "[a-z]{0,5}") {
+        let q = format!("{before}=1&annee={year:04}&{after}=2");
+        prop_assert_eq!(hygiene::annee(Some(&q), 2025), Ok(year));
+    }
+
+    #[test]
+    fn annee_never_panics_and_refuses_with_its_code(q in "\\PC{0,40}") {
+        if let Err(d) = hygiene::annee(Some(&q), 2025) {
+            prop_assert_eq!(d.reason, Reason::AnneeMalformed);
+        }
+    }
+
+    #[test]
+    fn annee_other_than_four_digits_is_refused(v in "[0-9a-z]{0,8}") {
+        prop_assume!(!(v.len() == 4 && v.bytes().all(|b| b.is_ascii_digit())));
+        let d = hygiene::annee(Some(&format!("annee={v}")), 2025).unwrap_err();
+        prop_assert_eq!(d.reason, Reason::AnneeMalformed);
+    }
+
+    #[test]
+    fn correlation_id_accepts_a_uuid_formatted_any_way(n in any::<u128>(), form in 0usize..4, upper in any::<bool>(), pad in " {0,2}") {
+        let id = uuid::Uuid::from_u128(n);
+        let text = match form {
+            0 => id.hyphenated().to_string(),
+            1 => id.simple().to_string(),
+            2 => id.braced().to_string(),
+            _ => id.urn().to_string(),
+        };
+        let text = if upper { text.to_uppercase().replace("URN:UUID:", "urn:uuid:") } else { text };
+        let mut h = HeaderMap::new();
+        h.insert(CORRELATION_HEADER, HeaderValue::from_str(&format!("{pad}{text}{pad}")).unwrap());
+        let read = Correlation::read(&h);
+        prop_assert_eq!(read.require(), Ok(text.as_str()));
+        prop_assert_eq!(read.echo(), text);
+    }
+
+    #[test]
+    fn correlation_id_of_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+        let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+        let mut h = HeaderMap::new();
+        h.insert(CORRELATION_HEADER, value);
+        let read = Correlation::read(&h);
+        match &read {
+            Correlation::Valid(id) => prop_assert!(uuid::Uuid::try_parse(id).is_ok()),
+            Correlation::Malformed(shown) => {
+                prop_assert!(shown.chars().count() <= 64);
+                prop_assert_eq!(read.require().unwrap_err().reason, Reason::CorrelationId);
+            }
+            Correlation::Missing => prop_assert!(false, "the header is present"),
+        }
+    }
+
+    #[test]
+    fn token_form_round_trips_distinct_parameters(
+        params in proptest::collection::btree_map("[a-z_]{1,12}", text(20), 0..6)
+    ) {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        prop_assume!(body.len() <= MAX_FORM_BODY);
+        prop_assert_eq!(parse_form(FORM, body.as_bytes()).unwrap(), params);
+    }
+
+    #[test]
+    fn token_form_of_arbitrary_bytes_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200), ct in "\\PC{0,40}") {
+        match parse_form(Some(&ct), &body) {
+            Ok(params) => prop_assert!(params.values().all(|v| !v.is_empty())),
+            Err(FormError::ContentType) => {
+                prop_assert_ne!(ct.split(';').next().unwrap().trim().to_ascii_lowercase(), "application/x-www-form-urlencoded");
+            }
+            Err(_) => {}
+        }
+        if std::str::from_utf8(&body).is_err() {
+            prop_assert_eq!(parse_form(FORM, &body), Err(FormError::NotUtf8));
+        }
+    }
+
+    #[test]
+    fn accept_finds_problem_json_among_any_media(others in proptest::collection::vec("[a-z]{1,8}/[a-z+.]{1,10}(;q=0\\.[0-9])?", 0..4), at in 0usize..5, case in any::<bool>()) {
+        let mut media = others.clone();
+        let problem = if case { "APPLICATION/Problem+JSON; q=1" } else { "application/problem+json" };
+        media.insert(at.min(media.len()), problem.to_owned());
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_str(&media.join(" , ")).unwrap());
+        prop_assert!(accepts_problem_json(&h));
+    }
+
+    #[test]
+    fn accept_of_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let Ok(value) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, value);
+        let found = accepts_problem_json(&h);
+        let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+        prop_assert!(!found || text.contains("application/problem+json"));
+    }
+
+    #[test]
+    fn access_token_of_arbitrary_text_is_refused_without_panic(token in "\\PC{0,300}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,60}", 3)) {
+        let authority = authority();
+        prop_assert!(authority.decode(&token, 1_800_000_000).is_err());
+        prop_assert!(authority.decode(&parts.join("."), 1_800_000_000).is_err());
+    }
+
+    #[test]
+    fn access_token_round_trips_and_a_changed_byte_is_refused(client in "[a-z0-9-]{1,36}", at in any::<prop::sample::Index>(), by in 1u8..26) {
+        let authority = authority();
+        let thumbprint = Thumbprint::of_der(client.as_bytes());
+        let (token, claims) = authority.mint(&client, "declarations", &thumbprint, 1_800_000_000).unwrap();
+        let back = authority.decode(&token, 1_800_000_001).unwrap();
+        prop_assert_eq!(&back.client_id, &client);
+        prop_assert_eq!(back.jti, claims.jti);
+        let mut bytes = token.into_bytes();
+        let i = at.index(bytes.len());
+        let c = bytes[i];
+        prop_assume!(c.is_ascii_alphanumeric());
+        bytes[i] = if c.is_ascii_digit() { b'0' + (c - b'0' + by) % 10 } else { b'a' + (c.to_ascii_lowercase() - b'a' + by) % 26 };
+        prop_assume!(bytes[i] != c);
+        let forged = String::from_utf8(bytes).unwrap();
+        prop_assert!(authority.decode(&forged, 1_800_000_001).is_err(), "{forged}");
+    }
+
+    #[test]
+    fn admin_json_bodies_of_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), text in "\\PC{0,200}") {
+        for input in [bytes.as_slice(), text.as_bytes()] {
+            let _ = serde_json::from_slice::<NewPartner>(input);
+            let _ = serde_json::from_slice::<PartnerPatch>(input);
+            let _ = serde_json::from_slice::<NewApplication>(input);
+            let _ = serde_json::from_slice::<opale_apim::admin::types::PurgeRequest>(input);
+            let _ = serde_json::from_slice::<opale_apim::admin::types::CertificateRequest>(input);
+        }
+    }
+
+    #[test]
+    fn admin_queries_round_trip(partner in proptest::option::of("\\PC{0,20}"), code in proptest::option::of("\\PC{0,20}"), from in proptest::option::of("\\PC{0,30}")) {
+        let q = TraceQuery { partner_id: partner.clone(), code, from, ..TraceQuery::default() };
+        prop_assert_eq!(TraceQuery::parse(&q.to_query()), q);
+        let a = ApplicationQuery { partner_id: partner };
+        prop_assert_eq!(ApplicationQuery::parse(&a.to_query()), a);
+    }
+
+    #[test]
+    fn csr_and_certificate_pem_of_arbitrary_text_are_refused(text in "\\PC{0,400}", b64 in "[A-Za-z0-9+/]{0,200}={0,2}") {
+        let ca = issuing_ca();
+        let now = time::OffsetDateTime::now_utc();
+        let wrapped_csr = format!("-----BEGIN CERTIFICATE REQUEST-----\n{b64}\n-----END CERTIFICATE REQUEST-----\n");
+        let wrapped_cert = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n");
+        for input in [&text, &wrapped_csr] {
+            prop_assert!(ca.issue(input, now).is_err());
+        }
+        for input in [&text, &wrapped_cert] {
+            prop_assert!(parse_certificate_chain(input).map(|c| c.is_empty()).unwrap_or(true));
+        }
+    }
+
+    #[test]
+    fn a_valid_csr_is_issued_with_its_subject_and_the_pem_round_trips(cn in "[A-Za-z0-9]([A-Za-z0-9 ._-]{0,38}[A-Za-z0-9])?") {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn.clone());
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let der = issuing_ca().issue(&csr, time::OffsetDateTime::now_utc()).unwrap();
+        let info = CertInfo::from_der(&der).unwrap();
+        prop_assert_eq!(info.subject, format!("CN={cn}"));
+        let chain = parse_certificate_chain(&opale_apim::pki::pem_encode(&der)).unwrap();
+        prop_assert_eq!(chain[0].as_ref(), der.as_ref());
+    }
+
+    #[test]
+    fn config_of_arbitrary_text_never_panics(text in "\\PC{0,300}") {
+        let _ = Config::parse(&text, Path::new("prop.toml"));
+    }
+
+    #[test]
+    fn config_with_valid_listeners_parses_them(a in 1024u16..20000, b in 20000u16..40000, c in 40000u16..65535) {
+        let text = format!(
+            "data_dir = \"d\"\ncerts_dir = \"c\"\n[sandbox]\nlisten = \"127.0.0.1:{a}\"\n[production]\nlisten = \"127.0.0.1:{b}\"\nupstream = \"http://127.0.0.1:9\"\n[admin]\nlisten = \"127.0.0.1:{c}\"\n"
+        );
+        let config = Config::parse(&text, Path::new("prop.toml")).unwrap();
+        prop_assert_eq!(config.sandbox.listen.port(), a);
+        prop_assert_eq!(config.admin.listen.port(), c);
+    }
+}
+
+/// One sandbox token authority for the whole file (key generation is slow).
+fn authority() -> &'static TokenAuthority {
+    static AUTHORITY: OnceLock<(tempfile::TempDir, TokenAuthority)> = OnceLock::new();
+    &AUTHORITY
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SigningKey::load_or_create(&dir.path().join("sandbox.key")).unwrap();
+            let a = TokenAuthority::new(
+                Environment::Sandbox,
+                "https://localhost:8443".into(),
+                600,
+                key,
+            );
+            (dir, a)
+        })
+        .1
+}
+
+/// The sandbox issuing CA of a PKI generated once for the file.
+fn issuing_ca() -> &'static IssuingCa {
+    static CA: OnceLock<(tempfile::TempDir, IssuingCa)> = OnceLock::new();
+    &CA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PkiFiles::new(dir.path());
+        opale_apim::pki::init(&files, false).unwrap();
+        let ca = IssuingCa::load(&files, Environment::Sandbox).unwrap();
+        (dir, ca)
+    })
+    .1
+}
