@@ -132,8 +132,19 @@ fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: 
         addr(&l.admin)
     );
     println!(
-        "  state       {} (sled)",
+        "  state       {} (registry, sled)",
         app.config.data_dir.join("sled").display()
+    );
+    let report = app.audit.open_report();
+    println!(
+        "  trail       {} ({} records, {})",
+        app.config.data_dir.join("trail").display(),
+        report.records,
+        if report.intact {
+            "intact"
+        } else {
+            "NOT INTACT: see the error above and `admin trace verify`"
+        }
     );
     println!();
     println!("Try next (in another terminal):");

@@ -62,8 +62,9 @@ pub struct Auditor {
 
 impl Auditor {
     /// Opens the trail under `data_dir/trail` (checking that it extends its
-    /// own last checkpoint; a failed check is logged at error level and
-    /// kept in [`Auditor::intact`]) and starts its writer. Blocking.
+    /// own last checkpoint; a failed check is logged at error level by the
+    /// trail and kept in [`Auditor::intact`]) and starts its writer.
+    /// Blocking.
     pub fn start(
         data_dir: &Path,
         key_path: &Path,
@@ -76,15 +77,8 @@ impl Auditor {
         let mut config = TrailConfig::new(data_dir);
         config.segment_bytes = segment_bytes;
         let trail = Trail::open(&config, signer)?;
-        let report = trail.open_report();
-        if !report.intact {
-            tracing::error!(
-                first_bad = report.first_bad,
-                reason = report.reason.as_deref().unwrap_or(""),
-                records = report.records,
-                "the trail does not extend its own last checkpoint: records are missing or altered"
-            );
-        }
+        // A failed start-up check is logged (error level, first bad
+        // record) by `Trail::open`, exposed by `intact()`.
         Ok(Auditor {
             trail: Arc::new(trail),
             durability,
