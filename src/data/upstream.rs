@@ -4,6 +4,7 @@
 //! `X-Correlation-ID` is propagated; the partner's `Authorization` header
 //! and certificate never leave the gateway; the body is streamed back.
 
+use super::direct::{Direct, DirectError};
 use crate::config::ProductionSettings;
 use crate::domain::{Dataset, Siren};
 use crate::respond::Body;
@@ -49,6 +50,8 @@ thread_local! {
 /// A client of the upstream (pooled per thread).
 pub struct Upstream {
     id: usize,
+    /// For an `http://` upstream: connections kept per worker, used directly.
+    direct: Option<Direct>,
     connector: HttpsConnector<HttpConnector>,
     base: Uri,
     timeout: Duration,
@@ -69,8 +72,11 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let connect_timeout = Duration::from_millis(settings.upstream_connect_timeout_ms);
         Ok(Upstream {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
+            direct: Direct::new(id, &settings.upstream.0, connect_timeout),
             connector,
             base: settings.upstream.0.clone(),
             timeout: Duration::from_millis(settings.upstream_timeout_ms),
@@ -103,22 +109,29 @@ impl Upstream {
         year: i32,
         correlation_id: &str,
     ) -> Result<Response<Body>, UpstreamError> {
-        let base = self.base.to_string();
-        let uri: Uri = format!(
-            "{}/opale/v1/entreprises/{siren}/{dataset}?annee={year}",
-            base.trim_end_matches('/')
-        )
-        .parse()
-        .map_err(|e| UpstreamError::Failed(format!("bad upstream URL: {e}")))?;
-        let mut req = Request::get(uri)
-            .header(ACCEPT, "application/json")
-            .body(Empty::new())
-            .map_err(|e| UpstreamError::Failed(e.to_string()))?;
-        if let Ok(v) = HeaderValue::from_str(correlation_id) {
-            req.headers_mut()
-                .insert(crate::chain::hygiene::CORRELATION_HEADER, v);
-        }
+        let path = format!("/opale/v1/entreprises/{siren}/{dataset}?annee={year}");
         let ms = self.timeout.as_millis() as u64;
+        if let Some(direct) = &self.direct {
+            let req = request(direct.target(&path), correlation_id)?;
+            let (resp, lease) = match tokio::time::timeout(self.timeout, direct.send(req)).await {
+                Err(_) | Ok(Err(DirectError::ConnectTimeout)) => {
+                    return Err(UpstreamError::Timeout(ms));
+                }
+                Ok(Err(e)) => return Err(UpstreamError::Failed(e.to_string())),
+                Ok(Ok(pair)) => pair,
+            };
+            if resp.status().is_server_error() {
+                return Err(UpstreamError::Failed(format!("status {}", resp.status())));
+            }
+            let (out, read_whole) = pass_through(resp, self.timeout).await;
+            if read_whole {
+                direct.release(lease);
+            }
+            return Ok(out);
+        }
+        let base = self.base.to_string();
+        let uri = format!("{}{path}", base.trim_end_matches('/'));
+        let req = request(uri, correlation_id)?;
         let resp = match tokio::time::timeout(self.timeout, self.pool().request(req)).await {
             Err(_) => return Err(UpstreamError::Timeout(ms)),
             Ok(Err(e)) if is_timeout(&e) => return Err(UpstreamError::Timeout(ms)),
@@ -128,18 +141,36 @@ impl Upstream {
         if resp.status().is_server_error() {
             return Err(UpstreamError::Failed(format!("status {}", resp.status())));
         }
-        Ok(pass_through(resp, self.timeout).await)
+        Ok(pass_through(resp, self.timeout).await.0)
     }
 }
 
-/// Bodies announced at most this long are read whole before answering
-/// (one hand-over between connections instead of one per chunk); longer or
-/// unsized bodies are streamed.
+/// `GET uri` asking for JSON, with the caller's correlation id.
+fn request(uri: String, correlation_id: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
+    let uri: Uri = uri
+        .try_into()
+        .map_err(|e| UpstreamError::Failed(format!("bad upstream URL: {e}")))?;
+    let mut req = Request::get(uri)
+        .header(ACCEPT, "application/json")
+        .body(Empty::new())
+        .map_err(|e| UpstreamError::Failed(e.to_string()))?;
+    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        req.headers_mut()
+            .insert(crate::chain::hygiene::CORRELATION_HEADER, v);
+    }
+    Ok(req)
+}
+
 const BUFFER_UP_TO: u64 = 64 * 1024;
 
 /// Keeps the status, content type and length; drops every other upstream
 /// header (cookies, server banners, hop-by-hop headers).
-async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) -> Response<Body> {
+/// The upstream's answer for the partner, and whether its body was read
+/// whole (the connection can then carry another call).
+async fn pass_through(
+    resp: Response<hyper::body::Incoming>,
+    timeout: Duration,
+) -> (Response<Body>, bool) {
     let (parts, body) = resp.into_parts();
     let small = parts
         .headers
@@ -150,7 +181,7 @@ async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) 
     let body = if small {
         match tokio::time::timeout(timeout, body.collect()).await {
             Ok(Ok(collected)) => crate::respond::full(collected.to_bytes()),
-            _ => return crate::respond::empty(StatusCode::BAD_GATEWAY),
+            _ => return (crate::respond::empty(StatusCode::BAD_GATEWAY), false),
         }
     } else {
         body.boxed()
@@ -166,7 +197,7 @@ async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) 
             out.headers_mut().insert(name, v.clone());
         }
     }
-    out
+    (out, small)
 }
 
 /// Whether a timeout caused `e`: somewhere in its `source()` chain an
