@@ -39,13 +39,13 @@ pub async fn finish(
         trace.decision = super::Decision::Denied;
     }
     metrics.observe(&trace);
-    let correlation = trace.correlation_id.clone().unwrap_or_default();
-    match audit.record(trace).await {
+    match audit.record(&trace).await {
         Ok(()) => resp,
         Err(e) => {
             tracing::error!(error = %e, "trace record not written; refusing the response");
             let d = Denial::new(Reason::StorageFailure, "the audit trail is unavailable");
-            chain::render(&d, &correlation, false, OffsetDateTime::now_utc())
+            let correlation = trace.correlation_id.as_deref().unwrap_or_default();
+            chain::render(&d, correlation, false, OffsetDateTime::now_utc())
         }
     }
 }

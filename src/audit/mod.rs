@@ -86,9 +86,9 @@ impl Auditor {
     }
 
     /// Appends one event; with `before_response`, returns once it is durable.
-    pub async fn record(&self, event: TraceEvent) -> Result<(), AuditError> {
+    pub async fn record(&self, event: &TraceEvent) -> Result<(), AuditError> {
         let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        let body = serde_json::to_vec(&event).map_err(|e| AuditError::Corrupt {
+        let body = serde_json::to_vec(event).map_err(|e| AuditError::Corrupt {
             seq: 0,
             message: e.to_string(),
         })?;

@@ -5,7 +5,6 @@
 //! spells a control or a code. (A data table, hence the length.)
 
 use hyper::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The control that refused a request (the `control` field of errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,19 +78,7 @@ impl std::fmt::Display for Control {
     }
 }
 
-impl Serialize for Control {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Control {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Control::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown control {name:?}")))
-    }
-}
+crate::domain::serde_as_name!(Control, "control");
 
 /// Every cause of refusal, one per row of the DESIGN §5 table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

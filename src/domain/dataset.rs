@@ -72,19 +72,7 @@ impl fmt::Display for Dataset {
     }
 }
 
-impl serde::Serialize for Dataset {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Dataset {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Dataset::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown dataset {name:?}")))
-    }
-}
+super::serde_as_name!(Dataset, "dataset");
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,30 @@ impl fmt::Display for Environment {
     }
 }
 
+/// Serializes a unit-like enum as its `as_str()` name and reads it back
+/// through its `parse` (`Option`), naming `what` when the name is unknown.
+macro_rules! serde_as_name {
+    ($ty:ty, $what:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <String as serde::Deserialize>::deserialize(d)?;
+                <$ty>::parse(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format!(concat!("unknown ", $what, " {:?}"), name))
+                })
+            }
+        }
+    };
+}
+pub(crate) use serde_as_name;
+
+serde_as_name!(Plane, "plane");
+
 /// Which listener accepted a connection: an environment's (data API and
 /// `/token`) or the admin plane's. Written `sandbox`, `production` or
 /// `admin` in traces and metrics.
@@ -86,20 +110,6 @@ impl Plane {
 impl fmt::Display for Plane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Plane {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Plane {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Plane::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown plane {name:?}")))
     }
 }
 
