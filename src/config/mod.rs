@@ -3,8 +3,10 @@
 //! With no file at all, the built-in defaults run a complete local setup.
 
 mod limits;
+mod proxy;
 
 pub use limits::LimitsSettings;
+pub use proxy::ProxyProtocolFrom;
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -106,6 +108,10 @@ pub struct EnvSettings {
     /// base of the metadata URLs (default `https://localhost:<port>`).
     #[serde(default)]
     pub public_url: Option<PublicUrl>,
+    /// Load balancers whose connections open with a PROXY protocol header
+    /// (DESIGN §9; default none).
+    #[serde(default)]
+    pub proxy_protocol_from: ProxyProtocolFrom,
 }
 
 impl EnvSettings {
@@ -114,6 +120,7 @@ impl EnvSettings {
             listen: addr(8443),
             crls: Vec::new(),
             public_url: None,
+            proxy_protocol_from: ProxyProtocolFrom::default(),
         }
     }
 }
@@ -150,6 +157,10 @@ pub struct ProductionSettings {
     /// Key of `upstream_cert` (PEM).
     #[serde(default)]
     pub upstream_key: Option<PathBuf>,
+    /// Load balancers whose connections open with a PROXY protocol header
+    /// (DESIGN §9; default none), as for the sandbox.
+    #[serde(default)]
+    pub proxy_protocol_from: ProxyProtocolFrom,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -172,6 +183,7 @@ impl ProductionSettings {
             upstream_ca: None,
             upstream_cert: None,
             upstream_key: None,
+            proxy_protocol_from: ProxyProtocolFrom::default(),
         }
     }
 }
@@ -239,11 +251,18 @@ fn default_retention_days() -> u32 {
 pub struct AdminSettings {
     /// Socket address to bind.
     pub listen: SocketAddr,
+    /// Load balancers whose connections open with a PROXY protocol header
+    /// (DESIGN §9; default none), as for the sandbox.
+    #[serde(default)]
+    pub proxy_protocol_from: ProxyProtocolFrom,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        AdminSettings { listen: addr(7443) }
+        AdminSettings {
+            listen: addr(7443),
+            proxy_protocol_from: ProxyProtocolFrom::default(),
+        }
     }
 }
 

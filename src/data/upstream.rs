@@ -269,6 +269,7 @@ mod tests {
             upstream_ca: None,
             upstream_cert: None,
             upstream_key: None,
+            proxy_protocol_from: Default::default(),
         }
     }
 

@@ -3,6 +3,11 @@
 //! one address, counted at accept time, before TLS and authentication.
 //! A connection over either cap is closed at once. The table is shared by
 //! every worker thread; a [`Ticket`] gives its place back when dropped.
+//!
+//! A connection from a trusted load balancer (`proxy_protocol_from`) is
+//! counted against the listener at accept but against its caller's address
+//! only once its PROXY header names that caller ([`Ticket::key`]): keyed by
+//! the balancer's address, every client behind it would share one cap.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,7 +46,8 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Ticket {
     table: Arc<Admission>,
-    ip: IpAddr,
+    /// The caller address counted, once known.
+    ip: Option<IpAddr>,
 }
 
 impl Admission {
@@ -71,7 +77,21 @@ impl Admission {
         self.total.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket {
             table: self.clone(),
-            ip,
+            ip: Some(ip),
+        })
+    }
+
+    /// Takes a listener place for a connection whose caller is not known
+    /// yet (behind a PROXY header); [`Ticket::key`] counts the caller.
+    pub fn admit_unkeyed(self: &Arc<Self>) -> Result<Ticket, Refusal> {
+        let _per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if self.total.load(Ordering::Relaxed) >= self.max_total {
+            return Err(Refusal::Listener);
+        }
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(Ticket {
+            table: self.clone(),
+            ip: None,
         })
     }
 
@@ -81,13 +101,34 @@ impl Admission {
     }
 }
 
+impl Ticket {
+    /// Counts an unkeyed ticket against `ip` (canonical), or says the
+    /// per-address cap refuses it; a keyed ticket is left as it is.
+    pub fn key(&mut self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.ip.is_some() {
+            return Ok(());
+        }
+        let ip = ip.to_canonical();
+        let mut per_ip = self.table.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let held = per_ip.entry(ip).or_insert(0);
+        if *held >= self.table.max_per_ip {
+            return Err(Refusal::PerIp);
+        }
+        *held += 1;
+        self.ip = Some(ip);
+        Ok(())
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut per_ip = self.table.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = per_ip.get_mut(&self.ip) {
+        if let Some(ip) = self.ip
+            && let Some(held) = per_ip.get_mut(&ip)
+        {
             *held -= 1;
             if *held == 0 {
-                per_ip.remove(&self.ip);
+                per_ip.remove(&ip);
             }
         }
         self.table.total.fetch_sub(1, Ordering::Relaxed);
@@ -140,6 +181,26 @@ mod tests {
         drop(t1);
         assert_eq!(table.open(), 2);
         assert!(table.admit(a).is_ok());
+    }
+
+    #[test]
+    fn an_unkeyed_ticket_counts_its_caller_once_keyed() {
+        let table = Admission::new(3, 1);
+        let caller: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut first = table.admit_unkeyed().unwrap();
+        let mut second = table.admit_unkeyed().unwrap();
+        assert_eq!(table.open(), 2);
+        first.key("::ffff:203.0.113.7".parse().unwrap()).unwrap();
+        assert_eq!(second.key(caller), Err(Refusal::PerIp));
+        assert_eq!(table.admit(caller).unwrap_err(), Refusal::PerIp);
+        drop(second);
+        assert_eq!(table.open(), 1);
+        drop(first);
+        assert!(table.per_ip.lock().unwrap().is_empty());
+        let _third = table.admit_unkeyed().unwrap();
+        let _fourth = table.admit_unkeyed().unwrap();
+        let _fifth = table.admit(caller).unwrap();
+        assert_eq!(table.admit_unkeyed().unwrap_err(), Refusal::Listener);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! One listener's accept loop and one connection's life: admission
-//! (connection caps), the TLS handshake (with its timeout), the
+//! (connection caps), the PROXY header of a trusted balancer and the TLS
+//! handshake (within the handshake timeout), the
 //! per-connection facts, one hyper connection (HTTP/1.1 or h2) watched for
 //! the header-read and idle deadlines, and the dispatch of each request to
 //! its plane. Refusals and timeouts are counted on `/metrics` and logged at
 //! most once a second per listener.
 
 use super::admission::{Admission, LogGate, Ticket};
+use super::proxy;
 use super::watchdog::{Activity, WatchedIo};
 use crate::app::App;
 use crate::audit;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tracing::{Instrument, debug, info_span, warn};
 
 /// The admission tables and log gates of the three listeners, shared by
@@ -84,6 +87,7 @@ pub async fn accept_loop(
         Plane::Admin => app.admin_tls.clone(),
     });
     let table = edges.tables[Edges::index(plane)].clone();
+    let proxies = app.config.proxy_protocol_from(plane).clone();
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -97,7 +101,14 @@ pub async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
-        let ticket = match table.admit(remote.ip()) {
+        // A balancer's connections are counted by caller once its header
+        // names them (`Accepted::take_caller`).
+        let proxied = proxies.trusts(remote.ip());
+        let admitted = match proxied {
+            true => table.admit_unkeyed(),
+            false => table.admit(remote.ip()),
+        };
+        let ticket = match admitted {
             Ok(ticket) => ticket,
             Err(refusal) => {
                 edges.report(&app, plane, refusal.as_str(), remote);
@@ -107,12 +118,13 @@ pub async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let (app, edges, acceptor) = (app.clone(), edges.clone(), acceptor.clone());
         let watcher = graceful.watcher();
-        let span = info_span!("conn", %plane, %remote);
+        let span = info_span!("conn", %plane, %remote, caller = tracing::field::Empty);
         let connection = Accepted {
             app,
             edges,
             plane,
             remote,
+            proxied,
             ticket,
         };
         tokio::spawn(connection.serve(tcp, acceptor, watcher).instrument(span));
@@ -124,21 +136,24 @@ struct Accepted {
     app: Arc<App>,
     edges: Arc<Edges>,
     plane: Plane,
+    /// The caller: the TCP peer, or the source its PROXY header names.
     remote: SocketAddr,
+    /// The peer is in `proxy_protocol_from` and must send a PROXY header.
+    proxied: bool,
     /// Its place in the admission table, given back when it ends.
     ticket: Ticket,
 }
 
 impl Accepted {
     /// Handshake, then HTTP until the client leaves or a deadline passes.
-    async fn serve(self, tcp: TcpStream, acceptor: TlsAcceptor, watcher: Watcher) {
+    async fn serve(mut self, tcp: TcpStream, acceptor: TlsAcceptor, watcher: Watcher) {
+        let handshake = self.app.config.limits.handshake_timeout();
+        let stream = match tokio::time::timeout(handshake, self.open(tcp, &acceptor)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(_) => return self.report("handshake"),
+        };
         let limits = &self.app.config.limits;
-        let stream =
-            match tokio::time::timeout(limits.handshake_timeout(), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
-                Err(_) => return self.report("handshake"),
-            };
         let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
         let activity = Activity::new(http1, limits.header_read_timeout(), limits.idle_timeout());
         let verifier = match self.plane {
@@ -168,6 +183,52 @@ impl Accepted {
                 debug!(error = %e, "connection ended with an error");
             },
             expiry = activity.expired() => self.report(expiry.as_str()),
+        }
+    }
+
+    /// The PROXY header if the peer owes one, then the TLS handshake;
+    /// `None` once a refusal is logged.
+    async fn open(
+        &mut self,
+        mut tcp: TcpStream,
+        acceptor: &TlsAcceptor,
+    ) -> Option<TlsStream<TcpStream>> {
+        if !self.take_caller(&mut tcp).await {
+            return None;
+        }
+        match acceptor.accept(tcp).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                debug!(error = %e, "TLS handshake failed");
+                None
+            }
+        }
+    }
+
+    /// Learns the caller (DESIGN §9) and counts a balancer's connection
+    /// against it; `false` once the connection is refused.
+    async fn take_caller(&mut self, tcp: &mut TcpStream) -> bool {
+        let caller = match proxy::caller(tcp, self.remote, self.proxied).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                debug!(error = %e, "PROXY protocol refused");
+                if e.counted() {
+                    self.report("proxy_protocol");
+                }
+                return false;
+            }
+        };
+        if !self.proxied {
+            return true;
+        }
+        tracing::Span::current().record("caller", tracing::field::display(caller));
+        self.remote = caller;
+        match self.ticket.key(caller.ip()) {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.report(refusal.as_str());
+                false
+            }
         }
     }
 

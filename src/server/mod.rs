@@ -4,6 +4,7 @@
 
 mod admission;
 mod connection;
+mod proxy;
 mod watchdog;
 
 pub use connection::Edges;
