@@ -99,8 +99,9 @@ impl Metrics {
         );
         registry.register(
             "connections_closed_at_edge",
-            "Connections refused at accept (caps) or closed on a timeout \
-             (handshake, header_read, idle), by listener and reason",
+            "Connections refused at accept (caps), closed on a timeout \
+             (handshake, header_read, idle) or for their PROXY header \
+             (proxy_protocol), by listener and reason",
             edge_closed.clone(),
         );
         registry.register(
