@@ -104,9 +104,10 @@ pub async fn accept_loop(
         // A balancer's connections are counted by caller once its header
         // names them (`Accepted::take_caller`).
         let proxied = proxies.trusts(remote.ip());
-        let admitted = match proxied {
-            true => table.admit_unkeyed(),
-            false => table.admit(remote.ip()),
+        let admitted = if proxied {
+            table.admit_unkeyed()
+        } else {
+            table.admit(remote.ip())
         };
         let ticket = match admitted {
             Ok(ticket) => ticket,
