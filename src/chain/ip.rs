@@ -1,5 +1,7 @@
-//! Step 2 — ip: the socket peer address is inside the application's CIDR
-//! allowlist. Headers such as `X-Forwarded-For` are never read. The token
+//! Step 2 — ip: the caller address (the socket peer, or the source of a
+//! trusted balancer's PROXY header, `server/proxy.rs`) is inside the
+//! application's CIDR allowlist. Headers such as `X-Forwarded-For` are
+//! never read. The token
 //! endpoint (`oauth/gate.rs`) applies the same rule before issuing a token.
 //!
 //! Addresses are compared in their canonical form: an IPv4 caller reaching

@@ -25,7 +25,8 @@ pub struct PeerCert {
 pub struct ConnInfo {
     /// The listener.
     pub plane: Plane,
-    /// The socket peer address.
+    /// The caller address: the socket peer, or the source named by the
+    /// PROXY header of a trusted balancer (DESIGN §9, `server/proxy.rs`).
     pub remote: SocketAddr,
     /// The client certificate, if one was presented.
     pub peer: Option<PeerCert>,
