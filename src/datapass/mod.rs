@@ -178,17 +178,21 @@ async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, Datapas
         .await
         .map_err(|_| DatapassError::TooLarge(max))?
         .to_bytes();
+    // Nothing of the body is read before this check.
     signature::verify(&secret, signed.as_deref(), &body)?;
     let env = parse_environment(environment.as_deref())?;
-    match payload::parse(&body)? {
-        Delivery::Test => Ok(Done {
-            application: None,
-            summary: "datapass test".into(),
-        }),
-        Delivery::Ignored(event) => Ok(Done {
-            application: None,
-            summary: format!("datapass {} ignored", clip(&event)),
-        }),
+    act_on(app, env, payload::parse(&body)?).await
+}
+
+/// Applies an authenticated delivery about `env`.
+async fn act_on(
+    app: &Arc<App>,
+    env: Environment,
+    delivery: Delivery,
+) -> Result<Done, DatapassError> {
+    let (summary, application) = match delivery {
+        Delivery::Test => ("datapass test".to_owned(), None),
+        Delivery::Ignored(event) => (format!("datapass {} ignored", clip(&event)), None),
         Delivery::Approve(event, approval) => {
             let summary = summary(&event);
             let application = blocking(app, move |app| {
@@ -196,10 +200,7 @@ async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, Datapas
                 apply::approve(&app.registry, env, &event, &approval, now).map_err(ApplyError::from)
             })
             .await?;
-            Ok(Done {
-                application: Some(application),
-                summary,
-            })
+            (summary, Some(application))
         }
         Delivery::Revoke(event) => {
             let summary = summary(&event);
@@ -207,12 +208,13 @@ async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, Datapas
                 apply::revoke(app, env, &event.request_id, OffsetDateTime::now_utc())
             })
             .await?;
-            Ok(Done {
-                application,
-                summary,
-            })
+            (summary, application)
         }
-    }
+    };
+    Ok(Done {
+        application,
+        summary,
+    })
 }
 
 /// `X-App-Environment`: `sandbox` or `production` (DataPass's `staging`

@@ -121,3 +121,26 @@ fn load(
     }
     Ok(expired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    #[test]
+    fn client_cut_off_survives_a_restart_until_its_tokens_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let registry = Arc::new(Registry::open(store.clone()).unwrap());
+        let open = |now| DenyList::open(store.clone(), registry.clone(), 3600, now).unwrap();
+        let list = open(1_000);
+        assert_eq!(list.client_revoked_until("c1"), None);
+        list.revoke_client("c1", 1_000).unwrap();
+        assert_eq!(list.client_revoked_until("c1"), Some(1_000));
+        drop(list);
+        assert_eq!(open(4_599).client_revoked_until("c1"), Some(1_000));
+        // Every token issued by 1 000 has expired by 4 600: forgotten.
+        assert_eq!(open(4_600).client_revoked_until("c1"), None);
+        assert_eq!(open(1_000).client_revoked_until("c1"), None, "deleted");
+    }
+}
