@@ -197,12 +197,15 @@ impl App {
         let production = env_state(Environment::Production, &config.production.crls)?;
         let roots = tls::load_certs(&files.ca_pem())?;
         let admin_verifier = ChainVerifier::new(provider.clone(), &roots, Vec::new())?;
-        let admin_tls = tls::server_config(
-            provider,
-            chain.clone(),
-            key()?,
-            admin_verifier.handshake_verifier(reject),
-        )?;
+        // The DataPass webhook authenticates by HMAC, not by certificate:
+        // while it is served, a handshake without a certificate completes
+        // and every other admin route answers 401 over HTTP.
+        let admin_handshake = if config.datapass.enabled() {
+            admin_verifier.handshake_verifier_allowing_none(reject)
+        } else {
+            admin_verifier.handshake_verifier(reject)
+        };
+        let admin_tls = tls::server_config(provider, chain.clone(), key()?, admin_handshake)?;
         bootstrap_admin(&registry, &files)?;
         let upstream = Upstream::new(&config.production)?;
         let edges = crate::server::Edges::new(&config.limits);

@@ -11,6 +11,7 @@
 //! - `gateway` — the environment listeners (sandbox, production);
 //! - `chain` — the controls, in order, and their denials;
 //! - `admin` — the admin REST API and its CLI client;
+//! - `datapass` — the DataPass webhook (HMAC-signed, on the admin listener);
 //! - `registry`, `store` — partners, applications, certificates; storage;
 //! - `trail` — the audit trail's append-only, checkpointed log (segments).
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod chain;
 pub mod config;
 pub mod dashboard;
 pub mod data;
+pub mod datapass;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;

@@ -6,10 +6,13 @@
 //! could make it send requests here: before routing, [`same_origin_call`]
 //! refuses writes a browser would send on another site's behalf (DESIGN §8).
 //! The dashboard's own form keeps its own check (`dashboard/admin.rs`).
+//!
+//! One path needs no certificate: the DataPass webhook (`crate::datapass`),
+//! authenticated by its HMAC signature instead.
 
 mod api;
 mod certs;
-mod changes;
+pub(crate) mod changes;
 pub mod cli;
 pub mod client;
 mod environments;
@@ -39,6 +42,10 @@ use std::time::Instant;
 /// Handles one request on the admin listener, and traces it with the
 /// acting admin and, for a change, the entities before and after.
 pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
+    // Authenticated by its HMAC signature, not by a certificate.
+    if req.uri().path() == crate::datapass::PATH {
+        return crate::datapass::handle(app, conn, req).await;
+    }
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
     let before = app.registry.snapshot();

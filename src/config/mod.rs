@@ -2,9 +2,11 @@
 //! keys and bad values are refused with the key's dotted path and the line.
 //! With no file at all, the built-in defaults run a complete local setup.
 
+mod datapass;
 mod limits;
 mod proxy;
 
+pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
 pub use proxy::ProxyProtocolFrom;
 
@@ -82,6 +84,9 @@ pub struct Config {
     /// Connection and request limits (DESIGN §8).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// The DataPass webhook (DESIGN §9).
+    #[serde(default)]
+    pub datapass: DatapassSettings,
 }
 
 /// `[tls]`
@@ -367,6 +372,7 @@ impl Default for Config {
             audit: AuditSettings::default(),
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
+            datapass: DatapassSettings::default(),
         }
     }
 }
@@ -519,6 +525,17 @@ mod tests {
             err.contains("admin.listen") && err.contains("line 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn datapass_secret_is_optional_and_checked() {
+        assert!(!parse("").unwrap().datapass.enabled());
+        let c = parse("[datapass]\nwebhook_secret = \"0123456789abcdef\"\n").unwrap();
+        assert!(c.datapass.enabled());
+        let err = parse("[datapass]\nwebhook_secret = \"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("datapass.webhook_secret"), "{err}");
     }
 
     #[test]

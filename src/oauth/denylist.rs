@@ -1,7 +1,9 @@
 //! The deny-list: revoked token ids (RFC 7009), kept in memory (moka, so
 //! the token step never touches the disk) and persisted in the store, plus
 //! every token bound to a certificate that was revoked in the registry
-//! (RFC 8705 §6.3: revoking or rotating a certificate revokes its tokens).
+//! (RFC 8705 §6.3: revoking or rotating a certificate revokes its tokens),
+//! plus per-application cut-offs: every token of a client issued up to a
+//! given second (DataPass `revoke`, DESIGN §9).
 
 use super::AccessClaims;
 use crate::domain::Thumbprint;
@@ -12,10 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const PREFIX: &str = "oauth/revoked/";
+const CLIENT_PREFIX: &str = "oauth/revoked-client/";
 
 /// Revoked token ids and the registry's certificate revocations.
 pub struct DenyList {
     jtis: Cache<String, i64>,
+    /// client id → tokens issued at or before this second are revoked.
+    clients: Cache<String, i64>,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
 }
@@ -31,25 +36,36 @@ impl DenyList {
     ) -> Result<Self, StoreError> {
         let ttl = Duration::from_secs(max_lifetime_secs.max(1) as u64 + 120);
         let jtis = Cache::builder().time_to_live(ttl).build();
-        let mut expired = Vec::new();
-        for (k, v) in store.scan_prefix(PREFIX.as_bytes())? {
-            let exp = std::str::from_utf8(&v)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok());
-            let jti = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-            match exp {
-                Some(exp) if exp > now => jtis.insert(jti, exp),
-                _ => expired.push(Write::Delete(k)),
-            }
-        }
+        let clients = Cache::builder().time_to_live(ttl).build();
+        let mut expired = load(&*store, PREFIX, &jtis, |exp| exp > now)?;
+        // A cut-off matters while a token issued before it may be unexpired.
+        let live = |until: i64| until.saturating_add(max_lifetime_secs) > now;
+        expired.extend(load(&*store, CLIENT_PREFIX, &clients, live)?);
         if !expired.is_empty() {
             store.commit(expired)?;
         }
         Ok(DenyList {
             jtis,
+            clients,
             store,
             registry,
         })
+    }
+
+    /// Revokes every token of `client_id` issued at or before
+    /// `issued_until` (Unix seconds); durable when it returns.
+    pub fn revoke_client(&self, client_id: &str, issued_until: i64) -> Result<(), StoreError> {
+        let key = format!("{CLIENT_PREFIX}{client_id}").into_bytes();
+        let value = issued_until.to_string().into_bytes();
+        self.store.commit(vec![Write::Put(key, value)])?;
+        self.clients.insert(client_id.to_owned(), issued_until);
+        Ok(())
+    }
+
+    /// The cut-off of `client_id`, if its tokens were revoked by
+    /// [`revoke_client`](Self::revoke_client).
+    pub fn client_revoked_until(&self, client_id: &str) -> Option<i64> {
+        self.clients.get(client_id)
     }
 
     /// Revokes a token id until `exp`; durable when it returns.
@@ -65,7 +81,12 @@ impl DenyList {
     /// longer registered. (A certificate registered to another client is
     /// the identity step's refusal, 910401, not a revocation.)
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
-        if self.jtis.contains_key(&claims.jti) {
+        if self.jtis.contains_key(&claims.jti)
+            || self
+                .clients
+                .get(&claims.client_id)
+                .is_some_and(|until| claims.iat <= until)
+        {
             return true;
         }
         let snapshot = self.registry.snapshot();
@@ -76,5 +97,50 @@ impl DenyList {
             Some(cert) => cert.status == CertStatus::Revoked,
             None => true,
         }
+    }
+}
+
+/// Loads the entries under `prefix` that `keep` accepts into `cache`;
+/// returns the deletions of the others.
+fn load(
+    store: &dyn Store,
+    prefix: &str,
+    cache: &Cache<String, i64>,
+    keep: impl Fn(i64) -> bool,
+) -> Result<Vec<Write>, StoreError> {
+    let mut expired = Vec::new();
+    for (k, v) in store.scan_prefix(prefix.as_bytes())? {
+        let value = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok());
+        let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        match value {
+            Some(value) if keep(value) => cache.insert(id, value),
+            _ => expired.push(Write::Delete(k)),
+        }
+    }
+    Ok(expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    #[test]
+    fn client_cut_off_survives_a_restart_until_its_tokens_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let registry = Arc::new(Registry::open(store.clone()).unwrap());
+        let open = |now| DenyList::open(store.clone(), registry.clone(), 3600, now).unwrap();
+        let list = open(1_000);
+        assert_eq!(list.client_revoked_until("c1"), None);
+        list.revoke_client("c1", 1_000).unwrap();
+        assert_eq!(list.client_revoked_until("c1"), Some(1_000));
+        drop(list);
+        assert_eq!(open(4_599).client_revoked_until("c1"), Some(1_000));
+        // Every token issued by 1 000 has expired by 4 600: forgotten.
+        assert_eq!(open(4_600).client_revoked_until("c1"), None);
+        assert_eq!(open(1_000).client_revoked_until("c1"), None, "deleted");
     }
 }

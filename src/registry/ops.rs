@@ -374,7 +374,7 @@ fn contacts(
 
 /// RFC 5322 syntax (email_address crate) plus a dotted domain, since
 /// partner contacts are reached over the Internet.
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     email_address::EmailAddress::parse_with_options(email, Default::default())
         .map(|a| a.domain().contains('.') && !a.domain().starts_with('['))
         .unwrap_or(false)

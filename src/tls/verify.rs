@@ -97,6 +97,24 @@ impl ChainVerifier {
             })
         }
     }
+
+    /// As [`handshake_verifier`](Self::handshake_verifier), but a client
+    /// may connect without any certificate even when `reject_at_handshake`
+    /// (a presented certificate is still judged at the handshake then).
+    /// For the admin listener while it serves a route authenticated
+    /// otherwise (the DataPass webhook); every other route still demands
+    /// an admin certificate over HTTP.
+    pub fn handshake_verifier_allowing_none(
+        &self,
+        reject_at_handshake: bool,
+    ) -> Arc<dyn ClientCertVerifier> {
+        let inner = self.handshake_verifier(reject_at_handshake);
+        if reject_at_handshake {
+            Arc::new(CertificateOptional { inner })
+        } else {
+            inner
+        }
+    }
 }
 
 fn fault(e: rustls::Error) -> CertFault {
@@ -115,6 +133,59 @@ fn fault(e: rustls::Error) -> CertFault {
             other => CertFault::Untrusted(format!("{other:?}")),
         },
         other => CertFault::Untrusted(other.to_string()),
+    }
+}
+
+/// Delegates everything to `inner` except that no certificate at all is
+/// acceptable: rustls then skips verification for that handshake.
+#[derive(Debug)]
+struct CertificateOptional {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for CertificateOptional {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
