@@ -3,8 +3,10 @@
 //! With no file at all, the built-in defaults run a complete local setup.
 
 mod limits;
+mod quota;
 
 pub use limits::LimitsSettings;
+pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -80,6 +82,9 @@ pub struct Config {
     /// Connection and request limits (DESIGN §8).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// Where the quota logs live (DESIGN §10).
+    #[serde(default)]
+    pub quota: QuotaSettings,
 }
 
 /// `[tls]`
@@ -348,6 +353,7 @@ impl Default for Config {
             audit: AuditSettings::default(),
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
+            quota: QuotaSettings::default(),
         }
     }
 }
@@ -444,7 +450,8 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
-        self.limits.validate()
+        self.limits.validate()?;
+        self.quota.validate()
     }
 }
 
