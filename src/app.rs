@@ -10,7 +10,7 @@ use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::Environment;
 use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
 use crate::pki::{self, CertInfo, IssuingCa, PkiError, PkiFiles};
-use crate::quota::{Quotas, SystemClock};
+use crate::quota::Quotas;
 use crate::registry::{AdminRecord, Registry, RegistryError};
 use crate::store::{SledStore, Store, StoreError};
 use crate::tls::{self, ChainVerifier, TlsError};
@@ -52,6 +52,9 @@ pub enum AppError {
     /// The upstream client.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The quota backend.
+    #[error(transparent)]
+    Quota(#[from] crate::quota::QuotaError),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -101,7 +104,7 @@ pub struct App {
     pub admin_tls: Arc<ServerConfig>,
     /// Token issuers and the deny-list.
     pub oauth: Oauth,
-    /// Per-application quota logs.
+    /// Per-application quota logs (in process or in Redis).
     pub quotas: Quotas,
     /// Production data source.
     pub upstream: Upstream,
@@ -209,6 +212,8 @@ impl App {
         bootstrap_admin(&registry, &files)?;
         let upstream = Upstream::new(&config.production)?;
         let edges = crate::server::Edges::new(&config.limits);
+        let metrics = crate::metrics::Metrics::new();
+        let quotas = Quotas::from_settings(&config.quota, metrics.quota_backend_errors())?;
         let app = App {
             config,
             pki: files,
@@ -218,12 +223,12 @@ impl App {
             admin_verifier,
             admin_tls,
             oauth: parts.oauth,
-            quotas: Quotas::new(Arc::new(SystemClock::default())),
+            quotas,
             upstream,
             transmissions: parts.transmissions,
             availability: parts.availability,
             audit: parts.audit,
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
             edges,
         };
         Ok((app, startup))

@@ -70,6 +70,7 @@ pub struct Metrics {
     cert_expiry: Family<CertLabels, FloatGauge>,
     edge_closed: Family<EdgeLabels, Counter>,
     trail_intact: Gauge,
+    quota_backend_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -92,6 +93,13 @@ impl Metrics {
         let cert_expiry = Family::<CertLabels, FloatGauge>::default();
         let edge_closed = Family::<EdgeLabels, Counter>::default();
         let trail_intact = Gauge::default();
+        let quota_backend_errors = Counter::default();
+        registry.register(
+            "quota_backend_errors",
+            "Quota decisions the shared backend (Redis) could not make: \
+             unreachable or slower than quota.timeout_ms",
+            quota_backend_errors.clone(),
+        );
         registry.register(
             "trail_intact",
             "1 when the trail extended its own last checkpoint at start-up, else 0",
@@ -156,7 +164,14 @@ impl Metrics {
             cert_expiry,
             edge_closed,
             trail_intact,
+            quota_backend_errors,
         }
+    }
+
+    /// The counter of quota backend failures, for the quota backend to
+    /// increment (`opale_quota_backend_errors_total`).
+    pub fn quota_backend_errors(&self) -> Counter {
+        self.quota_backend_errors.clone()
     }
 
     /// Counts one request from its trace record.

@@ -74,16 +74,25 @@ pub struct Outcome<'s> {
     pub caller: Option<&'s Application>,
     /// The quota state after counting this call (set by step 6).
     pub quota: Option<Decision>,
+    /// Step 6 ran but its backend could not decide (Redis away): there is
+    /// no quota state to show, and none is asked for again.
+    pub quota_unknown: bool,
 }
 
 impl Outcome<'_> {
     /// The quota state for the RateLimit headers: counted if step 6 ran,
-    /// else read without counting once the caller is known.
-    pub fn quota_state(&self, quotas: &Quotas, env: Environment) -> Option<Decision> {
-        self.quota.or_else(|| {
-            self.caller
-                .map(|a| quotas.peek(env, &a.client_id, a.quota_per_minute))
-        })
+    /// else read without counting once the caller is known (with the Redis
+    /// backend, one more round trip, only for calls refused before step 6;
+    /// none if it fails).
+    pub async fn quota_state(&self, quotas: &Quotas, env: Environment) -> Option<Decision> {
+        if self.quota.is_some() || self.quota_unknown {
+            return self.quota;
+        }
+        let a = self.caller?;
+        quotas
+            .peek(env, &a.client_id, a.quota_per_minute)
+            .await
+            .ok()
     }
 }
 
@@ -124,17 +133,15 @@ pub fn authenticate<'s>(
 
 /// Steps 5–6 for an authenticated caller: rights for `scope` and `year`,
 /// then the quota (only a call that passed 1–5 is counted).
-pub fn authorize<'s>(
+pub async fn authorize<'s>(
     cx: &Context<'s>,
     who: &Authenticated<'s>,
     (scope, year): (Scope, i32),
     out: &mut Outcome<'s>,
 ) -> Result<(), Denial> {
     rights::check(&who.claims, who.application, scope, year, cx.now.date())?;
-    let (verdict, decision) = match quota::check(cx.quotas, cx.env, who.application) {
-        Ok(decision) => (Ok(()), decision),
-        Err((denial, decision)) => (Err(denial), decision),
-    };
-    out.quota = Some(decision);
+    let (verdict, decision) = quota::check(cx.quotas, cx.env, who.application).await;
+    out.quota = decision;
+    out.quota_unknown = decision.is_none();
     verdict
 }

@@ -1,19 +1,29 @@
 //! Step 6 — quota: counts only calls that passed steps 1–5.
+//!
+//! With a shared backend (Redis, DESIGN §10) the decision can fail; the
+//! configured `quota.on_failure` then says whether the call is refused
+//! (`closed`: 503 / 910605) or admitted without being counted (`open`).
 
 use super::{Denial, Reason};
+use crate::config::OnFailure;
 use crate::domain::Environment;
 use crate::quota::{Decision, Quotas};
 use crate::registry::Application;
 
-/// Runs step 6: admits and counts the call, or refuses it with 429.
-pub fn check(
+/// Runs step 6: admits and counts the call, or refuses it (429 over the
+/// quota; 503 when the backend cannot decide and fails closed). Also
+/// returns the decision for the RateLimit headers, when there is one.
+pub async fn check(
     quotas: &Quotas,
     env: Environment,
     app: &Application,
-) -> Result<Decision, (Denial, Decision)> {
-    let decision = quotas.take(env, &app.client_id, app.quota_per_minute);
+) -> (Result<(), Denial>, Option<Decision>) {
+    let decision = match quotas.take(env, &app.client_id, app.quota_per_minute).await {
+        Ok(decision) => decision,
+        Err(e) => return (unavailable(quotas.on_failure(), &e), None),
+    };
     if decision.admitted {
-        return Ok(decision);
+        return (Ok(()), Some(decision));
     }
     let mut denial = Denial::new(
         Reason::OverQuota,
@@ -23,5 +33,21 @@ pub fn check(
         ),
     );
     denial.retry_after = Some(decision.reset_secs);
-    Err((denial, decision))
+    (Err(denial), Some(decision))
+}
+
+/// The verdict when the backend could not decide.
+fn unavailable(policy: OnFailure, e: &crate::quota::QuotaError) -> Result<(), Denial> {
+    match policy {
+        OnFailure::Open => Ok(()),
+        OnFailure::Closed => {
+            tracing::debug!(error = %e, "quota undecided: refused (on_failure = closed)");
+            let mut denial = Denial::new(
+                Reason::StorageFailure,
+                "the quota service is unavailable; retry shortly",
+            );
+            denial.retry_after = Some(1);
+            Err(denial)
+        }
+    }
 }

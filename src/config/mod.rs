@@ -5,10 +5,12 @@
 mod datapass;
 mod limits;
 mod proxy;
+mod quota;
 
 pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
 pub use proxy::ProxyProtocolFrom;
+pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -87,6 +89,9 @@ pub struct Config {
     /// The DataPass webhook (DESIGN §9).
     #[serde(default)]
     pub datapass: DatapassSettings,
+    /// Where the quota logs live (DESIGN §10).
+    #[serde(default)]
+    pub quota: QuotaSettings,
 }
 
 /// `[tls]`
@@ -373,6 +378,7 @@ impl Default for Config {
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
             datapass: DatapassSettings::default(),
+            quota: QuotaSettings::default(),
         }
     }
 }
@@ -469,7 +475,8 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
-        self.limits.validate()
+        self.limits.validate()?;
+        self.quota.validate()
     }
 }
 

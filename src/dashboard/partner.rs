@@ -31,7 +31,7 @@ pub async fn render(app: &Arc<App>, partner: Partner) -> Result<Markup, Dashboar
             (partner.name) " — SIREN " (partner.siren) " — "
             a href="/dashboard" { "actualiser / refresh" }
         }
-        (applications(app, &partner, now))
+        (applications(app, &partner, now).await)
         section {
             h2 { "Usage par jour (30 jours) / Usage per day (30 days)" }
             (bar_chart("Appels par jour / Calls per day", &points))
@@ -47,7 +47,7 @@ pub async fn render(app: &Arc<App>, partner: Partner) -> Result<Markup, Dashboar
 }
 
 /// Each application: quota left this minute, grant and certificate expiry.
-fn applications(app: &App, partner: &Partner, now: OffsetDateTime) -> Markup {
+async fn applications(app: &App, partner: &Partner, now: OffsetDateTime) -> Markup {
     let snap = app.registry.snapshot();
     let mut apps: Vec<_> = snap
         .applications
@@ -55,16 +55,26 @@ fn applications(app: &App, partner: &Partner, now: OffsetDateTime) -> Markup {
         .filter(|a| a.partner_id == partner.id)
         .collect();
     apps.sort_by_key(|a| a.created_at);
+    // Read before rendering: with the Redis backend each is a round trip.
+    let mut quotas = Vec::with_capacity(apps.len());
+    for a in &apps {
+        let q = app
+            .quotas
+            .peek(a.environment, &a.client_id, a.quota_per_minute);
+        quotas.push(q.await.ok());
+    }
     html! {
         section {
             h2 { "Applications, quotas et échéances / Applications, quotas and expiry" }
-            @for a in apps {
-                @let q = app.quotas.peek(a.environment, &a.client_id, a.quota_per_minute);
+            @for (a, q) in apps.iter().zip(quotas) {
                 @let status = format!("{:?}", a.status).to_lowercase();
                 h3 { (a.name) " (" (a.environment) ", " (status) ")" }
                 p {
-                    "client_id " code { (a.client_id) } " — quota : " (q.remaining) " / " (q.limit)
-                    " appels restants cette minute (calls left this minute)"
+                    "client_id " code { (a.client_id) } " — quota : "
+                    @match q {
+                        Some(q) => { (q.remaining) " / " (q.limit) " appels restants cette minute (calls left this minute)" }
+                        None => { "indisponible (unavailable)" }
+                    }
                 }
                 (expiry("Habilitation / grant", a.valid_until.midnight().assume_utc(), now))
                 @for c in snap.certificates_of(&a.client_id) {

@@ -65,7 +65,7 @@ pub async fn data_call(
             chain::render(&denial, &id, problem, cx.now)
         }
     };
-    if let Some(quota) = out.quota_state(cx.quotas, env) {
+    if let Some(quota) = out.quota_state(cx.quotas, env).await {
         chain::rate_limit_headers(resp.headers_mut(), &quota);
     }
     with_correlation(resp, &id)
@@ -98,7 +98,7 @@ async fn steps<'s>(
             let year = hygiene::annee(presented.query, cx.now.year() - 1)?;
             trace.year = Some(year);
             let who = chain::authenticate(cx, &presented, out)?;
-            chain::authorize(cx, &who, (dataset.scope(), year), out)?;
+            chain::authorize(cx, &who, (dataset.scope(), year), out).await?;
             let reader = Reader {
                 partner: &who.application.partner_id,
                 snapshot: cx.snapshot,
@@ -115,7 +115,7 @@ async fn steps<'s>(
             let who = chain::authenticate(cx, &presented, out)?;
             let (claims, bytes) = transmission::read(body).await?;
             trace.year = Some(claims.annee);
-            chain::authorize(cx, &who, (Scope::CreancesTransmission, claims.annee), out)?;
+            chain::authorize(cx, &who, (Scope::CreancesTransmission, claims.annee), out).await?;
             let caller = (&siren, &who.application.client_id);
             let headers = &parts.headers;
             let body = (claims, bytes);

@@ -1,24 +1,46 @@
 //! Per-application quotas (DESIGN §2 step 6): N calls per 60 s per
-//! application and environment, exact under concurrency.
+//! application and environment, exact under concurrency — and, with the
+//! Redis backend, across the nodes of a cluster (DESIGN §10).
 //!
 //! Semantics: a **sliding log** over the last 60 s. A call is admitted when
 //! fewer than N calls were admitted in the 60 s before it; so in *any*
 //! 60-second interval at most N calls are admitted (a fixed window would
 //! allow 2N across a boundary; GCRA with a burst of N likewise). The
-//! per-application log holds at most N timestamps. Each decision takes one
-//! short mutex (sharded 32 ways), never held across an await, so two
-//! concurrent calls can never both take the last unit. Counters live in
-//! memory: no disk I/O on the hot path; a restart starts empty windows.
+//! per-application log holds at most N timestamps. A refused call is not
+//! logged.
+//!
+//! [`Quotas`] is the one entry point the chain (step 6) and the dashboards
+//! use; it hands each decision to the configured backend: `local.rs` (in
+//! this process, the default) or `redis.rs` (one atomic script per call).
 
+mod local;
+mod redis;
+
+pub use self::redis::RedisLog;
+pub use local::LocalLog;
+
+use crate::config::{OnFailure, QuotaBackend, QuotaSettings};
 use crate::domain::{ClientId, Environment};
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use prometheus_client::metrics::counter::Counter;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The window length.
 pub const WINDOW: Duration = Duration::from_secs(60);
-const SHARDS: usize = 32;
+
+/// Why the quota backend could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// The Redis URL was refused when the backend was built.
+    #[error("quota backend: bad Redis URL: {0}")]
+    Url(String),
+    /// Redis did not answer within the configured bound.
+    #[error("quota backend: Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Redis answered with an error, or the connection failed.
+    #[error("quota backend: {0}")]
+    Redis(String),
+}
 
 /// A monotonic clock, injectable so tests do not sleep.
 pub trait Clock: Send + Sync {
@@ -56,58 +78,14 @@ pub struct Decision {
     pub reset_secs: u64,
 }
 
-type Key = (Environment, ClientId);
-
-/// Every application's sliding log.
-pub struct Quotas {
-    shards: Vec<Mutex<HashMap<Key, VecDeque<Duration>>>>,
-    hasher: std::collections::hash_map::RandomState,
-    clock: Arc<dyn Clock>,
-}
-
-impl Quotas {
-    /// Empty logs on `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Quotas {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: Default::default(),
-            clock,
-        }
-    }
-
-    /// Admits and counts a call if the quota allows it.
-    pub fn take(&self, env: Environment, client: &ClientId, limit: u32) -> Decision {
-        self.decide(env, client, limit, true)
-    }
-
-    /// The current state without counting anything.
-    pub fn peek(&self, env: Environment, client: &ClientId, limit: u32) -> Decision {
-        self.decide(env, client, limit, false)
-    }
-
-    fn decide(&self, env: Environment, client: &ClientId, limit: u32, take: bool) -> Decision {
-        let now = self.clock.now();
-        let key = (env, client.clone());
-        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
-        let log = shard.entry(key).or_default();
-        while log
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= WINDOW)
-        {
-            log.pop_front();
-        }
-        let used = u32::try_from(log.len()).unwrap_or(u32::MAX);
-        let admitted = take && used < limit;
-        if admitted {
-            log.push_back(now);
-        }
-        let used = used + u32::from(admitted);
-        let reset_secs = match log.front() {
-            Some(oldest) => (WINDOW
-                .saturating_sub(now.saturating_sub(*oldest))
-                .as_millis() as u64)
-                .div_ceil(1000)
-                .max(1),
+impl Decision {
+    /// The decision once `used` calls are in the window (this one included
+    /// if `admitted`), the oldest of them leaving it in `oldest_leaves_in`
+    /// (`None`: the log is empty). Both backends answer through here, so
+    /// their headers agree to the second.
+    fn counted(admitted: bool, limit: u32, used: u32, oldest_leaves_in: Option<Duration>) -> Self {
+        let reset_secs = match oldest_leaves_in {
+            Some(d) => (d.as_millis() as u64).div_ceil(1000).max(1),
             None => WINDOW.as_secs(),
         };
         Decision {
@@ -117,69 +95,87 @@ impl Quotas {
             reset_secs,
         }
     }
+}
 
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, VecDeque<Duration>>> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+/// Where the logs live.
+enum Backend {
+    Local(LocalLog),
+    Redis(RedisLog),
+}
+
+/// Every application's sliding log, on the configured backend.
+pub struct Quotas {
+    backend: Backend,
+    on_failure: OnFailure,
+}
+
+impl Quotas {
+    /// In-process logs on `clock` (the `local` backend).
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Quotas {
+            backend: Backend::Local(LocalLog::new(clock)),
+            on_failure: OnFailure::Closed,
+        }
+    }
+
+    /// The backend `settings` name. Redis is connected lazily (the first
+    /// call connects; a node starts even while Redis is away); its failures
+    /// are counted on `errors`.
+    pub fn from_settings(settings: &QuotaSettings, errors: Counter) -> Result<Self, QuotaError> {
+        let backend = match settings.backend {
+            QuotaBackend::Local => Backend::Local(LocalLog::new(Arc::new(SystemClock::default()))),
+            QuotaBackend::Redis => Backend::Redis(RedisLog::connect(settings, errors)?),
+        };
+        Ok(Quotas {
+            backend,
+            on_failure: settings.on_failure,
+        })
+    }
+
+    /// What a call gets when [`take`](Self::take) fails.
+    pub fn on_failure(&self) -> OnFailure {
+        self.on_failure
+    }
+
+    /// Admits and counts a call if the quota allows it. Only the Redis
+    /// backend can fail (unreachable, or slower than its bound); the local
+    /// one answers at once, without allocating a future on the heap.
+    pub async fn take(
+        &self,
+        env: Environment,
+        client: &ClientId,
+        limit: u32,
+    ) -> Result<Decision, QuotaError> {
+        match &self.backend {
+            Backend::Local(log) => Ok(log.take(env, client, limit)),
+            Backend::Redis(log) => log.decide(env, client, limit, true).await,
+        }
+    }
+
+    /// The current state without counting anything.
+    pub async fn peek(
+        &self,
+        env: Environment,
+        client: &ClientId,
+        limit: u32,
+    ) -> Result<Decision, QuotaError> {
+        match &self.backend {
+            Backend::Local(log) => Ok(log.peek(env, client, limit)),
+            Backend::Redis(log) => log.decide(env, client, limit, false).await,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// A clock the test moves by hand.
-    #[derive(Default)]
-    struct ManualClock(AtomicU64);
-    impl Clock for ManualClock {
-        fn now(&self) -> Duration {
-            Duration::from_millis(self.0.load(Ordering::SeqCst))
-        }
-    }
 
     #[test]
-    fn sliding_window_never_admits_more_than_the_quota_in_any_60_s() {
-        let clock = Arc::new(ManualClock::default());
-        let q = Quotas::new(clock.clone());
-        let app = ClientId::new("a");
-        let env = Environment::Sandbox;
-        clock.0.store(59_000, Ordering::SeqCst);
-        for i in 0..3 {
-            let d = q.take(env, &app, 3);
-            assert!(d.admitted);
-            assert_eq!(d.remaining, 2 - i);
-        }
-        let refused = q.take(env, &app, 3);
-        assert!(!refused.admitted);
-        assert_eq!(refused.reset_secs, 60);
-        // A fixed window would reset at 60 s; the sliding log does not.
-        clock.0.store(61_000, Ordering::SeqCst);
-        assert!(!q.take(env, &app, 3).admitted);
-        clock.0.store(119_000, Ordering::SeqCst);
-        assert!(q.take(env, &app, 3).admitted);
-        // Other applications and environments are independent.
-        assert!(q.take(Environment::Production, &app, 3).admitted);
-        assert!(q.take(env, &ClientId::new("b"), 3).admitted);
-        assert_eq!(q.peek(env, &ClientId::new("c"), 5).remaining, 5);
-    }
-
-    #[test]
-    fn concurrent_takes_are_exact() {
-        let q = Arc::new(Quotas::new(Arc::new(SystemClock::default())));
-        let app = ClientId::new("a");
-        let admitted: u32 = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..16)
-                .map(|_| {
-                    let (q, app) = (q.clone(), app.clone());
-                    s.spawn(move || {
-                        (0..20)
-                            .filter(|_| q.take(Environment::Sandbox, &app, 50).admitted)
-                            .count() as u32
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).sum()
-        });
-        assert_eq!(admitted, 50);
+    fn reset_is_rounded_up_to_whole_seconds() {
+        let d = Decision::counted(true, 5, 2, Some(Duration::from_millis(1_001)));
+        assert_eq!((d.remaining, d.reset_secs), (3, 2));
+        let d = Decision::counted(false, 5, 5, Some(Duration::from_millis(3)));
+        assert_eq!((d.remaining, d.reset_secs), (0, 1));
+        assert_eq!(Decision::counted(false, 5, 0, None).reset_secs, 60);
     }
 }

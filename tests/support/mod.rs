@@ -326,6 +326,18 @@ impl TestServer {
         Self::boot(tmp, pki, self.tweak.clone(), self.dual_stack).await
     }
 
+    /// Two nodes over the same state: stops this server, copies its state
+    /// directory (PKI, signing keys, registry), starts it again and starts
+    /// a second server on the copy. Both know the same applications and
+    /// accept the same tokens; they share nothing else (a cluster test
+    /// gives them a shared backend through the configuration).
+    pub async fn twin(self) -> (TestServer, TestServer) {
+        let copy = tempfile::tempdir().unwrap();
+        let a = self.restart_with(|dir| copy_tree(dir, copy.path())).await;
+        let b = Self::boot(copy, a.pki.clone(), a.tweak.clone(), a.dual_stack).await;
+        (a, b)
+    }
+
     /// The state directory root.
     pub fn dir(&self) -> PathBuf {
         self.tmp.path().to_path_buf()
@@ -424,6 +436,20 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+/// Copies the directory tree `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -1,0 +1,371 @@
+//! The Redis quota backend (DESIGN §10) against a real `redis-server`
+//! started by each test on a free port (no persistence, killed on drop):
+//! the script's sliding-log semantics, exactness across two gateway nodes
+//! sharing nothing but Redis, and both failure policies while Redis is
+//! away and after it comes back.
+// A test crate: its helpers may unwrap like its #[test] functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use hyper::Method;
+use opale_apim::config::{Config, QuotaSettings};
+use opale_apim::domain::ClientId;
+use opale_apim::domain::Environment::{Production, Sandbox};
+use opale_apim::quota::Quotas;
+use prometheus_client::metrics::counter::Counter;
+use redis::aio::MultiplexedConnection;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{Client, Reply, TestServer, correlation_id};
+
+const PATH: &str = "/opale/v1/entreprises/732829320/declarations?annee=2024";
+
+/// A private `redis-server` on 127.0.0.1, killed when dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = RedisServer {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.restart();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts (again) on the same port and waits for PONG.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.pong() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pong(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    async fn conn(&self) -> MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `[quota]` with the Redis backend at `url` (a generous bound: the test
+/// machine is shared; a stopped Redis refuses at once anyway).
+fn settings(url: &str, on_failure: &str) -> QuotaSettings {
+    let text = format!(
+        "[quota]\nbackend = \"redis\"\nurl = \"{url}\"\non_failure = \"{on_failure}\"\ntimeout_ms = 2000\n"
+    );
+    Config::parse(&text, Path::new("t.toml")).unwrap().quota
+}
+
+fn quotas(url: &str) -> Quotas {
+    Quotas::from_settings(&settings(url, "closed"), Counter::default()).unwrap()
+}
+
+async fn zcard(con: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("ZCARD").arg(key).query_async(con).await.unwrap()
+}
+
+/// The `r=` of a RateLimit header.
+fn remaining(r: &Reply) -> u32 {
+    let v = r.headers["ratelimit"].to_str().unwrap();
+    let r = v.split(';').find_map(|p| p.strip_prefix("r=")).unwrap();
+    r.parse().unwrap()
+}
+
+async fn call(s: &TestServer, c: &Client, token: &str) -> Reply {
+    let mut conn = s.connect(s.sandbox, Some(&c.cert)).await;
+    let (cid, bearer) = (correlation_id(), format!("Bearer {token}"));
+    let h = [
+        ("x-correlation-id", cid.as_str()),
+        ("authorization", bearer.as_str()),
+    ];
+    conn.send(Method::GET, PATH, &h, None).await
+}
+
+/// A gateway on `redis` with one application of quota `quota`.
+async fn gateway(url: &str, on_failure: &'static str, quota: u32) -> (TestServer, Client, String) {
+    let q = settings(url, on_failure);
+    let s = TestServer::start_with(move |c| c.quota = q.clone()).await;
+    let grants = json!([{"scope": "declarations", "years": [2024]}]);
+    let c = s.client_with(Sandbox, grants, quota).await;
+    let t = s.token(Sandbox, &c.cert, &c.id).await;
+    (s, c, t)
+}
+
+#[tokio::test]
+async fn script_keeps_an_exact_sliding_log() {
+    let redis = RedisServer::start();
+    let (q, app) = (quotas(&redis.url()), ClientId::new("app-1"));
+    let key = "opale:quota:sandbox:app-1";
+    for i in 0..3 {
+        let d = q.take(Sandbox, &app, 3).await.unwrap();
+        assert!(d.admitted);
+        assert_eq!((d.remaining, d.reset_secs), (2 - i, 60));
+    }
+    let refused = q.take(Sandbox, &app, 3).await.unwrap();
+    assert!(!refused.admitted);
+    assert_eq!((refused.remaining, refused.reset_secs), (0, 60));
+    let peeked = q.peek(Sandbox, &app, 3).await.unwrap();
+    assert_eq!((peeked.admitted, peeked.remaining), (false, 0));
+    let mut con = redis.conn().await;
+    assert_eq!(
+        zcard(&mut con, key).await,
+        3,
+        "refused calls and peeks are not logged"
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        (58_000..=60_000).contains(&ttl),
+        "expires with its newest call: {ttl}"
+    );
+    // Other applications and environments are independent.
+    assert!(q.take(Production, &app, 3).await.unwrap().admitted);
+    assert!(
+        q.take(Sandbox, &ClientId::new("app-2"), 3)
+            .await
+            .unwrap()
+            .admitted
+    );
+
+    // Sliding, by Redis's clock: a call 61 s old is gone, one 59.5 s old
+    // still counts and leaves the window in 0.5 s (t rounds up to 1).
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut con).await.unwrap();
+    let now = secs * 1_000_000 + micros;
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(key)
+        .arg(now - 61_000_000)
+        .arg("old")
+        .arg(now - 59_500_000)
+        .arg("recent")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let d = q.take(Sandbox, &app, 2).await.unwrap();
+    assert!(d.admitted);
+    assert_eq!((d.remaining, d.reset_secs), (0, 1));
+    let d = q.take(Sandbox, &app, 2).await.unwrap();
+    assert!(!d.admitted);
+    assert_eq!(
+        zcard(&mut con, key).await,
+        2,
+        "the 61 s old call was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_redis_is_a_bounded_failure() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "redis://127.0.0.1:{}/0",
+        silent.local_addr().unwrap().port()
+    );
+    let mut s = settings(&url, "closed");
+    s.timeout_ms = 200;
+    let errors = Counter::default();
+    let q = Quotas::from_settings(&s, errors.clone()).unwrap();
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert!(q.take(Sandbox, &ClientId::new("x"), 5).await.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(errors.get(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backends_share_one_exact_log() {
+    let redis = RedisServer::start();
+    let nodes = [
+        Arc::new(quotas(&redis.url())),
+        Arc::new(quotas(&redis.url())),
+    ];
+    let app = ClientId::new("shared");
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (q, app) = (nodes[i % 2].clone(), app.clone());
+            tokio::spawn(async move { q.take(Sandbox, &app, 25).await.unwrap() })
+        })
+        .collect();
+    let mut left = Vec::new();
+    for t in tasks {
+        let d = t.await.unwrap();
+        if d.admitted {
+            left.push(d.remaining);
+        }
+    }
+    left.sort_unstable();
+    // Each admitted call saw its own count: 24, 23, … 0, once each.
+    assert_eq!(left, (0..25).collect::<Vec<u32>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_is_exact_across_two_gateway_nodes() {
+    let redis = RedisServer::start();
+    let (s, c, t) = gateway(&redis.url(), "closed", 30).await;
+    let (a, b) = s.twin().await;
+    let (nodes, c, t) = (Arc::new([a, b]), Arc::new(c), Arc::new(t));
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (nodes, c, t) = (nodes.clone(), c.clone(), t.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                for _ in 0..5 {
+                    out.push(call(&nodes[i % 2], &c, &t).await);
+                }
+                out
+            })
+        })
+        .collect();
+    let (mut admitted, mut limited) = (Vec::new(), 0);
+    for task in tasks {
+        for r in task.await.unwrap() {
+            assert_eq!(r.headers["ratelimit-policy"], "\"default\";q=30;w=60");
+            match r.status.as_u16() {
+                200 => admitted.push(remaining(&r)),
+                429 => {
+                    limited += 1;
+                    assert_eq!(r.code(), "900804");
+                    assert_eq!(remaining(&r), 0);
+                    assert!(r.headers.contains_key("retry-after"));
+                }
+                other => panic!("unexpected {other}: {:?}", r.body),
+            }
+        }
+    }
+    admitted.sort_unstable();
+    assert_eq!(admitted, (0..30).collect::<Vec<u32>>());
+    assert_eq!(limited, 20);
+}
+
+#[tokio::test]
+async fn redis_away_fails_closed_then_recovers() {
+    let mut redis = RedisServer::start();
+    let (s, c, t) = gateway(&redis.url(), "closed", 50).await;
+    let r = call(&s, &c, &t).await;
+    assert_eq!((r.status.as_u16(), remaining(&r)), (200, 49));
+    redis.stop();
+    for _ in 0..3 {
+        let r = call(&s, &c, &t).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code().as_str()),
+            (503, "910605"),
+            "{:?}",
+            r.body
+        );
+        assert!(!r.headers.contains_key("ratelimit"));
+    }
+    let metrics = s.admin_call(Method::GET, "/metrics", None).await.raw;
+    let text = String::from_utf8_lossy(&metrics);
+    let errors: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("opale_quota_backend_errors_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(errors >= 3, "{errors}");
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = call(&s, &c, &t).await;
+        if r.status == 200 {
+            // A fresh Redis: the log starts empty.
+            assert_eq!(remaining(&r), 49);
+            break;
+        }
+        assert_eq!(r.code(), "910605");
+        assert!(Instant::now() < deadline, "not served again within 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_away_fails_open_without_counting() {
+    let mut redis = RedisServer::start();
+    let (s, c, t) = gateway(&redis.url(), "open", 2).await;
+    redis.stop();
+    for _ in 0..4 {
+        let r = call(&s, &c, &t).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert!(!r.headers.contains_key("ratelimit"), "nothing to show");
+    }
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut first = call(&s, &c, &t).await;
+    while !first.headers.contains_key("ratelimit") {
+        assert!(Instant::now() < deadline, "Redis not used again within 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first = call(&s, &c, &t).await;
+    }
+    // The calls made while Redis was away were not counted.
+    assert_eq!((first.status.as_u16(), remaining(&first)), (200, 1));
+    assert_eq!(call(&s, &c, &t).await.status, 200);
+    assert_eq!(call(&s, &c, &t).await.status, 429);
+}
