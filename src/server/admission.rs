@@ -31,8 +31,8 @@ impl Refusal {
 /// Open connections of one listener.
 #[derive(Debug)]
 pub struct Admission {
-    max_total: usize,
-    max_per_ip: usize,
+    max_total: AtomicUsize,
+    max_per_ip: AtomicUsize,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -48,8 +48,8 @@ impl Admission {
     /// An empty table with these caps.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
         Arc::new(Admission {
-            max_total,
-            max_per_ip,
+            max_total: AtomicUsize::new(max_total),
+            max_per_ip: AtomicUsize::new(max_per_ip),
             total: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         })
@@ -60,11 +60,11 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
         let ip = ip.to_canonical();
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= self.max_total {
+        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
             return Err(Refusal::Listener);
         }
         let held = per_ip.entry(ip).or_insert(0);
-        if *held >= self.max_per_ip {
+        if *held >= self.max_per_ip.load(Ordering::Relaxed) {
             return Err(Refusal::PerIp);
         }
         *held += 1;
@@ -73,6 +73,12 @@ impl Admission {
             table: self.clone(),
             ip,
         })
+    }
+
+    /// New caps (reload); connections over them already open stay open.
+    pub fn set_caps(&self, max_total: usize, max_per_ip: usize) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_ip.store(max_per_ip, Ordering::Relaxed);
     }
 
     /// Connections open now.
