@@ -103,3 +103,62 @@ fn crl_error(path: &Path, message: String) -> ReloadError {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, Issuer,
+        KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
+    };
+    use time::{Duration, OffsetDateTime};
+
+    /// A CA certificate and an empty CRL it signed (PEM).
+    fn ca_and_crl() -> (CertificateDer<'static>, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = p.self_signed(&key).unwrap();
+        let issuer = Issuer::new(p, key);
+        let now = OffsetDateTime::now_utc();
+        let crl = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(1),
+            next_update: now + Duration::days(1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        (
+            cert.der().clone(),
+            crl.signed_by(&issuer).unwrap().pem().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_bad_or_missing_file_is_named_and_a_rewrite_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, crl) = ca_and_crl();
+        let provider = crate::tls::provider();
+        let (good, bad) = (dir.path().join("good.pem"), dir.path().join("bad.pem"));
+        std::fs::write(&good, &crl).unwrap();
+        std::fs::write(&bad, "not a CRL\n").unwrap();
+        let set = CrlSet::read(std::slice::from_ref(&good), &ca, &provider).unwrap();
+        assert_eq!((set.files[0].count, set.ders.len()), (1, 1));
+        assert!(!set.changed());
+
+        let both = [good.clone(), bad.clone()];
+        let err = CrlSet::read(&both, &ca, &provider).unwrap_err();
+        assert!(matches!(err, ReloadError::Crl { .. }), "{err}");
+        assert_eq!(err.file(), bad);
+        let missing = dir.path().join("missing.pem");
+        let err = CrlSet::read(std::slice::from_ref(&missing), &ca, &provider).unwrap_err();
+        assert_eq!(err.file(), missing);
+
+        std::fs::write(&good, format!("{crl}{crl}")).unwrap();
+        assert!(set.changed(), "a rewrite changes the stamp");
+        let again = CrlSet::read(std::slice::from_ref(&good), &ca, &provider).unwrap();
+        assert_eq!(again.files[0].count, 2);
+    }
+}

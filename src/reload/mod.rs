@@ -228,21 +228,23 @@ pub fn reload(app: &App) -> Result<Reloaded, ReloadError> {
 /// Reads and builds everything, publishing nothing.
 fn prepare(app: &App) -> Result<(Trust, Sections, Option<EnvFilter>), ReloadError> {
     let sections = sections(app)?;
-    let filter = match log_hook(app) {
-        Some(_) => {
-            Some(
-                EnvFilter::try_new(&sections.log.filter).map_err(|e| ReloadError::Config {
-                    file: sections.file.clone().unwrap_or_default(),
-                    message: format!("log.filter: {e}"),
-                })?,
-            )
-        }
-        None => None,
+    // Without a file or a hook there is no new filter to install.
+    let filter = match (&sections.file, log_hook(app)) {
+        (Some(file), Some(_)) => Some(new_filter(file, &sections.log.filter)?),
+        _ => None,
     };
     let crls = sections.crls.each_ref().map(Vec::as_slice);
     let reject = app.config.tls.reject_at_handshake;
     let trust = Trust::load(&app.pki, crls, reject, &crate::tls::provider())?;
     Ok((trust, sections, filter))
+}
+
+/// `filter` as a tracing filter, refused with the file it came from.
+fn new_filter(file: &Path, filter: &str) -> Result<EnvFilter, ReloadError> {
+    EnvFilter::try_new(filter).map_err(|e| ReloadError::Config {
+        file: file.to_path_buf(),
+        message: format!("log.filter: {e}"),
+    })
 }
 
 /// Re-reads the CRL files alone when one changed on disk since it was

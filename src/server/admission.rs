@@ -149,6 +149,21 @@ mod tests {
     }
 
     #[test]
+    fn new_caps_apply_to_new_connections_and_open_ones_keep_their_places() {
+        let table = Admission::new(10, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let _t1 = table.admit(a).unwrap();
+        let _t2 = table.admit(a).unwrap();
+        table.set_caps(10, 1);
+        assert_eq!(table.admit(a).unwrap_err(), Refusal::PerIp);
+        assert_eq!(table.open(), 2, "open connections kept");
+        table.set_caps(10, 3);
+        assert!(table.admit(a).is_ok());
+        table.set_caps(1, 3);
+        assert_eq!(table.admit(a).unwrap_err(), Refusal::Listener);
+    }
+
+    #[test]
     fn the_log_gate_lets_one_line_a_second_through() {
         let gate = LogGate::default();
         assert_eq!(gate.pass(), Some(0));
