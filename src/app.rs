@@ -1,24 +1,25 @@
 //! The running gateway's state, built once from the configuration: the
 //! PKI (created on first start), the store and registry, and each
-//! listener's TLS configuration and trust policy.
+//! listener's TLS configuration and trust policy (held in [`Live`], which
+//! `reload` replaces).
 
 use crate::audit::Auditor;
 use crate::availability::Availability;
 use crate::config::Config;
+use crate::config::LimitsSettings;
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::Environment;
 use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
-use crate::pki::{self, CertInfo, IssuingCa, PkiError, PkiFiles};
+use crate::pki::{self, CertInfo, PkiError, PkiFiles};
 use crate::quota::Quotas;
 use crate::registry::{AdminRecord, Registry, RegistryError};
+use crate::reload::{Live, ReloadError, Trust};
 use crate::store::{SledStore, Store, StoreError};
-use crate::tls::{self, ChainVerifier, TlsError};
-use rustls::ServerConfig;
-use rustls_pki_types::CertificateRevocationListDer;
-use rustls_pki_types::pem::PemObject;
-use std::path::Path;
+use crate::tls::{self, TlsError};
 use std::sync::Arc;
+
+pub use crate::reload::EnvState;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,14 +36,9 @@ pub enum AppError {
     /// The registry.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// A CRL file.
-    #[error("CRL {path}: {message}")]
-    Crl {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A certificate, key, CA or CRL file (named).
+    #[error(transparent)]
+    Files(#[from] ReloadError),
     /// The audit trail.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
@@ -73,19 +69,6 @@ struct Parts {
     audit: Auditor,
 }
 
-/// One environment's CA, trust policy and TLS configuration.
-#[derive(Debug)]
-pub struct EnvState {
-    /// Which environment.
-    pub environment: Environment,
-    /// Issues partner certificates from CSRs.
-    pub ca: IssuingCa,
-    /// Judges presented certificates (CA + CRLs).
-    pub verifier: ChainVerifier,
-    /// The listener's TLS configuration.
-    pub tls: Arc<ServerConfig>,
-}
-
 /// Everything a request handler may need, shared by all connections.
 pub struct App {
     /// The configuration it was built from.
@@ -94,14 +77,10 @@ pub struct App {
     pub pki: PkiFiles,
     /// Partners, applications, certificates.
     pub registry: Arc<Registry>,
-    /// Sandbox state.
-    pub sandbox: EnvState,
-    /// Production state.
-    pub production: EnvState,
-    /// Trust policy of the admin listener (the root CA).
-    pub admin_verifier: ChainVerifier,
-    /// The admin listener's TLS configuration.
-    pub admin_tls: Arc<ServerConfig>,
+    /// What a reload replaces (DESIGN §9): each listener's TLS state
+    /// (certificates, CAs, CRLs) and the `[limits]` in force. `config`
+    /// keeps the values read at start.
+    pub live: Live,
     /// Token issuers and the deny-list.
     pub oauth: Oauth,
     /// Per-application quota logs (in process or in Redis).
@@ -172,43 +151,10 @@ impl App {
         parts: Parts,
         startup: Startup,
     ) -> Result<(App, Startup), AppError> {
-        let provider = tls::provider();
-        let chain = tls::load_certs(&files.server_pem())?;
-        let key = || tls::load_key(&files.server_key());
-        let reject = config.tls.reject_at_handshake;
-        let env_state = |environment: Environment, crls: &[std::path::PathBuf]| {
-            let ca = IssuingCa::load(&files, environment)?;
-            let verifier = ChainVerifier::new(
-                provider.clone(),
-                &[ca.certificate().clone()],
-                load_crls(crls)?,
-            )?;
-            let tls = tls::server_config(
-                provider.clone(),
-                chain.clone(),
-                key()?,
-                verifier.handshake_verifier(reject),
-            )?;
-            Ok::<_, AppError>(EnvState {
-                environment,
-                ca,
-                verifier,
-                tls,
-            })
-        };
-        let sandbox = env_state(Environment::Sandbox, &config.sandbox.crls)?;
-        let production = env_state(Environment::Production, &config.production.crls)?;
-        let roots = tls::load_certs(&files.ca_pem())?;
-        let admin_verifier = ChainVerifier::new(provider.clone(), &roots, Vec::new())?;
-        // The DataPass webhook authenticates by HMAC, not by certificate:
-        // while it is served, a handshake without a certificate completes
-        // and every other admin route answers 401 over HTTP.
-        let admin_handshake = if config.datapass.enabled() {
-            admin_verifier.handshake_verifier_allowing_none(reject)
-        } else {
-            admin_verifier.handshake_verifier(reject)
-        };
-        let admin_tls = tls::server_config(provider, chain.clone(), key()?, admin_handshake)?;
+        let crls = [&config.sandbox.crls, &config.production.crls].map(Vec::as_slice);
+        let policy = crate::reload::Handshake::of(&config);
+        let trust = Trust::load(&files, crls, policy, &tls::provider())?;
+        let live = Live::new(trust, config.limits.clone());
         bootstrap_admin(&registry, &files)?;
         let upstream = Upstream::new(&config.production)?;
         let edges = crate::server::Edges::new(&config.limits);
@@ -218,10 +164,7 @@ impl App {
             config,
             pki: files,
             registry,
-            sandbox,
-            production,
-            admin_verifier,
-            admin_tls,
+            live,
             oauth: parts.oauth,
             quotas,
             upstream,
@@ -259,12 +202,20 @@ impl App {
         }
     }
 
-    /// The state of one environment.
-    pub fn env(&self, environment: Environment) -> &EnvState {
-        match environment {
-            Environment::Sandbox => &self.sandbox,
-            Environment::Production => &self.production,
-        }
+    /// The current state of one environment (CA, verifier, TLS).
+    pub fn env(&self, environment: Environment) -> Arc<EnvState> {
+        self.live.trust().env(environment).clone()
+    }
+
+    /// The current TLS state of every listener.
+    pub fn trust(&self) -> Arc<Trust> {
+        self.live.trust()
+    }
+
+    /// The `[limits]` in force (reloadable; `config.limits` is the value
+    /// read at start).
+    pub fn limits(&self) -> Arc<LimitsSettings> {
+        self.live.limits()
     }
 }
 
@@ -316,22 +267,4 @@ fn bootstrap_admin(registry: &Registry, files: &PkiFiles) -> Result<(), AppError
         registered_at: time::OffsetDateTime::now_utc(),
     })?;
     Ok(())
-}
-
-fn load_crls(
-    paths: &[std::path::PathBuf],
-) -> Result<Vec<CertificateRevocationListDer<'static>>, AppError> {
-    let mut crls = Vec::new();
-    for path in paths {
-        let err = |message: String| AppError::Crl {
-            path: path.display().to_string(),
-            message,
-        };
-        let iter = CertificateRevocationListDer::pem_file_iter(Path::new(path))
-            .map_err(|e| err(e.to_string()))?;
-        for crl in iter {
-            crls.push(crl.map_err(|e| err(e.to_string()))?);
-        }
-    }
-    Ok(crls)
 }

@@ -7,6 +7,7 @@
 //! - `config` — the TOML configuration, parsed once into types;
 //! - `pki` — the dev PKI and certificate issuance from CSRs;
 //! - `tls` — server configs, client-certificate verdicts, per-connection facts;
+//! - `reload` — SIGHUP / admin reload of certificates, CAs, CRLs, limits, log;
 //! - `server` — accept loops, TLS handshakes, hyper connections, shutdown;
 //! - `gateway` — the environment listeners (sandbox, production);
 //! - `chain` — the controls, in order, and their denials;
@@ -32,6 +33,7 @@ pub mod oauth;
 pub mod pki;
 pub mod quota;
 pub mod registry;
+pub mod reload;
 pub mod respond;
 pub mod server;
 pub mod store;

@@ -6,9 +6,11 @@ use clap::{Parser, Subcommand};
 use opale_apim::app::App;
 use opale_apim::config::{Config, LogFormat};
 use opale_apim::pki::{self, PkiFiles};
+use opale_apim::reload::{self, LogHook};
 use opale_apim::server::{self, Listeners};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
 
 /// API management gateway for the OPALE tax data API.
 #[derive(Debug, Parser)]
@@ -91,9 +93,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let (config, source) = Config::load(config_path.as_deref())?;
-    init_logging(config.log.format, &config.log.filter);
+    let log_hook = init_logging(config.log.format, &config.log.filter);
     let (app, startup) = App::build(config).context("cannot start")?;
     let app = Arc::new(app);
+    app.live.attach(source.clone(), log_hook);
+    #[cfg(unix)]
+    tokio::spawn(reload::hangups(app.clone()).context("cannot listen for SIGHUP")?);
     let listeners = Listeners::bind(&app).await?;
     print_banner(&app, &listeners, source, startup.created_pki);
     let workers = std::thread::available_parallelism()
@@ -173,16 +178,30 @@ fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: 
     println!("(with cargo: replace `opale-apim` by `cargo run --release --`). Ctrl-C stops.");
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+/// Installs the subscriber; returns the hook that applies a reloaded
+/// `[log] filter`, unless `RUST_LOG` is set (it wins, and stays).
+fn init_logging(format: LogFormat, filter: &str) -> Option<LogHook> {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let reloadable = from_env.is_none();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let hook: LogHook = match format {
+        LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
     };
+    reloadable.then_some(hook)
 }
 
 async fn shutdown_signal() {

@@ -90,9 +90,13 @@ pub(super) async fn add(c: Call) -> Answer {
 pub(super) async fn add_admin(c: Call) -> Answer {
     let (app, input): (_, AdminRequest) = (c.app, read_json(c.req).await?);
     let chain = pki::parse_certificate_chain(&input.certificate).map_err(cert_error)?;
-    app.admin_verifier.verdict(&chain).map_err(|fault| {
-        ApiError::bad_request("certificate", format!("{fault} (admin root CA)"))
-    })?;
+    app.trust()
+        .admin
+        .verifier
+        .verdict(&chain)
+        .map_err(|fault| {
+            ApiError::bad_request("certificate", format!("{fault} (admin root CA)"))
+        })?;
     let info = CertInfo::from_der(&chain[0]).map_err(cert_error)?;
     let record = AdminRecord {
         thumbprint: info.thumbprint,

@@ -100,6 +100,9 @@ pub enum AdminCommand {
     /// The audit trail.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Re-read the server certificate and key, the CA and CRL files and the
+    /// [limits] and [log] sections, without restart (like SIGHUP).
+    Reload,
     /// Statistics over the trail (calls per day, dataset, decision, control; latency).
     Stats {
         /// Only this application.

@@ -19,6 +19,7 @@ mod environments;
 mod error;
 mod export;
 mod partners;
+mod reload;
 mod tokens;
 mod trace;
 pub mod types;

@@ -3,11 +3,11 @@
 //! may hold a resource for long.
 
 use super::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// `[limits]`, with the defaults of DESIGN §8.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSettings {
     /// Time allowed for the TLS handshake, milliseconds (10 000).

@@ -171,7 +171,7 @@ async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, Datapas
     }
     let header = |name: &str| req.headers().get(name).map(|v| v.as_bytes().to_vec());
     let (signed, environment) = (header(signature::HEADER), header(ENVIRONMENT_HEADER));
-    let max = app.config.limits.max_body_bytes;
+    let max = app.limits().max_body_bytes;
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let body = Limited::new(req.into_body(), limit)
         .collect()

@@ -36,8 +36,8 @@ impl Refusal {
 /// Open connections of one listener.
 #[derive(Debug)]
 pub struct Admission {
-    max_total: usize,
-    max_per_ip: usize,
+    max_total: AtomicUsize,
+    max_per_ip: AtomicUsize,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -54,8 +54,8 @@ impl Admission {
     /// An empty table with these caps.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
         Arc::new(Admission {
-            max_total,
-            max_per_ip,
+            max_total: AtomicUsize::new(max_total),
+            max_per_ip: AtomicUsize::new(max_per_ip),
             total: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         })
@@ -66,11 +66,11 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
         let ip = ip.to_canonical();
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= self.max_total {
+        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
             return Err(Refusal::Listener);
         }
         let held = per_ip.entry(ip).or_insert(0);
-        if *held >= self.max_per_ip {
+        if *held >= self.max_per_ip.load(Ordering::Relaxed) {
             return Err(Refusal::PerIp);
         }
         *held += 1;
@@ -85,7 +85,7 @@ impl Admission {
     /// yet (behind a PROXY header); [`Ticket::key`] counts the caller.
     pub fn admit_unkeyed(self: &Arc<Self>) -> Result<Ticket, Refusal> {
         let _per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= self.max_total {
+        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
             return Err(Refusal::Listener);
         }
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -93,6 +93,12 @@ impl Admission {
             table: self.clone(),
             ip: None,
         })
+    }
+
+    /// New caps (reload); connections over them already open stay open.
+    pub fn set_caps(&self, max_total: usize, max_per_ip: usize) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_ip.store(max_per_ip, Ordering::Relaxed);
     }
 
     /// Connections open now.
@@ -111,7 +117,7 @@ impl Ticket {
         let ip = ip.to_canonical();
         let mut per_ip = self.table.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let held = per_ip.entry(ip).or_insert(0);
-        if *held >= self.table.max_per_ip {
+        if *held >= self.table.max_per_ip.load(Ordering::Relaxed) {
             return Err(Refusal::PerIp);
         }
         *held += 1;
@@ -201,6 +207,21 @@ mod tests {
         let _fourth = table.admit_unkeyed().unwrap();
         let _fifth = table.admit(caller).unwrap();
         assert_eq!(table.admit_unkeyed().unwrap_err(), Refusal::Listener);
+    }
+
+    #[test]
+    fn new_caps_apply_to_new_connections_and_open_ones_keep_their_places() {
+        let table = Admission::new(10, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let _t1 = table.admit(a).unwrap();
+        let _t2 = table.admit(a).unwrap();
+        table.set_caps(10, 1);
+        assert_eq!(table.admit(a).unwrap_err(), Refusal::PerIp);
+        assert_eq!(table.open(), 2, "open connections kept");
+        table.set_caps(10, 3);
+        assert!(table.admit(a).is_ok());
+        table.set_caps(1, 3);
+        assert_eq!(table.admit(a).unwrap_err(), Refusal::Listener);
     }
 
     #[test]

@@ -60,6 +60,14 @@ impl Edges {
         }
     }
 
+    /// New caps after a reload of `[limits]`; open connections keep their
+    /// places.
+    pub fn apply(&self, limits: &LimitsSettings) {
+        for table in &self.tables {
+            table.set_caps(limits.max_connections, limits.max_connections_per_ip);
+        }
+    }
+
     /// Open connections on `plane`'s listener.
     pub fn open(&self, plane: Plane) -> usize {
         self.tables[Self::index(plane)].open()
@@ -82,10 +90,6 @@ pub async fn accept_loop(
     graceful: &GracefulShutdown,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let acceptor = TlsAcceptor::from(match plane {
-        Plane::Env(env) => app.env(env).tls.clone(),
-        Plane::Admin => app.admin_tls.clone(),
-    });
     let table = edges.tables[Edges::index(plane)].clone();
     let proxies = app.config.proxy_protocol_from(plane).clone();
     loop {
@@ -117,7 +121,9 @@ pub async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (app, edges, acceptor) = (app.clone(), edges.clone(), acceptor.clone());
+        // The TLS state in force now (DESIGN §9: a reload affects new connections).
+        let acceptor = TlsAcceptor::from(app.trust().server_config(plane));
+        let (app, edges) = (app.clone(), edges.clone());
         let watcher = graceful.watcher();
         let span = info_span!("conn", %plane, %remote, caller = tracing::field::Empty);
         let connection = Accepted {
@@ -148,21 +154,20 @@ struct Accepted {
 impl Accepted {
     /// Handshake, then HTTP until the client leaves or a deadline passes.
     async fn serve(mut self, tcp: TcpStream, acceptor: TlsAcceptor, watcher: Watcher) {
-        let handshake = self.app.config.limits.handshake_timeout();
-        let stream = match tokio::time::timeout(handshake, self.open(tcp, &acceptor)).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return,
-            Err(_) => return self.report("handshake"),
-        };
-        let limits = &self.app.config.limits;
+        let limits = self.app.limits();
+        let stream =
+            match tokio::time::timeout(limits.handshake_timeout(), self.open(tcp, &acceptor)).await
+            {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(_) => return self.report("handshake"),
+            };
         let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
         let activity = Activity::new(http1, limits.header_read_timeout(), limits.idle_timeout());
-        let verifier = match self.plane {
-            Plane::Env(env) => &self.app.env(env).verifier,
-            Plane::Admin => &self.app.admin_verifier,
-        };
+        let trust = self.app.trust();
         let peer = stream.get_ref().1.peer_certificates();
-        let conn = Arc::new(ConnInfo::new(self.plane, self.remote, peer, verifier));
+        let conn = ConnInfo::new(self.plane, self.remote, peer, trust.verifier(self.plane));
+        let conn = Arc::new(conn);
         let (app, watch) = (self.app.clone(), activity.clone());
         let service = service_fn(move |req: Request<Incoming>| {
             let in_flight = watch.begin();
@@ -250,7 +255,7 @@ async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Re
         correlation_id = correlation.for_log()
     );
     let resp = async {
-        if let Some(denial) = oversized(&req, app.config.limits.max_body_bytes) {
+        if let Some(denial) = oversized(&req, app.limits().max_body_bytes) {
             return too_large(app, conn, &correlation, &req, denial).await;
         }
         match conn.plane {

@@ -60,6 +60,7 @@ pub async fn run_workers(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let retention = tokio::spawn(retention_task(app.clone()));
+    let crl_watch = tokio::spawn(crate::reload::watch_crls(app.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sockets = [
         listeners.sandbox.into_std()?,
@@ -107,6 +108,7 @@ pub async fn run_workers(
     });
     let _ = joined.await;
     retention.abort();
+    crl_watch.abort();
     app.audit.close().await;
     Ok(())
 }

@@ -55,6 +55,7 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
         AdminCommand::Trace(TraceCommand::Export { .. } | TraceCommand::Checkpoint { .. }) => Err(
             CliError::Usage("trace export and checkpoint are text".into()),
         ),
+        AdminCommand::Reload => Ok((Method::POST, "/admin/v1/reload".into(), None)),
         AdminCommand::Stats { app } => Ok((Method::GET, stats_path(app.as_deref()), None)),
     }
 }
