@@ -46,6 +46,9 @@ pub enum AppError {
     /// The audit trail.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// The security events.
+    #[error(transparent)]
+    Abuse(#[from] crate::abuse::AbuseError),
     /// Token signing keys.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
@@ -68,6 +71,7 @@ struct Parts {
     transmissions: Arc<Transmissions>,
     availability: Availability,
     audit: Auditor,
+    abuse: crate::abuse::Abuse,
 }
 
 /// One environment's CA, trust policy and TLS configuration.
@@ -115,6 +119,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Connection admission on the three listeners (DESIGN §8).
     pub edges: Arc<crate::server::Edges>,
+    /// Abnormal-usage detector and open security events (DESIGN §9).
+    pub abuse: crate::abuse::Abuse,
 }
 
 /// What `App::build` did that the operator should know.
@@ -145,6 +151,8 @@ impl App {
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
         let availability = Availability::open(store.clone())?;
+        let abuse =
+            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         drop(store);
         let audit = Auditor::start(
@@ -158,6 +166,7 @@ impl App {
             transmissions,
             availability,
             audit,
+            abuse,
         };
         Self::assemble(config, files, registry, parts, startup)
     }
@@ -222,6 +231,7 @@ impl App {
             audit: parts.audit,
             metrics: crate::metrics::Metrics::new(),
             edges,
+            abuse: parts.abuse,
         };
         Ok((app, startup))
     }

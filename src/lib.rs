@@ -12,9 +12,11 @@
 //! - `chain` — the controls, in order, and their denials;
 //! - `admin` — the admin REST API and its CLI client;
 //! - `registry`, `store` — partners, applications, certificates; storage;
-//! - `trail` — the audit trail's append-only, checkpointed log (segments).
+//! - `trail` — the audit trail's append-only, checkpointed log (segments);
+//! - `abuse` — abnormal-usage detection and security events.
 #![forbid(unsafe_code)]
 
+pub mod abuse;
 pub mod admin;
 pub mod app;
 pub mod audit;

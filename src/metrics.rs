@@ -55,6 +55,13 @@ pub struct CertLabels {
     pub thumbprint: String,
 }
 
+/// Labels of a security event (`crate::abuse`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SecurityLabels {
+    /// denial_burst, new_address, quota_streak, off_hours_surge.
+    pub kind: &'static str,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Every series the gateway exports.
@@ -70,6 +77,7 @@ pub struct Metrics {
     cert_expiry: Family<CertLabels, FloatGauge>,
     edge_closed: Family<EdgeLabels, Counter>,
     trail_intact: Gauge,
+    security_events: Family<SecurityLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,6 +100,12 @@ impl Metrics {
         let cert_expiry = Family::<CertLabels, FloatGauge>::default();
         let edge_closed = Family::<EdgeLabels, Counter>::default();
         let trail_intact = Gauge::default();
+        let security_events = Family::<SecurityLabels, Counter>::default();
+        registry.register(
+            "security_events",
+            "Security events raised by the abnormal-usage detector, by kind",
+            security_events.clone(),
+        );
         registry.register(
             "trail_intact",
             "1 when the trail extended its own last checkpoint at start-up, else 0",
@@ -155,6 +169,7 @@ impl Metrics {
             cert_expiry,
             edge_closed,
             trail_intact,
+            security_events,
         }
     }
 
@@ -176,6 +191,13 @@ impl Metrics {
         if t.control == Some(Control::Quota) {
             self.quota_rejections.get_or_create(&env).inc();
         }
+    }
+
+    /// Counts one security event of `kind` (a static name).
+    pub fn security_event(&self, kind: &'static str) {
+        self.security_events
+            .get_or_create(&SecurityLabels { kind })
+            .inc();
     }
 
     /// Counts a connection refused or timed out at the edge.

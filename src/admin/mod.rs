@@ -16,6 +16,7 @@ mod environments;
 mod error;
 mod export;
 mod partners;
+mod security;
 mod tokens;
 mod trace;
 pub mod types;

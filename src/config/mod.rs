@@ -2,8 +2,10 @@
 //! keys and bad values are refused with the key's dotted path and the line.
 //! With no file at all, the built-in defaults run a complete local setup.
 
+mod abuse;
 mod limits;
 
+pub use abuse::AbuseSettings;
 pub use limits::LimitsSettings;
 
 use serde::{Deserialize, Deserializer};
@@ -80,6 +82,9 @@ pub struct Config {
     /// Connection and request limits (DESIGN §8).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// Abnormal-usage detection (DESIGN §9).
+    #[serde(default)]
+    pub abuse: AbuseSettings,
 }
 
 /// `[tls]`
@@ -348,6 +353,7 @@ impl Default for Config {
             audit: AuditSettings::default(),
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
+            abuse: AbuseSettings::default(),
         }
     }
 }
@@ -444,7 +450,8 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
-        self.limits.validate()
+        self.limits.validate()?;
+        self.abuse.validate()
     }
 }
 

@@ -57,6 +57,11 @@ pub async fn data_call(
         .or_else(|| chain::certificate::registered(conn, &snapshot));
     if let Some(application) = caller {
         trace.caller(application);
+        let ip = conn.remote.ip().to_canonical();
+        let denial = result.as_ref().err();
+        if let Some(found) = app.abuse.observe(application, ip, denial, cx.now) {
+            app.abuse.act(found, &app.audit, &app.metrics).await;
+        }
     }
     let mut resp = match result {
         Ok(resp) => resp,
