@@ -2,7 +2,8 @@
 //!
 //! hygiene (X-Correlation-ID) → route → hygiene (SIREN) → availability →
 //! hygiene (annee) → certificate → ip → token → identity → rights → quota →
-//! data source → response (→ trace, in `gateway::handle`).
+//! data source → abuse detector (`crate::abuse`, once the outcome is
+//! known) → response (→ trace, in `gateway::handle`).
 //!
 //! A transmission (POST creances) authenticates (certificate … identity)
 //! before its body is read, then judges the body's `annee` (rights, quota).
