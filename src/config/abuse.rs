@@ -159,6 +159,8 @@ mod tests {
             err.to_string().contains("abuse.max_addresses_per_app"),
             "{err}"
         );
+        let shipped = parse(include_str!("../../config/opale.toml")).unwrap();
+        assert_eq!(shipped.abuse, super::AbuseSettings::default());
         let err = parse("[abuse]\nauto_suspend_kinds = [\"sometimes\"]\n").unwrap_err();
         assert!(
             err.to_string().contains("abuse.auto_suspend_kinds"),
