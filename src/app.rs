@@ -42,6 +42,9 @@ pub enum AppError {
     /// The audit trail.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// The security events.
+    #[error(transparent)]
+    Abuse(#[from] crate::abuse::AbuseError),
     /// Token signing keys.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
@@ -67,6 +70,7 @@ struct Parts {
     transmissions: Arc<Transmissions>,
     availability: Availability,
     audit: Auditor,
+    abuse: crate::abuse::Abuse,
 }
 
 /// Everything a request handler may need, shared by all connections.
@@ -97,6 +101,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Connection admission on the three listeners (DESIGN §8).
     pub edges: Arc<crate::server::Edges>,
+    /// Abnormal-usage detector and open security events (DESIGN §9).
+    pub abuse: crate::abuse::Abuse,
 }
 
 /// What `App::build` did that the operator should know.
@@ -127,6 +133,8 @@ impl App {
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
         let availability = Availability::open(store.clone())?;
+        let abuse =
+            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         drop(store);
         let audit = Auditor::start(
@@ -140,6 +148,7 @@ impl App {
             transmissions,
             availability,
             audit,
+            abuse,
         };
         Self::assemble(config, files, registry, parts, startup)
     }
@@ -173,6 +182,7 @@ impl App {
             audit: parts.audit,
             metrics,
             edges,
+            abuse: parts.abuse,
         };
         Ok((app, startup))
     }

@@ -14,9 +14,11 @@
 //! - `admin` — the admin REST API and its CLI client;
 //! - `datapass` — the DataPass webhook (HMAC-signed, on the admin listener);
 //! - `registry`, `store` — partners, applications, certificates; storage;
-//! - `trail` — the audit trail's append-only, checkpointed log (segments).
+//! - `trail` — the audit trail's append-only, checkpointed log (segments);
+//! - `abuse` — abnormal-usage detection and security events.
 #![forbid(unsafe_code)]
 
+pub mod abuse;
 pub mod admin;
 pub mod app;
 pub mod audit;

@@ -55,6 +55,13 @@ pub struct CertLabels {
     pub thumbprint: String,
 }
 
+/// Labels of a security event (`crate::abuse`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SecurityLabels {
+    /// denial_burst, new_address, quota_streak, off_hours_surge.
+    pub kind: &'static str,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Every series the gateway exports.
@@ -71,6 +78,7 @@ pub struct Metrics {
     edge_closed: Family<EdgeLabels, Counter>,
     trail_intact: Gauge,
     quota_backend_errors: Counter,
+    security_events: Family<SecurityLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -99,6 +107,12 @@ impl Metrics {
             "Quota decisions the shared backend (Redis) could not make: \
              unreachable or slower than quota.timeout_ms",
             quota_backend_errors.clone(),
+        );
+        let security_events = Family::<SecurityLabels, Counter>::default();
+        registry.register(
+            "security_events",
+            "Security events raised by the abnormal-usage detector, by kind",
+            security_events.clone(),
         );
         registry.register(
             "trail_intact",
@@ -165,6 +179,7 @@ impl Metrics {
             edge_closed,
             trail_intact,
             quota_backend_errors,
+            security_events,
         }
     }
 
@@ -192,6 +207,13 @@ impl Metrics {
         if t.control == Some(Control::Quota) {
             self.quota_rejections.get_or_create(&env).inc();
         }
+    }
+
+    /// Counts one security event of `kind` (a static name).
+    pub fn security_event(&self, kind: &'static str) {
+        self.security_events
+            .get_or_create(&SecurityLabels { kind })
+            .inc();
     }
 
     /// Counts a connection refused or timed out at the edge.

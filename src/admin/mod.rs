@@ -20,6 +20,7 @@ mod error;
 mod export;
 mod partners;
 mod reload;
+mod security;
 mod tokens;
 mod trace;
 pub mod types;

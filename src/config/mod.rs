@@ -2,11 +2,13 @@
 //! keys and bad values are refused with the key's dotted path and the line.
 //! With no file at all, the built-in defaults run a complete local setup.
 
+mod abuse;
 mod datapass;
 mod limits;
 mod proxy;
 mod quota;
 
+pub use abuse::AbuseSettings;
 pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
 pub use proxy::ProxyProtocolFrom;
@@ -92,6 +94,9 @@ pub struct Config {
     /// Where the quota logs live (DESIGN §10).
     #[serde(default)]
     pub quota: QuotaSettings,
+    /// Abnormal-usage detection (DESIGN §9).
+    #[serde(default)]
+    pub abuse: AbuseSettings,
 }
 
 /// `[tls]`
@@ -379,6 +384,7 @@ impl Default for Config {
             limits: LimitsSettings::default(),
             datapass: DatapassSettings::default(),
             quota: QuotaSettings::default(),
+            abuse: AbuseSettings::default(),
         }
     }
 }
@@ -476,7 +482,8 @@ impl Config {
             });
         }
         self.limits.validate()?;
-        self.quota.validate()
+        self.quota.validate()?;
+        self.abuse.validate()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The admin dashboard: every partner (with suspend / resume), live
-//! denials by control, top partners by calls, recent admin actions.
+//! The admin dashboard: open security events (abnormal usage), every
+//! partner (with suspend / resume), live denials by control, top partners
+//! by calls, recent admin actions.
 
 use super::html::{message, page};
 use super::{DashboardError, off_thread, page as respond_page, redirect};
@@ -24,6 +25,7 @@ pub async fn render(app: &Arc<App>) -> Result<Markup, DashboardError> {
     let (denials, top, actions) = off_thread(app, activity).await?;
     let body = html! {
         (trail_banner(app.audit.open_report()))
+        (security_events(&app.abuse.open_events()))
         (partners(&app.registry.snapshot()))
         (counts(
             "Refus récents par contrôle / Recent denials by control",
@@ -55,6 +57,37 @@ fn trail_banner(report: &crate::audit::OpenReport) -> Markup {
         p.crit role="alert" id="trail-alert" {
             "Piste d'audit altérée / audit trail damaged" (first) " : " (reason)
             " — " "voir / see " code { "opale-apim admin trace verify" }
+        }
+    }
+}
+
+/// Open security events, newest first, with their reason (cleared with
+/// `POST /admin/v1/security-events/{id}/clear`).
+fn security_events(events: &[crate::abuse::SecurityEvent]) -> Markup {
+    html! {
+        section id="security-events" {
+            h2 { "Événements de sécurité / Security events (" (events.len()) ")" }
+            @if events.is_empty() {
+                p { "Aucun événement ouvert. / No open event." }
+            } @else {
+                div.scroll { table {
+                    thead { tr {
+                        th scope="col" { "Heure" } th scope="col" { "Type / kind" }
+                        th scope="col" { "Application" } th scope="col" { "IP" }
+                        th scope="col" { "Raison / reason" } th scope="col" { "Id" }
+                    } }
+                    tbody { @for e in events.iter().take(100) {
+                        tr {
+                            td { (crate::audit::timestamp(e.raised_at)) }
+                            td { (e.kind.as_str()) }
+                            td { (e.client_id) " (" (e.environment) ")" }
+                            td { (e.ip) }
+                            td { (e.reason) }
+                            td { code { (e.id) } }
+                        }
+                    } }
+                } }
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! hygiene (X-Correlation-ID) → route → hygiene (SIREN) → availability →
 //! hygiene (annee) → certificate → ip → token → identity → rights → quota →
-//! data source → response (→ trace, in `gateway::handle`).
+//! data source → abuse detector (`crate::abuse`, once the outcome is
+//! known) → response (→ trace, in `gateway::handle`).
 //!
 //! A transmission (POST creances) authenticates (certificate … identity)
 //! before its body is read, then judges the body's `annee` (rights, quota).
@@ -57,6 +58,11 @@ pub async fn data_call(
         .or_else(|| chain::certificate::registered(conn, &snapshot));
     if let Some(application) = caller {
         trace.caller(application);
+        let ip = conn.remote.ip().to_canonical();
+        let denial = result.as_ref().err();
+        if let Some(found) = app.abuse.observe(application, ip, denial, cx.now) {
+            app.abuse.act(found, &app.audit, &app.metrics).await;
+        }
     }
     let mut resp = match result {
         Ok(resp) => resp,

@@ -1,0 +1,149 @@
+//! A security event (what was detected, for which application, why), its
+//! stored form (`abuse/event/{id}`), and its trace records: raised and
+//! auto-suspension are admin-plane records whose actor is `abuse`.
+
+use super::window::Alert;
+use crate::audit::{AdminAction, TraceEvent};
+use crate::domain::{ClientId, Environment, PartnerId, Plane};
+use crate::registry::Application;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// The actor named in the trace for what the detector does.
+pub const ACTOR: &str = "abuse";
+
+/// Key prefix of open events in the store.
+pub const EVENT_PREFIX: &str = "abuse/event/";
+
+/// What was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Many denials in a short window.
+    DenialBurst,
+    /// A caller address not seen for the application lately.
+    NewAddress,
+    /// The quota exhausted minute after minute.
+    QuotaStreak,
+    /// Many calls in an hour outside working hours.
+    OffHoursSurge,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [
+        Kind::DenialBurst,
+        Kind::NewAddress,
+        Kind::QuotaStreak,
+        Kind::OffHoursSurge,
+    ];
+
+    /// The name in JSON, metrics labels and the dashboard.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::DenialBurst => "denial_burst",
+            Kind::NewAddress => "new_address",
+            Kind::QuotaStreak => "quota_streak",
+            Kind::OffHoursSurge => "off_hours_surge",
+        }
+    }
+}
+
+/// One open security event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    /// Its id (a UUID).
+    pub id: String,
+    /// What was detected.
+    pub kind: Kind,
+    /// The application's environment.
+    pub environment: Environment,
+    /// The application.
+    pub client_id: ClientId,
+    /// Its partner.
+    pub partner_id: PartnerId,
+    /// When it was raised (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub raised_at: OffsetDateTime,
+    /// The caller address of the call that raised it.
+    pub ip: String,
+    /// The figure that crossed the threshold (denials, minutes, calls).
+    pub observed: u32,
+    /// Why, in words (thresholds included).
+    pub reason: String,
+    /// Whether `auto_suspend` suspended the application for it.
+    pub suspended: bool,
+}
+
+impl SecurityEvent {
+    /// The event of `alert`, raised by a call from `ip` at `now`.
+    pub fn new(
+        id: String,
+        alert: Alert,
+        application: &Application,
+        ip: IpAddr,
+        now: OffsetDateTime,
+        reason: String,
+    ) -> Self {
+        SecurityEvent {
+            id,
+            kind: alert.kind,
+            environment: application.environment,
+            client_id: application.client_id.clone(),
+            partner_id: application.partner_id.clone(),
+            raised_at: now,
+            ip: ip.to_string(),
+            observed: alert.observed,
+            reason,
+            suspended: false,
+        }
+    }
+
+    /// Its key in the store.
+    pub fn key(&self) -> Vec<u8> {
+        format!("{EVENT_PREFIX}{}", self.id).into_bytes()
+    }
+
+    /// The trace record of its raising (actor `abuse`, the event after).
+    pub fn raised_record(&self) -> TraceEvent {
+        let path = format!("/admin/v1/security-events/{}", self.id);
+        let mut t = record(self, "EVENT", &path, 201);
+        let after = serde_json::to_value(self).unwrap_or(Value::Null);
+        t.admin = Some(action(Value::Null, after));
+        t
+    }
+
+    /// The trace record of the automatic suspension it caused: the
+    /// application before and after, as the admin API's PATCH records it.
+    pub fn suspension_record(&self, before: &Application, after: &Application) -> TraceEvent {
+        let path = format!("/admin/v1/applications/{}", self.client_id);
+        let mut t = record(self, "PATCH", &path, 200);
+        let id = self.client_id.as_str();
+        let entity = |a: &Application| json!({"applications": {id: a}});
+        t.admin = Some(action(entity(before), entity(after)));
+        t
+    }
+}
+
+/// An admin-plane record about `event`'s application, reason as detail.
+fn record(event: &SecurityEvent, method: &str, path: &str, status: u16) -> TraceEvent {
+    let now = crate::audit::timestamp(OffsetDateTime::now_utc());
+    let mut t = TraceEvent::arriving(Plane::Admin, now, method, path);
+    t.client_id = Some(event.client_id.to_string());
+    t.partner_id = Some(event.partner_id.to_string());
+    t.ip = event.ip.clone();
+    t.status = status;
+    t.detail = Some(event.reason.clone());
+    t
+}
+
+fn action(before: Value, after: Value) -> AdminAction {
+    AdminAction {
+        actor_subject: ACTOR.to_owned(),
+        actor_thumbprint: String::new(),
+        before,
+        after,
+    }
+}
