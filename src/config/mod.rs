@@ -3,8 +3,10 @@
 //! With no file at all, the built-in defaults run a complete local setup.
 
 mod limits;
+mod store;
 
 pub use limits::LimitsSettings;
+pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -80,6 +82,12 @@ pub struct Config {
     /// Connection and request limits (DESIGN §8).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// The storage backend (DESIGN §10).
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// This node of a cluster (DESIGN §10).
+    #[serde(default)]
+    pub cluster: ClusterSettings,
 }
 
 /// `[tls]`
@@ -348,6 +356,8 @@ impl Default for Config {
             audit: AuditSettings::default(),
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
+            store: StoreSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -444,6 +454,7 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
+        store::validate(&self.store, &self.cluster)?;
         self.limits.validate()
     }
 }

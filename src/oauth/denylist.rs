@@ -31,25 +31,38 @@ impl DenyList {
     ) -> Result<Self, StoreError> {
         let ttl = Duration::from_secs(max_lifetime_secs.max(1) as u64 + 120);
         let jtis = Cache::builder().time_to_live(ttl).build();
+        let list = DenyList {
+            jtis,
+            store,
+            registry,
+        };
+        let expired = list.load(now)?;
+        if !expired.is_empty() {
+            list.store.commit(expired)?;
+        }
+        Ok(list)
+    }
+
+    /// Adds the persisted revocations that have not expired; returns the
+    /// deletions of those that have.
+    fn load(&self, now: i64) -> Result<Vec<Write>, StoreError> {
         let mut expired = Vec::new();
-        for (k, v) in store.scan_prefix(PREFIX.as_bytes())? {
+        for (k, v) in self.store.scan_prefix(PREFIX.as_bytes())? {
             let exp = std::str::from_utf8(&v)
                 .ok()
                 .and_then(|s| s.parse::<i64>().ok());
             let jti = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
             match exp {
-                Some(exp) if exp > now => jtis.insert(jti, exp),
+                Some(exp) if exp > now => self.jtis.insert(jti, exp),
                 _ => expired.push(Write::Delete(k)),
             }
         }
-        if !expired.is_empty() {
-            store.commit(expired)?;
-        }
-        Ok(DenyList {
-            jtis,
-            store,
-            registry,
-        })
+        Ok(expired)
+    }
+
+    /// Picks up the revocations another node persisted (DESIGN §10).
+    pub fn reload(&self, now: i64) -> Result<(), StoreError> {
+        self.load(now).map(drop)
     }
 
     /// Revokes a token id until `exp`; durable when it returns.
