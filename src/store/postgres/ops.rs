@@ -106,46 +106,53 @@ pub(super) async fn transact(
     locked: SyncSender<Result<u64, StoreError>>,
     writes: oneshot::Receiver<Option<Vec<Write>>>,
 ) -> Result<Option<u64>, StoreError> {
-    let lock_and_read = async {
-        let mut client = pool_get(pool).await?;
-        let tx_result = async {
-            let tx = client.transaction().await.map_err(pg)?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .await
-                .map_err(pg)?;
-            let row = tx
-                .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
-                .await
-                .map_err(pg)?;
-            let rev = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
-            Ok::<_, StoreError>((tx, rev))
-        };
-        let (tx, rev) = match tx_result.await {
-            Ok(v) => v,
-            Err(e) => {
-                // The caller reads the error from `locked` and stops there.
-                let _ = locked.send(Err(e));
-                return Ok(None);
-            }
-        };
-        let _ = locked.send(Ok(rev));
-        let Ok(Some(writes)) = writes.await else {
+    // On failure the caller reads the error from `locked` and stops there.
+    let mut client = match pool_get(pool).await {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = locked.send(Err(e));
             return Ok(None);
-        };
-        apply(&tx, &writes).await?;
-        let row = tx
-            .query_one(
-                "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
-                &[],
-            )
-            .await
-            .map_err(pg)?;
-        let next = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
-        notify(&tx, node, &writes).await?;
-        tx.commit().await.map_err(pg)?;
-        Ok(Some(next))
+        }
     };
-    lock_and_read.await
+    let (tx, rev) = match lock(&mut client).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = locked.send(Err(e));
+            return Ok(None);
+        }
+    };
+    let _ = locked.send(Ok(rev));
+    let Ok(Some(writes)) = writes.await else {
+        return Ok(None);
+    };
+    apply(&tx, &writes).await?;
+    let row = tx
+        .query_one(
+            "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let next = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
+    notify(&tx, node, &writes).await?;
+    tx.commit().await.map_err(pg)?;
+    Ok(Some(next))
+}
+
+/// Opens a transaction holding the cluster write lock; the revision.
+async fn lock(
+    client: &mut deadpool_postgres::Object,
+) -> Result<(Transaction<'_>, u64), StoreError> {
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .await
+        .map_err(pg)?;
+    let row = tx
+        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
+        .await
+        .map_err(pg)?;
+    let rev = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
+    Ok((tx, rev))
 }
 
 async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), StoreError> {
