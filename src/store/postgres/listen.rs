@@ -43,21 +43,8 @@ impl Listener {
     /// the connection failed.
     async fn session(&self, backoff: &mut Duration) -> Result<(), String> {
         let lost = |e: tokio_postgres::Error| format!("LISTEN connection: {e}");
-        let (client, mut conn) = self.pg.connect(NoTls).await.map_err(lost)?;
-        let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
-        let driver = tokio::spawn(async move {
-            while let Some(msg) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
-                match msg {
-                    Ok(AsyncMessage::Notification(n)) => {
-                        let _ = notes_tx.send(n.payload().to_owned());
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        });
-        let _abort = AbortOnDrop(driver.abort_handle());
+        let (client, conn) = self.pg.connect(NoTls).await.map_err(lost)?;
+        let (mut notes, _driver) = drive(conn);
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
@@ -103,6 +90,27 @@ impl Listener {
         let areas: Vec<Area> = parts.nth(1)?.split(',').filter_map(Area::parse).collect();
         (!areas.is_empty()).then_some(Change(areas))
     }
+}
+
+/// Drives the connection on its own task; its notifications' payloads
+/// come out of the receiver, which closes when the connection ends. The
+/// task is aborted when the returned guard is dropped.
+fn drive<S, T>(
+    mut conn: tokio_postgres::Connection<S, T>,
+) -> (tokio::sync::mpsc::UnboundedReceiver<String>, AbortOnDrop)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        while let Some(Ok(msg)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let AsyncMessage::Notification(n) = msg {
+                let _ = notes_tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    (notes, AbortOnDrop(driver.abort_handle()))
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
