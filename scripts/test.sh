@@ -19,6 +19,10 @@ command -v haproxy >/dev/null || need+=(haproxy)
 # tests/quota_redis.rs starts its own redis-server on a free port (no
 # system service is used).
 command -v redis-server >/dev/null || need+=(redis-server)
+# A real PostgreSQL for tests/cluster_store.rs (initdb + postgres, run as
+# the postgres user when the tests run as root).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then need+=(postgresql); fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -26,6 +30,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]} (install them first)" >&2
     exit 1
   fi
+fi
+if ! command -v initdb >/dev/null && [ -n "$(pg_bin)" ]; then
+  export PATH="$(pg_bin):$PATH"
 fi
 # A real OAuth2 client library for tests/oauth_conformance.rs.
 if ! python3 -c 'import requests_oauthlib' 2>/dev/null; then

@@ -6,7 +6,7 @@
 use crate::audit::Auditor;
 use crate::availability::Availability;
 use crate::config::Config;
-use crate::config::LimitsSettings;
+use crate::config::{LimitsSettings, StoreBackend};
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::Environment;
@@ -15,7 +15,7 @@ use crate::pki::{self, CertInfo, PkiError, PkiFiles};
 use crate::quota::Quotas;
 use crate::registry::{AdminRecord, Registry, RegistryError};
 use crate::reload::{Live, ReloadError, Trust};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{PgStore, SledStore, Store, StoreError};
 use crate::tls::{self, TlsError};
 use std::sync::Arc;
 
@@ -68,9 +68,10 @@ pub enum AppError {
 struct Parts {
     oauth: Oauth,
     transmissions: Arc<Transmissions>,
-    availability: Availability,
+    availability: Arc<Availability>,
     audit: Auditor,
     abuse: crate::abuse::Abuse,
+    cluster: crate::cluster::Cluster,
 }
 
 /// Everything a request handler may need, shared by all connections.
@@ -93,8 +94,9 @@ pub struct App {
     pub upstream: Upstream,
     /// Claims transmitted by partners.
     pub transmissions: Arc<Transmissions>,
-    /// Maintenance / kill switch per environment.
-    pub availability: Availability,
+    /// Maintenance / kill switch per environment (and the staleness
+    /// cut-off of a cluster node).
+    pub availability: Arc<Availability>,
     /// The audit trail.
     pub audit: Auditor,
     /// Prometheus series.
@@ -103,6 +105,8 @@ pub struct App {
     pub edges: Arc<crate::server::Edges>,
     /// Abnormal-usage detector and open security events (DESIGN §9).
     pub abuse: crate::abuse::Abuse,
+    /// This node of a cluster: store health, change propagation (§10).
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// What `App::build` did that the operator should know.
@@ -114,8 +118,9 @@ pub struct Startup {
 
 impl App {
     /// Builds the state: creates the dev PKI if `certs_dir` has none, opens
-    /// the sled store in `data_dir/sled` and registers `admin.pem` as an
-    /// admin certificate.
+    /// the store (sled in `data_dir/sled`, or PostgreSQL at `store.url`,
+    /// migrated, with change propagation started) and registers
+    /// `admin.pem` as an admin certificate.
     pub fn build(config: Config) -> Result<(App, Startup), AppError> {
         let mut startup = Startup::default();
         let files = PkiFiles::new(&config.certs_dir);
@@ -123,18 +128,24 @@ impl App {
             pki::init(&files, false)?;
             startup.created_pki = true;
         }
-        let dir = config.data_dir.join("sled");
-        std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir)?);
+        let store = open_store(&config)?;
         let registry = Arc::new(Registry::open(store.clone())?);
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
-        let availability = Availability::open(store.clone())?;
+        let mut availability = Availability::open(store.clone())?;
+        if let Some(health) = store.health() {
+            availability = availability.with_staleness(health, config.cluster.max_staleness());
+        }
+        let availability = Arc::new(availability);
         let abuse =
             crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
+        let targets = crate::cluster::Targets {
+            registry: Arc::downgrade(&registry),
+            denylist: Arc::downgrade(&oauth.denylist),
+            availability: Arc::downgrade(&availability),
+            transmissions: Arc::downgrade(&transmissions),
+        };
+        let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         drop(store);
         let audit = Auditor::start(
@@ -149,6 +160,7 @@ impl App {
             availability,
             audit,
             abuse,
+            cluster,
         };
         Self::assemble(config, files, registry, parts, startup)
     }
@@ -183,6 +195,7 @@ impl App {
             metrics,
             edges,
             abuse: parts.abuse,
+            cluster: parts.cluster,
         };
         Ok((app, startup))
     }
@@ -253,8 +266,31 @@ fn oauth(
     Ok(Oauth {
         sandbox: authority(Environment::Sandbox)?,
         production: authority(Environment::Production)?,
-        denylist: DenyList::open(store, registry, lifetime, now)?,
+        denylist: Arc::new(DenyList::open(store, registry, lifetime, now)?),
     })
+}
+
+/// Opens the configured store: sled in `data_dir/sled` (created if
+/// missing), or PostgreSQL (schema migrated).
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    match (config.store.backend, &config.store.url) {
+        (StoreBackend::Postgres, Some(url)) => Ok(Arc::new(PgStore::open(
+            &url.0,
+            config.store.pool_size,
+            &config.cluster.node_id,
+        )?)),
+        (StoreBackend::Postgres, None) => {
+            Err(StoreError::Backend("store.url is not set".into()).into())
+        }
+        (StoreBackend::Sled, _) => {
+            let dir = config.data_dir.join("sled");
+            std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            Ok(Arc::new(SledStore::open(&dir)?))
+        }
+    }
 }
 
 /// Makes sure `admin.pem` (from `pki init`) may use the admin listener.

@@ -1,12 +1,15 @@
 //! Service availability per environment: the kill switch / maintenance
 //! mode of DESIGN §2 (503, code 910600, `Retry-After`). Set by admins,
-//! persisted in the store, read lock-free on the hot path.
+//! persisted in the store, read lock-free on the hot path. In a cluster it
+//! also answers whether the snapshot is too stale to serve (DESIGN §10:
+//! PostgreSQL unreachable for `max_staleness_secs`, 503 910605).
 
 use crate::domain::Environment;
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Health, Store, StoreError, Write};
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An environment closed for maintenance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,26 +27,54 @@ pub struct Availability {
     store: Arc<dyn Store>,
     sandbox: ArcSwapOption<Maintenance>,
     production: ArcSwapOption<Maintenance>,
+    /// The networked store's health and the staleness cut-off, if any.
+    staleness: Option<(Arc<Health>, Duration)>,
 }
 
 fn key(env: Environment) -> Vec<u8> {
     format!("env/{env}/maintenance").into_bytes()
 }
 
+fn load(store: &dyn Store, env: Environment) -> Result<Option<Arc<Maintenance>>, StoreError> {
+    Ok(store
+        .get(&key(env))?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .map(Arc::new))
+}
+
 impl Availability {
     /// Loads the persisted state.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let load = |env| -> Result<Option<Arc<Maintenance>>, StoreError> {
-            Ok(store
-                .get(&key(env))?
-                .and_then(|v| serde_json::from_slice(&v).ok())
-                .map(Arc::new))
-        };
+        let staleness = None;
         Ok(Availability {
-            sandbox: ArcSwapOption::new(load(Environment::Sandbox)?),
-            production: ArcSwapOption::new(load(Environment::Production)?),
+            sandbox: ArcSwapOption::new(load(&*store, Environment::Sandbox)?),
+            production: ArcSwapOption::new(load(&*store, Environment::Production)?),
             store,
+            staleness,
         })
+    }
+
+    /// Serves from the snapshot only while the store answered within
+    /// `max`: past it, [`Availability::is_stale`] says so.
+    pub fn with_staleness(mut self, health: Arc<Health>, max: Duration) -> Self {
+        self.staleness = Some((health, max));
+        self
+    }
+
+    /// Whether the store has not answered for longer than the cut-off
+    /// (never with an embedded store). Two atomic loads.
+    pub fn is_stale(&self) -> bool {
+        self.staleness
+            .as_ref()
+            .is_some_and(|(health, max)| health.since_contact() > *max)
+    }
+
+    /// Reads both environments again: another node changed them.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        for env in [Environment::Sandbox, Environment::Production] {
+            self.slot(env).store(load(&*self.store, env)?);
+        }
+        Ok(())
     }
 
     fn slot(&self, env: Environment) -> &ArcSwapOption<Maintenance> {

@@ -24,6 +24,7 @@ pub mod app;
 pub mod audit;
 pub mod availability;
 pub mod chain;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod data;

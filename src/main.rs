@@ -33,6 +33,25 @@ enum Command {
     },
     /// Client of the admin API (mTLS with the admin certificate).
     Admin(Box<opale_apim::admin::cli::AdminArgs>),
+    /// Moves the state between backends (sled → PostgreSQL).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Writes every record of the configured store to stdout, one JSON line each.
+    Export {
+        /// TOML config naming the store (default as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Reads `store export` lines from stdin into the configured store, which must be empty.
+    Import {
+        /// TOML config naming the store (default as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,7 +107,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => serve(config).await,
         Command::Admin(args) => Ok(opale_apim::admin::cli::run(*args).await?),
+        Command::Store(command) => store(command),
     }
+}
+
+/// `store export` / `store import` on the configured backend (not while
+/// `serve` holds a sled directory: sled's lock refuses a second process).
+fn store(command: StoreCommand) -> anyhow::Result<()> {
+    use opale_apim::store::dump;
+    let path = match &command {
+        StoreCommand::Export { config } | StoreCommand::Import { config } => config.clone(),
+    };
+    let (config, _) = Config::load(path.as_deref())?;
+    let store = opale_apim::app::open_store(&config).context("cannot open the store")?;
+    match command {
+        StoreCommand::Export { .. } => {
+            let n = dump::export(&*store, &mut std::io::stdout().lock())?;
+            eprintln!("exported {n} records");
+        }
+        StoreCommand::Import { .. } => {
+            let n = dump::import(&*store, &mut std::io::stdin().lock())?;
+            eprintln!("imported {n} records");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
@@ -136,10 +178,16 @@ fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: 
         "  admin       https://{}   (mTLS with {certs}/admin.pem)",
         addr(&l.admin)
     );
-    println!(
-        "  state       {} (registry, sled)",
-        app.config.data_dir.join("sled").display()
-    );
+    match app.config.store.backend {
+        opale_apim::config::StoreBackend::Sled => println!(
+            "  state       {} (registry, sled)",
+            app.config.data_dir.join("sled").display()
+        ),
+        opale_apim::config::StoreBackend::Postgres => println!(
+            "  state       PostgreSQL (registry, shared; this node: {})",
+            app.cluster.node_id
+        ),
+    }
     let report = app.audit.open_report();
     println!(
         "  trail       {} ({} records, {})",

@@ -158,11 +158,24 @@ async fn metrics(c: Call) -> Answer {
     Ok(respond::bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        c.app.metrics.render(
-            (c.app.audit.stats(), c.app.audit.intact()),
-            &c.app.registry.snapshot(),
+        with_store_metrics(
+            c.app.metrics.render(
+                (c.app.audit.stats(), c.app.audit.intact()),
+                &c.app.registry.snapshot(),
+            ),
+            &c.app.cluster,
         ),
     ))
+}
+
+/// Adds the store's series (DESIGN §10) before the closing `# EOF`.
+fn with_store_metrics(mut text: String, cluster: &crate::cluster::Cluster) -> String {
+    let extra = cluster.metrics_text();
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, &extra),
+        None => text.push_str(&extra),
+    }
+    text
 }
 
 /// Runs a registry operation (which flushes to disk) off the async threads.

@@ -62,6 +62,6 @@ async fn set(
     tokio::task::spawn_blocking(move || app.availability.set(env, m))
         .await
         .map_err(|_| interrupted())?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
+        .map_err(ApiError::from)?;
     Ok(respond::empty(StatusCode::NO_CONTENT))
 }

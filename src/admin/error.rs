@@ -2,6 +2,7 @@
 
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
+use crate::store::StoreError;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
@@ -56,7 +57,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict { field, message } => {
                 ApiError::new(StatusCode::CONFLICT, Some(&field), message)
             }
-            RegistryError::Store(_) | RegistryError::Corrupt { .. } | RegistryError::Random(_) => {
+            RegistryError::Store(e) => ApiError::from(e),
+            RegistryError::Corrupt { .. } | RegistryError::Random(_) => {
                 tracing::error!(error = %message, "registry write failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +66,26 @@ impl From<RegistryError> for ApiError {
                     "the registry could not be written; nothing was changed",
                 )
             }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// An unreachable store (PostgreSQL away) is a 503: nothing was
+    /// written and the call can be retried; any other failure a 500.
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store write failed");
+        match e {
+            StoreError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the store (PostgreSQL) is unreachable; nothing was changed, try again later",
+            ),
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "the store could not be written; nothing was changed",
+            ),
         }
     }
 }

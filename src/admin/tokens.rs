@@ -59,10 +59,7 @@ pub(super) async fn revoke(c: Call) -> Answer {
             tokio::task::spawn_blocking(move || app.oauth.denylist.revoke(&jti, exp))
                 .await
                 .map_err(|_| internal())?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "deny-list write failed");
-                    internal()
-                })?;
+                .map_err(ApiError::from)?;
         }
     }
     Ok(respond::json(StatusCode::OK, &json!({})))

@@ -1,12 +1,18 @@
 //! Before step 1 — availability: an environment under maintenance or shut
 //! by the kill switch answers 503 (code 910600) with `Retry-After`, before
 //! any credential is looked at. The switch itself lives in
-//! `crate::availability` (set by admins, persisted, read lock-free).
+//! `crate::availability` (set by admins, persisted, read lock-free). A
+//! cluster node cut off from its store for longer than
+//! `cluster.max_staleness_secs` answers 503 (910605) instead (DESIGN §10).
 
 use super::{Context, Denial, Reason};
 
 /// Refuses every call while the environment is under maintenance.
 pub fn check(cx: &Context<'_>) -> Result<(), Denial> {
+    if cx.availability.is_stale() {
+        let detail = "the gateway lost contact with its store; try again later";
+        return Err(Denial::new(Reason::StorageFailure, detail));
+    }
     let Some(m) = cx.availability.maintenance(cx.env) else {
         return Ok(());
     };

@@ -7,12 +7,14 @@ mod datapass;
 mod limits;
 mod proxy;
 mod quota;
+mod store;
 
 pub use abuse::AbuseSettings;
 pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
 pub use proxy::ProxyProtocolFrom;
 pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
+pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -97,6 +99,12 @@ pub struct Config {
     /// Abnormal-usage detection (DESIGN §9).
     #[serde(default)]
     pub abuse: AbuseSettings,
+    /// The storage backend (DESIGN §10).
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// This node of a cluster (DESIGN §10).
+    #[serde(default)]
+    pub cluster: ClusterSettings,
 }
 
 /// `[tls]`
@@ -385,6 +393,8 @@ impl Default for Config {
             datapass: DatapassSettings::default(),
             quota: QuotaSettings::default(),
             abuse: AbuseSettings::default(),
+            store: StoreSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -481,6 +491,7 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
+        store::validate(&self.store, &self.cluster)?;
         self.limits.validate()?;
         self.quota.validate()?;
         self.abuse.validate()

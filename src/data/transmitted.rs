@@ -78,22 +78,19 @@ fn tx_prefix(env: Environment, siren: &Siren, year: i32) -> String {
 impl Transmissions {
     /// Loads the index of what was transmitted.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let mut index = HashSet::new();
-        for (k, _) in store.scan_prefix(b"tx/")? {
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let parts: Vec<&str> = key.split('/').collect();
-            if let [_, env, siren, year, _] = parts.as_slice() {
-                let parsed = (Environment::parse(env), Siren::parse(siren), year.parse());
-                if let (Some(e), Ok(s), Ok(y)) = parsed {
-                    index.insert((e, s, y));
-                }
-            }
-        }
         Ok(Transmissions {
+            index: Mutex::new(index_of(&*store)?),
             store,
-            index: Mutex::new(index),
             writer: Mutex::new(()),
         })
+    }
+
+    /// Rebuilds the index from the store: another node transmitted
+    /// (DESIGN §10).
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let index = index_of(&*self.store)?;
+        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(())
     }
 
     /// Stores `tx` (answering `response`) unless `idempotency_key` was
@@ -195,6 +192,22 @@ impl Transmissions {
             }
         }
     }
+}
+
+/// The (environment, SIREN, year) of every stored transmission.
+fn index_of(store: &dyn Store) -> Result<HashSet<(Environment, Siren, i32)>, StoreError> {
+    let mut index = HashSet::new();
+    for (k, _) in store.scan_prefix(b"tx/")? {
+        let key = String::from_utf8_lossy(&k).into_owned();
+        let parts: Vec<&str> = key.split('/').collect();
+        if let [_, env, siren, year, _] = parts.as_slice() {
+            let parsed = (Environment::parse(env), Siren::parse(siren), year.parse());
+            if let (Some(e), Ok(s), Ok(y)) = parsed {
+                index.insert((e, s, y));
+            }
+        }
+    }
+    Ok(index)
 }
 
 /// A sandbox `creances` document with the transmitted claims added. The

@@ -23,6 +23,8 @@ pub struct DenyList {
     clients: Cache<String, i64>,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
+    /// How long an entry can matter (the longest token lifetime).
+    max_lifetime_secs: i64,
 }
 
 impl DenyList {
@@ -37,19 +39,34 @@ impl DenyList {
         let ttl = Duration::from_secs(max_lifetime_secs.max(1) as u64 + 120);
         let jtis = Cache::builder().time_to_live(ttl).build();
         let clients = Cache::builder().time_to_live(ttl).build();
-        let mut expired = load(&*store, PREFIX, &jtis, |exp| exp > now)?;
-        // A cut-off matters while a token issued before it may be unexpired.
-        let live = |until: i64| until.saturating_add(max_lifetime_secs) > now;
-        expired.extend(load(&*store, CLIENT_PREFIX, &clients, live)?);
-        if !expired.is_empty() {
-            store.commit(expired)?;
-        }
-        Ok(DenyList {
+        let list = DenyList {
             jtis,
             clients,
             store,
             registry,
-        })
+            max_lifetime_secs,
+        };
+        let expired = list.load(now)?;
+        if !expired.is_empty() {
+            list.store.commit(expired)?;
+        }
+        Ok(list)
+    }
+
+    /// Adds the persisted revocations that still matter; returns the
+    /// deletions of those that do not.
+    fn load(&self, now: i64) -> Result<Vec<Write>, StoreError> {
+        let mut expired = load(&*self.store, PREFIX, &self.jtis, |exp| exp > now)?;
+        // A cut-off matters while a token issued before it may be unexpired.
+        let lifetime = self.max_lifetime_secs;
+        let live = |until: i64| until.saturating_add(lifetime) > now;
+        expired.extend(load(&*self.store, CLIENT_PREFIX, &self.clients, live)?);
+        Ok(expired)
+    }
+
+    /// Picks up the revocations another node persisted (DESIGN §10).
+    pub fn reload(&self, now: i64) -> Result<(), StoreError> {
+        self.load(now).map(drop)
     }
 
     /// Revokes every token of `client_id` issued at or before

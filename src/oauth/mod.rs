@@ -58,8 +58,8 @@ pub struct Oauth {
     pub sandbox: TokenAuthority,
     /// Production issuer.
     pub production: TokenAuthority,
-    /// Revoked tokens and certificates.
-    pub denylist: DenyList,
+    /// Revoked tokens and certificates (shared with the cluster reloader).
+    pub denylist: std::sync::Arc<DenyList>,
 }
 
 impl Oauth {

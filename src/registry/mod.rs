@@ -205,33 +205,23 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, RegistryError> {
 pub struct Registry {
     store: Arc<dyn Store>,
     current: ArcSwap<Snapshot>,
-    /// Serialises writers so each validates against the state it commits on.
-    writer: Mutex<()>,
+    /// Serialises writers and reloads; holds the store revision the
+    /// published snapshot reflects.
+    writer: Mutex<u64>,
 }
+
+/// What one operation prepared inside the store's write lock.
+type Prepared<T> = (Vec<Record>, T, Arc<Snapshot>);
 
 impl Registry {
     /// Loads every record from `store`.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, RegistryError> {
-        let mut snap = Snapshot::default();
-        for (k, v) in load::<Partner>(&*store, PARTNER)? {
-            snap.partners.insert(PartnerId::new(k), v);
-        }
-        for (k, v) in load::<Application>(&*store, APPLICATION)? {
-            snap.applications.insert(ClientId::new(k), v);
-        }
-        for (k, v) in load::<CertificateRecord>(&*store, CERTIFICATE)? {
-            snap.certificates.insert(Thumbprint::new(k), v);
-        }
-        for (k, v) in load::<SecretDigest>(&*store, SECRET)? {
-            snap.secrets.insert(ClientId::new(k), v);
-        }
-        for (k, v) in load::<AdminRecord>(&*store, ADMIN)? {
-            snap.admins.insert(Thumbprint::new(k), v);
-        }
+        let revision = store.revision()?;
+        let snap = load_snapshot(&*store)?;
         Ok(Registry {
             store,
             current: ArcSwap::from_pointee(snap),
-            writer: Mutex::new(()),
+            writer: Mutex::new(revision),
         })
     }
 
@@ -240,28 +230,111 @@ impl Registry {
         self.current.load_full()
     }
 
+    /// Rebuilds the snapshot from the store and publishes it: what a node
+    /// does when another node changed the registry (DESIGN §10).
+    pub fn reload(&self) -> Result<(), RegistryError> {
+        let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.reload_locked(&mut loaded, None)
+    }
+
+    fn reload_locked(&self, loaded: &mut u64, known: Option<u64>) -> Result<(), RegistryError> {
+        let revision = match known {
+            Some(r) => r,
+            None => self.store.revision()?,
+        };
+        let snap = load_snapshot(&*self.store)?;
+        self.current.store(Arc::new(snap));
+        *loaded = revision;
+        Ok(())
+    }
+
     /// Runs one operation: `op` validates against the current snapshot and
-    /// returns the records to write and its result. The records are committed
+    /// returns the records to write and its result. Validation and commit
+    /// run under the store's write lock (cluster-wide on PostgreSQL); a
+    /// snapshot older than the store's revision is reloaded first, so `op`
+    /// always sees the state it commits on. The records are committed
     /// atomically and durably, then published; on any error nothing changes.
     pub fn apply<T>(
         &self,
         op: impl FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,
     ) -> Result<T, RegistryError> {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.current.load_full();
-        let (records, out) = op(&current)?;
-        let writes = records
-            .iter()
-            .map(Record::to_write)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.store.commit(writes)?;
+        let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut op = Some(op);
+        let mut prepared: Option<Result<Prepared<T>, RegistryError>> = None;
+        let committed = self.store.transact(&mut |revision| {
+            let step = self.prepare(&mut loaded, revision, &mut op).and_then(|p| {
+                let writes = p.0.iter().map(Record::to_write).collect::<Result<_, _>>()?;
+                Ok((p, writes))
+            });
+            match step {
+                Ok((p, writes)) => {
+                    prepared = Some(Ok(p));
+                    Some(writes)
+                }
+                Err(e) => {
+                    prepared = Some(Err(e));
+                    None
+                }
+            }
+        })?;
+        let (records, out, current) = match prepared {
+            Some(p) => p?,
+            None => return Err(StoreError::Backend("write lock not taken".into()).into()),
+        };
+        let Some(revision) = committed else {
+            return Err(StoreError::Backend("the registry write was not committed".into()).into());
+        };
         let mut next = (*current).clone();
         for r in records {
             r.publish(&mut next);
         }
         self.current.store(Arc::new(next));
+        *loaded = revision;
         Ok(out)
     }
+
+    /// Inside the write lock: catches up with `revision` if behind, then
+    /// runs `op` on the current snapshot.
+    fn prepare<T, F>(
+        &self,
+        loaded: &mut u64,
+        revision: u64,
+        op: &mut Option<F>,
+    ) -> Result<Prepared<T>, RegistryError>
+    where
+        F: FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,
+    {
+        if *loaded != revision {
+            self.reload_locked(loaded, Some(revision))?;
+        }
+        let current = self.current.load_full();
+        let op = op
+            .take()
+            .ok_or_else(|| StoreError::Backend("registry operation run twice".into()))?;
+        let (records, out) = op(&current)?;
+        Ok((records, out, current))
+    }
+}
+
+/// Every registry record in `store`, as a snapshot.
+fn load_snapshot(store: &dyn Store) -> Result<Snapshot, RegistryError> {
+    let mut snap = Snapshot::default();
+    for (k, v) in load::<Partner>(store, PARTNER)? {
+        snap.partners.insert(PartnerId::new(k), v);
+    }
+    for (k, v) in load::<Application>(store, APPLICATION)? {
+        snap.applications.insert(ClientId::new(k), v);
+    }
+    for (k, v) in load::<CertificateRecord>(store, CERTIFICATE)? {
+        snap.certificates.insert(Thumbprint::new(k), v);
+    }
+    for (k, v) in load::<SecretDigest>(store, SECRET)? {
+        snap.secrets.insert(ClientId::new(k), v);
+    }
+    for (k, v) in load::<AdminRecord>(store, ADMIN)? {
+        snap.admins.insert(Thumbprint::new(k), v);
+    }
+    Ok(snap)
 }
 
 fn load<T: DeserializeOwned>(

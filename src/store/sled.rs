@@ -1,7 +1,10 @@
-//! The embedded sled backend: one database directory, one tree.
+//! The embedded sled backend: one database directory, one tree, one
+//! process (sled locks the directory). Its writer lock is a process mutex
+//! and its revision an in-memory counter: nobody else can write.
 
-use super::{Pairs, Store, StoreError, Write};
+use super::{Pairs, Store, StoreError, Transaction, Write};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// sled's page cache: the registry, transmitted claims, deny-list and
 /// idempotency keys are small, and reads come from in-memory snapshots.
@@ -10,6 +13,8 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// A sled database opened on a directory (one process per directory).
 pub struct SledStore {
     db: sled::Db,
+    /// The writer lock of `transact`, holding the revision.
+    revision: Mutex<u64>,
 }
 
 impl SledStore {
@@ -26,7 +31,10 @@ impl SledStore {
             }
             other => StoreError::Backend(other.to_string()),
         })?;
-        Ok(SledStore { db })
+        Ok(SledStore {
+            db,
+            revision: Mutex::new(0),
+        })
     }
 }
 
@@ -76,6 +84,20 @@ impl Store for SledStore {
         self.db.flush().map_err(backend)?;
         Ok(())
     }
+
+    fn revision(&self) -> Result<u64, StoreError> {
+        Ok(*self.revision.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
+        let mut revision = self.revision.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(writes) = f(*revision) else {
+            return Ok(None);
+        };
+        self.commit(writes)?;
+        *revision += 1;
+        Ok(Some(*revision))
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +121,22 @@ mod tests {
         let got = s.scan_prefix(b"p/").unwrap();
         assert_eq!(got, vec![(b"p/1".to_vec(), b"one".to_vec())]);
         assert_eq!(s.get(b"q/1").unwrap(), Some(b"other".to_vec()));
+    }
+
+    #[test]
+    fn transact_commits_and_bumps_or_aborts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        let put = |rev: u64| {
+            Some(vec![Write::Put(
+                b"k".to_vec(),
+                rev.to_string().into_bytes(),
+            )])
+        };
+        assert_eq!(s.transact(&mut |rev| put(rev)).unwrap(), Some(1));
+        assert_eq!(s.transact(&mut |_| None).unwrap(), None);
+        assert_eq!(s.revision().unwrap(), 1);
+        assert_eq!(s.transact(&mut |rev| put(rev)).unwrap(), Some(2));
+        assert_eq!(s.get(b"k").unwrap(), Some(b"1".to_vec()));
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod postgres;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,0 +1,131 @@
+//! `[store]` and `[cluster]` (DESIGN §10): which backend holds the state
+//! (embedded sled, or PostgreSQL shared by several nodes) and how a node of
+//! a cluster names itself and how stale its snapshot may get.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded, one node: `data_dir/sled`.
+    #[default]
+    Sled,
+    /// PostgreSQL at `store.url`, shared by every node.
+    Postgres,
+}
+
+/// A PostgreSQL URL; `Debug` hides it (it may carry a password).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct StoreUrl(pub String);
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl(..)")
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `"sled"` (default) or `"postgres"`.
+    pub backend: StoreBackend,
+    /// `postgres://user[:password]@host:port/db` (required for postgres;
+    /// no TLS to PostgreSQL in this version).
+    pub url: Option<StoreUrl>,
+    /// Connections in the pool (default 8, at least 2).
+    pub pool_size: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            backend: StoreBackend::Sled,
+            url: None,
+            pool_size: 8,
+        }
+    }
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// Names the node in notifications, logs and metrics (default: the
+    /// host name, else `node-1`). No spaces.
+    pub node_id: String,
+    /// With PostgreSQL unreachable this long, data calls answer 503
+    /// (910605) instead of serving an old snapshot (seconds, default 30).
+    pub max_staleness_secs: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            node_id: hostname().unwrap_or_else(|| "node-1".into()),
+            max_staleness_secs: 30,
+        }
+    }
+}
+
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| name.to_owned())
+}
+
+impl ClusterSettings {
+    /// The staleness cut-off.
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_secs(self.max_staleness_secs)
+    }
+}
+
+/// Checks `[store]` and `[cluster]` together.
+pub fn validate(store: &StoreSettings, cluster: &ClusterSettings) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: &str| {
+        Err(ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        })
+    };
+    if store.backend == StoreBackend::Postgres && store.url.is_none() {
+        return invalid("store.url", "required with backend = \"postgres\"");
+    }
+    if store.pool_size < 2 {
+        return invalid("store.pool_size", "at least 2");
+    }
+    if cluster.node_id.is_empty() || cluster.node_id.contains(char::is_whitespace) {
+        return invalid("cluster.node_id", "a non-empty name without spaces");
+    }
+    if cluster.max_staleness_secs == 0 {
+        return invalid("cluster.max_staleness_secs", "at least 1");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_needs_a_url_and_names_are_checked() {
+        let mut store = StoreSettings::default();
+        let cluster = ClusterSettings::default();
+        assert!(validate(&store, &cluster).is_ok());
+        store.backend = StoreBackend::Postgres;
+        let err = validate(&store, &cluster).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+        store.url = Some(StoreUrl("postgres://u:secret@h/db".into()));
+        assert!(!format!("{store:?}").contains("secret"));
+        let bad = ClusterSettings {
+            node_id: "a b".into(),
+            ..ClusterSettings::default()
+        };
+        assert!(validate(&store, &bad).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The SQL of each store call, run on the `opale-pg` runtime. Writes take
+//! one transaction each; the registry's take the cluster write lock
+//! (`pg_advisory_xact_lock`) and bump the revision in the same transaction,
+//! and every write announces itself with `pg_notify` (delivered at commit).
+
+use super::super::{Area, Pairs, StoreError, Write};
+use deadpool_postgres::{Pool, PoolError, Transaction};
+use std::sync::mpsc::SyncSender;
+use tokio::sync::oneshot;
+
+/// The advisory lock of registry writes, cluster-wide ("opale" + 1).
+const WRITE_LOCK: i64 = 0x6f70_616c_6501;
+/// The channel of change notifications.
+pub(super) const CHANNEL: &str = "opale_changes";
+
+const UPSERT: &str = "INSERT INTO kv (key, value) VALUES ($1, $2) \
+                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+const DELETE: &str = "DELETE FROM kv WHERE key = $1";
+const NOTIFY: &str = "SELECT pg_notify('opale_changes', \
+                      $1::text || ' ' || (SELECT revision FROM store_revision WHERE id = 1)::text || ' ' || $2::text)";
+
+/// A PostgreSQL error as a store error: a refused statement is a backend
+/// error, anything else (connection lost, refused, closed) unavailability.
+pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
+        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+    }
+}
+
+pub(super) fn pool(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg(e),
+        other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
+    }
+}
+
+/// Pairs with `start <= key (< end)`, in order, at most `limit`.
+pub(super) async fn range(
+    pool: &Pool,
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+    reverse: bool,
+    limit: Option<i64>,
+) -> Result<Pairs, StoreError> {
+    let client = self::pool_get(pool).await?;
+    let order = if reverse { "DESC" } else { "ASC" };
+    let limit = limit.unwrap_or(i64::MAX);
+    let rows = match end {
+        Some(end) => {
+            let sql = format!(
+                "SELECT key, value FROM kv WHERE key >= $1 AND key < $2 ORDER BY key {order} LIMIT $3"
+            );
+            client.query(&sql, &[&start, &end, &limit]).await
+        }
+        None => {
+            let sql = format!("SELECT key, value FROM kv WHERE key >= $1 ORDER BY key {order} LIMIT $2");
+            client.query(&sql, &[&start, &limit]).await
+        }
+    }
+    .map_err(pg)?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0).map_err(pg)?, r.try_get(1).map_err(pg)?)))
+        .collect()
+}
+
+async fn pool_get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(self::pool)
+}
+
+/// The value at `key`.
+pub(super) async fn get(pool: &Pool, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+    let client = pool_get(pool).await?;
+    let row = client
+        .query_opt("SELECT value FROM kv WHERE key = $1", &[&key])
+        .await
+        .map_err(pg)?;
+    row.map(|r| r.try_get(0).map_err(pg)).transpose()
+}
+
+/// The current revision.
+pub(super) async fn revision(pool: &Pool) -> Result<u64, StoreError> {
+    let client = pool_get(pool).await?;
+    let row = client
+        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
+        .await
+        .map_err(pg)?;
+    Ok(row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64)
+}
+
+/// One transaction applying `writes`.
+pub(super) async fn commit(pool: &Pool, node: &str, writes: Vec<Write>) -> Result<(), StoreError> {
+    let mut client = pool_get(pool).await?;
+    let tx = client.transaction().await.map_err(pg)?;
+    apply(&tx, &writes).await?;
+    notify(&tx, node, &writes).await?;
+    tx.commit().await.map_err(pg)
+}
+
+/// Takes the write lock, reports the revision on `locked`, waits for the
+/// caller's writes, applies them, bumps the revision and commits. The
+/// caller gone or writing nothing: rolled back, `None`.
+pub(super) async fn transact(
+    pool: &Pool,
+    node: &str,
+    locked: SyncSender<Result<u64, StoreError>>,
+    writes: oneshot::Receiver<Option<Vec<Write>>>,
+) -> Result<Option<u64>, StoreError> {
+    // On failure the caller reads the error from `locked` and stops there.
+    let mut client = match pool_get(pool).await {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = locked.send(Err(e));
+            return Ok(None);
+        }
+    };
+    let (tx, rev) = match lock(&mut client).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = locked.send(Err(e));
+            return Ok(None);
+        }
+    };
+    let _ = locked.send(Ok(rev));
+    let Ok(Some(writes)) = writes.await else {
+        return Ok(None);
+    };
+    apply(&tx, &writes).await?;
+    let row = tx
+        .query_one(
+            "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let next = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
+    notify(&tx, node, &writes).await?;
+    tx.commit().await.map_err(pg)?;
+    Ok(Some(next))
+}
+
+/// Opens a transaction holding the cluster write lock; the revision.
+async fn lock(
+    client: &mut deadpool_postgres::Object,
+) -> Result<(Transaction<'_>, u64), StoreError> {
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .await
+        .map_err(pg)?;
+    let row = tx
+        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
+        .await
+        .map_err(pg)?;
+    let rev = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
+    Ok((tx, rev))
+}
+
+async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), StoreError> {
+    let upsert = tx.prepare_cached(UPSERT).await.map_err(pg)?;
+    let delete = tx.prepare_cached(DELETE).await.map_err(pg)?;
+    for w in writes {
+        match w {
+            Write::Put(k, v) => tx.execute(&upsert, &[k, v]).await,
+            Write::Delete(k) => tx.execute(&delete, &[k]).await,
+        }
+        .map_err(pg)?;
+    }
+    Ok(())
+}
+
+/// `NOTIFY opale_changes, '<node> <revision> <area,area>'` when the writes
+/// touch state other nodes hold in memory.
+async fn notify(tx: &Transaction<'_>, node: &str, writes: &[Write]) -> Result<(), StoreError> {
+    let mut areas: Vec<&str> = Vec::new();
+    for area in writes.iter().filter_map(|w| Area::of_key(w.key())) {
+        if !areas.contains(&area.name()) {
+            areas.push(area.name());
+        }
+    }
+    if areas.is_empty() {
+        return Ok(());
+    }
+    let areas = areas.join(",");
+    tx.execute(NOTIFY, &[&node, &areas]).await.map_err(pg)?;
+    Ok(())
+}
