@@ -3,8 +3,10 @@
 //! With no file at all, the built-in defaults run a complete local setup.
 
 mod limits;
+mod notify;
 
 pub use limits::LimitsSettings;
+pub use notify::{NotifySettings, SmtpUrl};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -80,6 +82,9 @@ pub struct Config {
     /// Connection and request limits (DESIGN §8).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// Expiry notices: SMTP relay, sender, pass interval (DESIGN §9).
+    #[serde(default)]
+    pub notify: NotifySettings,
 }
 
 /// `[tls]`
@@ -348,6 +353,7 @@ impl Default for Config {
             audit: AuditSettings::default(),
             log: LogSettings::default(),
             limits: LimitsSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -444,6 +450,7 @@ impl Config {
                 message: "upstream timeouts must be greater than 0".into(),
             });
         }
+        self.notify.validate()?;
         self.limits.validate()
     }
 }
