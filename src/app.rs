@@ -68,6 +68,7 @@ struct Parts {
     transmissions: Arc<Transmissions>,
     availability: Availability,
     audit: Auditor,
+    notices: Arc<crate::notify::Notices>,
 }
 
 /// One environment's CA, trust policy and TLS configuration.
@@ -115,6 +116,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Connection admission on the three listeners (DESIGN §8).
     pub edges: Arc<crate::server::Edges>,
+    /// Expiry notices recorded and sent (DESIGN §9, `crate::notify`).
+    pub notices: Arc<crate::notify::Notices>,
 }
 
 /// What `App::build` did that the operator should know.
@@ -145,6 +148,7 @@ impl App {
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
         let availability = Availability::open(store.clone())?;
+        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         drop(store);
         let audit = Auditor::start(
@@ -158,6 +162,7 @@ impl App {
             transmissions,
             availability,
             audit,
+            notices,
         };
         Self::assemble(config, files, registry, parts, startup)
     }
@@ -222,6 +227,7 @@ impl App {
             audit: parts.audit,
             metrics: crate::metrics::Metrics::new(),
             edges,
+            notices: parts.notices,
         };
         Ok((app, startup))
     }

@@ -12,6 +12,7 @@
 //! - `chain` — the controls, in order, and their denials;
 //! - `admin` — the admin REST API and its CLI client;
 //! - `registry`, `store` — partners, applications, certificates; storage;
+//! - `notify` — expiry notices (e-mail and dashboard);
 //! - `trail` — the audit trail's append-only, checkpointed log (segments).
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod data;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod pki;
 pub mod quota;

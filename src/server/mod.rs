@@ -59,6 +59,7 @@ pub async fn run_workers(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let retention = tokio::spawn(retention_task(app.clone()));
+    let notices = tokio::spawn(crate::notify::run(app.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sockets = [
         listeners.sandbox.into_std()?,
@@ -106,6 +107,8 @@ pub async fn run_workers(
     });
     let _ = joined.await;
     retention.abort();
+    notices.abort();
+    let _ = notices.await;
     app.audit.close().await;
     Ok(())
 }
