@@ -15,6 +15,7 @@ pub mod client;
 mod environments;
 mod error;
 mod export;
+mod notices;
 mod partners;
 mod tokens;
 mod trace;
