@@ -149,13 +149,24 @@ mod tests {
             "smtp://h?tls=maybe",
             "nonsense",
         ] {
-            let err = parse(&format!("[notify]\nsmtp_url = {url:?}\n"))
+            let err = SmtpUrl::parse(url).unwrap_err();
+            assert!(!err.contains("secret"), "{err}");
+            // The whole configuration's error names the key, not the value.
+            let text = format!("[notify]\nsmtp_url = {url:?}\n");
+            let err = crate::config::Config::parse(&text, std::path::Path::new("t.toml"))
                 .unwrap_err()
                 .to_string();
+            assert!(err.contains("notify.smtp_url"), "{err}");
             assert!(!err.contains("secret"), "{err}");
-            assert!(err.contains("smtp") || err.contains("URL"), "{err}");
         }
         assert!(parse("[notify]\nfrom = \"not a mailbox\"\n").is_err());
+        assert!(parse("[notify]\ncheck_interval_secs = 0\n").is_ok());
+        let zero = "[notify]\ncheck_interval_secs = 0\n";
+        let err = crate::config::Config::parse(zero, std::path::Path::new("t.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("notify.check_interval_secs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -201,8 +201,16 @@ mod tests {
             notices.put(sample(30)).unwrap();
             notices.put(sample(7)).unwrap();
         }
-        let store = Arc::new(SledStore::open(dir.path()).unwrap());
-        let notices = Notices::open(store).unwrap();
+        // sled's flusher thread lets go of the directory lock a moment
+        // after the last handle is dropped.
+        let reopened = (0..100).find_map(|_| {
+            let s = SledStore::open(dir.path()).ok();
+            if s.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            s
+        });
+        let notices = Notices::open(Arc::new(reopened.unwrap())).unwrap();
         let all = notices.list(None);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].threshold_days, 7);
