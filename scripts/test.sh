@@ -23,6 +23,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 # the postgres user when the tests run as root).
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then need+=(postgresql); fi
+# The SMTP receiver of tests/notices.rs (Debian's aiosmtpd).
+dpkg -s python3-aiosmtpd >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

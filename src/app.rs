@@ -72,6 +72,7 @@ struct Parts {
     audit: Auditor,
     abuse: crate::abuse::Abuse,
     cluster: crate::cluster::Cluster,
+    notices: Arc<crate::notify::Notices>,
 }
 
 /// Everything a request handler may need, shared by all connections.
@@ -107,6 +108,8 @@ pub struct App {
     pub abuse: crate::abuse::Abuse,
     /// This node of a cluster: store health, change propagation (§10).
     pub cluster: crate::cluster::Cluster,
+    /// Expiry notices recorded and sent (DESIGN §9, `crate::notify`).
+    pub notices: Arc<crate::notify::Notices>,
 }
 
 /// What `App::build` did that the operator should know.
@@ -146,6 +149,7 @@ impl App {
             transmissions: Arc::downgrade(&transmissions),
         };
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
+        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         drop(store);
         let audit = Auditor::start(
@@ -161,6 +165,7 @@ impl App {
             audit,
             abuse,
             cluster,
+            notices,
         };
         Self::assemble(config, files, registry, parts, startup)
     }
@@ -196,6 +201,7 @@ impl App {
             edges,
             abuse: parts.abuse,
             cluster: parts.cluster,
+            notices: parts.notices,
         };
         Ok((app, startup))
     }

@@ -15,7 +15,8 @@
 //! - `datapass` — the DataPass webhook (HMAC-signed, on the admin listener);
 //! - `registry`, `store` — partners, applications, certificates; storage;
 //! - `trail` — the audit trail's append-only, checkpointed log (segments);
-//! - `abuse` — abnormal-usage detection and security events.
+//! - `abuse` — abnormal-usage detection and security events;
+//! - `notify` — expiry notices (e-mail and dashboard).
 #![forbid(unsafe_code)]
 
 pub mod abuse;
@@ -32,6 +33,7 @@ pub mod datapass;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod pki;
 pub mod quota;

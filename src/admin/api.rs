@@ -3,7 +3,7 @@
 //! `docs/openapi-admin.yaml`. An unknown path or method is a 404 naming
 //! the call. Also the request-body readers the handlers share.
 
-use super::{ApiError, certs, environments, partners, reload, security, tokens, trace};
+use super::{ApiError, certs, environments, notices, partners, reload, security, tokens, trace};
 use crate::app::App;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
@@ -89,6 +89,7 @@ const ROUTES: &[(&str, Method, Handler)] = &[
     ("/admin/v1/trace/verify",                                       Method::POST,   op!(trace::verify)),
     ("/admin/v1/trace/checkpoint",                                   Method::GET,    op!(trace::checkpoint)),
     ("/admin/v1/trace/purge",                                        Method::POST,   op!(trace::purge)),
+    ("/admin/v1/notices",                                            Method::GET,    op!(notices::list)),
     ("/admin/v1/stats",                                              Method::GET,    op!(trace::stats)),
     ("/admin/v1/reload",                                             Method::POST,   op!(reload::reload)),
     ("/admin/v1/security-events",                                    Method::GET,    op!(security::list)),

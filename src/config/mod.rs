@@ -5,6 +5,7 @@
 mod abuse;
 mod datapass;
 mod limits;
+mod notify;
 mod proxy;
 mod quota;
 mod store;
@@ -12,6 +13,7 @@ mod store;
 pub use abuse::AbuseSettings;
 pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
+pub use notify::{NotifySettings, SmtpUrl};
 pub use proxy::ProxyProtocolFrom;
 pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
 pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl};
@@ -105,6 +107,9 @@ pub struct Config {
     /// This node of a cluster (DESIGN §10).
     #[serde(default)]
     pub cluster: ClusterSettings,
+    /// Expiry notices: SMTP relay, sender, pass interval (DESIGN §9).
+    #[serde(default)]
+    pub notify: NotifySettings,
 }
 
 /// `[tls]`
@@ -395,6 +400,7 @@ impl Default for Config {
             abuse: AbuseSettings::default(),
             store: StoreSettings::default(),
             cluster: ClusterSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -494,7 +500,8 @@ impl Config {
         store::validate(&self.store, &self.cluster)?;
         self.limits.validate()?;
         self.quota.validate()?;
-        self.abuse.validate()
+        self.abuse.validate()?;
+        self.notify.validate()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The partner dashboard: usage per day, last 50 requests with the reason
 //! of each refusal, errors by control, quota use, certificate and
-//! credential expiry warnings. Only the partner's own applications.
+//! credential expiry warnings, expiry notices sent or due. Only the
+//! partner's own applications.
 
 use super::explain::explain;
 use super::html::{bar_chart, page};
@@ -8,6 +9,7 @@ use super::{DashboardError, off_thread};
 use crate::app::App;
 use crate::audit::TraceEvent;
 use crate::audit::query::{self, Filter};
+use crate::notify::{Delivery, Notice};
 use crate::registry::{CertStatus, Partner};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
@@ -32,6 +34,7 @@ pub async fn render(app: &Arc<App>, partner: Partner) -> Result<Markup, Dashboar
             a href="/dashboard" { "actualiser / refresh" }
         }
         (applications(app, &partner, now).await)
+        (notices(&app.notices.list(Some(partner.id.as_str()))))
         section {
             h2 { "Usage par jour (30 jours) / Usage per day (30 days)" }
             (bar_chart("Appels par jour / Calls per day", &points))
@@ -144,6 +147,50 @@ fn expiry(what: &str, until: OffsetDateTime, now: OffsetDateTime) -> Markup {
         _ => return html! { p { (what) " : " (until.date()) " " } },
     };
     html! { p class=(class) role="status" { (what) " : " (until.date()) " — " (note) } }
+}
+
+/// The partner's expiry notices (`crate::notify`): object, threshold,
+/// expiry date and whether the e-mail went out.
+fn notices(list: &[Notice]) -> Markup {
+    html! {
+        section #notices {
+            h2 { "Avis d'expiration / Notices" }
+            @if list.is_empty() {
+                p { "Aucun avis. / No notice." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Objet / object" } th scope="col" { "Seuil / threshold" }
+                        th scope="col" { "Expiration" } th scope="col" { "Envoi / sent" }
+                    } }
+                    tbody { @for n in list {
+                        tr {
+                            td { (n.kind.as_str()) " " (n.label) br; code { (n.object_id) } }
+                            td { (n.threshold_days) " j / days" }
+                            td { (n.expires_at.date()) }
+                            td { (delivery(n)) }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// A notice's delivery, in words.
+fn delivery(n: &Notice) -> String {
+    match (n.delivery, n.sent_at) {
+        (Delivery::Sent, Some(at)) => format!(
+            "envoyé / sent {} {:02}:{:02} UTC",
+            at.date(),
+            at.hour(),
+            at.minute()
+        ),
+        (Delivery::Sent, None) => "envoyé / sent".into(),
+        (Delivery::Pending, _) => "à renvoyer / to be retried".into(),
+        (Delivery::DashboardOnly, _) => "tableau de bord seulement / dashboard only".into(),
+        (Delivery::NoRecipient, _) => "aucun contact e-mail / no contact e-mail".into(),
+    }
 }
 
 /// Denials by failing control.

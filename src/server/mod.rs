@@ -61,6 +61,7 @@ pub async fn run_workers(
 ) -> std::io::Result<()> {
     let retention = tokio::spawn(retention_task(app.clone()));
     let crl_watch = tokio::spawn(crate::reload::watch_crls(app.clone()));
+    let notices = tokio::spawn(crate::notify::run(app.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sockets = [
         listeners.sandbox.into_std()?,
@@ -109,6 +110,8 @@ pub async fn run_workers(
     let _ = joined.await;
     retention.abort();
     crl_watch.abort();
+    notices.abort();
+    let _ = notices.await;
     app.audit.close().await;
     Ok(())
 }

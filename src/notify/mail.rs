@@ -1,0 +1,117 @@
+//! The e-mail of a notice and the SMTP client that sends it (lettre over
+//! tokio and rustls). A notice counts as sent once the relay has accepted
+//! the message (a 2xx reply to the end of DATA), nothing less.
+
+use super::NotifyError;
+use super::record::{Notice, ObjectKind};
+use crate::config::NotifySettings;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Time allowed to each SMTP exchange (connect, each command).
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An SMTP relay and the sender address of the notices.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// The mailer of `[notify]`, or `None` without `smtp_url`.
+    pub fn from_settings(settings: &NotifySettings) -> Result<Option<Self>, NotifyError> {
+        let Some(url) = &settings.smtp_url else {
+            return Ok(None);
+        };
+        // The URL may hold a password: the error says what failed, not it.
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+            .map_err(|e| NotifyError::Relay(describe(&e)))?
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        Ok(Some(Mailer {
+            transport,
+            from: settings.from.clone(),
+        }))
+    }
+
+    /// Sends `notice` to `to`; `Ok` once the relay accepted it.
+    pub async fn send(&self, notice: &Notice, to: &str) -> Result<(), NotifyError> {
+        let to = Mailbox::from_str(to).map_err(|e| NotifyError::Recipient(e.to_string()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject(notice))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body(notice))
+            .map_err(|e| NotifyError::Message(e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| NotifyError::Smtp(describe(&e)))?;
+        Ok(())
+    }
+}
+
+/// A short, secret-free account of an SMTP failure: its class and the
+/// relay's reply code, if any.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let class = if e.is_timeout() {
+        "timeout"
+    } else if e.is_tls() {
+        "tls"
+    } else if e.is_permanent() {
+        "permanent"
+    } else if e.is_transient() {
+        "transient"
+    } else if e.is_response() {
+        "response"
+    } else {
+        "connection"
+    };
+    match e.status() {
+        Some(code) => format!("{class} ({code})"),
+        None => class.to_owned(),
+    }
+}
+
+/// `[OPALE] Certificat : expiration dans 30 jours / Certificate expires within 30 days`
+pub fn subject(n: &Notice) -> String {
+    let (fr, en) = match n.kind {
+        ObjectKind::Certificate => ("Certificat", "Certificate"),
+        ObjectKind::Application => ("Habilitation", "Application"),
+    };
+    let t = n.threshold_days;
+    format!("[OPALE] {fr} : expiration dans {t} jours / {en} expires within {t} days")
+}
+
+/// The text of the e-mail: what expires, when, and what to do.
+pub fn body(n: &Notice) -> String {
+    let (what, action) = match n.kind {
+        ObjectKind::Certificate => (
+            "Certificat / certificate",
+            "Déposez un nouveau certificat avant cette date. / Register a new certificate before that date.",
+        ),
+        ObjectKind::Application => (
+            "Application (habilitations / grants)",
+            "Demandez le renouvellement de l'habilitation. / Ask for the grants to be renewed.",
+        ),
+    };
+    format!(
+        "Bonjour,\n\n\
+         Seuil d'alerte / notice threshold: {t} jours / days\n\
+         {what}: {label}\n\
+         Identifiant / id:\n{id}\n\
+         Application (client_id): {client} — environnement / environment: {env}\n\
+         Expiration: {at} UTC\n\n\
+         {action}\n\n\
+         -- \nOPALE API management\n",
+        t = n.threshold_days,
+        label = n.label,
+        id = n.object_id,
+        client = n.client_id,
+        env = n.environment,
+        at = n.expires_at.date(),
+    )
+}

@@ -1,0 +1,256 @@
+//! Expiry notices (DESIGN §9): certificates and applications (with the
+//! grants they carry) that expire within 90, 30 and 7 days produce one
+//! notice each per threshold, e-mailed to the partner's technical contact
+//! through `[notify] smtp_url` and listed on the partner dashboard and
+//! `GET /admin/v1/notices`.
+//!
+//! A background task (`run`, started beside the listeners) makes one pass
+//! at start and one every `check_interval_secs`. A pass reads the current
+//! registry snapshot (`due`), skips every notice already sent, and sends
+//! the others; a notice is marked `sent` in the store (durably) only once
+//! the relay accepted it, so a failed send is retried on the next pass
+//! and a restart never sends it again. Each sent notice is traced as an
+//! admin-plane action of actor `notify`. See `docs/notices.md`.
+
+mod due;
+mod mail;
+mod record;
+
+pub use due::{THRESHOLDS, application_expiry, due, recipient, threshold};
+pub use mail::Mailer;
+pub use record::{Delivery, Notice, Notices, ObjectKind};
+
+use crate::app::App;
+use crate::audit::{AdminAction, Auditor, TraceEvent};
+use crate::domain::Plane;
+use crate::registry::Snapshot;
+use crate::store::StoreError;
+use serde_json::json;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// The actor of the trace records of sent notices.
+pub const ACTOR: &str = "notify";
+
+/// Why a notice could not be sent or recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// `[notify] smtp_url` could not be turned into a client.
+    #[error("SMTP relay: {0}")]
+    Relay(String),
+    /// The recipient address is not a mailbox.
+    #[error("recipient address: {0}")]
+    Recipient(String),
+    /// The message could not be built.
+    #[error("message: {0}")]
+    Message(String),
+    /// The relay refused the message or could not be reached.
+    #[error("SMTP: {0}")]
+    Smtp(String),
+    /// The notice could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking store write was cancelled.
+    #[error("notice write interrupted")]
+    Interrupted,
+}
+
+/// What one pass did (for logs and tests).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    /// Notices due at this pass and not yet sent.
+    pub due: usize,
+    /// E-mails the relay accepted.
+    pub sent: usize,
+    /// Sends that failed (retried next pass).
+    pub failed: usize,
+    /// Notices recorded for the dashboard only.
+    pub recorded: usize,
+}
+
+/// What a pass may touch: the registry snapshot, the notices, the relay
+/// (if any) and the audit trail.
+pub struct Pass<'a> {
+    /// The registry as it is now.
+    pub snapshot: &'a Snapshot,
+    /// Recorded notices.
+    pub notices: &'a Arc<Notices>,
+    /// The SMTP relay, if configured.
+    pub mailer: Option<&'a Mailer>,
+    /// Where sent notices are traced.
+    pub audit: &'a Auditor,
+}
+
+/// The notice task: one pass at start, then one every
+/// `[notify] check_interval_secs`, until aborted (`server::run_workers`).
+pub async fn run(app: Arc<App>) {
+    let settings = &app.config.notify;
+    let mailer = match Mailer::from_settings(settings) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "notices: no e-mail (dashboard only)");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(settings.check_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let snapshot = app.registry.snapshot();
+        let pass = Pass {
+            snapshot: &snapshot,
+            notices: &app.notices,
+            mailer: mailer.as_ref(),
+            audit: &app.audit,
+        };
+        let r = pass.run(OffsetDateTime::now_utc()).await;
+        if r.sent + r.failed + r.recorded > 0 {
+            tracing::info!(
+                due = r.due,
+                sent = r.sent,
+                failed = r.failed,
+                recorded = r.recorded,
+                "notice pass"
+            );
+        }
+    }
+}
+
+/// What became of one due notice.
+enum Outcome {
+    /// E-mailed (the relay accepted it).
+    Sent,
+    /// Recorded for the dashboard only (or its reason changed).
+    Recorded,
+    /// Already recorded for the same reason: nothing written.
+    Unchanged,
+}
+
+impl Pass<'_> {
+    /// Handles every notice due at `now` that is not sent yet.
+    pub async fn run(&self, now: OffsetDateTime) -> PassReport {
+        let mut report = PassReport::default();
+        for fresh in due(self.snapshot, now) {
+            let existing = self.notices.get(&fresh.key());
+            if existing
+                .as_ref()
+                .is_some_and(|n| n.delivery == Delivery::Sent)
+            {
+                continue;
+            }
+            report.due += 1;
+            match self.handle(fresh, existing, now).await {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Recorded) => report.recorded += 1,
+                Ok(Outcome::Unchanged) => {}
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(error = %e, "notice not sent; retried next pass");
+                }
+            }
+        }
+        report
+    }
+
+    /// Sends or records one notice.
+    async fn handle(
+        &self,
+        fresh: Notice,
+        existing: Option<Notice>,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, NotifyError> {
+        let was = existing.as_ref().map(|n| n.delivery);
+        let mut n = existing.unwrap_or_else(|| fresh.clone());
+        n.recipient = fresh.recipient;
+        let (Some(mailer), Some(to)) = (self.mailer, n.recipient.clone()) else {
+            return self.dashboard_only(n, was).await;
+        };
+        n.attempts += 1;
+        match mailer.send(&n, &to).await {
+            Ok(()) => {
+                n.delivery = Delivery::Sent;
+                n.sent_at = Some(now);
+                n.last_error = None;
+                self.save(n.clone()).await?;
+                self.trace(&n, now).await;
+                tracing::info!(partner_id = %n.partner_id, recipient_domain = domain(&to),
+                    kind = n.kind.as_str(), threshold_days = n.threshold_days, "notice sent");
+                Ok(Outcome::Sent)
+            }
+            Err(e) => {
+                n.delivery = Delivery::Pending;
+                n.last_error = Some(e.to_string());
+                tracing::warn!(partner_id = %n.partner_id, recipient_domain = domain(&to),
+                    attempts = n.attempts, "notice e-mail failed");
+                self.save(n).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a notice that cannot be e-mailed (no relay, or no
+    /// recipient), and logs it, once per reason.
+    async fn dashboard_only(
+        &self,
+        mut n: Notice,
+        was: Option<Delivery>,
+    ) -> Result<Outcome, NotifyError> {
+        let why = match self.mailer {
+            Some(_) => Delivery::NoRecipient,
+            None => Delivery::DashboardOnly,
+        };
+        if was == Some(why) {
+            return Ok(Outcome::Unchanged);
+        }
+        if why == Delivery::NoRecipient {
+            tracing::warn!(partner_id = %n.partner_id, kind = n.kind.as_str(),
+                "notice due but the partner has no contact e-mail: dashboard only");
+        } else {
+            tracing::info!(partner_id = %n.partner_id, kind = n.kind.as_str(),
+                "notice due; no [notify] smtp_url: dashboard only");
+        }
+        n.delivery = why;
+        self.save(n).await?;
+        Ok(Outcome::Recorded)
+    }
+
+    /// Writes a notice durably, off the async threads.
+    async fn save(&self, n: Notice) -> Result<(), NotifyError> {
+        let notices = self.notices.clone();
+        tokio::task::spawn_blocking(move || notices.put(n))
+            .await
+            .map_err(|_| NotifyError::Interrupted)??;
+        Ok(())
+    }
+
+    /// Appends the admin-plane record of a sent notice (actor `notify`).
+    async fn trace(&self, n: &Notice, now: OffsetDateTime) {
+        let path = format!("/notify/{}/{}", n.kind.as_str(), n.object_id);
+        let mut event =
+            TraceEvent::arriving(Plane::Admin, crate::audit::timestamp(now), "NOTIFY", &path);
+        event.client_id = Some(n.client_id.to_string());
+        event.partner_id = Some(n.partner_id.to_string());
+        event.status = 200;
+        event.admin = Some(AdminAction {
+            actor_subject: ACTOR.to_owned(),
+            actor_thumbprint: String::new(),
+            before: serde_json::Value::Null,
+            after: json!({
+                "notice": n.key(),
+                "kind": n.kind,
+                "object_id": n.object_id,
+                "threshold_days": n.threshold_days,
+                "expires_at": crate::audit::timestamp(n.expires_at),
+                "recipient_domain": n.recipient.as_deref().map(domain),
+            }),
+        });
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::error!(error = %e, "trace record of a sent notice not written");
+        }
+    }
+}
+
+/// The domain part of an address (what the logs show of a recipient).
+fn domain(address: &str) -> &str {
+    address.rsplit_once('@').map_or("?", |(_, d)| d)
+}
