@@ -6,6 +6,7 @@
 #
 #   scripts/profile.sh                 C=64 SECS=10
 #   C=16 SECS=20 scripts/profile.sh
+#   KEEP=/tmp/perf.data scripts/profile.sh   (keeps the recording for perf report -g)
 #
 # Needs perf (linux-perf), oha, nginx (the upstream), openssl, curl.
 set -euo pipefail
@@ -42,5 +43,6 @@ oha -z "${SECS}s" -c "$C" --no-tui --output-format json \
   "https://localhost:$PR$URLP" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("req/s %.0f codes %s" % (d["summary"]["requestsPerSec"], d.get("statusCodeDistribution")))'
 wait "$PERF" || true
+[ -n "${KEEP:-}" ] && cp "$W/perf.data" "$KEEP"
 perf report -i "$W/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null \
   | grep -v '^#' | grep '%' | sed 's/  */ /g' | cut -c1-140 | head -${TOP:-45}
