@@ -69,7 +69,10 @@ impl Material {
         let (pem, key_path) = (files.server_pem(), files.server_key());
         let chain = tls::load_certs(&pem).map_err(|e| tls_error(&pem, e))?;
         let server = CertInfo::from_der(&chain[0]).map_err(|e| pki_error(&pem, e))?;
-        let key = tls::load_key(&key_path).map_err(|e| key_error(&key_path, e.to_string()))?;
+        let key = tls::load_key(&key_path).map_err(|e| match e {
+            TlsError::Pem { message, .. } => key_error(&key_path, message),
+            other => key_error(&key_path, other.to_string()),
+        })?;
         CertifiedKey::from_der(chain.clone(), key.clone_key(), provider)
             .map_err(|e| key_error(&key_path, format!("unusable with {}: {e}", pem.display())))?;
         let ca_pem = files.ca_pem();
