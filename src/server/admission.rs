@@ -66,14 +66,8 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
         let ip = ip.to_canonical();
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
-            return Err(Refusal::Listener);
-        }
-        let held = per_ip.entry(ip).or_insert(0);
-        if *held >= self.max_per_ip.load(Ordering::Relaxed) {
-            return Err(Refusal::PerIp);
-        }
-        *held += 1;
+        self.has_room()?;
+        self.count(&mut per_ip, ip)?;
         self.total.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket {
             table: self.clone(),
@@ -85,14 +79,30 @@ impl Admission {
     /// yet (behind a PROXY header); [`Ticket::key`] counts the caller.
     pub fn admit_unkeyed(self: &Arc<Self>) -> Result<Ticket, Refusal> {
         let _per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
-            return Err(Refusal::Listener);
-        }
+        self.has_room()?;
         self.total.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket {
             table: self.clone(),
             ip: None,
         })
+    }
+
+    /// Whether the listener cap leaves room (checked under the table's lock).
+    fn has_room(&self) -> Result<(), Refusal> {
+        if self.total.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
+            return Err(Refusal::Listener);
+        }
+        Ok(())
+    }
+
+    /// Counts one more connection of `ip` (canonical) unless its cap is reached.
+    fn count(&self, per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) -> Result<(), Refusal> {
+        let held = per_ip.entry(ip).or_insert(0);
+        if *held >= self.max_per_ip.load(Ordering::Relaxed) {
+            return Err(Refusal::PerIp);
+        }
+        *held += 1;
+        Ok(())
     }
 
     /// New caps (reload); connections over them already open stay open.
@@ -116,11 +126,7 @@ impl Ticket {
         }
         let ip = ip.to_canonical();
         let mut per_ip = self.table.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let held = per_ip.entry(ip).or_insert(0);
-        if *held >= self.table.max_per_ip.load(Ordering::Relaxed) {
-            return Err(Refusal::PerIp);
-        }
-        *held += 1;
+        self.table.count(&mut per_ip, ip)?;
         self.ip = Some(ip);
         Ok(())
     }
