@@ -13,17 +13,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use opale_apim::config::{Config, ProxyProtocolFrom};
 use opale_apim::domain::Environment::Sandbox;
-use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::pki::Identity;
-use support::{TestServer, client_config, correlation_id};
+use support::{TestServer, client_config, correlation_id, http1_over_tls};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -80,14 +78,7 @@ impl Caller {
             tcp.write_all(header).await?;
         }
         let config = client_config(&s.pki.files.ca_pem(), Some(identity));
-        let name = ServerName::try_from("localhost").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(conn);
+        let sender = http1_over_tls(tcp, config).await?;
         Ok(Caller { sender })
     }
 

@@ -83,18 +83,28 @@ pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
 }
 
+/// TLS (server name `localhost`) then HTTP/1.1 over an open socket; the
+/// connection is driven by its own task.
+pub async fn http1_over_tls(
+    tcp: TcpStream,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
 impl Conn {
     /// Connects to `addr` (server name `localhost`).
     pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Conn> {
         let tcp = TcpStream::connect(addr).await?;
-        let name = ServerName::try_from("localhost").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(conn);
+        let sender = http1_over_tls(tcp, config).await?;
         Ok(Conn { sender })
     }
 
