@@ -56,6 +56,14 @@ macro_rules! string_id {
                 f.write_str(&self.0)
             }
         }
+
+        /// Maps keyed by the id can be read with a `&str` (no allocation
+        /// per lookup); hashing and ordering are the inner string's.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

@@ -7,7 +7,7 @@ use crate::chain::{Denial, Reason};
 use crate::data::sandbox::{self, SandboxAnswer};
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
-use crate::domain::{ClientId, Dataset, Environment, PartnerId, Siren};
+use crate::domain::{Dataset, Environment, PartnerId, Siren};
 use crate::registry::Snapshot;
 use crate::respond::{self, Body};
 use hyper::{Response, StatusCode};
@@ -51,7 +51,7 @@ impl Reader<'_> {
     fn owns(&self, client_id: &str) -> bool {
         self.snapshot
             .applications
-            .get(&ClientId::new(client_id))
+            .get(client_id)
             .is_some_and(|a| &a.partner_id == self.partner)
     }
 }

@@ -6,7 +6,6 @@
 //! given second (DataPass `revoke`, DESIGN §9).
 
 use super::AccessClaims;
-use crate::domain::Thumbprint;
 use crate::registry::{CertStatus, Registry};
 use crate::store::{Store, StoreError, Write};
 use moka::sync::Cache;
@@ -107,10 +106,7 @@ impl DenyList {
             return true;
         }
         let snapshot = self.registry.snapshot();
-        match snapshot
-            .certificates
-            .get(&Thumbprint::new(claims.cnf.x5t_s256.as_str()))
-        {
+        match snapshot.certificates.get(claims.cnf.x5t_s256.as_str()) {
             Some(cert) => cert.status == CertStatus::Revoked,
             None => true,
         }
