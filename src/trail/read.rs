@@ -100,11 +100,14 @@ impl Trail {
         let mut hash = match start {
             Some(h) => h,
             None if first == 1 => frame::GENESIS,
-            None => match self.purge_point() {
-                Some((count, head)) if count + 1 == first => head,
+            None => match self.purge_checkpoint() {
+                Some(cp) if cp.count + 1 == first => cp.head,
                 _ => return Err(TrailError::Failed(format!("record {seq} is not retained"))),
             },
         };
+        if first == seq + 1 {
+            return Ok(hash);
+        }
         for entry in self.oldest(Start::Seq(first)) {
             let e = entry?;
             hash = frame::chain_entry(&hash, e.seq, e.time_ms, &e.body);
@@ -115,10 +118,10 @@ impl Trail {
         Err(TrailError::Failed(format!("record {seq} is not retained")))
     }
 
-    /// The purge checkpoint in force: (count, head).
-    fn purge_point(&self) -> Option<(u64, Hash)> {
+    /// The purge checkpoint in force, if any (and readable).
+    pub fn purge_checkpoint(&self) -> Option<super::Checkpoint> {
         let note = super::check::read_note(&self.dir.join(super::PURGE_FILE), self.verifier());
-        note.ok().flatten().map(|c| (c.count, c.head))
+        note.ok().flatten()
     }
 
     /// The newest record readers may see (written, synced, published).

@@ -118,6 +118,20 @@ impl ClusterTrail {
                  node a new cluster.node_id or bring back its data_dir"
             )));
         }
+        let (pg_seq, pg_hash) = match trail.purge_checkpoint() {
+            // A node whose trail was purged before it joined: its chain in
+            // PostgreSQL starts at the same purge point.
+            Some(cp) if pg_seq == 0 && cp.count > 0 => {
+                let cutoff = cp.purge_before.unwrap_or(0);
+                let note = signer.sign(cp.count, &cp.head, Some(cutoff))?.text;
+                run(&handle, {
+                    let (pool, node) = (pool.clone(), node.to_owned());
+                    async move { sql::purge(&pool, &node, cp.count, &note).await }
+                })?;
+                (cp.count, cp.head.to_vec())
+            }
+            _ => (pg_seq, pg_hash),
+        };
         let (start, flagged) = ship::resume(&trail, pg_seq, &pg_hash);
         if let Some(why) = &flagged {
             tracing::error!(node, reason = %why, "the node's trail in PostgreSQL is not shipped to");

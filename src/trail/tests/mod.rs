@@ -197,3 +197,45 @@ async fn an_oversized_body_is_refused() {
         .unwrap_err();
     assert!(matches!(err, TrailError::TooLarge(_)));
 }
+
+#[tokio::test]
+async fn chain_at_gives_the_chain_value_after_any_retained_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = key_pem();
+    // Small segments: the records span several files.
+    let trail = filled(&config(tmp.path(), 2048), &pem, 40).await;
+    let mut hash = frame::GENESIS;
+    let mut expected = vec![hash];
+    for e in all_oldest(&trail) {
+        hash = frame::chain_entry(&hash, e.seq, e.time_ms, &e.body);
+        expected.push(hash);
+    }
+    assert_eq!(expected.len(), 41);
+    for seq in 0..=40u64 {
+        assert_eq!(
+            trail.chain_at(seq).unwrap(),
+            expected[seq as usize],
+            "seq {seq}"
+        );
+    }
+    let cp = trail.verifier().open(&trail.checkpoint()).unwrap();
+    assert_eq!(
+        cp.head, expected[40],
+        "the checkpoint's head is the same chain"
+    );
+    assert!(trail.chain_at(41).is_err(), "not written yet");
+
+    let purged = trail.purge_before(1000 + 30).unwrap(); // the first segment (1..23)
+    assert!(purged.records > 0);
+    let point = purged.records;
+    assert_eq!(
+        trail.chain_at(point).unwrap(),
+        expected[point as usize],
+        "the purge point"
+    );
+    assert!(trail.chain_at(point - 1).is_err(), "purged");
+    assert_eq!(
+        trail.chain_at(point + 1).unwrap(),
+        expected[point as usize + 1]
+    );
+}

@@ -53,3 +53,21 @@ async fn offline_verify_refuses_a_checkpoint_of_another_key() {
     let report = verify_dir(&cfg.dir, &verifier, Some(&other)).unwrap();
     assert!(!report.ok && report.reason.unwrap().contains("refused"));
 }
+
+#[test]
+fn several_notes_one_after_the_other_split_back_into_each_note() {
+    let pem = key_pem();
+    let one = signer(&pem).sign(3, &[1; 32], None).unwrap().text;
+    let extra_sig = format!("{one}\u{2014} witness.example AAAAAAAA\n");
+    let two = signer(&pem).sign(9, &[2; 32], None).unwrap().text;
+    let text = format!("{extra_sig}{two}");
+    let notes = note::split_notes(&text);
+    assert_eq!(notes, [extra_sig.as_str(), two.as_str()]);
+    for n in &notes {
+        assert!(signer(&pem).verifier().open(n).is_ok());
+        assert_eq!(note::origin_of(n), Some(NAME));
+    }
+    assert_eq!(note::split_notes(&one), [one.as_str()]);
+    assert!(note::split_notes("").is_empty());
+    assert_eq!(note::split_notes("garbage"), ["garbage"]);
+}
