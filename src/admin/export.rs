@@ -5,11 +5,11 @@
 //! reader that hangs up stops it).
 //!
 //! The status is chosen once the first chunk, the end or an error is
-//! known: a trail that cannot be read from the start is a 500. An error
+//! known: a trail that cannot be read from the start is a 500 (503 while the cluster's PostgreSQL does not answer). An error
 //! later, once the 200 is sent, can only end the body early; it is logged.
 
 use super::api::{Answer, interrupted};
-use super::trace::internal;
+use super::trace::trail_error;
 use crate::app::App;
 use crate::audit::AuditError;
 use crate::audit::query::{self, Filter};
@@ -37,7 +37,7 @@ pub(super) async fn stream(app: Arc<App>, filter: Filter) -> Answer {
     let scan = tokio::task::spawn_blocking(move || produce(&app, &filter, &tx));
     let first = match rx.recv().await {
         Some(Ok(bytes)) => Some(bytes),
-        Some(Err(e)) => return Err(internal(e)),
+        Some(Err(e)) => return Err(trail_error(e)),
         None => {
             // Nothing was sent: the scan found nothing, or it panicked.
             scan.await.map_err(|_| interrupted())?;

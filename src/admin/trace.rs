@@ -119,7 +119,7 @@ where
 
 /// A trail failure: 503 while the cluster's PostgreSQL does not answer
 /// (retry later), 500 otherwise.
-fn trail_error(e: AuditError) -> ApiError {
+pub(super) fn trail_error(e: AuditError) -> ApiError {
     match e {
         AuditError::Cluster(ClusterError::Unavailable(why)) => {
             tracing::warn!(error = %why, "trace read failed");
