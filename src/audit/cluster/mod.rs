@@ -96,9 +96,10 @@ impl ClusterTrail {
         let signer = Arc::new(NoteSigner::new(&origin(node), key)?);
         let (handle, pool) = (store.runtime(), store.pool());
         let mine = signer.verifier().public_key().to_vec();
+        let genesis = signer.sign(0, &crate::trail::GENESIS, None)?.text;
         let registered = run(&handle, {
             let (pool, node, mine) = (pool.clone(), node.to_owned(), mine.clone());
-            async move { sql::register(&pool, &node, &mine).await }
+            async move { sql::register(&pool, &node, &mine, &genesis).await }
         })?;
         if registered != mine {
             return Err(ClusterError::Refused(format!(

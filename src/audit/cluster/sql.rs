@@ -50,23 +50,40 @@ async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, ClusterError> 
     pool.get().await.map_err(pool_err)
 }
 
-/// Registers `node` with `public_key`, or returns the key already
-/// registered for it.
-pub async fn register(pool: &Pool, node: &str, public_key: &[u8]) -> Result<Vec<u8>, ClusterError> {
-    let c = client(pool).await?;
-    c.execute(
-        "INSERT INTO trail_nodes (node, public_key) VALUES ($1, $2) ON CONFLICT (node) DO NOTHING",
-        &[&node, &public_key],
-    )
-    .await
-    .map_err(pg)?;
-    let row = c
+/// Registers `node` with `public_key` and its empty chain's checkpoint
+/// `genesis` (so that a chain's checkpoint row never goes missing
+/// unnoticed), or returns the key already registered for it.
+pub async fn register(
+    pool: &Pool,
+    node: &str,
+    public_key: &[u8],
+    genesis: &str,
+) -> Result<Vec<u8>, ClusterError> {
+    let mut c = client(pool).await?;
+    let tx = c.transaction().await.map_err(pg)?;
+    let new = tx
+        .execute(
+            "INSERT INTO trail_nodes (node, public_key) VALUES ($1, $2) ON CONFLICT (node) DO NOTHING",
+            &[&node, &public_key],
+        )
+        .await
+        .map_err(pg)?;
+    if new == 1 {
+        tx.execute(
+            "INSERT INTO trail_checkpoints (node, count, note) VALUES ($1, 0, $2)",
+            &[&node, &genesis],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    let row = tx
         .query_one(
             "SELECT public_key FROM trail_nodes WHERE node = $1",
             &[&node],
         )
         .await
         .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
     row.try_get(0).map_err(pg)
 }
 
