@@ -235,13 +235,22 @@ async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
     let a = NodeProcess::spawn(&b, &pg.url(), "node-a", dir_a.path());
     // A learns the client from PostgreSQL, and accepts B's tokens.
     let config = support::client_config(&b.pki.files.ca_pem(), Some(&c.cert));
+    let last = Mutex::new(None);
     let ready = eventually(PROPAGATION, || async {
         let mut conn = Conn::open(a.sandbox, config.clone()).await.unwrap();
-        let h = [("authorization", bearer.as_str())];
-        conn.try_get(ADMITTED, &h).await.ok() == Some(200)
+        let cid = correlation_id();
+        let h = [
+            ("x-correlation-id", cid.as_str()),
+            ("authorization", &*bearer),
+        ];
+        let r = conn.send(Method::GET, ADMITTED, &h, None).await;
+        let ok = r.status == 200;
+        *last.lock().unwrap() = Some(r);
+        ok
     })
     .await;
-    assert!(ready, "node A does not serve the client provisioned on B");
+    let log = std::fs::read_to_string(dir_a.path().join("serve.log")).unwrap();
+    assert!(ready, "node A answers {last:?} to B's client: {log}");
 
     let answered = Arc::new(Mutex::new(Vec::new()));
     let tasks = load(a.sandbox, &b, &c, &bearer, 8, &answered);

@@ -6,6 +6,7 @@
 use super::TestServer;
 use super::postgres::Postgres;
 use opale_apim::config::{Config, StoreBackend, StoreUrl};
+use opale_apim::domain::Environment;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,13 +115,20 @@ impl NodeProcess {
         copy_signing_keys(peer, &data);
         let (sandbox, production, admin) = (free_addr(), free_addr(), free_addr());
         let config = dir.join("opale.toml");
+        // The OAuth issuer of the in-process nodes (their configured
+        // listeners are the defaults): one issuer for the whole cluster, as
+        // behind a load balancer, so tokens from any node work on this one.
+        let issuer = |env| Config::default().public_url(env);
         let text = format!(
             "data_dir = {data:?}\ncerts_dir = {certs:?}\n\
-             [sandbox]\nlisten = \"{sandbox}\"\n[production]\nlisten = \"{production}\"\n\
+             [sandbox]\nlisten = \"{sandbox}\"\npublic_url = \"{sb_url}\"\n\
+             [production]\nlisten = \"{production}\"\npublic_url = \"{pr_url}\"\n\
              [admin]\nlisten = \"{admin}\"\n[log]\nfilter = \"warn\"\n\
              [store]\nbackend = \"postgres\"\nurl = \"{url}\"\n[cluster]\nnode_id = \"{node}\"\n",
             data = data.display().to_string(),
             certs = peer.dir().join("certs").display().to_string(),
+            sb_url = issuer(Environment::Sandbox),
+            pr_url = issuer(Environment::Production),
         );
         std::fs::write(&config, text).unwrap();
         let log = std::fs::File::create(dir.join("serve.log")).unwrap();
