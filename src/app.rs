@@ -131,7 +131,11 @@ impl App {
             pki::init(&files, false)?;
             startup.created_pki = true;
         }
-        let store = open_store(&config)?;
+        let pg = open_postgres(&config)?;
+        let store: Arc<dyn Store> = match &pg {
+            Some(pg) => pg.clone(),
+            None => open_store(&config)?,
+        };
         let registry = Arc::new(Registry::open(store.clone())?);
         let oauth = oauth(&config, store.clone(), registry.clone())?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
@@ -157,6 +161,10 @@ impl App {
             &key_path,
             config.audit.durability,
             config.audit.segment_bytes,
+            pg.map(|store| crate::audit::ClusterSink {
+                store,
+                node: config.cluster.node_id.clone(),
+            }),
         )?;
         let parts = Parts {
             oauth,
@@ -276,19 +284,27 @@ fn oauth(
     })
 }
 
-/// Opens the configured store: sled in `data_dir/sled` (created if
-/// missing), or PostgreSQL (schema migrated).
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+/// Opens PostgreSQL (schema migrated) when it is the configured store.
+fn open_postgres(config: &Config) -> Result<Option<Arc<PgStore>>, AppError> {
     match (config.store.backend, &config.store.url) {
-        (StoreBackend::Postgres, Some(url)) => Ok(Arc::new(PgStore::open(
+        (StoreBackend::Postgres, Some(url)) => Ok(Some(Arc::new(PgStore::open(
             &url.0,
             config.store.pool_size,
             &config.cluster.node_id,
-        )?)),
+        )?))),
         (StoreBackend::Postgres, None) => {
             Err(StoreError::Backend("store.url is not set".into()).into())
         }
-        (StoreBackend::Sled, _) => {
+        (StoreBackend::Sled, _) => Ok(None),
+    }
+}
+
+/// Opens the configured store: sled in `data_dir/sled` (created if
+/// missing), or PostgreSQL (schema migrated).
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    match open_postgres(config)? {
+        Some(pg) => Ok(pg),
+        None => {
             let dir = config.data_dir.join("sled");
             std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
                 path: dir.display().to_string(),

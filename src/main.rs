@@ -199,6 +199,13 @@ fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: 
             "NOT INTACT: see the error above and `admin trace verify`"
         }
     );
+    if let Some(c) = app.audit.cluster() {
+        println!(
+            "              shipped to PostgreSQL as the chain of {} ({} records there)",
+            c.node(),
+            c.progress().seq
+        );
+    }
     println!();
     println!("Try next (in another terminal):");
     println!(

@@ -165,13 +165,18 @@ async fn metrics(c: Call) -> Answer {
                 &c.app.registry.snapshot(),
             ),
             &c.app.cluster,
+            &c.app.audit,
         ),
     ))
 }
 
 /// Adds the store's series (DESIGN §10) before the closing `# EOF`.
-fn with_store_metrics(mut text: String, cluster: &crate::cluster::Cluster) -> String {
-    let extra = cluster.metrics_text();
+fn with_store_metrics(
+    mut text: String,
+    cluster: &crate::cluster::Cluster,
+    audit: &crate::audit::Auditor,
+) -> String {
+    let extra = cluster.metrics_text() + &audit.shipping_metrics();
     match text.rfind("# EOF") {
         Some(at) => text.insert_str(at, &extra),
         None => text.push_str(&extra),

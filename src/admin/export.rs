@@ -57,7 +57,7 @@ pub(super) async fn stream(app: Arc<App>, filter: Filter) -> Answer {
 /// rest or the error. Stops when the body is dropped.
 fn produce(app: &App, filter: &Filter, tx: &mpsc::Sender<Chunk>) {
     let mut buf = Vec::with_capacity(CHUNK_BYTES);
-    let scanned = query::for_each_matching(app.audit.trail(), filter, |r| {
+    let scanned = query::for_each_matching(&app.audit, filter, |r| {
         if serde_json::to_writer(&mut buf, &r).is_ok() {
             buf.push(b'\n');
         }

@@ -8,6 +8,8 @@ use super::api::{Answer, Call, MAX_BODY, interrupted, parse_json, read_json, rea
 use super::export;
 use super::types::{PurgeRequest, TraceQuery, VerifyRequest};
 use crate::app::App;
+use crate::audit::AuditError;
+use crate::audit::cluster::ClusterError;
 use crate::audit::query::{self, Filter};
 use crate::respond;
 use hyper::StatusCode;
@@ -32,7 +34,7 @@ pub(super) async fn list(c: Call) -> Answer {
         None => DEFAULT_LIMIT,
     };
     let f = filter(&q)?;
-    scan(c.app, move |app| query::list(app.audit.trail(), &f, limit)).await
+    scan(c.app, move |app| query::list(&app.audit, &f, limit)).await
 }
 
 /// `GET /admin/v1/trace/export`: JSON Lines, newest first, same filters,
@@ -60,7 +62,11 @@ pub(super) async fn verify(c: Call) -> Answer {
 /// `GET /admin/v1/trace/checkpoint`: the latest signed checkpoint, as
 /// text, to be kept elsewhere and given back to `verify` later.
 pub(super) async fn checkpoint(c: Call) -> Answer {
-    let text = c.app.audit.checkpoint();
+    let app = c.app;
+    let text = tokio::task::spawn_blocking(move || app.audit.checkpoint())
+        .await
+        .map_err(|_| interrupted())?
+        .map_err(trail_error)?;
     Ok(respond::bytes(
         StatusCode::OK,
         "text/plain; charset=utf-8",
@@ -71,7 +77,7 @@ pub(super) async fn checkpoint(c: Call) -> Answer {
 /// `GET /admin/v1/stats` (same filters).
 pub(super) async fn stats(c: Call) -> Answer {
     let f = filter(&TraceQuery::parse(c.query()))?;
-    scan(c.app, move |app| query::stats(app.audit.trail(), &f)).await
+    scan(c.app, move |app| query::stats(&app.audit, &f)).await
 }
 
 /// `POST /admin/v1/trace/purge`: deletes the segments whose records are
@@ -97,19 +103,34 @@ pub(super) async fn purge(c: Call) -> Answer {
 }
 
 /// Runs a read of the trail on the blocking pool → 200 with its JSON.
-async fn scan<T, E>(
+async fn scan<T>(
     app: Arc<App>,
-    read: impl FnOnce(&App) -> Result<T, E> + Send + 'static,
+    read: impl FnOnce(&App) -> Result<T, AuditError> + Send + 'static,
 ) -> Answer
 where
     T: Serialize + Send + 'static,
-    E: std::fmt::Display + Send + 'static,
 {
     let value = tokio::task::spawn_blocking(move || read(&app))
         .await
         .map_err(|_| interrupted())?
-        .map_err(internal)?;
+        .map_err(trail_error)?;
     Ok(respond::json(StatusCode::OK, &value))
+}
+
+/// A trail failure: 503 while the cluster's PostgreSQL does not answer
+/// (retry later), 500 otherwise.
+fn trail_error(e: AuditError) -> ApiError {
+    match e {
+        AuditError::Cluster(ClusterError::Unavailable(why)) => {
+            tracing::warn!(error = %why, "trace read failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the trail (PostgreSQL) is unreachable; try again later",
+            )
+        }
+        other => internal(other),
+    }
 }
 
 /// The audit filter of a query; a malformed value is a 400 naming it.

@@ -6,6 +6,7 @@
 //! the trail's own checkpoints or one held elsewhere; queried newest
 //! first; purged past retention behind a signed purge checkpoint.
 
+pub mod cluster;
 pub mod http;
 pub mod query;
 mod record;
@@ -14,7 +15,8 @@ pub use crate::trail::{OpenReport, PurgeOutcome, TrailStats, VerifyReport};
 pub use record::{AdminAction, Code, Decision, TraceEvent, TraceRecord, normalize, timestamp};
 
 use crate::trail::{NoteSigner, Trail, TrailConfig, TrailError};
-use serde::Deserialize;
+use cluster::{ClusterError, ClusterTrail, NodeReport};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -32,6 +34,9 @@ pub enum AuditError {
     /// The signing key.
     #[error("audit key: {0}")]
     Key(String),
+    /// The trail in PostgreSQL (cluster).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// A stored record does not decode.
     #[error("corrupt trace record {seq}: {message}")]
     Corrupt {
@@ -54,38 +59,78 @@ pub enum Durability {
     Async,
 }
 
+/// Where a cluster node's trail is also kept (DESIGN §10).
+pub struct ClusterSink {
+    /// The PostgreSQL store.
+    pub store: Arc<crate::store::PgStore>,
+    /// `cluster.node_id`.
+    pub node: String,
+}
+
+/// The body of `POST /admin/v1/trace/verify`: the trail's report and, in a
+/// cluster, one per node's chain in PostgreSQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    /// The trail's report (the whole cluster's, in a cluster).
+    #[serde(flatten)]
+    pub report: VerifyReport,
+    /// Each node's chain (cluster only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeReport>>,
+}
+
+/// One record as listed: its listing position, node (cluster only) and body.
+pub struct Listed {
+    /// Position in the listing (`before` pages by it): the seq of a single
+    /// node's trail, a cluster-wide position in a cluster.
+    pub seq: u64,
+    /// The node whose chain holds it (cluster only).
+    pub node: Option<String>,
+    /// The encoded event.
+    pub body: Vec<u8>,
+}
+
 /// The handle every listener appends through.
 pub struct Auditor {
     trail: Arc<Trail>,
     durability: Durability,
+    cluster: Option<ClusterTrail>,
 }
 
 impl Auditor {
     /// Opens the trail under `data_dir/trail` (checking that it extends its
     /// own last checkpoint; a failed check is logged at error level by the
-    /// trail and kept in [`Auditor::intact`]) and starts its writer.
-    /// Blocking.
+    /// trail and kept in [`Auditor::intact`]) and starts its writer; in a
+    /// cluster, also the shipper into PostgreSQL. Blocking.
     pub fn start(
         data_dir: &Path,
         key_path: &Path,
         durability: Durability,
         segment_bytes: u64,
+        sink: Option<ClusterSink>,
     ) -> Result<Self, AuditError> {
-        let key = crate::pki::load_or_create_ed25519(key_path)
-            .map_err(|e| AuditError::Key(e.to_string()))?;
-        let signer = NoteSigner::new(ORIGIN, key)?;
+        let key = || {
+            crate::pki::load_or_create_ed25519(key_path).map_err(|e| AuditError::Key(e.to_string()))
+        };
+        let signer = NoteSigner::new(ORIGIN, key()?)?;
         let mut config = TrailConfig::new(data_dir);
         config.segment_bytes = segment_bytes;
-        let trail = Trail::open(&config, signer)?;
+        let trail = Arc::new(Trail::open(&config, signer)?);
         // A failed start-up check is logged (error level, first bad
         // record) by `Trail::open`, exposed by `intact()`.
+        let cluster = match sink {
+            Some(s) => Some(ClusterTrail::open(s.store, &s.node, key()?, trail.clone())?),
+            None => None,
+        };
         Ok(Auditor {
-            trail: Arc::new(trail),
+            trail,
             durability,
+            cluster,
         })
     }
 
-    /// Appends one event; with `before_response`, returns once it is durable.
+    /// Appends one event; with `before_response`, returns once it is
+    /// durable (and, in a cluster, committed in PostgreSQL while it answers).
     pub async fn record(&self, event: &TraceEvent) -> Result<(), AuditError> {
         let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let body = serde_json::to_vec(event).map_err(|e| AuditError::Corrupt {
@@ -93,7 +138,12 @@ impl Auditor {
             message: e.to_string(),
         })?;
         match self.durability {
-            Durability::BeforeResponse => self.trail.append(time_ms, body, true).await.map(drop)?,
+            Durability::BeforeResponse => {
+                let seq = self.trail.append(time_ms, body, true).await?;
+                if let Some(c) = &self.cluster {
+                    c.shipped(seq).await;
+                }
+            }
             Durability::Async => self.trail.enqueue(time_ms, body).await?,
         }
         Ok(())
@@ -105,24 +155,122 @@ impl Auditor {
     }
 
     /// Walks the whole trail (blocking) against its own checkpoints and,
-    /// if given, a checkpoint held elsewhere.
-    pub fn verify(&self, checkpoint: Option<&str>) -> Result<VerifyReport, AuditError> {
-        Ok(self.trail.verify(checkpoint)?)
+    /// if given, a checkpoint held elsewhere; in a cluster, this node's
+    /// local trail and every node's chain in PostgreSQL.
+    pub fn verify(&self, checkpoint: Option<&str>) -> Result<Verified, AuditError> {
+        let Some(cluster) = &self.cluster else {
+            let report = self.trail.verify(checkpoint)?;
+            return Ok(Verified {
+                report,
+                nodes: None,
+            });
+        };
+        let local = self.trail.verify(None)?;
+        let c = cluster.verify(checkpoint)?;
+        let bad = c.nodes.iter().find(|n| !n.ok);
+        let reason = match (&c.refused, bad, local.ok) {
+            (Some(why), _, _) => Some(why.clone()),
+            (None, Some(n), _) => Some(format!(
+                "node {}: {}",
+                n.node,
+                n.reason.as_deref().unwrap_or("not intact")
+            )),
+            (None, None, false) => Some(format!(
+                "local trail: {}",
+                local.reason.as_deref().unwrap_or("not intact")
+            )),
+            (None, None, true) => None,
+        };
+        let report = VerifyReport {
+            ok: reason.is_none(),
+            records: c.nodes.iter().map(|n| n.records).sum(),
+            first_bad: bad.and_then(|n| n.first_bad).or(if local.ok {
+                None
+            } else {
+                local.first_bad
+            }),
+            reason,
+            checkpoint: c.checkpoints,
+            purge_checkpoint: c.purges,
+        };
+        Ok(Verified {
+            report,
+            nodes: Some(c.nodes),
+        })
     }
 
-    /// The latest signed checkpoint (C2SP signed-note text).
-    pub fn checkpoint(&self) -> String {
-        self.trail.checkpoint()
+    /// The latest signed checkpoint (C2SP signed-note text); in a cluster,
+    /// every node's, one after the other (blocking then).
+    pub fn checkpoint(&self) -> Result<String, AuditError> {
+        match &self.cluster {
+            Some(c) => Ok(c.checkpoints()?),
+            None => Ok(self.trail.checkpoint()),
+        }
     }
 
     /// Deletes the segments whose records are all older than `cutoff`,
-    /// behind a signed purge checkpoint (blocking). The caller enforces
-    /// retention.
+    /// behind a signed purge checkpoint (blocking); in a cluster, also this
+    /// node's records up to the same point in PostgreSQL. The caller
+    /// enforces retention.
     pub fn purge_before(&self, cutoff: OffsetDateTime) -> Result<PurgeOutcome, AuditError> {
         let cutoff_ms = (cutoff.unix_timestamp_nanos() / 1_000_000) as i64;
-        Ok(self.trail.purge_before(cutoff_ms)?)
+        let outcome = self.trail.purge_before(cutoff_ms)?;
+        if let (Some(c), Some(text)) = (&self.cluster, &outcome.checkpoint) {
+            let cp = self.trail.verifier().open(text)?;
+            c.purge(cp.count, &cp.head, cp.purge_before.unwrap_or(cutoff_ms))?;
+        }
+        Ok(outcome)
     }
 
+    /// Records newest first below `before` (blocking): this node's trail,
+    /// or every node's in a cluster.
+    pub fn newest(
+        &self,
+        before: Option<u64>,
+    ) -> Box<dyn Iterator<Item = Result<Listed, AuditError>> + '_> {
+        match &self.cluster {
+            Some(c) => Box::new(c.newest(before).map(|r| {
+                r.map(|row| Listed {
+                    seq: cluster::sql::as_u64(row.id),
+                    node: Some(row.node),
+                    body: row.body,
+                })
+                .map_err(AuditError::from)
+            })),
+            None => Box::new(self.trail.newest(before).map(|e| {
+                e.map(|e| Listed {
+                    seq: e.seq,
+                    node: None,
+                    body: e.body,
+                })
+                .map_err(AuditError::from)
+            })),
+        }
+    }
+
+    /// `opale_trail_unshipped` and `opale_trail_shipping_up` for
+    /// `/metrics` (empty outside a cluster).
+    pub fn shipping_metrics(&self) -> String {
+        let Some(c) = &self.cluster else {
+            return String::new();
+        };
+        let shipped = c.progress();
+        format!(
+            "# HELP opale_trail_unshipped Records of this node's trail not yet committed in PostgreSQL.\n\
+             # TYPE opale_trail_unshipped gauge\n\
+             opale_trail_unshipped {}\n\
+             # HELP opale_trail_shipping_up Whether the last shipment of trail records to PostgreSQL succeeded.\n\
+             # TYPE opale_trail_shipping_up gauge\n\
+             opale_trail_shipping_up {}\n",
+            self.trail.last_seq().saturating_sub(shipped.seq),
+            u8::from(shipped.up)
+        )
+    }
+
+    /// This node's chain in PostgreSQL (cluster only).
+    pub fn cluster(&self) -> Option<&ClusterTrail> {
+        self.cluster.as_ref()
+    }
     /// Whether the start-up check passed (`opale_trail_intact`).
     pub fn intact(&self) -> bool {
         self.trail.intact()

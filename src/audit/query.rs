@@ -1,11 +1,11 @@
 //! Reading the trail: filtered listings (newest first, paginated by
 //! `before`) and aggregate statistics.
 
+use super::Auditor;
 use super::record::TraceRecord;
 use super::{AuditError, Decision};
 use crate::chain::Control;
 use crate::domain::Plane;
-use crate::trail::Trail;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -58,9 +58,13 @@ impl Filter {
 }
 
 /// Matching records, newest first, at most `limit`.
-pub fn list(trail: &Trail, filter: &Filter, limit: usize) -> Result<Vec<TraceRecord>, AuditError> {
+pub fn list(
+    audit: &Auditor,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<TraceRecord>, AuditError> {
     let mut out = Vec::new();
-    scan_newest(trail, filter.before, |r| {
+    scan_newest(audit, filter.before, |r| {
         if filter.matches(&r) {
             out.push(r);
         }
@@ -73,21 +77,21 @@ pub fn list(trail: &Trail, filter: &Filter, limit: usize) -> Result<Vec<TraceRec
 /// newest first, until it returns false or [`MAX_SCAN`] records were read:
 /// the export's source, one record at a time.
 pub fn for_each_matching(
-    trail: &Trail,
+    audit: &Auditor,
     filter: &Filter,
     mut visit: impl FnMut(TraceRecord) -> bool,
 ) -> Result<(), AuditError> {
-    scan_newest(trail, filter.before, |r| !filter.matches(&r) || visit(r))
+    scan_newest(audit, filter.before, |r| !filter.matches(&r) || visit(r))
 }
 
 /// Calls `visit` on records from the newest down (below `before`), until
 /// it returns false or [`MAX_SCAN`] records were read.
 pub fn scan_newest(
-    trail: &Trail,
+    audit: &Auditor,
     before: Option<u64>,
     mut visit: impl FnMut(TraceRecord) -> bool,
 ) -> Result<(), AuditError> {
-    for (scanned, entry) in trail.newest(before).enumerate() {
+    for (scanned, entry) in audit.newest(before).enumerate() {
         if scanned >= MAX_SCAN {
             break;
         }
@@ -98,6 +102,7 @@ pub fn scan_newest(
         })?;
         let record = TraceRecord {
             seq: entry.seq,
+            node: entry.node,
             event,
         };
         if !visit(record) {
@@ -125,10 +130,10 @@ pub struct Stats {
 }
 
 /// Statistics over the records matching `filter` (newest first, bounded).
-pub fn stats(trail: &Trail, filter: &Filter) -> Result<Stats, AuditError> {
+pub fn stats(audit: &Auditor, filter: &Filter) -> Result<Stats, AuditError> {
     let mut s = Stats::default();
     let mut latencies = Vec::new();
-    scan_newest(trail, filter.before, |r| {
+    scan_newest(audit, filter.before, |r| {
         if !filter.matches(&r) {
             return true;
         }

@@ -215,6 +215,10 @@ pub struct TraceRecord {
     /// Position in the trail, from 1, no gaps (the chain lives in the
     /// trail's frames and checkpoints, see `crate::trail`).
     pub seq: u64,
+    /// The node whose chain holds it (in a cluster; `seq` is then a
+    /// cluster-wide listing position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The event.
     #[serde(flatten)]
     pub event: TraceEvent,

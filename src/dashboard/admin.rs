@@ -192,7 +192,7 @@ fn activity(app: &App) -> Activity {
     let snap = app.registry.snapshot();
     let (mut denials, mut top, mut actions, mut seen) =
         (BTreeMap::new(), BTreeMap::new(), Vec::new(), 0);
-    let scanned = query::scan_newest(app.audit.trail(), None, |r| {
+    let scanned = query::scan_newest(&app.audit, None, |r| {
         seen += 1;
         let e = r.event;
         if e.plane == crate::domain::Plane::Admin {

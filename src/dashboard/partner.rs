@@ -110,7 +110,7 @@ fn activity(app: &App, partner_id: &str, now: OffsetDateTime) -> Activity {
         ..Filter::default()
     };
     let (mut recent, mut per_control) = (Vec::new(), BTreeMap::new());
-    let scanned = query::scan_newest(app.audit.trail(), None, |r| {
+    let scanned = query::scan_newest(&app.audit, None, |r| {
         if !filter.matches(&r) || r.event.plane == crate::domain::Plane::Admin {
             return true;
         }

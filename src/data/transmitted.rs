@@ -113,35 +113,64 @@ impl Transmissions {
                 hex::encode(Sha256::digest(k.as_bytes()))
             )
         });
-        if let Some(key) = &idem_key
-            && let Some(prev) = self.store.get(key.as_bytes())?
-        {
-            let prev: IdempotencyRecord = serde_json::from_slice(&prev)
-                .map_err(|e| StoreError::Backend(format!("idempotency record: {e}")))?;
-            return Ok(if prev.body_sha256 == body_sha256 {
-                Recorded::Replay(prev.response)
-            } else {
-                Recorded::Conflict
-            });
-        }
         let siren = Siren::parse(&tx.siren).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut writes = vec![Write::Put(
             format!("{}{}", tx_prefix(env, &siren, tx.annee), tx.id).into_bytes(),
             to_json(tx)?,
         )];
-        if let Some(key) = idem_key {
-            let rec = IdempotencyRecord {
-                body_sha256,
-                response: response.clone(),
-            };
-            writes.push(Write::Put(key.into_bytes(), to_json(&rec)?));
+        match idem_key {
+            None => self.store.commit(writes)?,
+            Some(key) => {
+                let rec = IdempotencyRecord {
+                    body_sha256,
+                    response: response.clone(),
+                };
+                writes.push(Write::Put(key.clone().into_bytes(), to_json(&rec)?));
+                if let Some(earlier) = self.claim(&key, &rec.body_sha256, writes)? {
+                    return Ok(earlier);
+                }
+            }
         }
-        self.store.commit(writes)?;
         self.index
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((env, siren, tx.annee));
         Ok(Recorded::New(response))
+    }
+
+    /// Commits `writes` unless the idempotency record `key` exists: then
+    /// returns its replay (same body digest) or a conflict. Check and write
+    /// run under the store's write lock — cluster-wide on PostgreSQL — so
+    /// two nodes given the same key at once store one transmission.
+    fn claim(
+        &self,
+        key: &str,
+        body_sha256: &str,
+        writes: Vec<Write>,
+    ) -> Result<Option<Recorded>, StoreError> {
+        let mut earlier = Ok(None);
+        let mut writes = Some(writes);
+        self.store
+            .transact(&mut |_| match self.store.get(key.as_bytes()) {
+                Ok(None) => writes.take(),
+                Ok(Some(prev)) => {
+                    earlier = serde_json::from_slice::<IdempotencyRecord>(&prev)
+                        .map(|prev| {
+                            Some(if prev.body_sha256 == body_sha256 {
+                                Recorded::Replay(prev.response)
+                            } else {
+                                Recorded::Conflict
+                            })
+                        })
+                        .map_err(|e| StoreError::Backend(format!("idempotency record: {e}")));
+                    None
+                }
+                Err(e) => {
+                    earlier = Err(e);
+                    None
+                }
+            })?;
+        earlier
     }
 
     /// Adds `"transmises": [...]` to a sandbox `creances` document when

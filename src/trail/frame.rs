@@ -117,6 +117,17 @@ pub fn chain(prev: &Hash, payload: &[u8]) -> Hash {
     h.finalize().into()
 }
 
+/// The next chain value from a record's parts: the same value as
+/// [`chain`] over its payload, without building the payload.
+pub fn chain_entry(prev: &Hash, seq: u64, time_ms: i64, body: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_le_bytes());
+    h.update(time_ms.to_le_bytes());
+    h.update(body);
+    h.finalize().into()
+}
+
 /// File name of the segment whose first record is `first_seq`.
 pub fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}.seg")
@@ -149,6 +160,22 @@ mod tests {
             assert!(decode(&bad).is_err(), "flip at {i} undetected");
         }
         assert_eq!(decode(&buf[..buf.len() - 1]), Err(FrameFault::Short));
+    }
+
+    #[test]
+    fn chain_entry_is_chain_over_the_payload() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 9, 1_700_000_000_000, b"body");
+        let (payload, _) = decode(&buf).unwrap();
+        let prev = [7; 32];
+        assert_eq!(
+            chain_entry(&prev, 9, 1_700_000_000_000, b"body"),
+            chain(&prev, payload)
+        );
+        assert_ne!(
+            chain_entry(&prev, 10, 1_700_000_000_000, b"body"),
+            chain(&prev, payload)
+        );
     }
 
     #[test]

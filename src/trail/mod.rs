@@ -40,8 +40,8 @@ mod tests;
 mod writer;
 
 pub use check::{VerifyReport, verify_dir};
-pub use frame::Entry;
-pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use frame::{Entry, GENESIS, Hash, chain_entry};
+pub use note::{Checkpoint, NoteSigner, NoteVerifier, origin_of, split_notes};
 pub use open::{OpenReport, TrailConfig};
 pub use purge::PurgeOutcome;
 pub use read::{Newest, Oldest, Start};

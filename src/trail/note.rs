@@ -130,6 +130,11 @@ impl NoteVerifier {
         })
     }
 
+    /// The raw Ed25519 public key.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
     /// The key name (and checkpoint origin).
     pub fn name(&self) -> &str {
         &self.name
@@ -188,6 +193,35 @@ impl NoteVerifier {
         algs.iter()
             .any(|alg| alg.verify_signature(&self.public_key, message, sig).is_ok())
     }
+}
+
+/// The origin line of a signed note (unchecked), if it has one.
+pub fn origin_of(note: &str) -> Option<&str> {
+    note.lines().next().filter(|l| !l.is_empty())
+}
+
+/// Splits a text holding several signed notes one after the other into
+/// the notes: a note ends with its last signature line (`— …`) before a
+/// line that is not one.
+pub fn split_notes(text: &str) -> Vec<&str> {
+    let mut notes = Vec::new();
+    let (mut start, mut at, mut in_sigs) = (0, 0, false);
+    for line in text.split_inclusive('\n') {
+        if in_sigs && !line.starts_with(SIG_PREFIX) && !line.trim().is_empty() {
+            notes.push(&text[start..at]);
+            start = at;
+            in_sigs = false;
+        }
+        if line == "\n" {
+            in_sigs = true;
+        }
+        at += line.len();
+    }
+    if text[start..].trim().is_empty() {
+        return notes;
+    }
+    notes.push(&text[start..]);
+    notes
 }
 
 /// Origin and checkpoint fields of a note text (text ends in a newline).

@@ -4,7 +4,7 @@
 //! just that range of the segment, and check each frame's CRC again.
 //! Readers see only what the writer has published (durable records).
 
-use super::frame::{self, Entry};
+use super::frame::{self, Entry, Hash};
 use super::scan::{FrameReader, Segment};
 use super::{Trail, TrailError, writer};
 use std::path::PathBuf;
@@ -77,7 +77,52 @@ impl Trail {
         }
     }
 
-    pub(super) fn last_seq(&self) -> u64 {
+    /// The chain value after record `seq` (blocking: may read the segment
+    /// holding it from its start). `GENESIS` for 0; the purge checkpoint's
+    /// head for the purge point; an error for a seq not retained.
+    pub fn chain_at(&self, seq: u64) -> Result<Hash, TrailError> {
+        if seq == 0 {
+            return Ok(frame::GENESIS);
+        }
+        let (start, first) = {
+            let st = writer::lock(&self.shared);
+            let i = st
+                .segments
+                .iter()
+                .position(|s| s.len > 0 && s.first_seq <= seq && seq <= s.last_seq);
+            match i {
+                Some(i) if st.segments[i].last_seq == seq => return Ok(st.segments[i].end_hash),
+                Some(i) if i > 0 => (Some(st.segments[i - 1].end_hash), st.segments[i].first_seq),
+                Some(i) => (None, st.segments[i].first_seq),
+                None => (None, seq + 1),
+            }
+        };
+        let mut hash = match start {
+            Some(h) => h,
+            None if first == 1 => frame::GENESIS,
+            None => match self.purge_point() {
+                Some((count, head)) if count + 1 == first => head,
+                _ => return Err(TrailError::Failed(format!("record {seq} is not retained"))),
+            },
+        };
+        for entry in self.oldest(Start::Seq(first)) {
+            let e = entry?;
+            hash = frame::chain_entry(&hash, e.seq, e.time_ms, &e.body);
+            if e.seq == seq {
+                return Ok(hash);
+            }
+        }
+        Err(TrailError::Failed(format!("record {seq} is not retained")))
+    }
+
+    /// The purge checkpoint in force: (count, head).
+    fn purge_point(&self) -> Option<(u64, Hash)> {
+        let note = super::check::read_note(&self.dir.join(super::PURGE_FILE), self.verifier());
+        note.ok().flatten().map(|c| (c.count, c.head))
+    }
+
+    /// The newest record readers may see (written, synced, published).
+    pub fn last_seq(&self) -> u64 {
         writer::lock(&self.shared)
             .segments
             .last()

@@ -56,6 +56,19 @@ pub(super) fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value)
 /// One line describing a partner, application, grant or certificate.
 fn summary(v: &Value) -> String {
     let s = |k: &str| v[k].as_str().map(str::to_owned);
+    if let (Some(seq), Some(decision)) = (v["seq"].as_u64(), s("decision")) {
+        // A trace record (it also has a thumbprint: test it first).
+        let node = s("node").map(|n| format!("{n}  ")).unwrap_or_default();
+        return format!(
+            "{seq}  {}  {node}{}  {} {}  {}  {decision}  {}",
+            s("time").unwrap_or_default(),
+            s("plane").unwrap_or_default(),
+            s("method").unwrap_or_default(),
+            s("path").unwrap_or_default(),
+            v["status"],
+            s("code").unwrap_or_default()
+        );
+    }
     if let Some(t) = s("thumbprint") {
         return format!(
             "{t}  {}  {}  until {}",
@@ -84,4 +97,22 @@ fn summary(v: &Value) -> String {
         return format!("{scope}: {}", v["years"]);
     }
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_trace_record_reads_as_one_line_not_as_a_certificate() {
+        let record = serde_json::json!({
+            "seq": 27, "time": "2026-11-30T04:05:06.688Z", "node": "node-b",
+            "plane": "sandbox", "method": "GET", "path": "/opale/v1/x", "status": 403,
+            "decision": "denied", "code": "910300", "thumbprint": "abc"
+        });
+        let line = summary(&record);
+        assert!(line.starts_with("27  2026-11-30T04:05:06.688Z  node-b  sandbox  GET /opale/v1/x  403  denied  910300"), "{line}");
+        let cert = serde_json::json!({"thumbprint": "abc", "status": "active"});
+        assert!(summary(&cert).starts_with("abc  active"));
+    }
 }

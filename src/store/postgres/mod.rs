@@ -85,6 +85,16 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The pool (shared with the cluster trail).
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    /// The `opale-pg` runtime every PostgreSQL call runs on.
+    pub fn runtime(&self) -> Handle {
+        self.handle.clone()
+    }
+
     /// Runs `task` on the PostgreSQL runtime and waits for its answer;
     /// counts failures and successful round-trips in [`Health`].
     fn call<T, F>(&self, task: impl FnOnce(Pool) -> F) -> Result<T, StoreError>

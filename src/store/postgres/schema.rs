@@ -10,7 +10,10 @@ use deadpool_postgres::Pool;
 const MIGRATION_LOCK: i64 = 0x6f70_616c_6500;
 
 /// Every migration, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../../migrations/0001_kv.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_kv.sql")),
+    (2, include_str!("../../../migrations/0002_trail.sql")),
+];
 
 /// Applies the migrations this database has not seen yet.
 pub(super) async fn migrate(p: &Pool) -> Result<(), StoreError> {

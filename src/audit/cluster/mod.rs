@@ -1,0 +1,286 @@
+//! The trail of a cluster node (DESIGN §7 and §10): the node appends to
+//! its local trail exactly as a single node does (segments, group commit,
+//! fdatasync, signed checkpoints), and a shipper copies every durable
+//! record, in order, into PostgreSQL — one hash chain per node, the same
+//! seq, time, body and chain value as the local frames, with a checkpoint
+//! signed by the node (origin `opale-apim/trail/<node_id>`) committed in
+//! the transaction of the records it covers. Listing, statistics, export,
+//! `verify` and checkpoints then read PostgreSQL and cover every node.
+//!
+//! A response with `before_response` durability waits for its record to be
+//! durable locally and then committed in PostgreSQL while PostgreSQL
+//! answers; while it does not (DESIGN §10: data calls go on from the
+//! snapshot) the record waits in the local trail and is shipped when
+//! PostgreSQL is back. A SIGKILL therefore loses nothing answered: what
+//! was answered is in PostgreSQL, or (PostgreSQL away) on the node's disk
+//! and shipped at its next start.
+//!
+//! Each node signs with its own key (`data_dir/keys/audit-signing.pem`),
+//! registered in `trail_nodes` at first start; a node whose key differs
+//! from the registered one is refused (two nodes with one `node_id`).
+
+mod ship;
+pub mod sql;
+mod verify;
+
+pub use verify::NodeReport;
+
+use crate::store::{Health, PgStore};
+use crate::trail::{NoteSigner, Trail, TrailError};
+use deadpool_postgres::Pool;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+/// Longest wait for one PostgreSQL call of the trail.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The origin (and key name) of a node's checkpoints.
+pub fn origin(node: &str) -> String {
+    format!("{}/{node}", super::ORIGIN)
+}
+
+/// What can go wrong with the cluster trail.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// PostgreSQL did not answer (connection, pool, timeout).
+    #[error("{0}")]
+    Unavailable(String),
+    /// PostgreSQL refused a statement.
+    #[error("{0}")]
+    Backend(String),
+    /// This node may not write its chain (key or history mismatch).
+    #[error("{0}")]
+    Refused(String),
+    /// The local trail failed.
+    #[error(transparent)]
+    Trail(#[from] TrailError),
+}
+
+/// How far this node's chain is in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shipped {
+    /// The last record committed in PostgreSQL.
+    pub seq: u64,
+    /// Whether the last attempt succeeded (waiters stop waiting when not).
+    pub up: bool,
+}
+
+/// The PostgreSQL side of this node's trail.
+pub struct ClusterTrail {
+    /// Keeps the PostgreSQL runtime alive and answers `health`.
+    store: Arc<PgStore>,
+    handle: Handle,
+    pool: Pool,
+    node: String,
+    signer: Arc<NoteSigner>,
+    shipped: watch::Receiver<Shipped>,
+    wake: SyncSender<()>,
+    /// Why this node's chain in PostgreSQL cannot be continued, if so.
+    flagged: Option<String>,
+}
+
+impl ClusterTrail {
+    /// Registers this node's key, checks that its chain in PostgreSQL is a
+    /// prefix of the local trail, and starts the shipper. Blocking.
+    pub fn open(
+        store: Arc<PgStore>,
+        node: &str,
+        key: rcgen::KeyPair,
+        trail: Arc<Trail>,
+    ) -> Result<Self, ClusterError> {
+        use crate::store::Store;
+        let signer = Arc::new(NoteSigner::new(&origin(node), key)?);
+        let (handle, pool) = (store.runtime(), store.pool());
+        let mine = signer.verifier().public_key().to_vec();
+        let registered = run(&handle, {
+            let (pool, node, mine) = (pool.clone(), node.to_owned(), mine.clone());
+            async move { sql::register(&pool, &node, &mine).await }
+        })?;
+        if registered != mine {
+            return Err(ClusterError::Refused(format!(
+                "node {node:?} is registered in PostgreSQL with another trail key: two nodes share \
+                 cluster.node_id, or data_dir/keys/audit-signing.pem was replaced"
+            )));
+        }
+        let (pg_seq, pg_hash) = run(&handle, {
+            let (pool, node) = (pool.clone(), node.to_owned());
+            async move { sql::last(&pool, &node).await }
+        })?;
+        let local = trail.last_seq();
+        if pg_seq > local {
+            return Err(ClusterError::Refused(format!(
+                "node {node:?} has records up to {pg_seq} in PostgreSQL but its local trail only up \
+                 to {local}: this data_dir is not the node's latest (restored or replaced); give the \
+                 node a new cluster.node_id or bring back its data_dir"
+            )));
+        }
+        let (start, flagged) = ship::resume(&trail, pg_seq, &pg_hash);
+        if let Some(why) = &flagged {
+            tracing::error!(node, reason = %why, "the node's trail in PostgreSQL is not shipped to");
+        }
+        let (tx, rx) = watch::channel(Shipped {
+            seq: pg_seq,
+            up: flagged.is_none(),
+        });
+        let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        if let Some(hash) = start {
+            let shipper = ship::Shipper {
+                trail,
+                handle: handle.clone(),
+                pool: pool.clone(),
+                node: node.to_owned(),
+                signer: signer.clone(),
+                health: store.health(),
+                shipped: tx,
+                next: pg_seq + 1,
+                hash,
+            };
+            shipper.spawn(woken)?;
+        }
+        Ok(ClusterTrail {
+            store,
+            handle,
+            pool,
+            node: node.to_owned(),
+            signer,
+            shipped: rx,
+            wake,
+            flagged,
+        })
+    }
+
+    /// Waits until record `seq` is committed in PostgreSQL, or PostgreSQL
+    /// is found away (the record then waits on the local disk), or
+    /// [`CALL_TIMEOUT`] passed.
+    pub async fn shipped(&self, seq: u64) {
+        match self.wake.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) => {}
+            Err(TrySendError::Disconnected(())) => return,
+        }
+        let mut rx = self.shipped.clone();
+        let done = rx.wait_for(|s| s.seq >= seq || !s.up);
+        let _ = tokio::time::timeout(CALL_TIMEOUT, done).await;
+    }
+
+    /// How far the chain is in PostgreSQL.
+    pub fn progress(&self) -> Shipped {
+        *self.shipped.borrow()
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The store's health counters.
+    pub fn health(&self) -> Option<Arc<Health>> {
+        use crate::store::Store;
+        self.store.health()
+    }
+
+    /// Runs one PostgreSQL call of the trail and waits for it (blocking).
+    fn call<T, F>(&self, task: impl FnOnce(Pool) -> F) -> Result<T, ClusterError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ClusterError>> + Send + 'static,
+    {
+        run(&self.handle, task(self.pool.clone()))
+    }
+}
+
+/// Runs `fut` on the PostgreSQL runtime and waits for its answer.
+fn run<T: Send + 'static>(
+    handle: &Handle,
+    fut: impl Future<Output = Result<T, ClusterError>> + Send + 'static,
+) -> Result<T, ClusterError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
+        Err(ClusterError::Unavailable(format!(
+            "no answer from PostgreSQL within {} s",
+            CALL_TIMEOUT.as_secs()
+        )))
+    })
+}
+
+/// Newest-first records of every node (blocking: each page is one query).
+pub struct Newest<'a> {
+    trail: &'a ClusterTrail,
+    before: i64,
+    page: std::vec::IntoIter<sql::Row>,
+    done: bool,
+}
+
+/// Rows per page of a listing.
+const LIST_PAGE: i64 = 500;
+
+impl Iterator for Newest<'_> {
+    type Item = Result<sql::Row, ClusterError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.page.next() {
+            return Some(Ok(r));
+        }
+        if self.done {
+            return None;
+        }
+        let before = self.before;
+        match self
+            .trail
+            .call(move |pool| async move { sql::newest(&pool, before, LIST_PAGE).await })
+        {
+            Ok(rows) => {
+                self.done = (rows.len() as i64) < LIST_PAGE;
+                self.before = rows.last().map_or(0, |r| r.id);
+                self.page = rows.into_iter();
+                self.page.next().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl ClusterTrail {
+    /// Records of every node, newest first, below listing position `before`.
+    pub fn newest(&self, before: Option<u64>) -> Newest<'_> {
+        Newest {
+            trail: self,
+            before: before.map_or(i64::MAX, sql::as_i64),
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// Every node's latest checkpoint, one signed note after the other
+    /// (blocking).
+    pub fn checkpoints(&self) -> Result<String, ClusterError> {
+        let chains = self.call(|pool| async move { sql::chains(&pool).await })?;
+        Ok(chains
+            .iter()
+            .filter_map(|(_, c)| c.checkpoint.as_deref())
+            .collect())
+    }
+
+    /// Applies the local purge point (count, head, cutoff) to this node's
+    /// chain in PostgreSQL: a purge checkpoint signed by the node, and the
+    /// records it covers deleted (blocking). Returns the rows deleted.
+    pub fn purge(
+        &self,
+        count: u64,
+        head: &crate::trail::Hash,
+        cutoff_ms: i64,
+    ) -> Result<u64, ClusterError> {
+        let note = self.signer.sign(count, head, Some(cutoff_ms))?.text;
+        let node = self.node.clone();
+        self.call(move |pool| async move { sql::purge(&pool, &node, count, &note).await })
+    }
+}

@@ -1,0 +1,189 @@
+//! The shipper: one thread per node copying the local trail's durable
+//! records, in order, into PostgreSQL. Each round takes every record made
+//! durable since the last (up to `MAX_BATCH`), recomputes their chain
+//! values from the local bodies (PostgreSQL never decides the chain),
+//! signs a checkpoint for the last one and commits records and checkpoint
+//! in one transaction — group commit, as the local writer does.
+//!
+//! A failed round marks the chain "not up" (waiting responses go on: their
+//! records are durable locally) and is retried every `RETRY`, after
+//! re-reading where PostgreSQL's copy ends (a commit whose answer was lost
+//! must not be shipped twice).
+
+use super::sql::{self, Batch};
+use super::{ClusterError, Shipped, run};
+use crate::store::Health;
+use crate::trail::{Hash, NoteSigner, Start, Trail, chain_entry};
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+/// Most records in one shipped transaction.
+const MAX_BATCH: usize = 2000;
+/// Wait between rounds when nothing woke the shipper, and after a failure.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Where shipping starts: the local chain value after PostgreSQL's last
+/// record, or why the node's chain in PostgreSQL cannot be continued.
+pub fn resume(trail: &Trail, pg_seq: u64, pg_hash: &[u8]) -> (Option<Hash>, Option<String>) {
+    match trail.chain_at(pg_seq) {
+        Ok(local) if pg_seq == 0 || local[..] == *pg_hash => (Some(local), None),
+        Ok(_) => (
+            None,
+            Some(format!(
+                "record {pg_seq} in PostgreSQL differs from the local trail's (chain value)"
+            )),
+        ),
+        Err(e) => (
+            None,
+            Some(format!("local trail unreadable at record {pg_seq}: {e}")),
+        ),
+    }
+}
+
+/// The shipper's state.
+pub struct Shipper {
+    pub trail: Arc<Trail>,
+    pub handle: Handle,
+    pub pool: Pool,
+    pub node: String,
+    pub signer: Arc<NoteSigner>,
+    pub health: Option<Arc<Health>>,
+    pub shipped: watch::Sender<Shipped>,
+    /// Next seq to ship.
+    pub next: u64,
+    /// Chain value after `next - 1`.
+    pub hash: Hash,
+}
+
+impl Shipper {
+    /// Starts the `opale-ship` thread; it ends when the trail handle's
+    /// wake sender is dropped.
+    pub fn spawn(self, woken: Receiver<()>) -> Result<(), ClusterError> {
+        std::thread::Builder::new()
+            .name("opale-ship".into())
+            .spawn(move || self.run(&woken))
+            .map(drop)
+            .map_err(|e| ClusterError::Refused(format!("cannot start the trail shipper: {e}")))
+    }
+
+    fn run(mut self, woken: &Receiver<()>) {
+        let mut failing = false;
+        loop {
+            match woken.recv_timeout(RETRY) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if failing {
+                std::thread::sleep(RETRY);
+                if !self.resync() {
+                    continue;
+                }
+            }
+            failing = !self.drain();
+        }
+    }
+
+    /// Ships every durable record not shipped yet; false on a failure.
+    fn drain(&mut self) -> bool {
+        while self.trail.last_seq() >= self.next {
+            let batch = match self.batch() {
+                Ok(b) => b,
+                Err(e) => return self.failed(&e),
+            };
+            let (pool, node) = (self.pool.clone(), self.node.clone());
+            let last = self.next - 1 + batch.0.seqs.len() as u64;
+            let shipped = run(&self.handle, async move {
+                sql::ship(&pool, &node, &batch.0).await
+            });
+            if let Err(e) = shipped {
+                return self.failed(&e);
+            }
+            self.next = last + 1;
+            self.hash = batch.1;
+            if let Some(h) = &self.health {
+                h.contact();
+            }
+            self.shipped.send_replace(Shipped {
+                seq: last,
+                up: true,
+            });
+        }
+        true
+    }
+
+    /// The next batch and the chain value after it.
+    fn batch(&self) -> Result<(Batch, Hash), ClusterError> {
+        let until = self.trail.last_seq();
+        let mut b = Batch {
+            seqs: Vec::new(),
+            times: Vec::new(),
+            bodies: Vec::new(),
+            hashes: Vec::new(),
+            note: String::new(),
+        };
+        let mut hash = self.hash;
+        for entry in self.trail.oldest(Start::Seq(self.next)) {
+            let e = entry?;
+            let expected = self.next + b.seqs.len() as u64;
+            if e.seq != expected {
+                return Err(ClusterError::Refused(format!(
+                    "local trail skips from record {expected} to {}",
+                    e.seq
+                )));
+            }
+            hash = chain_entry(&hash, e.seq, e.time_ms, &e.body);
+            b.seqs.push(sql::as_i64(e.seq));
+            b.times.push(e.time_ms);
+            b.bodies.push(e.body);
+            b.hashes.push(hash.to_vec());
+            if b.seqs.len() >= MAX_BATCH || e.seq >= until {
+                break;
+            }
+        }
+        let last = self.next - 1 + b.seqs.len() as u64;
+        b.note = self.signer.sign(last, &hash, None)?.text;
+        Ok((b, hash))
+    }
+
+    fn failed(&self, e: &ClusterError) -> bool {
+        if let Some(h) = &self.health {
+            h.failure(e);
+        }
+        if self.shipped.borrow().up {
+            tracing::warn!(node = %self.node, error = %e, "trail records wait on this node's disk until PostgreSQL answers");
+        }
+        self.shipped.send_modify(|s| s.up = false);
+        false
+    }
+
+    /// After a failure: where PostgreSQL's copy really ends (a lost answer
+    /// may hide a commit). True when shipping may go on.
+    fn resync(&mut self) -> bool {
+        let (pool, node) = (self.pool.clone(), self.node.clone());
+        match run(&self.handle, async move { sql::last(&pool, &node).await }) {
+            Ok((seq, _)) if seq + 1 == self.next => true,
+            // Ahead (a commit whose answer was lost) or behind (PostgreSQL
+            // restored from a backup): continue from its end, re-shipping
+            // from the local trail what it lacks.
+            Ok((seq, hash)) if seq <= self.trail.last_seq() => {
+                match resume(&self.trail, seq, &hash) {
+                    (Some(h), None) => {
+                        self.next = seq + 1;
+                        self.hash = h;
+                        true
+                    }
+                    (_, why) => self.failed(&ClusterError::Refused(why.unwrap_or_default())),
+                }
+            }
+            Ok((seq, _)) => self.failed(&ClusterError::Refused(format!(
+                "PostgreSQL holds this node's chain up to {seq}, expected {}",
+                self.next - 1
+            ))),
+            Err(e) => self.failed(&e),
+        }
+    }
+}

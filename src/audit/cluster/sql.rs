@@ -1,0 +1,227 @@
+//! The SQL of the cluster trail (tables of `migrations/0002_trail.sql`),
+//! run on the PostgreSQL runtime of the store.
+
+use super::ClusterError;
+use deadpool_postgres::{Pool, PoolError};
+
+/// One record as stored: its chain position and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Cluster-wide listing position (`id`).
+    pub id: i64,
+    /// The node whose chain holds it.
+    pub node: String,
+    /// Position in that chain.
+    pub seq: i64,
+    /// Unix ms.
+    pub time_ms: i64,
+    /// The record body (the audit event, JSON).
+    pub body: Vec<u8>,
+    /// Chain value after it.
+    pub hash: Vec<u8>,
+}
+
+/// What one node's chain holds in PostgreSQL.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    /// Public key registered for the node.
+    pub public_key: Vec<u8>,
+    /// Latest checkpoint note.
+    pub checkpoint: Option<String>,
+    /// Purge checkpoint note.
+    pub purge: Option<String>,
+}
+
+pub(super) fn pg(e: tokio_postgres::Error) -> ClusterError {
+    match e.as_db_error() {
+        Some(db) => ClusterError::Backend(format!("PostgreSQL: {}", db.message())),
+        None => ClusterError::Unavailable(format!("PostgreSQL: {e}")),
+    }
+}
+
+fn pool_err(e: PoolError) -> ClusterError {
+    match e {
+        PoolError::Backend(e) => pg(e),
+        other => ClusterError::Unavailable(format!("PostgreSQL pool: {other}")),
+    }
+}
+
+async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, ClusterError> {
+    pool.get().await.map_err(pool_err)
+}
+
+/// Registers `node` with `public_key`, or returns the key already
+/// registered for it.
+pub async fn register(pool: &Pool, node: &str, public_key: &[u8]) -> Result<Vec<u8>, ClusterError> {
+    let c = client(pool).await?;
+    c.execute(
+        "INSERT INTO trail_nodes (node, public_key) VALUES ($1, $2) ON CONFLICT (node) DO NOTHING",
+        &[&node, &public_key],
+    )
+    .await
+    .map_err(pg)?;
+    let row = c
+        .query_one(
+            "SELECT public_key FROM trail_nodes WHERE node = $1",
+            &[&node],
+        )
+        .await
+        .map_err(pg)?;
+    row.try_get(0).map_err(pg)
+}
+
+/// The last record of `node`'s chain: (seq, hash), (0, []) when empty.
+pub async fn last(pool: &Pool, node: &str) -> Result<(u64, Vec<u8>), ClusterError> {
+    let c = client(pool).await?;
+    let row = c
+        .query_opt(
+            "SELECT seq, hash FROM trail_records WHERE node = $1 ORDER BY seq DESC LIMIT 1",
+            &[&node],
+        )
+        .await
+        .map_err(pg)?;
+    match row {
+        Some(r) => Ok((as_u64(r.try_get(0).map_err(pg)?), r.try_get(1).map_err(pg)?)),
+        None => Ok((0, Vec::new())),
+    }
+}
+
+/// The records to ship in one transaction with the checkpoint covering them.
+pub struct Batch {
+    /// Seqs, contiguous.
+    pub seqs: Vec<i64>,
+    /// Times.
+    pub times: Vec<i64>,
+    /// Bodies.
+    pub bodies: Vec<Vec<u8>>,
+    /// Chain values.
+    pub hashes: Vec<Vec<u8>>,
+    /// The signed checkpoint for the last record.
+    pub note: String,
+}
+
+/// Inserts a batch of `node`'s chain and its checkpoint, in one transaction.
+pub async fn ship(pool: &Pool, node: &str, batch: &Batch) -> Result<(), ClusterError> {
+    let mut c = client(pool).await?;
+    let tx = c.transaction().await.map_err(pg)?;
+    tx.execute(
+        "INSERT INTO trail_records (node, seq, time_ms, body, hash) \
+         SELECT $1, s, t, b, h FROM UNNEST($2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[]) AS u(s, t, b, h) \
+         ORDER BY s",
+        &[&node, &batch.seqs, &batch.times, &batch.bodies, &batch.hashes],
+    )
+    .await
+    .map_err(pg)?;
+    let count = batch.seqs.last().copied().unwrap_or(0);
+    tx.execute(
+        "INSERT INTO trail_checkpoints (node, count, note) VALUES ($1, $2, $3) \
+         ON CONFLICT (node) DO UPDATE SET count = EXCLUDED.count, note = EXCLUDED.note",
+        &[&node, &count, &batch.note],
+    )
+    .await
+    .map_err(pg)?;
+    tx.commit().await.map_err(pg)
+}
+
+/// Records the purge checkpoint of `node`'s chain and deletes the records
+/// it covers, in one transaction.
+pub async fn purge(pool: &Pool, node: &str, count: u64, note: &str) -> Result<u64, ClusterError> {
+    let count = as_i64(count);
+    let mut c = client(pool).await?;
+    let tx = c.transaction().await.map_err(pg)?;
+    tx.execute(
+        "INSERT INTO trail_purges (node, count, note) VALUES ($1, $2, $3) \
+         ON CONFLICT (node) DO UPDATE SET count = EXCLUDED.count, note = EXCLUDED.note \
+         WHERE trail_purges.count < EXCLUDED.count",
+        &[&node, &count, &note],
+    )
+    .await
+    .map_err(pg)?;
+    let deleted = tx
+        .execute(
+            "DELETE FROM trail_records WHERE node = $1 AND seq <= $2",
+            &[&node, &count],
+        )
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+    Ok(deleted)
+}
+
+/// Every node's key and notes, by node name.
+pub async fn chains(pool: &Pool) -> Result<Vec<(String, Chain)>, ClusterError> {
+    let c = client(pool).await?;
+    let rows = c
+        .query(
+            "SELECT n.node, n.public_key, c.note, p.note FROM trail_nodes n \
+             LEFT JOIN trail_checkpoints c ON c.node = n.node \
+             LEFT JOIN trail_purges p ON p.node = n.node ORDER BY n.node",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    rows.iter()
+        .map(|r| {
+            let chain = Chain {
+                public_key: r.try_get(1).map_err(pg)?,
+                checkpoint: r.try_get(2).map_err(pg)?,
+                purge: r.try_get(3).map_err(pg)?,
+            };
+            Ok((r.try_get(0).map_err(pg)?, chain))
+        })
+        .collect()
+}
+
+/// Up to `limit` records of `node`'s chain after `after_seq`, in order.
+pub async fn walk(
+    pool: &Pool,
+    node: &str,
+    after_seq: u64,
+    limit: i64,
+) -> Result<Vec<Row>, ClusterError> {
+    let c = client(pool).await?;
+    let rows = c
+        .query(
+            "SELECT id, node, seq, time_ms, body, hash FROM trail_records \
+             WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&node, &as_i64(after_seq), &limit],
+        )
+        .await
+        .map_err(pg)?;
+    rows.iter().map(row).collect()
+}
+
+/// Up to `limit` records of every node with an id below `before`, newest first.
+pub async fn newest(pool: &Pool, before: i64, limit: i64) -> Result<Vec<Row>, ClusterError> {
+    let c = client(pool).await?;
+    let rows = c
+        .query(
+            "SELECT id, node, seq, time_ms, body, hash FROM trail_records \
+             WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            &[&before, &limit],
+        )
+        .await
+        .map_err(pg)?;
+    rows.iter().map(row).collect()
+}
+
+fn row(r: &tokio_postgres::Row) -> Result<Row, ClusterError> {
+    Ok(Row {
+        id: r.try_get(0).map_err(pg)?,
+        node: r.try_get(1).map_err(pg)?,
+        seq: r.try_get(2).map_err(pg)?,
+        time_ms: r.try_get(3).map_err(pg)?,
+        body: r.try_get(4).map_err(pg)?,
+        hash: r.try_get(5).map_err(pg)?,
+    })
+}
+
+/// A seq as stored (bigint).
+pub fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored seq (never negative when written by a node).
+pub fn as_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
