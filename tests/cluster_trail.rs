@@ -323,9 +323,17 @@ async fn psql(pg: &Postgres) -> tokio_postgres::Client {
     client
 }
 
+/// `node`'s latest checkpoint as PostgreSQL holds it: (count, note).
+async fn stored_checkpoint(db: &tokio_postgres::Client, node: &str) -> (i64, String) {
+    let sql = "SELECT count, note FROM trail_checkpoints WHERE node = $1";
+    let row = db.query_one(sql, &[&node]).await.unwrap();
+    (row.get(0), row.get(1))
+}
+
 #[tokio::test]
 async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     let pg = Postgres::start().await;
+    let db = psql(&pg).await;
     let dir_b = tempfile::tempdir().unwrap();
     let (a, b) = two_nodes(&pg, dir_b.path()).await;
     let c = a.client(Sandbox).await;
@@ -333,12 +341,17 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     let token = a.token(Sandbox, &c.cert, &c.id).await;
     calls(&a, &c, &token).await;
     let on_b = calls(&b, &c, &token).await;
+    // What a rollback of PostgreSQL to this moment would restore for A.
+    let (old_count, old_note) = stored_checkpoint(&db, "node-a").await;
+    calls(&a, &c, &token).await;
     let saved = checkpoint(&a).await;
     let counts = checkpoint_counts(&saved);
     let names: HashSet<&str> = counts.keys().map(String::as_str).collect();
     assert_eq!(names, HashSet::from(["node-a", "node-b"]), "{saved}");
     assert!(saved.contains("\n— opale-apim/trail/node-a "), "{saved}");
     assert!(saved.contains("\n— opale-apim/trail/node-b "), "{saved}");
+    let vouched = counts["node-a"];
+    assert!(vouched > old_count as u64, "{old_count} then {saved}");
     calls(&a, &c, &token).await;
     calls(&b, &c, &token).await;
     let report = verify(&b, Some(json!({ "checkpoint": saved }))).await;
@@ -348,7 +361,6 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     );
 
     // A denial on B rewritten as an admission.
-    let db = psql(&pg).await;
     let denied = &on_b[1].cid;
     let row = db
         .query_one(
@@ -364,17 +376,35 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     assert_eq!(db.execute(edit, &[&seq]).await.unwrap(), 1);
     let report = verify(&a, None).await;
     assert_eq!(report["ok"], false, "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("node-b") && reason.contains(&seq.to_string()),
+        "{report}"
+    );
     let node_b = node_report(&report, "node-b");
     assert_eq!(node_b["ok"], false, "{report}");
     assert_eq!(node_b["first_bad"].as_i64(), Some(seq), "{report}");
     assert_eq!(node_report(&report, "node-a")["ok"], true, "{report}");
 
-    // A's newest rows deleted, down below what the saved note vouched for:
-    // what is left is a consistent prefix, which only the note shows short.
-    let vouched = counts["node-a"] as i64;
+    // A's chain rolled back to the earlier moment, checkpoint row included:
+    // what is left is self-consistent (DESIGN §7), and only the note saved
+    // elsewhere shows the records it lost.
     let cut = "DELETE FROM trail_records WHERE node = 'node-a' AND seq > $1";
-    assert!(db.execute(cut, &[&(vouched - 3)]).await.unwrap() > 3);
+    assert!(db.execute(cut, &[&old_count]).await.unwrap() > 3);
+    let restore = "UPDATE trail_checkpoints SET count = $1, note = $2 WHERE node = 'node-a'";
+    assert_eq!(
+        db.execute(restore, &[&old_count, &old_note]).await.unwrap(),
+        1
+    );
     let report = verify(&b, Some(json!({ "checkpoint": saved }))).await;
     assert_eq!(report["ok"], false, "{report}");
-    assert_eq!(node_report(&report, "node-a")["ok"], false, "{report}");
+    let node_a = node_report(&report, "node-a");
+    assert_eq!(node_a["ok"], false, "{report}");
+    assert_eq!(
+        node_a["first_bad"].as_i64(),
+        Some(old_count + 1),
+        "{report}"
+    );
+    let why = node_a["reason"].as_str().unwrap();
+    assert!(why.contains(&format!("vouched for {vouched}")), "{report}");
 }
