@@ -11,91 +11,19 @@
 mod support;
 
 use hyper::Method;
-use opale_apim::config::{Config, StoreBackend, StoreUrl};
 use opale_apim::domain::Environment::Sandbox;
 use serde_json::json;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::cluster::{PROPAGATION, eventually, first_node, peer_node, two_nodes};
 use support::postgres::Postgres;
 use support::{Client, Reply, TestServer};
 
 const PATH: &str = "/opale/v1/entreprises/732829320/declarations?annee=2024";
 const BIN: &str = env!("CARGO_BIN_EXE_opale-apim");
-/// How long a change may take to reach the other node.
-const PROPAGATION: Duration = Duration::from_secs(2);
-
-fn on_postgres(c: &mut Config, url: &str, node: &str) {
-    c.store.backend = StoreBackend::Postgres;
-    c.store.url = Some(StoreUrl(url.to_owned()));
-    c.cluster.node_id = node.to_owned();
-}
-
-/// Node A: a fresh PKI, its state in PostgreSQL.
-async fn first_node(
-    pg: &Postgres,
-    tweak: impl Fn(&mut Config) + Send + Sync + 'static,
-) -> TestServer {
-    let url = pg.url();
-    TestServer::start_with(move |c| {
-        on_postgres(c, &url, "node-a");
-        tweak(c);
-    })
-    .await
-}
-
-/// Another node of `peer`'s cluster: the same PKI and token signing keys
-/// (copied into its own data directory, kept in `data`), its own trail.
-async fn peer_node(
-    peer: &TestServer,
-    url: &str,
-    node: &'static str,
-    data: &Path,
-    tweak: impl Fn(&mut Config) + Send + Sync + 'static,
-) -> TestServer {
-    let keys = data.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    for env in ["sandbox", "production"] {
-        let name = format!("{env}-token-signing.pem");
-        std::fs::copy(peer.dir().join("data/keys").join(&name), keys.join(&name)).unwrap();
-    }
-    let (certs, data, url) = (peer.dir().join("certs"), data.to_path_buf(), url.to_owned());
-    let mut node_b = TestServer::start_with(move |c| {
-        on_postgres(c, &url, node);
-        c.certs_dir = certs.clone();
-        c.data_dir = data.clone();
-        tweak(c);
-    })
-    .await;
-    node_b.pki = peer.pki.clone();
-    node_b
-}
-
-/// Polls `probe` until it returns true or `within` has passed.
-async fn eventually<F: Future<Output = bool>>(
-    within: Duration,
-    mut probe: impl FnMut() -> F,
-) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if probe().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn data(s: &TestServer, c: &Client, token: &str) -> Reply {
     s.data_call_with_token(Sandbox, &c.cert, token, PATH).await
-}
-
-async fn two_nodes(pg: &Postgres, data_b: &Path) -> (TestServer, TestServer) {
-    let a = first_node(pg, |_| {}).await;
-    let b = peer_node(&a, &pg.url(), "node-b", data_b, |_| {}).await;
-    (a, b)
 }
 
 #[tokio::test]

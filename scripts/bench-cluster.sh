@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The cluster row of the benchmark (issue 12): two opale-apim nodes on one
+# PostgreSQL (registry + trail) and one Redis (quota), behind the same load
+# generator, measured in the same run as one embedded node (sled, local
+# quota) and nginx, on the same upstream and client certificates as
+# scripts/bench.sh (whose functions it reuses from scripts/bench-servers.sh).
+#
+# Each round runs, in rotating order, DURATION seconds of keep-alive load
+# on the production listener (full chain + durable trace + proxy):
+#   cluster  two oha processes at once, CONNS connections each, one per node
+#   single   one oha, 2 x CONNS connections, on the embedded node
+#   nginx    one oha, 2 x CONNS connections, nginx mTLS + proxy
+# and records req/s (summed over the two oha of the cluster), p99 (the
+# larger of the two), and CPU per call (utime+stime from /proc of: both
+# opale nodes; every PostgreSQL process; redis-server; the embedded node;
+# nginx's master and workers), then prints a Markdown table of medians.
+#
+#   scripts/bench-cluster.sh                     DURATION=10 ROUNDS=3 CONNS=32
+#   DURATION=2 ROUNDS=1 scripts/bench-cluster.sh  smoke run
+#   PG_FSYNC=off                                 PostgreSQL without fsync
+#
+# Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
+# initdb/postgres, run as the postgres user when root) and redis-server.
+# Everything binds 127.0.0.1; stops everything it started on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-32}
+PG_FSYNC=${PG_FSYNC:-on}
+AUDIT_DURABILITY=before_response
+HERE=$PWD/scripts
+export PATH=$HOME/.cargo/bin:$PATH
+for tool in oha nginx redis-server openssl curl python3 pgrep; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (see scripts/bench.sh, scripts/test.sh)" >&2; exit 1; }
+done
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/postgres" ] || { echo "missing: PostgreSQL (Debian's postgresql)" >&2; exit 1; }
+cargo build --release -q
+BIN=$PWD/target/release/opale-apim
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+W=$(mktemp -d)
+chmod 755 "$W"
+cleanup() {
+  set +e
+  local p; for p in ${NODE_PIDS:-} ${SERVE_PID:-} ${REDIS_PID:-}; do kill "$p" 2>/dev/null; done
+  [ -s "$W/pg/data/postmaster.pid" ] && kill -INT "$(head -1 "$W/pg/data/postmaster.pid")" 2>/dev/null
+  local f; for f in "$W"/px.pid "$W"/up.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); PGP=$(port); RDP=$(port)
+source "$HERE/bench-servers.sh"
+
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start_postgres() { # private cluster in $W/pg, database opale
+  mkdir -p "$W/pg"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pg"
+  as_postgres "$PGBIN/initdb" -D "$W/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  as_postgres "$PGBIN/postgres" -D "$W/pg/data" -p "$PGP" -k "$W/pg" \
+    -c listen_addresses=127.0.0.1 -c fsync="$PG_FSYNC" > "$W/pg/log" 2>&1 &
+  PG_PID=$!
+  local _; for _ in $(seq 100); do
+    as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -qc 'CREATE DATABASE opale' 2>/dev/null && return
+    sleep 0.2
+  done
+  echo "postgres did not start:" >&2; cat "$W/pg/log" >&2; exit 1
+}
+
+start_redis() {
+  redis-server --port "$RDP" --bind 127.0.0.1 --save "" --appendonly no > "$W/redis.log" 2>&1 &
+  REDIS_PID=$!
+}
+
+# One OAuth issuer (public_url) for both nodes, as behind a load balancer:
+# a token from either node is valid on the other.
+start_node() { # name: writes $W/<name>.toml, starts serve, sets PR_<name>, AD_<name>
+  local n=$1 sb pr ad
+  sb=$(port); pr=$(port); ad=$(port)
+  mkdir -p "$W/$n/keys"
+  cp "$W/data/keys/"{sandbox,production}-token-signing.pem "$W/$n/keys/"
+  cat > "$W/$n.toml" <<CFG
+data_dir = "$W/$n"
+certs_dir = "$W/certs"
+[sandbox]
+listen = "127.0.0.1:$sb"
+public_url = "https://sandbox.opale-cluster.invalid"
+[production]
+listen = "127.0.0.1:$pr"
+public_url = "https://api.opale-cluster.invalid"
+upstream = "http://127.0.0.1:$UP"
+[admin]
+listen = "127.0.0.1:$ad"
+[audit]
+durability = "$AUDIT_DURABILITY"
+[log]
+filter = "warn"
+[limits]
+max_connections_per_ip = 10000
+[store]
+backend = "postgres"
+url = "postgres://postgres@127.0.0.1:$PGP/opale"
+[quota]
+backend = "redis"
+url = "redis://127.0.0.1:$RDP/0"
+[cluster]
+node_id = "$n"
+CFG
+  "$BIN" serve --config "$W/$n.toml" > "$W/$n.log" 2>&1 &
+  NODE_PIDS="${NODE_PIDS:-} $!"
+  local _; for _ in $(seq 150); do
+    curl -s -o /dev/null --cacert "$W/certs/ca.pem" "https://localhost:$sb/opale/v1/etatSante" && break
+    sleep 0.1
+  done
+  printf -v "PR_${n//-/_}" %s "$pr"
+  printf -v "AD_${n//-/_}" %s "$ad"
+}
+
+provision_cluster() { # the production application in the cluster, through node-a
+  local cw=$W/cluster
+  mkdir -p "$cw"; ln -s "$W/certs" "$cw/certs"
+  (
+    A=("$BIN" admin --config "$W/node-a.toml" --json)
+    W=$cw   # provision and token write and read the client files here
+    PARTNER=$("${A[@]}" partner add --siren 732829320 --name BenchCluster \
+      | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+    cid=$(provision production)
+    local _ tok=
+    for _ in $(seq 50); do   # node-b applies the new application within 1 s
+      tok=$(token production "$PR_node_b" "$cid" 2>/dev/null) && break
+      sleep 0.1
+    done
+    [ -n "$tok" ] || { echo "node-b does not know the application" >&2; exit 1; }
+    echo "$tok" > "$W/token"
+  )
+  CL_TOK=$(cat "$cw/token")
+}
+
+start_opale           # the embedded node (sled, local quota), dev PKI in $W/certs
+start_upstream
+start_nginx
+provision_clients     # its applications and the tokens of scripts/bench.sh
+start_postgres
+start_redis
+start_node node-a
+start_node node-b
+provision_cluster
+
+# --- measurement ------------------------------------------------------------
+TCK=$(getconf CLK_TCK)
+ticks() { # pids... -> summed utime+stime of those processes (all threads)
+  local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t
+}
+pg_pids() { local m; m=$(head -1 "$W/pg/data/postmaster.pid"); echo "$m $(pgrep -P "$m")"; }
+nginx_pids() { echo "$NGINX_PID $(pgrep -P "$NGINX_PID")"; }
+oha_json() { # port cert-dir token conns -> oha JSON
+  timeout $((DURATION + 60)) oha -z "${DURATION}s" -c "$4" --no-tui --output-format json \
+    --cacert "$W/certs/ca.pem" --cert "$2/production.pem" --key "$2/production.key" \
+    -H "Authorization: Bearer $3" -H "X-Correlation-ID: $CID" "https://localhost:$1$URLP"
+}
+run() { # round target -> one JSON line in $W/cluster.jsonl
+  local r=$1 t=$2 nodes pg rd single nx
+  nodes=$(ticks $NODE_PIDS); pg=$(ticks $(pg_pids)); rd=$(ticks "$REDIS_PID")
+  single=$(ticks "$SERVE_PID"); nx=$(ticks $(nginx_pids))
+  case $t in
+    cluster)
+      oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o1.json" &
+      oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o2.json"
+      wait $! ;;
+    single) oha_json "$PR" "$W" "$PR_TOK" $((2 * CONNS)) > "$W/o1.json"; echo '{}' > "$W/o2.json" ;;
+    nginx) oha_json "$NX" "$W" "$PR_TOK" $((2 * CONNS)) > "$W/o1.json"; echo '{}' > "$W/o2.json" ;;
+  esac
+  python3 "$HERE/bench-cluster-report.py" record "$r" "$t" "$TCK" \
+    "$nodes $(ticks $NODE_PIDS)" "$pg $(ticks $(pg_pids))" "$rd $(ticks "$REDIS_PID")" \
+    "$single $(ticks "$SERVE_PID")" "$nx $(ticks $(nginx_pids))" "$W/o1.json" "$W/o2.json" \
+    >> "$W/cluster.jsonl"
+  echo "  round $r $t: $(tail -1 "$W/cluster.jsonl")" >&2
+}
+
+echo "warm-up (1 s per target)" >&2
+( DURATION=1; oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" 4; oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" 4
+  oha_json "$PR" "$W" "$PR_TOK" 4; oha_json "$NX" "$W" "$PR_TOK" 4 ) >/dev/null
+TARGETS=(cluster single nginx)
+for r in $(seq "$ROUNDS"); do
+  for i in 0 1 2; do run "$r" "${TARGETS[$(((i + r - 1) % 3))]}"; done
+done
+echo
+echo "Run of $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), DURATION=$DURATION ROUNDS=$ROUNDS" \
+  "CONNS=$CONNS (x2) PG_FSYNC=$PG_FSYNC; $(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
+  "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/');" \
+  "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)."
+python3 "$HERE/bench-cluster-report.py" report "$W/cluster.jsonl" "$CONNS"

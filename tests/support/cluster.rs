@@ -1,0 +1,175 @@
+//! Gateway nodes of one cluster (DESIGN §10) for the cluster tests: nodes
+//! started in-process on a shared PostgreSQL (`first_node`, `peer_node`,
+//! `two_nodes`), a node run as the real `opale-apim serve` process (for
+//! SIGKILL), and `eventually` for what must happen within a bound.
+
+use super::TestServer;
+use super::postgres::Postgres;
+use opale_apim::config::{Config, StoreBackend, StoreUrl};
+use opale_apim::domain::Environment;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a change may take to reach the other node.
+pub const PROPAGATION: Duration = Duration::from_secs(2);
+
+const BIN: &str = env!("CARGO_BIN_EXE_opale-apim");
+
+/// Puts `c` on the PostgreSQL at `url` as node `node`.
+pub fn on_postgres(c: &mut Config, url: &str, node: &str) {
+    c.store.backend = StoreBackend::Postgres;
+    c.store.url = Some(StoreUrl(url.to_owned()));
+    c.cluster.node_id = node.to_owned();
+}
+
+/// Node A (`node-a`): a fresh PKI, its state in PostgreSQL.
+pub async fn first_node(
+    pg: &Postgres,
+    tweak: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> TestServer {
+    let url = pg.url();
+    TestServer::start_with(move |c| {
+        on_postgres(c, &url, "node-a");
+        tweak(c);
+    })
+    .await
+}
+
+/// Another node of `peer`'s cluster: the same PKI and token signing keys
+/// (copied into its own data directory, kept in `data`), its own trail.
+pub async fn peer_node(
+    peer: &TestServer,
+    url: &str,
+    node: &'static str,
+    data: &Path,
+    tweak: impl Fn(&mut Config) + Send + Sync + 'static,
+) -> TestServer {
+    copy_signing_keys(peer, data);
+    let (certs, data, url) = (peer.dir().join("certs"), data.to_path_buf(), url.to_owned());
+    let mut node_b = TestServer::start_with(move |c| {
+        on_postgres(c, &url, node);
+        c.certs_dir = certs.clone();
+        c.data_dir = data.clone();
+        tweak(c);
+    })
+    .await;
+    node_b.pki = peer.pki.clone();
+    node_b
+}
+
+/// Nodes `node-a` and `node-b` (whose data directory is `data_b`).
+pub async fn two_nodes(pg: &Postgres, data_b: &Path) -> (TestServer, TestServer) {
+    let a = first_node(pg, |_| {}).await;
+    let b = peer_node(&a, &pg.url(), "node-b", data_b, |_| {}).await;
+    (a, b)
+}
+
+/// Copies `peer`'s token signing keys into `data/keys`.
+fn copy_signing_keys(peer: &TestServer, data: &Path) {
+    let keys = data.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for env in ["sandbox", "production"] {
+        let name = format!("{env}-token-signing.pem");
+        std::fs::copy(peer.dir().join("data/keys").join(&name), keys.join(&name)).unwrap();
+    }
+}
+
+/// Polls `probe` until it returns true or `within` has passed.
+pub async fn eventually<F: Future<Output = bool>>(
+    within: Duration,
+    mut probe: impl FnMut() -> F,
+) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A node of `peer`'s cluster run as the real `opale-apim serve` process
+/// (its own config, data directory and ports; `peer`'s PKI and token
+/// signing keys), so that a test can SIGKILL it. Killed when dropped.
+pub struct NodeProcess {
+    child: Child,
+    /// The sandbox listener.
+    pub sandbox: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
+    /// Its configuration file (for `opale-apim admin --config`).
+    pub config: PathBuf,
+}
+
+impl NodeProcess {
+    /// Writes `dir/opale.toml` and starts `serve`; returns once the admin
+    /// listener accepts connections. Its log goes to `dir/serve.log`.
+    pub fn spawn(peer: &TestServer, url: &str, node: &str, dir: &Path) -> NodeProcess {
+        let data = dir.join("data");
+        copy_signing_keys(peer, &data);
+        let (sandbox, production, admin) = (free_addr(), free_addr(), free_addr());
+        let config = dir.join("opale.toml");
+        // The OAuth issuer of the in-process nodes (their configured
+        // listeners are the defaults): one issuer for the whole cluster, as
+        // behind a load balancer, so tokens from any node work on this one.
+        let issuer = |env| Config::default().public_url(env);
+        let text = format!(
+            "data_dir = {data:?}\ncerts_dir = {certs:?}\n\
+             [sandbox]\nlisten = \"{sandbox}\"\npublic_url = \"{sb_url}\"\n\
+             [production]\nlisten = \"{production}\"\npublic_url = \"{pr_url}\"\n\
+             [admin]\nlisten = \"{admin}\"\n[log]\nfilter = \"warn\"\n\
+             [store]\nbackend = \"postgres\"\nurl = \"{url}\"\n[cluster]\nnode_id = \"{node}\"\n",
+            data = data.display().to_string(),
+            certs = peer.dir().join("certs").display().to_string(),
+            sb_url = issuer(Environment::Sandbox),
+            pr_url = issuer(Environment::Production),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(admin).is_err() {
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "serve did not start: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        NodeProcess {
+            child,
+            sandbox,
+            admin,
+            config,
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
