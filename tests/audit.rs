@@ -25,14 +25,6 @@ async fn trace_of(s: &TestServer, correlation: &str) -> Value {
     r.body[0].clone()
 }
 
-async fn verify(s: &TestServer) -> Value {
-    let r = s
-        .admin_call(Method::POST, "/admin/v1/trace/verify", None)
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.body
-}
-
 #[tokio::test]
 async fn every_request_is_traced_with_its_facts() {
     let s = TestServer::start().await;
@@ -179,7 +171,7 @@ async fn every_request_is_traced_with_its_facts() {
     assert_eq!(stats.body["per_dataset"]["declarations"], 2);
     assert_eq!(stats.body["per_control"]["rights"], 1);
     assert!(stats.body["latency_us"]["p50"].as_u64().is_some());
-    assert_eq!(verify(&s).await["ok"], true);
+    assert_eq!(s.verify_trail(None).await["ok"], true);
 }
 
 #[tokio::test]

@@ -88,7 +88,7 @@ async fn suspension_and_revocations_on_one_node_reach_the_other() {
         })
         .await
     );
-    let reloads = metric(&b, "opale_store_reloads_total").await;
+    let reloads = b.metric("opale_store_reloads_total").await;
     let token = b.token(Sandbox, &c.cert, &c.id).await;
     assert_eq!(data(&b, &c, &token).await.status, 200);
     let revoked = revoke_token(&a, &token).await;
@@ -150,7 +150,7 @@ async fn suspension_and_revocations_on_one_node_reach_the_other() {
     let r = b.data_call(Sandbox, Some(&d.cert), PATH).await;
     assert_eq!(r.code(), "910102", "{:?}", r.body);
     // Deny-list, registry (suspension, new client, revocation): counted.
-    assert!(metric(&b, "opale_store_reloads_total").await >= reloads + 3.0);
+    assert!(b.metric("opale_store_reloads_total").await >= reloads + 3.0);
 }
 
 async fn revoke_token(s: &TestServer, token: &str) -> Reply {
@@ -166,14 +166,6 @@ async fn revoke_token(s: &TestServer, token: &str) -> Reply {
         false,
     )
     .await
-}
-
-async fn metric(s: &TestServer, name: &str) -> f64 {
-    let r = s.admin_call(Method::GET, "/metrics", None).await;
-    let text = String::from_utf8_lossy(&r.raw).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
 }
 
 #[tokio::test]
@@ -225,7 +217,7 @@ async fn postgres_away_admin_503_data_served_then_cut_off_and_reconnected() {
         cut,
         "still serving after max_staleness_secs without PostgreSQL"
     );
-    assert!(metric(&a, "opale_store_errors_total").await >= 1.0);
+    assert!(a.metric("opale_store_errors_total").await >= 1.0);
 
     pg.launch().await;
     let back = eventually(Duration::from_secs(15), || async {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::cluster::{NodeProcess, PROPAGATION, eventually, first_node, two_nodes};
+use support::cluster::{NodeProcess, PROPAGATION, eventually, first_node, known_on, two_nodes};
 use support::postgres::Postgres;
 use support::{Client, Conn, TestServer, correlation_id};
 
@@ -58,18 +58,6 @@ async fn calls(s: &TestServer, c: &Client, token: &str) -> Vec<Sent> {
     let statuses: Vec<u16> = sent.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [200, 403, 401], "{sent:?}");
     sent
-}
-
-/// Whether `node` knows `c` within the propagation bound.
-async fn known_on(node: &TestServer, c: &Client) -> bool {
-    let form = format!("grant_type=client_credentials&client_id={}", c.id);
-    eventually(PROPAGATION, || async {
-        let r = node
-            .token_request(Sandbox, Some(&c.cert), None, &form)
-            .await;
-        r.status == 200
-    })
-    .await
 }
 
 /// The one record of correlation id `cid`, as listed by `s`.

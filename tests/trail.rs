@@ -10,7 +10,7 @@
 mod support;
 
 use hyper::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use support::TestServer;
 
@@ -21,14 +21,6 @@ async fn with_records(n: usize) -> TestServer {
         s.admin_call(Method::GET, "/admin/v1/partners", None).await;
     }
     s
-}
-
-async fn verify_with(s: &TestServer, body: Option<Value>) -> Value {
-    let r = s
-        .admin_call(Method::POST, "/admin/v1/trace/verify", body)
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.body
 }
 
 /// The trail's segment files, oldest first.
@@ -55,7 +47,7 @@ async fn metric(s: &TestServer, name: &str) -> String {
 async fn a_healthy_trail_verifies_and_its_checkpoint_is_a_signed_note() {
     let s = with_records(40).await;
     assert!(segments(&s.dir()).len() >= 3, "segments rotate");
-    let report = verify_with(&s, None).await;
+    let report = s.verify_trail(None).await;
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["records"].as_u64().unwrap() >= 40);
     let cp = s
@@ -79,7 +71,7 @@ async fn a_healthy_trail_verifies_and_its_checkpoint_is_a_signed_note() {
         &(lines[1].parse::<u64>().unwrap() + 1).to_string(),
         1,
     );
-    let report = verify_with(&s, Some(json!({ "checkpoint": forged }))).await;
+    let report = s.verify_trail(Some(json!({ "checkpoint": forged }))).await;
     assert_eq!(report["ok"], false, "{report}");
 }
 
@@ -95,7 +87,7 @@ async fn a_flipped_byte_is_reported_with_its_record() {
             std::fs::write(first, bytes).unwrap();
         })
         .await;
-    let report = verify_with(&s, None).await;
+    let report = s.verify_trail(None).await;
     assert_eq!(report["ok"], false, "{report}");
     assert!(report["first_bad"].as_u64().is_some(), "{report}");
     assert_eq!(
@@ -122,7 +114,7 @@ async fn a_cut_tail_is_reported_at_start_and_by_verify() {
         metric(&s, "opale_trail_intact").await,
         "opale_trail_intact 0"
     );
-    let report = verify_with(&s, None).await;
+    let report = s.verify_trail(None).await;
     assert_eq!(report["ok"], false, "{report}");
     assert!(report["reason"].as_str().is_some(), "{report}");
 }
@@ -136,7 +128,7 @@ async fn a_deleted_segment_is_reported() {
             std::fs::remove_file(&all[1]).unwrap();
         })
         .await;
-    let report = verify_with(&s, None).await;
+    let report = s.verify_trail(None).await;
     assert_eq!(report["ok"], false, "{report}");
     assert!(report["first_bad"].as_u64().is_some(), "{report}");
 }
@@ -146,7 +138,7 @@ async fn a_rolled_back_copy_no_longer_extends_a_checkpoint_saved_in_between() {
     let s = with_records(10).await;
     let saved = s.dir().join("before-more-traffic");
     let s = s
-        .restart_with(|dir| copy_dir(&dir.join("data"), &dir.join("before-more-traffic")))
+        .restart_with(|dir| support::copy_tree(&dir.join("data"), &dir.join("before-more-traffic")))
         .await;
     for _ in 0..10 {
         s.admin_call(Method::GET, "/admin/v1/partners", None).await;
@@ -158,13 +150,13 @@ async fn a_rolled_back_copy_no_longer_extends_a_checkpoint_saved_in_between() {
     let s = s
         .restart_with(move |dir| {
             std::fs::remove_dir_all(dir.join("data")).unwrap();
-            copy_dir(&saved, &dir.join("data"));
+            support::copy_tree(&saved, &dir.join("data"));
         })
         .await;
     // The restored copy is self-consistent…
-    assert_eq!(verify_with(&s, None).await["ok"], true);
+    assert_eq!(s.verify_trail(None).await["ok"], true);
     // …but the checkpoint held elsewhere shows the records it lost.
-    let report = verify_with(&s, Some(json!({ "checkpoint": held }))).await;
+    let report = s.verify_trail(Some(json!({ "checkpoint": held }))).await;
     assert_eq!(report["ok"], false, "{report}");
     assert!(report["reason"].as_str().is_some(), "{report}");
 }
@@ -172,7 +164,7 @@ async fn a_rolled_back_copy_no_longer_extends_a_checkpoint_saved_in_between() {
 #[tokio::test]
 async fn purge_refuses_a_cutoff_inside_retention_and_deletes_nothing() {
     let s = with_records(10).await;
-    let before = verify_with(&s, None).await["records"].as_u64().unwrap();
+    let before = s.verify_trail(None).await["records"].as_u64().unwrap();
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -185,7 +177,7 @@ async fn purge_refuses_a_cutoff_inside_retention_and_deletes_nothing() {
         .await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     assert_eq!(r.field(), "before");
-    let after = verify_with(&s, None).await;
+    let after = s.verify_trail(None).await;
     assert_eq!(after["ok"], true);
     // Nothing deleted: every record is still there (plus the calls since).
     assert!(after["records"].as_u64().unwrap() > before, "{after}");
@@ -195,17 +187,4 @@ async fn purge_refuses_a_cutoff_inside_retention_and_deletes_nothing() {
             .unwrap()
             .ends_with("00000000000000000001.seg")
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

@@ -3,8 +3,8 @@
 //! `two_nodes`), a node run as the real `opale-apim serve` process (for
 //! SIGKILL), and `eventually` for what must happen within a bound.
 
-use super::TestServer;
 use super::postgres::Postgres;
+use super::{Client, TestServer};
 use opale_apim::config::{Config, StoreBackend, StoreUrl};
 use opale_apim::domain::Environment;
 use std::future::Future;
@@ -172,4 +172,16 @@ fn free_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// Whether `node` knows `c` within the propagation bound.
+pub async fn known_on(node: &TestServer, c: &Client) -> bool {
+    let form = format!("grant_type=client_credentials&client_id={}", c.id);
+    eventually(PROPAGATION, || async {
+        let r = node
+            .token_request(Environment::Sandbox, Some(&c.cert), None, &form)
+            .await;
+        r.status == 200
+    })
+    .await
 }

@@ -380,6 +380,24 @@ impl TestServer {
         conn.send(method, path, &[], body.as_ref()).await
     }
 
+    /// `POST /admin/v1/trace/verify` (with an optional body): the report.
+    pub async fn verify_trail(&self, body: Option<Value>) -> Value {
+        let r = self
+            .admin_call(Method::POST, "/admin/v1/trace/verify", body)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body
+    }
+
+    /// The value of the unlabelled series `name` on `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let r = self.admin_call(Method::GET, "/metrics", None).await;
+        let text = String::from_utf8_lossy(&r.raw).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+    }
+
     /// A data call on `env` with a fresh correlation id.
     pub async fn data_call(
         &self,
@@ -453,7 +471,7 @@ impl Drop for TestServer {
 }
 
 /// Copies the directory tree `from` into `to`.
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
