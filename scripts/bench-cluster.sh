@@ -11,13 +11,16 @@
 #   single   one oha, 2 x CONNS connections, on the embedded node
 #   nginx    one oha, 2 x CONNS connections, nginx mTLS + proxy
 # and records req/s (summed over the two oha of the cluster), p99 (the
-# larger of the two), and CPU per call (utime+stime from /proc of: both
-# opale nodes; every PostgreSQL process; redis-server; the embedded node;
-# nginx's master and workers), then prints a Markdown table of medians.
+# larger of the two), CPU per call (utime+stime from /proc of: both opale
+# nodes; every PostgreSQL process; redis-server; the embedded node;
+# nginx's master and workers) and PostgreSQL transactions per call
+# (pg_stat_database), then prints a Markdown table of medians.
 #
 #   scripts/bench-cluster.sh                     DURATION=10 ROUNDS=3 CONNS=32
 #   DURATION=2 ROUNDS=1 scripts/bench-cluster.sh  smoke run
 #   PG_FSYNC=off                                 PostgreSQL without fsync
+#   QUOTA=local                                  cluster nodes count quota in-process
+#                                                (separates Redis's cost from the trail's)
 #
 # Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
 # initdb/postgres, run as the postgres user when root) and redis-server.
@@ -28,6 +31,7 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 PG_FSYNC=${PG_FSYNC:-on}
+QUOTA=${QUOTA:-redis}
 AUDIT_DURABILITY=before_response
 HERE=$PWD/scripts
 export PATH=$HOME/.cargo/bin:$PATH
@@ -105,7 +109,7 @@ max_connections_per_ip = 10000
 backend = "postgres"
 url = "postgres://postgres@127.0.0.1:$PGP/opale"
 [quota]
-backend = "redis"
+backend = "$QUOTA"
 url = "redis://127.0.0.1:$RDP/0"
 [cluster]
 node_id = "$n"
@@ -162,8 +166,13 @@ oha_json() { # port cert-dir token conns -> oha JSON
     --cacert "$W/certs/ca.pem" --cert "$2/production.pem" --key "$2/production.key" \
     -H "Authorization: Bearer $3" -H "X-Correlation-ID: $CID" "https://localhost:$1$URLP"
 }
+xacts() { # transactions committed in database opale so far
+  as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -d opale -Atc \
+    "SELECT xact_commit FROM pg_stat_database WHERE datname = 'opale'"
+}
 run() { # round target -> one JSON line in $W/cluster.jsonl
-  local r=$1 t=$2 nodes pg rd single nx
+  local r=$1 t=$2 nodes pg rd single nx tx
+  tx=$(xacts)
   nodes=$(ticks $NODE_PIDS); pg=$(ticks $(pg_pids)); rd=$(ticks "$REDIS_PID")
   single=$(ticks "$SERVE_PID"); nx=$(ticks $(nginx_pids))
   case $t in
@@ -174,9 +183,12 @@ run() { # round target -> one JSON line in $W/cluster.jsonl
     single) oha_json "$PR" "$W" "$PR_TOK" $((2 * CONNS)) > "$W/o1.json"; echo '{}' > "$W/o2.json" ;;
     nginx) oha_json "$NX" "$W" "$PR_TOK" $((2 * CONNS)) > "$W/o1.json"; echo '{}' > "$W/o2.json" ;;
   esac
-  python3 "$HERE/bench-cluster-report.py" record "$r" "$t" "$TCK" \
-    "$nodes $(ticks $NODE_PIDS)" "$pg $(ticks $(pg_pids))" "$rd $(ticks "$REDIS_PID")" \
-    "$single $(ticks "$SERVE_PID")" "$nx $(ticks $(nginx_pids))" "$W/o1.json" "$W/o2.json" \
+  local ticks_after=("$(ticks $NODE_PIDS)" "$(ticks $(pg_pids))" "$(ticks "$REDIS_PID")" \
+    "$(ticks "$SERVE_PID")" "$(ticks $(nginx_pids))")
+  sleep 1.2; tx="$tx $(xacts)"   # backends flush their statistics at most once a second
+  python3 "$HERE/bench-cluster-report.py" record "$r" "$t" "$TCK" "$tx" \
+    "$nodes ${ticks_after[0]}" "$pg ${ticks_after[1]}" "$rd ${ticks_after[2]}" \
+    "$single ${ticks_after[3]}" "$nx ${ticks_after[4]}" "$W/o1.json" "$W/o2.json" \
     >> "$W/cluster.jsonl"
   echo "  round $r $t: $(tail -1 "$W/cluster.jsonl")" >&2
 }
@@ -190,7 +202,7 @@ for r in $(seq "$ROUNDS"); do
 done
 echo
 echo "Run of $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), DURATION=$DURATION ROUNDS=$ROUNDS" \
-  "CONNS=$CONNS (x2) PG_FSYNC=$PG_FSYNC; $(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
+  "CONNS=$CONNS (x2) PG_FSYNC=$PG_FSYNC QUOTA=$QUOTA; $(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
   "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/');" \
   "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)."
-python3 "$HERE/bench-cluster-report.py" report "$W/cluster.jsonl" "$CONNS"
+python3 "$HERE/bench-cluster-report.py" report "$W/cluster.jsonl" "$CONNS" "$QUOTA"
