@@ -395,4 +395,26 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     );
     let why = node_a["reason"].as_str().unwrap();
     assert!(why.contains(&format!("vouched for {vouched}")), "{report}");
+
+    // Node A itself knows what it shipped: its own verify says so without
+    // any saved note ...
+    let report = verify(&a, None).await;
+    let node_a = node_report(&report, "node-a");
+    assert_eq!(node_a["ok"], false, "{report}");
+    assert_eq!(
+        node_a["first_bad"].as_i64(),
+        Some(old_count + 1),
+        "{report}"
+    );
+    let why = node_a["reason"].as_str().unwrap();
+    assert!(why.contains("this node shipped up to"), "{report}");
+    // ... and its next records make the shipper find where the copy now
+    // ends and ship again, from its local trail, what was lost.
+    calls(&a, &c, &token).await;
+    let healed = eventually(Duration::from_secs(10), || async {
+        let r = verify(&b, Some(json!({ "checkpoint": saved.clone() }))).await;
+        node_report(&r, "node-a")["ok"] == true
+    })
+    .await;
+    assert!(healed, "{}", verify(&b, None).await);
 }

@@ -30,7 +30,8 @@ const RETRY: Duration = Duration::from_millis(500);
 /// record, or why the node's chain in PostgreSQL cannot be continued.
 pub fn resume(trail: &Trail, pg_seq: u64, pg_hash: &[u8]) -> (Option<Hash>, Option<String>) {
     match trail.chain_at(pg_seq) {
-        Ok(local) if pg_seq == 0 || local[..] == *pg_hash => (Some(local), None),
+        // No value to compare at the start or at a purge point.
+        Ok(local) if pg_hash.is_empty() || local[..] == *pg_hash => (Some(local), None),
         Ok(_) => (
             None,
             Some(format!(
@@ -95,9 +96,10 @@ impl Shipper {
                 Err(e) => return self.failed(&e),
             };
             let (pool, node) = (self.pool.clone(), self.node.clone());
-            let last = self.next - 1 + batch.0.seqs.len() as u64;
+            let prev = (self.next - 1, self.hash);
+            let last = prev.0 + batch.0.seqs.len() as u64;
             let shipped = run(&self.handle, async move {
-                sql::ship(&pool, &node, &batch.0).await
+                sql::ship(&pool, &node, &batch.0, (prev.0, &prev.1)).await
             });
             if let Err(e) = shipped {
                 return self.failed(&e);
@@ -149,12 +151,19 @@ impl Shipper {
         Ok((b, hash))
     }
 
+    /// Marks shipping down (logged once per change of state).
     fn failed(&self, e: &ClusterError) -> bool {
-        if let Some(h) = &self.health {
-            h.failure(e);
+        let was_up = self.shipped.borrow().up;
+        match (e, &self.health) {
+            (ClusterError::Unavailable(_), Some(h)) => h.failure(e),
+            _ if was_up => tracing::error!(
+                node = %self.node, error = %e,
+                "shipping the trail to PostgreSQL failed; re-reading where its copy ends"
+            ),
+            _ => {}
         }
-        if self.shipped.borrow().up {
-            tracing::warn!(node = %self.node, error = %e, "trail records wait on this node's disk until PostgreSQL answers");
+        if was_up {
+            tracing::warn!(node = %self.node, "trail records wait on this node's disk until shipped");
         }
         self.shipped.send_modify(|s| s.up = false);
         false

@@ -87,7 +87,8 @@ pub async fn register(
     row.try_get(0).map_err(pg)
 }
 
-/// The last record of `node`'s chain: (seq, hash), (0, []) when empty.
+/// Where `node`'s chain in PostgreSQL ends: its last record (seq, chain
+/// value), else its purge point (count, no value), else (0, none).
 pub async fn last(pool: &Pool, node: &str) -> Result<(u64, Vec<u8>), ClusterError> {
     let c = client(pool).await?;
     let row = c
@@ -97,8 +98,15 @@ pub async fn last(pool: &Pool, node: &str) -> Result<(u64, Vec<u8>), ClusterErro
         )
         .await
         .map_err(pg)?;
-    match row {
-        Some(r) => Ok((as_u64(r.try_get(0).map_err(pg)?), r.try_get(1).map_err(pg)?)),
+    if let Some(r) = row {
+        return Ok((as_u64(r.try_get(0).map_err(pg)?), r.try_get(1).map_err(pg)?));
+    }
+    let purge = c
+        .query_opt("SELECT count FROM trail_purges WHERE node = $1", &[&node])
+        .await
+        .map_err(pg)?;
+    match purge {
+        Some(r) => Ok((as_u64(r.try_get(0).map_err(pg)?), Vec::new())),
         None => Ok((0, Vec::new())),
     }
 }
@@ -117,27 +125,65 @@ pub struct Batch {
     pub note: String,
 }
 
-/// Inserts a batch of `node`'s chain and its checkpoint, in one transaction.
-pub async fn ship(pool: &Pool, node: &str, batch: &Batch) -> Result<(), ClusterError> {
-    let mut c = client(pool).await?;
-    let tx = c.transaction().await.map_err(pg)?;
-    tx.execute(
-        "INSERT INTO trail_records (node, seq, time_ms, body, hash) \
-         SELECT $1, s, t, b, h FROM UNNEST($2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[]) AS u(s, t, b, h) \
-         ORDER BY s",
-        &[&node, &batch.seqs, &batch.times, &batch.bodies, &batch.hashes],
-    )
-    .await
-    .map_err(pg)?;
+/// Appends a batch to `node`'s chain with the checkpoint covering it —
+/// one statement, so one round trip and one implicit transaction — only if
+/// the chain in PostgreSQL ends where the batch starts: record `prev` with
+/// chain value `prev_hash`, or the start (0) or the purge point. Otherwise
+/// nothing is written and the error says so (the shipper then re-reads
+/// where the copy ends: a row deleted or a database restored from an older
+/// backup is re-shipped from the local trail).
+const SHIP: &str = "\
+    WITH ok AS ( \
+        SELECT 1 WHERE $6::bigint = 0 \
+            OR EXISTS (SELECT 1 FROM trail_records WHERE node = $1 AND seq = $6 AND hash = $7) \
+            OR EXISTS (SELECT 1 FROM trail_purges WHERE node = $1 AND count = $6) \
+    ), ins AS ( \
+        INSERT INTO trail_records (node, seq, time_ms, body, hash) \
+        SELECT $1, s, t, b, h \
+        FROM ok, UNNEST($2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[]) AS u(s, t, b, h) \
+        ORDER BY s \
+        RETURNING seq \
+    ), cp AS ( \
+        INSERT INTO trail_checkpoints (node, count, note) SELECT $1, $8, $9 FROM ok \
+        ON CONFLICT (node) DO UPDATE SET count = EXCLUDED.count, note = EXCLUDED.note \
+        RETURNING 1 \
+    ) \
+    SELECT count(*) FROM ins";
+
+/// Ships `batch` after record `prev` (chain value `prev_hash`).
+pub async fn ship(
+    pool: &Pool,
+    node: &str,
+    batch: &Batch,
+    (prev, prev_hash): (u64, &[u8]),
+) -> Result<(), ClusterError> {
+    let c = client(pool).await?;
+    let stmt = c.prepare_cached(SHIP).await.map_err(pg)?;
     let count = batch.seqs.last().copied().unwrap_or(0);
-    tx.execute(
-        "INSERT INTO trail_checkpoints (node, count, note) VALUES ($1, $2, $3) \
-         ON CONFLICT (node) DO UPDATE SET count = EXCLUDED.count, note = EXCLUDED.note",
-        &[&node, &count, &batch.note],
-    )
-    .await
-    .map_err(pg)?;
-    tx.commit().await.map_err(pg)
+    let row = c
+        .query_one(
+            &stmt,
+            &[
+                &node,
+                &batch.seqs,
+                &batch.times,
+                &batch.bodies,
+                &batch.hashes,
+                &as_i64(prev),
+                &prev_hash,
+                &count,
+                &batch.note,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    let inserted: i64 = row.try_get(0).map_err(pg)?;
+    if inserted as usize != batch.seqs.len() {
+        return Err(ClusterError::Backend(format!(
+            "PostgreSQL's copy of the chain of {node} no longer ends at record {prev}"
+        )));
+    }
+    Ok(())
 }
 
 /// Records the purge checkpoint of `node`'s chain and deletes the records

@@ -29,6 +29,9 @@ pub struct NodeReport {
     pub first_bad: Option<u64>,
     /// What is wrong.
     pub reason: Option<String>,
+    /// The last record found whole (its seq in the node's chain).
+    #[serde(skip)]
+    pub last: u64,
 }
 
 /// Everything verify learnt about the cluster's chains.
@@ -48,6 +51,8 @@ impl ClusterTrail {
     /// Walks every node's chain (blocking) against its checkpoints and the
     /// ones in `external` (several notes may follow each other).
     pub fn verify(&self, external: Option<&str>) -> Result<ClusterReport, ClusterError> {
+        // Read before the walk: what was shipped by then must be found.
+        let shipped = self.progress().seq;
         let chains = self.call(|pool| async move { sql::chains(&pool).await })?;
         let mut refused = None;
         let mut given: Vec<(String, String)> = Vec::new();
@@ -75,12 +80,8 @@ impl ClusterTrail {
                 .collect();
             nodes.push(self.verify_chain(node, chain, &mine)?);
         }
-        if let (Some(why), Some(n)) = (
-            &self.flagged,
-            nodes.iter_mut().find(|n| n.node == self.node),
-        ) {
-            n.ok = false;
-            n.reason.get_or_insert_with(|| why.clone());
+        if let Some(n) = nodes.iter_mut().find(|n| n.node == self.node) {
+            self.own_chain(n, shipped);
         }
         let purges: Vec<&str> = chains
             .iter()
@@ -95,6 +96,25 @@ impl ClusterTrail {
             purges: (!purges.is_empty()).then(|| purges.concat()),
             refused,
         })
+    }
+
+    /// What only this node knows of its own chain: that it cannot ship to
+    /// it, or that it shipped more than PostgreSQL now holds (a rollback,
+    /// even a self-consistent one, of rows and checkpoint together).
+    fn own_chain(&self, n: &mut NodeReport, shipped: u64) {
+        if let Some(why) = &self.flagged {
+            n.ok = false;
+            n.reason.get_or_insert_with(|| why.clone());
+        }
+        let held = n.last;
+        if n.ok && held < shipped {
+            n.ok = false;
+            n.first_bad = Some(held + 1);
+            n.reason = Some(format!(
+                "records {}..{shipped} missing (this node shipped up to {shipped})",
+                held + 1
+            ));
+        }
     }
 
     fn verify_chain(
@@ -142,6 +162,7 @@ impl ClusterTrail {
             node: node.to_owned(),
             ok: fault.is_none(),
             records: count - start.0,
+            last: count,
             first_bad: fault.as_ref().and_then(|f| f.0),
             reason: fault.map(|f| f.1),
         })
