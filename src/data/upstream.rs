@@ -4,7 +4,7 @@
 //! `X-Correlation-ID` is propagated; the partner's `Authorization` header
 //! and certificate never leave the gateway; the body is streamed back.
 
-use super::direct::{Answer, Direct, DirectError};
+use super::direct::{Direct, DirectError};
 use crate::config::ProductionSettings;
 use crate::domain::{Dataset, Siren};
 use crate::respond::Body;
@@ -12,7 +12,6 @@ use crate::tls::{self, TlsError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::http::response::Parts;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -111,8 +110,24 @@ impl Upstream {
         correlation_id: &str,
     ) -> Result<Response<Body>, UpstreamError> {
         let path = format!("/opale/v1/entreprises/{siren}/{dataset}?annee={year}");
+        let ms = self.timeout.as_millis() as u64;
         if let Some(direct) = &self.direct {
-            return self.fetch_direct(direct, &path, correlation_id).await;
+            let req = request(direct.target(&path), correlation_id)?;
+            let (resp, lease) = match tokio::time::timeout(self.timeout, direct.send(req)).await {
+                Err(_) | Ok(Err(DirectError::ConnectTimeout)) => {
+                    return Err(UpstreamError::Timeout(ms));
+                }
+                Ok(Err(e)) => return Err(UpstreamError::Failed(e.to_string())),
+                Ok(Ok(pair)) => pair,
+            };
+            if resp.status().is_server_error() {
+                return Err(UpstreamError::Failed(format!("status {}", resp.status())));
+            }
+            let (out, read_whole) = pass_through(resp, self.timeout).await;
+            if read_whole {
+                direct.release(lease);
+            }
+            return Ok(out);
         }
         // Boxed: hyper-util's pooled client future is ~3 KiB, and the
         // request's future (moved by hyper per request) would carry it.
@@ -138,30 +153,7 @@ impl Upstream {
         if resp.status().is_server_error() {
             return Err(UpstreamError::Failed(format!("status {}", resp.status())));
         }
-        Ok(pass_through(resp, self.timeout).await)
-    }
-
-    /// The exchange over this worker's own connections (`http://`): the
-    /// answer is awaited in this task, body included when small.
-    async fn fetch_direct(
-        &self,
-        direct: &Direct,
-        path: &str,
-        correlation_id: &str,
-    ) -> Result<Response<Body>, UpstreamError> {
-        let req = request(direct.target(path), correlation_id)?;
-        let exchange = direct.exchange(req, BUFFER_UP_TO);
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) | Ok(Err(DirectError::ConnectTimeout)) => {
-                Err(UpstreamError::Timeout(self.timeout.as_millis() as u64))
-            }
-            Ok(Err(e)) => Err(UpstreamError::Failed(e.to_string())),
-            Ok(Ok(Answer::Whole(parts, body))) => answer(parts, crate::respond::full(body)),
-            Ok(Ok(Answer::Streamed(resp))) => {
-                let (parts, body) = resp.into_parts();
-                answer(parts, body.boxed())
-            }
-        }
+        Ok(pass_through(resp, self.timeout).await.0)
     }
 }
 
@@ -183,9 +175,14 @@ fn request(uri: String, correlation_id: &str) -> Result<Request<Empty<Bytes>>, U
 
 const BUFFER_UP_TO: u64 = 64 * 1024;
 
-/// The upstream's answer for the partner (pooled client): a body of known
-/// length up to `BUFFER_UP_TO` is read whole, a larger one streamed.
-async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) -> Response<Body> {
+/// Keeps the status, content type and length; drops every other upstream
+/// header (cookies, server banners, hop-by-hop headers).
+/// The upstream's answer for the partner, and whether its body was read
+/// whole (the connection can then carry another call).
+async fn pass_through(
+    resp: Response<hyper::body::Incoming>,
+    timeout: Duration,
+) -> (Response<Body>, bool) {
     let (parts, body) = resp.into_parts();
     let small = parts
         .headers
@@ -196,25 +193,11 @@ async fn pass_through(resp: Response<hyper::body::Incoming>, timeout: Duration) 
     let body = if small {
         match tokio::time::timeout(timeout, body.collect()).await {
             Ok(Ok(collected)) => crate::respond::full(collected.to_bytes()),
-            _ => return crate::respond::empty(StatusCode::BAD_GATEWAY),
+            _ => return (crate::respond::empty(StatusCode::BAD_GATEWAY), false),
         }
     } else {
         body.boxed()
     };
-    partner_response(&parts, body)
-}
-
-/// A 5xx is an upstream failure (502, 910602); anything else is passed on.
-fn answer(parts: Parts, body: Body) -> Result<Response<Body>, UpstreamError> {
-    if parts.status.is_server_error() {
-        return Err(UpstreamError::Failed(format!("status {}", parts.status)));
-    }
-    Ok(partner_response(&parts, body))
-}
-
-/// Keeps the status, content type and length; drops every other upstream
-/// header (cookies, server banners, hop-by-hop headers).
-fn partner_response(parts: &Parts, body: Body) -> Response<Body> {
     let mut out = Response::new(body);
     *out.status_mut() = if parts.status.is_success() || parts.status.is_client_error() {
         parts.status
@@ -226,7 +209,7 @@ fn partner_response(parts: &Parts, body: Body) -> Response<Body> {
             out.headers_mut().insert(name, v.clone());
         }
     }
-    out
+    (out, small)
 }
 
 /// Whether a timeout caused `e`: somewhere in its `source()` chain an
