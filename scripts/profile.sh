@@ -7,6 +7,8 @@
 #   scripts/profile.sh                 C=64 SECS=10
 #   C=16 SECS=20 scripts/profile.sh
 #   KEEP=/tmp/perf.data scripts/profile.sh   (keeps the recording for perf report -g)
+#   CALLGRAPH=dwarf scripts/profile.sh        (call stacks through the release
+#                                              binary, which has no frame pointers)
 #
 # Needs perf (linux-perf), oha, nginx (the upstream), openssl, curl.
 set -euo pipefail
@@ -35,7 +37,7 @@ source "$HERE/bench-servers.sh"
 start_opale
 start_upstream
 provision_clients
-perf record -F 499 -g -o "$W/perf.data" -p "$SERVE_PID" -- sleep "$SECS" >/dev/null 2>&1 &
+perf record -F "${FREQ:-499}" --call-graph "${CALLGRAPH:-fp}" -o "$W/perf.data" -p "$SERVE_PID" -- sleep "$SECS" >/dev/null 2>&1 &
 PERF=$!
 oha -z "${SECS}s" -c "$C" --no-tui --output-format json \
   --cacert "$W/certs/ca.pem" --cert "$W/production.pem" --key "$W/production.key" \

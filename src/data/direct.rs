@@ -111,7 +111,10 @@ impl Direct {
                 return Ok(sender);
             }
         }
-        self.connect().await
+        // Boxed: rare, and the connect and handshake futures are large
+        // (the request's future, which hyper moves per request, would
+        // carry them).
+        Box::pin(self.connect()).await
     }
 
     fn take_idle(&self) -> Option<SendRequest<Empty<Bytes>>> {

@@ -129,6 +129,18 @@ impl Upstream {
             }
             return Ok(out);
         }
+        // Boxed: hyper-util's pooled client future is ~3 KiB, and the
+        // request's future (moved by hyper per request) would carry it.
+        Box::pin(self.fetch_pooled(&path, correlation_id)).await
+    }
+
+    /// The exchange over hyper-util's pooled client (`https://`: TLS, h2).
+    async fn fetch_pooled(
+        &self,
+        path: &str,
+        correlation_id: &str,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let ms = self.timeout.as_millis() as u64;
         let base = self.base.to_string();
         let uri = format!("{}{path}", base.trim_end_matches('/'));
         let req = request(uri, correlation_id)?;

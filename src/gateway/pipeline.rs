@@ -61,7 +61,8 @@ pub async fn data_call(
         let ip = conn.remote.ip().to_canonical();
         let denial = result.as_ref().err();
         if let Some(found) = app.abuse.observe(application, ip, denial, cx.now) {
-            app.abuse.act(found, &app.audit, &app.metrics).await;
+            // Boxed: rare, and its future would enlarge every call's.
+            Box::pin(app.abuse.act(found, &app.audit, &app.metrics)).await;
         }
     }
     let mut resp = match result {

@@ -260,7 +260,9 @@ async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Re
         }
         match conn.plane {
             Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
-            Plane::Admin => admin::handle(app, conn, req).await,
+            // Boxed: the data plane's future, which hyper moves per
+            // request, then does not carry the admin plane's (~3.6 KiB).
+            Plane::Admin => Box::pin(admin::handle(app, conn, req)).await,
         }
     }
     .instrument(span.clone())
