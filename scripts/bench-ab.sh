@@ -37,7 +37,6 @@ cleanup() {
   rm -rf "$ROOT"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 source "$HERE/bench-servers.sh"
 UP=$(port)
 W=$ROOT start_upstream

@@ -56,9 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); PGP=$(port); RDP=$(port)
 source "$HERE/bench-servers.sh"
+SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); PGP=$(port); RDP=$(port)
 
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
@@ -87,7 +86,7 @@ start_node() { # name: writes $W/<name>.toml, starts serve, sets PR_<name>, AD_<
   sb=$(port); pr=$(port); ad=$(port)
   mkdir -p "$W/$n/keys"
   cp "$W/data/keys/"{sandbox,production}-token-signing.pem "$W/$n/keys/"
-  cat > "$W/$n.toml" <<CFG
+  { cat <<CFG
 data_dir = "$W/$n"
 certs_dir = "$W/certs"
 [sandbox]
@@ -97,14 +96,9 @@ public_url = "https://sandbox.opale-cluster.invalid"
 listen = "127.0.0.1:$pr"
 public_url = "https://api.opale-cluster.invalid"
 upstream = "http://127.0.0.1:$UP"
-[admin]
-listen = "127.0.0.1:$ad"
-[audit]
-durability = "$AUDIT_DURABILITY"
-[log]
-filter = "warn"
-[limits]
-max_connections_per_ip = 10000
+CFG
+    opale_common "$ad"
+    cat <<CFG
 [store]
 backend = "postgres"
 url = "postgres://postgres@127.0.0.1:$PGP/opale"
@@ -114,12 +108,10 @@ url = "redis://127.0.0.1:$RDP/0"
 [cluster]
 node_id = "$n"
 CFG
+  } > "$W/$n.toml"
   "$BIN" serve --config "$W/$n.toml" > "$W/$n.log" 2>&1 &
   NODE_PIDS="${NODE_PIDS:-} $!"
-  local _; for _ in $(seq 150); do
-    curl -s -o /dev/null --cacert "$W/certs/ca.pem" "https://localhost:$sb/opale/v1/etatSante" && break
-    sleep 0.1
-  done
+  wait_opale "$sb" "$W/$n.log"
   printf -v "PR_${n//-/_}" %s "$pr"
   printf -v "AD_${n//-/_}" %s "$ad"
 }

@@ -1,21 +1,16 @@
 # Sourced by scripts/bench.sh: starts the servers under test and the shared
 # upstream, provisions the client applications, and checks TLS session
-# resumption. Reads W, BIN, HERE, the ports (SB PR AD UP NX NXP HA HAP) and
+# resumption; defines port(). Reads W, BIN, HERE, the ports (SB PR AD UP NX NXP HA HAP) and
 # AUDIT_DURABILITY; sets SERVE_PID, NGINX_PID, HAPROXY_PID, SB_TOK, PR_TOK,
 # CID, URLP. Everything is bound to 127.0.0.1.
 URLP=/opale/v1/entreprises/732829320/declarations?annee=2024
 
-start_opale() { # the gateway under test; writes the development PKI in $W/certs
-  cat > "$W/opale.toml" <<CFG
-data_dir = "$W/data"
-certs_dir = "$W/certs"
-[sandbox]
-listen = "127.0.0.1:$SB"
-[production]
-listen = "127.0.0.1:$PR"
-upstream = "http://127.0.0.1:$UP"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+opale_common() { # admin-port -> the config sections every measured opale shares
+  cat <<CFG
 [admin]
-listen = "127.0.0.1:$AD"
+listen = "127.0.0.1:$1"
 [audit]
 durability = "$AUDIT_DURABILITY"
 [log]
@@ -26,14 +21,31 @@ filter = "warn"
 [limits]
 max_connections_per_ip = 10000
 CFG
-  "$BIN" serve --config "$W/opale.toml" > "$W/serve.log" 2>&1 &
-  SERVE_PID=$!
+}
+
+wait_opale() { # sandbox-port log -> returns once /etatSante answers (exits if it never does)
   local _
-  for _ in $(seq 100); do
-    curl -s -o /dev/null --cacert "$W/certs/ca.pem" "https://localhost:$SB/opale/v1/etatSante" 2>/dev/null && return
+  for _ in $(seq 150); do
+    curl -s -o /dev/null --cacert "$W/certs/ca.pem" "https://localhost:$1/opale/v1/etatSante" 2>/dev/null && return
     sleep 0.1
   done
-  echo "opale did not start:" >&2; cat "$W/serve.log" >&2; exit 1
+  echo "opale did not start:" >&2; cat "$2" >&2; exit 1
+}
+
+start_opale() { # the gateway under test; writes the development PKI in $W/certs
+  { cat <<CFG
+data_dir = "$W/data"
+certs_dir = "$W/certs"
+[sandbox]
+listen = "127.0.0.1:$SB"
+[production]
+listen = "127.0.0.1:$PR"
+upstream = "http://127.0.0.1:$UP"
+CFG
+    opale_common "$AD"; } > "$W/opale.toml"
+  "$BIN" serve --config "$W/opale.toml" > "$W/serve.log" 2>&1 &
+  SERVE_PID=$!
+  wait_opale "$SB" "$W/serve.log"
 }
 
 start_upstream() { # the shared upstream: its own nginx, static JSON, no TLS

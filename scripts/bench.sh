@@ -72,9 +72,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); HA=$(port); HAP=$(port)
 source "$HERE/bench-servers.sh"
+SB=$(port); PR=$(port); AD=$(port); UP=$(port); NX=$(port); NXP=$(port); HA=$(port); HAP=$(port)
 
 start_opale
 start_upstream

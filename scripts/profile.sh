@@ -31,9 +31,8 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SB=$(port); PR=$(port); AD=$(port); UP=$(port)
 source "$HERE/bench-servers.sh"
+SB=$(port); PR=$(port); AD=$(port); UP=$(port)
 start_opale
 start_upstream
 provision_clients

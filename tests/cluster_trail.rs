@@ -108,6 +108,15 @@ fn node_report<'a>(report: &'a Value, node: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{node} not in {report}"))
 }
 
+/// Asserts that `report` finds `node`'s chain broken from record
+/// `first_bad`; returns the reason given.
+fn broken_from<'a>(report: &'a Value, node: &str, first_bad: i64) -> &'a str {
+    let n = node_report(report, node);
+    assert_eq!(n["ok"], false, "{report}");
+    assert_eq!(n["first_bad"].as_i64(), Some(first_bad), "{report}");
+    n["reason"].as_str().unwrap()
+}
+
 #[tokio::test]
 async fn each_node_lists_and_verifies_the_records_of_both() {
     let pg = Postgres::start().await;
@@ -369,9 +378,7 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
         reason.contains("node-b") && reason.contains(&seq.to_string()),
         "{report}"
     );
-    let node_b = node_report(&report, "node-b");
-    assert_eq!(node_b["ok"], false, "{report}");
-    assert_eq!(node_b["first_bad"].as_i64(), Some(seq), "{report}");
+    broken_from(&report, "node-b", seq);
     assert_eq!(node_report(&report, "node-a")["ok"], true, "{report}");
 
     // A's chain rolled back to the earlier moment, checkpoint row included:
@@ -386,27 +393,13 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     );
     let report = verify(&b, Some(json!({ "checkpoint": saved }))).await;
     assert_eq!(report["ok"], false, "{report}");
-    let node_a = node_report(&report, "node-a");
-    assert_eq!(node_a["ok"], false, "{report}");
-    assert_eq!(
-        node_a["first_bad"].as_i64(),
-        Some(old_count + 1),
-        "{report}"
-    );
-    let why = node_a["reason"].as_str().unwrap();
+    let why = broken_from(&report, "node-a", old_count + 1);
     assert!(why.contains(&format!("vouched for {vouched}")), "{report}");
 
     // Node A itself knows what it shipped: its own verify says so without
     // any saved note ...
     let report = verify(&a, None).await;
-    let node_a = node_report(&report, "node-a");
-    assert_eq!(node_a["ok"], false, "{report}");
-    assert_eq!(
-        node_a["first_bad"].as_i64(),
-        Some(old_count + 1),
-        "{report}"
-    );
-    let why = node_a["reason"].as_str().unwrap();
+    let why = broken_from(&report, "node-a", old_count + 1);
     assert!(why.contains("this node shipped up to"), "{report}");
     // ... and its next records make the shipper find where the copy now
     // ends and ship again, from its local trail, what was lost.
