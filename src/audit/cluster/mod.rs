@@ -25,18 +25,15 @@ mod verify;
 
 pub use verify::NodeReport;
 
-use crate::store::{Health, PgStore};
+use crate::store::postgres::{CALL_TIMEOUT, no_answer, wait_on};
+use crate::store::{Health, PgStore, StoreError};
 use crate::trail::{NoteSigner, Trail, TrailError};
 use deadpool_postgres::Pool;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-
-/// Longest wait for one PostgreSQL call of the trail.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The origin (and key name) of a node's checkpoints.
 pub fn origin(node: &str) -> String {
@@ -58,6 +55,16 @@ pub enum ClusterError {
     /// The local trail failed.
     #[error(transparent)]
     Trail(#[from] TrailError),
+}
+
+impl From<StoreError> for ClusterError {
+    /// The store's mapping of PostgreSQL errors (unreachable or refused).
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ClusterError::Unavailable(m),
+            StoreError::Backend(m) | StoreError::Locked(m) => ClusterError::Backend(m),
+        }
+    }
 }
 
 /// How far this node's chain is in PostgreSQL.
@@ -212,16 +219,7 @@ fn run<T: Send + 'static>(
     handle: &Handle,
     fut: impl Future<Output = Result<T, ClusterError>> + Send + 'static,
 ) -> Result<T, ClusterError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    handle.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
-        Err(ClusterError::Unavailable(format!(
-            "no answer from PostgreSQL within {} s",
-            CALL_TIMEOUT.as_secs()
-        )))
-    })
+    wait_on(handle, fut).unwrap_or_else(|| Err(no_answer().into()))
 }
 
 /// Newest-first records of every node (blocking: each page is one query).

@@ -2,7 +2,8 @@
 //! run on the PostgreSQL runtime of the store.
 
 use super::ClusterError;
-use deadpool_postgres::{Pool, PoolError};
+use crate::store::postgres::{pg_error, pool_get};
+use deadpool_postgres::Pool;
 
 /// One record as stored: its chain position and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,22 +33,13 @@ pub struct Chain {
     pub purge: Option<String>,
 }
 
-pub(super) fn pg(e: tokio_postgres::Error) -> ClusterError {
-    match e.as_db_error() {
-        Some(db) => ClusterError::Backend(format!("PostgreSQL: {}", db.message())),
-        None => ClusterError::Unavailable(format!("PostgreSQL: {e}")),
-    }
-}
-
-fn pool_err(e: PoolError) -> ClusterError {
-    match e {
-        PoolError::Backend(e) => pg(e),
-        other => ClusterError::Unavailable(format!("PostgreSQL pool: {other}")),
-    }
+/// A PostgreSQL error, mapped as the store maps it.
+fn pg(e: tokio_postgres::Error) -> ClusterError {
+    pg_error(e).into()
 }
 
 async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, ClusterError> {
-    pool.get().await.map_err(pool_err)
+    Ok(pool_get(pool).await?)
 }
 
 /// Registers `node` with `public_key` and its empty chain's checkpoint

@@ -23,6 +23,8 @@ mod listen;
 mod ops;
 mod schema;
 
+pub(crate) use ops::{pg as pg_error, pool_get};
+
 use super::{Change, Health, Pairs, Store, StoreError, Transaction, Write};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
@@ -102,14 +104,8 @@ impl PgStore {
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let (tx, rx) = sync_channel(1);
-        let fut = task(self.pool.clone());
-        self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        let result = rx
-            .recv_timeout(CALL_TIMEOUT)
-            .unwrap_or_else(|_| Err(no_answer()));
+        let result =
+            wait_on(&self.handle, task(self.pool.clone())).unwrap_or_else(|| Err(no_answer()));
         self.observe(&result);
         result
     }
@@ -122,7 +118,21 @@ impl PgStore {
     }
 }
 
-fn no_answer() -> StoreError {
+/// Runs `fut` on the PostgreSQL runtime `handle` and waits for its output
+/// (from a thread outside that runtime); `None` after [`CALL_TIMEOUT`].
+pub(crate) fn wait_on<T: Send + 'static>(
+    handle: &Handle,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv_timeout(CALL_TIMEOUT).ok()
+}
+
+/// The error of a call that got no answer within [`CALL_TIMEOUT`].
+pub(crate) fn no_answer() -> StoreError {
     StoreError::Unavailable(format!(
         "no answer from PostgreSQL within {} s",
         CALL_TIMEOUT.as_secs()

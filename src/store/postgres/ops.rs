@@ -21,7 +21,7 @@ const NOTIFY: &str = "SELECT pg_notify('opale_changes', \
 
 /// A PostgreSQL error as a store error: a refused statement is a backend
 /// error, anything else (connection lost, refused, closed) unavailability.
-pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
         None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
@@ -64,7 +64,8 @@ pub(super) async fn range(
         .collect()
 }
 
-async fn pool_get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+/// A connection from the pool.
+pub(crate) async fn pool_get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get().await.map_err(self::pool)
 }
 
