@@ -189,6 +189,8 @@ impl App {
         let policy = crate::reload::Handshake::of(&config);
         let trust = Trust::load(&files, crls, policy, &tls::provider())?;
         let live = Live::new(trust, config.limits.clone());
+        let thresholds = crate::audit::unidentified::Thresholds::of(&config.limits);
+        parts.audit.unidentified.set_limits(thresholds);
         bootstrap_admin(&registry, &files)?;
         let upstream = Upstream::new(&config.production)?;
         let edges = crate::server::Edges::new(&config.limits);

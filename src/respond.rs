@@ -9,6 +9,11 @@ use serde::Serialize;
 /// The body of every response: a buffer, or a stream proxied from upstream.
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Marks a response after which its connection must close (a certificate
+/// found revoked): the server retires the connection when it sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
+
 /// A body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())

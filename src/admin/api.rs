@@ -7,8 +7,7 @@ use super::{ApiError, certs, environments, notices, partners, reload, security, 
 use crate::app::App;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use crate::server::{BodyError, RequestBody};
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
 use matchit::Router;
@@ -34,7 +33,7 @@ pub(super) struct Call {
     /// The application state.
     pub app: Arc<App>,
     /// The request (its body not yet read).
-    pub req: Request<Incoming>,
+    pub req: Request<RequestBody>,
     params: Vec<(String, String)>,
 }
 
@@ -119,7 +118,7 @@ static ROUTER: LazyLock<Router<Vec<(Method, Handler)>>> = LazyLock::new(|| {
 });
 
 /// Dispatches an authenticated admin request to its operation.
-pub async fn route(app: &Arc<App>, req: Request<Incoming>) -> Answer {
+pub async fn route(app: &Arc<App>, req: Request<RequestBody>) -> Answer {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let found = ROUTER.at(&path).ok().and_then(|m| {
         let (_, handler) = m.value.iter().find(|(method, _)| method == req.method())?;
@@ -207,7 +206,9 @@ pub(super) fn interrupted() -> ApiError {
 
 /// Reads a JSON body (at most [`MAX_BODY`] bytes) into `T`; errors name the
 /// field (`grants[0].years`) where serde can tell which.
-pub(super) async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+pub(super) async fn read_json<T: DeserializeOwned>(
+    req: Request<RequestBody>,
+) -> Result<T, ApiError> {
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !ct
@@ -241,20 +242,17 @@ pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 
 /// Reads a body of at most `limit` bytes.
 pub(super) async fn read_limited(
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     limit: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    Ok(Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                format!("the body is larger than {limit} bytes or was cut off"),
-            )
-        })?
-        .to_bytes())
+    req.into_body().read(limit).await.map_err(|e| {
+        let status = match e {
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Cut(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, None, e.to_string())
+    })
 }
 
 /// The field a serde error is about: its path, completed with the name of

@@ -34,8 +34,8 @@ use crate::chain::Control;
 use crate::domain::Plane;
 use crate::registry::Snapshot;
 use crate::respond::Body;
+use crate::server::RequestBody;
 use crate::tls::ConnInfo;
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
@@ -44,7 +44,7 @@ use std::time::Instant;
 
 /// Handles one request on the admin listener, and traces it with the
 /// acting admin and, for a change, the entities before and after.
-pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) -> Response<Body> {
     // Authenticated by its HMAC signature, not by a certificate.
     if req.uri().path() == crate::datapass::PATH {
         return crate::datapass::handle(app, conn, req).await;
@@ -54,6 +54,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
     let before = app.registry.snapshot();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
+    let caller = audit::http::Caller::known(is_admin.is_ok());
     let outcome = if crate::dashboard::is_dashboard(req.uri().path()) {
         Ok(crate::dashboard::handle(app, conn, is_admin.is_ok(), req).await)
     } else {
@@ -89,7 +90,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
         before: b,
         after: a,
     });
-    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
+    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }
 
 /// An admin is a client certificate that chains to the root CA (`ca.pem`)

@@ -7,8 +7,8 @@ use crate::app::App;
 use crate::domain::{ClientId, Status};
 use crate::oauth::{self, AccessClaims, unix_now};
 use crate::respond::{self, Body};
+use crate::server::RequestBody;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
@@ -74,7 +74,7 @@ pub(super) async fn rotate_secret(c: Call) -> Answer {
 
 /// The `token` of a form body: the outer error is the body's own (too
 /// large), the inner one a malformed form, answered the RFC 7009/7662 way.
-async fn form_token(req: Request<Incoming>) -> Result<Result<String, ApiError>, ApiError> {
+async fn form_token(req: Request<RequestBody>) -> Result<Result<String, ApiError>, ApiError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)

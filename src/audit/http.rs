@@ -4,6 +4,7 @@
 //! leaves (durability `before_response`). A record that cannot be written
 //! turns the answer into a 503: no response without its trace.
 
+use super::unidentified::{Treatment, this_minute};
 use super::{Auditor, TraceEvent};
 use crate::chain::{self, Denial, Reason};
 use crate::domain::Plane;
@@ -23,13 +24,35 @@ pub fn start<B>(plane: Plane, conn: &ConnInfo, req: &Request<B>) -> TraceEvent {
     event
 }
 
+/// Whether the request named who made it: an application (by its
+/// certificate or token), an admin, DataPass (by its signature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Someone the gateway knows.
+    Identified,
+    /// No one yet: a refusal may be summarised (`super::unidentified`).
+    Unidentified,
+}
+
+impl Caller {
+    /// `Identified` when `known`.
+    pub fn known(known: bool) -> Self {
+        if known {
+            Caller::Identified
+        } else {
+            Caller::Unidentified
+        }
+    }
+}
+
 /// Completes the record from the response, counts it and appends it;
 /// returns the response, or a 503 (rendered like every denial) if the
-/// record could not be made durable.
+/// record could not be made durable. A refusal of an unidentified caller
+/// past the per-source threshold is only counted in its minute's summary.
 pub async fn finish(
     audit: &Auditor,
     metrics: &Metrics,
-    mut trace: TraceEvent,
+    (mut trace, caller): (TraceEvent, Caller),
     resp: Response<Body>,
     started: Instant,
 ) -> Response<Body> {
@@ -39,6 +62,12 @@ pub async fn finish(
         trace.decision = super::Decision::Denied;
     }
     metrics.observe(&trace);
+    if caller == Caller::Unidentified
+        && trace.decision == super::Decision::Denied
+        && audit.unidentified.count(&trace, this_minute()) == Treatment::Summarised
+    {
+        return resp;
+    }
     match audit.record(&trace).await {
         Ok(()) => resp,
         Err(e) => {

@@ -10,9 +10,12 @@ pub mod cluster;
 pub mod http;
 pub mod query;
 mod record;
+pub mod unidentified;
 
 pub use crate::trail::{OpenReport, PurgeOutcome, TrailStats, VerifyReport};
-pub use record::{AdminAction, Code, Decision, TraceEvent, TraceRecord, normalize, timestamp};
+pub use record::{
+    AdminAction, Code, Decision, Summary, TraceEvent, TraceRecord, normalize, timestamp,
+};
 
 use crate::trail::{NoteSigner, Trail, TrailConfig, TrailError};
 use cluster::{ClusterError, ClusterTrail, NodeReport};
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use time::OffsetDateTime;
+use unidentified::Unidentified;
 
 /// Origin line of the trail's checkpoints (C2SP signed note).
 pub const ORIGIN: &str = "opale-apim/trail";
@@ -95,6 +99,9 @@ pub struct Auditor {
     trail: Arc<Trail>,
     durability: Durability,
     cluster: Option<ClusterTrail>,
+    /// Refusals before identification, counted per source and minute
+    /// (traced one by one up to a threshold, then summarised).
+    pub unidentified: Unidentified,
 }
 
 impl Auditor {
@@ -122,10 +129,12 @@ impl Auditor {
             Some(s) => Some(ClusterTrail::open(s.store, &s.node, key()?, trail.clone())?),
             None => None,
         };
+        let defaults = unidentified::Thresholds::of(&crate::config::LimitsSettings::default());
         Ok(Auditor {
             trail,
             durability,
             cluster,
+            unidentified: Unidentified::new(defaults),
         })
     }
 

@@ -149,6 +149,27 @@ pub struct TraceEvent {
     pub detail: Option<String>,
     /// For admin calls: actor and change.
     pub admin: Option<AdminAction>,
+    /// For a summary of refusals before identification: what it counts
+    /// (`audit/unidentified.rs`). Absent from every other record, so
+    /// records written before it existed read and verify as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+}
+
+/// One source address's refusals before identification in one minute,
+/// past the ones traced one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Start of the minute (UTC, the records' timestamp form).
+    pub minute: String,
+    /// Refusals counted in that minute, traced one by one or not.
+    pub refused: u64,
+    /// Of those, the ones only counted here.
+    pub summarised: u64,
+    /// The summarised refusals by code.
+    pub codes: std::collections::BTreeMap<String, u64>,
+    /// The summarised refusals by HTTP status.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Default for TraceEvent {
@@ -182,6 +203,7 @@ impl TraceEvent {
             latency_us: 0,
             detail: None,
             admin: None,
+            summary: None,
         }
     }
 

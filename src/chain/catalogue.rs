@@ -131,6 +131,13 @@ pub enum Reason {
     IdempotencyConflict,
     /// 910005: a request body over `limits.max_body_bytes` (413).
     BodyTooLarge,
+    /// 910006: a request body not complete within
+    /// `limits.body_read_timeout_ms` (408; the connection is closed).
+    BodyTimeout,
+    /// 910007: too many refusals from this address this minute on
+    /// connections without a verified client certificate
+    /// (`limits.unauthenticated_per_minute`, 429).
+    TooManyUnidentified,
     /// 910605: the gateway's own storage failed.
     StorageFailure,
     /// 910700: no company with that SIREN.
@@ -143,13 +150,15 @@ pub enum Reason {
 
 impl Reason {
     /// Every row of the catalogue, in code order of DESIGN §5.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 30] = [
         Reason::CorrelationId,
         Reason::SirenMalformed,
         Reason::AnneeMalformed,
         Reason::BodyInvalid,
         Reason::IdempotencyConflict,
         Reason::BodyTooLarge,
+        Reason::BodyTimeout,
+        Reason::TooManyUnidentified,
         Reason::CertMissing,
         Reason::CertUntrusted,
         Reason::CertRevoked,
@@ -258,6 +267,18 @@ impl Reason {
                 S::PAYLOAD_TOO_LARGE,
                 910005,
                 "Request body too large",
+            ),
+            Reason::BodyTimeout => (
+                C::Hygiene,
+                S::REQUEST_TIMEOUT,
+                910006,
+                "Request body too slow",
+            ),
+            Reason::TooManyUnidentified => (
+                C::Hygiene,
+                S::TOO_MANY_REQUESTS,
+                910007,
+                "Too many unauthenticated requests",
             ),
             Reason::IdempotencyConflict => {
                 (C::Hygiene, S::CONFLICT, 910004, "Idempotency-Key reused")

@@ -87,6 +87,11 @@ pub fn render(
     if let Some(secs) = denial.retry_after {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
+    // A revoked certificate's connection serves nothing more (contract §8).
+    if r == super::Reason::CertRevoked {
+        resp.extensions_mut()
+            .insert(crate::respond::CloseConnection);
+    }
     resp
 }
 

@@ -1,4 +1,4 @@
-//! `[limits]` (DESIGN §8): what an unauthenticated connection may hold,
+//! `[limits]` (docs/contract.md §8): what an unauthenticated connection may hold,
 //! enforced on all three listeners by `server/`. Nothing unauthenticated
 //! may hold a resource for long.
 
@@ -6,7 +6,7 @@ use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// `[limits]`, with the defaults of DESIGN §8.
+/// `[limits]`, with the defaults of docs/contract.md §8.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSettings {
@@ -28,6 +28,29 @@ pub struct LimitsSettings {
     pub max_body_bytes: u64,
     /// Concurrent HTTP/2 streams per connection (100).
     pub h2_max_concurrent_streams: u32,
+    /// A request body must be complete within this long of its head,
+    /// milliseconds (10 000): with `max_body_bytes`, the minimum rate.
+    pub body_read_timeout_ms: u64,
+    /// A response that does not move (the socket takes no byte, an HTTP/2
+    /// window stays closed) for this long drops its connection,
+    /// milliseconds (10 000).
+    pub send_timeout_ms: u64,
+    /// Any connection is asked to close gracefully at this age, seconds
+    /// (300), and dropped if it is still open 10 s later.
+    pub max_connection_age_secs: u64,
+    /// Concurrent HTTP/2 streams on a connection without a verified client
+    /// certificate (4).
+    pub unauthenticated_h2_streams: u32,
+    /// Largest request body on a connection without a verified client
+    /// certificate, bytes (65 536).
+    pub unauthenticated_max_body_bytes: u64,
+    /// Per source address and minute, requests refused before an
+    /// application is identified are traced one by one up to this count,
+    /// then summarised in one record (60).
+    pub unauthenticated_traced_per_minute: u32,
+    /// Per source address and minute, requests without a verified client
+    /// certificate beyond this count of refusals are answered 429 (600).
+    pub unauthenticated_per_minute: u32,
 }
 
 impl Default for LimitsSettings {
@@ -40,6 +63,13 @@ impl Default for LimitsSettings {
             max_connections_per_ip: 512,
             max_body_bytes: 262_144,
             h2_max_concurrent_streams: 100,
+            body_read_timeout_ms: 10_000,
+            send_timeout_ms: 10_000,
+            max_connection_age_secs: 300,
+            unauthenticated_h2_streams: 4,
+            unauthenticated_max_body_bytes: 65_536,
+            unauthenticated_traced_per_minute: 60,
+            unauthenticated_per_minute: 600,
         }
     }
 }
@@ -60,6 +90,21 @@ impl LimitsSettings {
         Duration::from_millis(self.idle_timeout_ms)
     }
 
+    /// The request-body deadline.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// How long a response may stand still.
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
+    }
+
+    /// The age at which a connection is asked to close.
+    pub fn max_connection_age(&self) -> Duration {
+        Duration::from_secs(self.max_connection_age_secs)
+    }
+
     /// Every value must be positive.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
@@ -72,6 +117,25 @@ impl LimitsSettings {
             (
                 "h2_max_concurrent_streams",
                 u64::from(self.h2_max_concurrent_streams),
+            ),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("send_timeout_ms", self.send_timeout_ms),
+            ("max_connection_age_secs", self.max_connection_age_secs),
+            (
+                "unauthenticated_h2_streams",
+                u64::from(self.unauthenticated_h2_streams),
+            ),
+            (
+                "unauthenticated_max_body_bytes",
+                self.unauthenticated_max_body_bytes,
+            ),
+            (
+                "unauthenticated_traced_per_minute",
+                u64::from(self.unauthenticated_traced_per_minute),
+            ),
+            (
+                "unauthenticated_per_minute",
+                u64::from(self.unauthenticated_per_minute),
             ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {

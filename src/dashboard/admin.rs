@@ -11,7 +11,7 @@ use crate::domain::Status;
 use crate::registry::Snapshot;
 use crate::registry::ops::PartnerPatch;
 use crate::respond::Body;
-use hyper::body::Incoming;
+use crate::server::RequestBody;
 use hyper::{Request, Response, StatusCode};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
@@ -221,7 +221,7 @@ fn activity(app: &App) -> Activity {
 }
 
 /// `POST /dashboard/partners/{id}/suspend|resume`, same-origin forms only.
-pub async fn action(app: &Arc<App>, req: &Request<Incoming>, path: &str) -> Response<Body> {
+pub async fn action(app: &Arc<App>, req: &Request<RequestBody>, path: &str) -> Response<Body> {
     let same_origin = match req
         .headers()
         .get("sec-fetch-site")

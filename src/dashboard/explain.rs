@@ -59,6 +59,14 @@ fn plain(reason: Reason, e: &TraceEvent) -> (String, String) {
             "corps de la requête trop volumineux",
             "request body too large",
         ),
+        Reason::BodyTimeout => (
+            "corps de la requête incomplet dans le délai",
+            "request body not complete in time",
+        ),
+        Reason::TooManyUnidentified => (
+            "trop de requêtes refusées sans certificat depuis cette adresse",
+            "too many refused requests without a certificate from this address",
+        ),
         Reason::BodyInvalid => (
             "corps de la requête non conforme",
             "request body does not match its schema",

@@ -14,8 +14,8 @@ use crate::app::App;
 use crate::domain::Status;
 use crate::registry::{CertStatus, Partner};
 use crate::respond::{self, Body};
+use crate::server::RequestBody;
 use crate::tls::ConnInfo;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
 use maud::Markup;
@@ -46,7 +46,7 @@ pub async fn handle(
     app: &Arc<App>,
     conn: &ConnInfo,
     is_admin: bool,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<Body> {
     let viewer = if is_admin {
         Some(Viewer::Admin)

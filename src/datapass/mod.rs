@@ -22,10 +22,9 @@ use crate::chain::Control;
 use crate::domain::{Environment, Plane};
 use crate::registry::{Application, Snapshot};
 use crate::respond::{self, Body};
+use crate::server::{BodyError, RequestBody};
 use crate::tls::ConnInfo;
 use apply::ApplyError;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use payload::{Delivery, PayloadError};
 use serde_json::json;
@@ -53,6 +52,9 @@ pub enum DatapassError {
     /// Body over `[limits] max_body_bytes`, or cut off: 413.
     #[error("the body is larger than {0} bytes or was cut off")]
     TooLarge(u64),
+    /// The body did not arrive within `[limits] body_read_timeout_ms`: 408.
+    #[error(transparent)]
+    Body(crate::server::BodyError),
     /// Missing or wrong signature: 401.
     #[error(transparent)]
     Signature(#[from] SignatureError),
@@ -75,7 +77,11 @@ impl DatapassError {
     fn authenticated(&self) -> bool {
         !matches!(
             self,
-            Self::Disabled | Self::Method(_) | Self::TooLarge(_) | Self::Signature(_)
+            Self::Disabled
+                | Self::Method(_)
+                | Self::TooLarge(_)
+                | Self::Body(_)
+                | Self::Signature(_)
         )
     }
 }
@@ -91,6 +97,7 @@ impl From<DatapassError> for ApiError {
             DatapassError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message)
             }
+            DatapassError::Body(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, None, message),
             DatapassError::Signature(_) => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 Some("X-Hub-Signature-256"),
@@ -117,10 +124,11 @@ struct Done {
 }
 
 /// Handles `POST /datapass/webhook` and traces it.
-pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) -> Response<Body> {
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
     let before = app.registry.snapshot();
+    let mut signed = true;
     let resp = match receive(app, req).await {
         Ok(done) => {
             let body = match &done.application {
@@ -136,6 +144,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
         }
         Err(e) => {
             let authenticated = e.authenticated();
+            signed = authenticated;
             let e = ApiError::from(e);
             trace.refuse_with(Control::Admin, Code::Status(e.status.as_u16()), &e.message);
             if authenticated {
@@ -144,7 +153,8 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> 
             e.into_response()
         }
     };
-    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
+    let caller = audit::http::Caller::known(signed);
+    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }
 
 /// Names DataPass as the actor, with what changed.
@@ -159,7 +169,7 @@ fn act(trace: &mut TraceEvent, before: &Snapshot, after: &Snapshot) {
 }
 
 /// Authenticates, reads and applies one delivery.
-async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, DatapassError> {
+async fn receive(app: &Arc<App>, req: Request<RequestBody>) -> Result<Done, DatapassError> {
     let secret = app
         .config
         .datapass
@@ -173,11 +183,10 @@ async fn receive(app: &Arc<App>, req: Request<Incoming>) -> Result<Done, Datapas
     let (signed, environment) = (header(signature::HEADER), header(ENVIRONMENT_HEADER));
     let max = app.limits().max_body_bytes;
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|_| DatapassError::TooLarge(max))?
-        .to_bytes();
+    let body = req.into_body().read(limit).await.map_err(|e| match e {
+        BodyError::TimedOut(_) => DatapassError::Body(e),
+        _ => DatapassError::TooLarge(max),
+    })?;
     // Nothing of the body is read before this check.
     signature::verify(&secret, signed.as_deref(), &body)?;
     let env = parse_environment(environment.as_deref())?;

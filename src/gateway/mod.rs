@@ -17,8 +17,8 @@ use crate::chain::{self, Control, Denial, Reason, certificate, hygiene::Correlat
 use crate::domain::{Environment, Plane};
 use crate::oauth;
 use crate::respond::{self, Body};
+use crate::server::RequestBody;
 use crate::tls::ConnInfo;
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use pipeline::with_correlation;
 use serde_json::json;
@@ -71,7 +71,7 @@ pub async fn handle(
     conn: &ConnInfo,
     env: Environment,
     correlation: &Correlation,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<Body> {
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Env(env), conn, &req);
@@ -81,7 +81,8 @@ pub async fn handle(
         Route::Service(s) => service(app, conn, env, s, correlation, &mut trace),
         Route::Unknown => unknown(correlation, &req, &mut trace),
     };
-    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
+    let caller = audit::http::Caller::known(trace.client_id.is_some());
+    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }
 
 /// `POST /token`: the authorization server; a refusal is traced with its
@@ -91,7 +92,7 @@ async fn token(
     conn: &ConnInfo,
     env: Environment,
     correlation: &Correlation,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
     let id = correlation.echo();
@@ -130,7 +131,7 @@ fn service(
 /// 910604 for a path outside the API.
 fn unknown(
     correlation: &Correlation,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
     let id = correlation.echo();

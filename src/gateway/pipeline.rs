@@ -16,8 +16,8 @@ use crate::audit::TraceEvent;
 use crate::chain::{self, Context, Credentials, Denial, Outcome, Reason, hygiene};
 use crate::domain::{Dataset, Environment, Scope};
 use crate::respond::Body;
+use crate::server::RequestBody;
 use crate::tls::ConnInfo;
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
@@ -41,7 +41,7 @@ pub async fn data_call(
     conn: &ConnInfo,
     env: Environment,
     correlation: &hygiene::Correlation,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
     let snapshot = app.registry.snapshot();
@@ -84,7 +84,7 @@ async fn steps<'s>(
     sources: Sources<'_>,
     conn: &ConnInfo,
     correlation: &hygiene::Correlation,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     out: &mut Outcome<'s>,
     trace: &mut TraceEvent,
 ) -> Result<Response<Body>, Denial> {

@@ -9,9 +9,8 @@ use crate::chain::{Denial, Reason};
 use crate::data::transmitted::{Creance, Recorded, StoredTransmission, Transmissions};
 use crate::domain::{ClientId, Environment, Siren, random_uuid};
 use crate::respond::{self, Body};
+use crate::server::{BodyError, RequestBody};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -39,14 +38,11 @@ pub struct Transmission {
 /// Reads the body (at most [`MAX_BODY`] bytes) and validates it; 400
 /// (910003) naming the field otherwise. Called only once the caller is
 /// authenticated: unauthenticated callers learn nothing about validation.
-pub async fn read(body: Incoming) -> Result<(Transmission, Bytes), Denial> {
-    let collected = Limited::new(body, MAX_BODY).collect().await.map_err(|_| {
-        Denial::new(
-            Reason::BodyInvalid,
-            format!("body: larger than {MAX_BODY} bytes"),
-        )
+pub async fn read(body: RequestBody) -> Result<(Transmission, Bytes), Denial> {
+    let bytes = body.read(MAX_BODY).await.map_err(|e| match e {
+        BodyError::TimedOut(_) => Denial::new(Reason::BodyTimeout, e.to_string()),
+        _ => Denial::new(Reason::BodyInvalid, format!("body: {e}")),
     })?;
-    let bytes = collected.to_bytes();
     Ok((parse(&bytes)?, bytes))
 }
 

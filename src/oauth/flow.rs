@@ -17,11 +17,10 @@ use super::{AccessClaims, Oauth, TokenAuthority, unix_now};
 use crate::domain::{ClientId, Environment, Thumbprint};
 use crate::registry::{Registry, Snapshot};
 use crate::respond::{self, Body};
+use crate::server::RequestBody;
 use crate::tls::ConnInfo;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
 };
@@ -98,7 +97,7 @@ pub type TokenOutcome = (Response<Body>, Option<(&'static str, String)>);
 pub async fn token_endpoint(
     ctx: TokenContext<'_>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> TokenOutcome {
     let (parts, body) = req.into_parts();
     let outcome = if parts.method != Method::POST {
@@ -110,10 +109,8 @@ pub async fn token_endpoint(
             "parameters must be sent in the body, not the URL",
         ))
     } else {
-        match Limited::new(body, MAX_FORM_BODY).collect().await {
-            Err(_) => Err(TokenError::invalid_request(format!(
-                "the body exceeds {MAX_FORM_BODY} bytes"
-            ))),
+        match body.read(MAX_FORM_BODY).await {
+            Err(e) => Err(TokenError::invalid_request(e.to_string())),
             Ok(collected) => {
                 let content_type = parts
                     .headers
@@ -123,13 +120,7 @@ pub async fn token_endpoint(
                     .headers
                     .get(AUTHORIZATION)
                     .map(|v| v.as_bytes().to_vec());
-                grant(
-                    &ctx,
-                    conn,
-                    content_type,
-                    auth.as_deref(),
-                    &collected.to_bytes(),
-                )
+                grant(&ctx, conn, content_type, auth.as_deref(), &collected)
             }
         }
     };

@@ -129,6 +129,12 @@ impl Live {
         self.trust.load_full()
     }
 
+    /// Whether `trust` is still the TLS state in force (no reload and no
+    /// CRL change since it was taken): cheap, read on every request.
+    pub fn still_trusts(&self, trust: &Arc<Trust>) -> bool {
+        Arc::ptr_eq(&self.trust.load(), trust)
+    }
+
     /// The current `[limits]`.
     pub fn limits(&self) -> Arc<LimitsSettings> {
         self.limits.load_full()
@@ -208,6 +214,8 @@ pub fn reload(app: &App) -> Result<Reloaded, ReloadError> {
         live.trust.store(Arc::new(trust));
         live.limits.store(Arc::new(sections.limits.clone()));
         app.edges.apply(&sections.limits);
+        let thresholds = crate::audit::unidentified::Thresholds::of(&sections.limits);
+        app.audit.unidentified.set_limits(thresholds);
         let log_filter = apply_log(app, &sections.log, filter);
         summary(app, log_filter, sections.file.as_deref())
     });

@@ -7,27 +7,32 @@
 //! most once a second per listener.
 
 use super::admission::{Admission, LogGate, Ticket};
+use super::body::RequestBody;
 use super::proxy;
-use super::watchdog::{Activity, WatchedIo};
+use super::watchdog::{Activity, Deadlines, Expiry, Sending, WatchedIo};
 use crate::app::App;
 use crate::audit;
+use crate::audit::unidentified::this_minute;
 use crate::chain::hygiene::Correlation;
 use crate::chain::{self, Denial, Reason};
 use crate::config::LimitsSettings;
 use crate::domain::{Environment, Plane};
-use crate::respond::Body;
+use crate::reload::Trust;
+use crate::respond::{Body, CloseConnection};
 use crate::tls::ConnInfo;
 use crate::{admin, gateway};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::conn::auto::{Builder, Connection};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls_pki_types::CertificateDer;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -134,7 +139,8 @@ pub async fn accept_loop(
             proxied,
             ticket,
         };
-        tokio::spawn(connection.serve(tcp, acceptor, watcher).instrument(span));
+        let stopping = (watcher, stop.clone());
+        tokio::spawn(connection.serve(tcp, acceptor, stopping).instrument(span));
     }
 }
 
@@ -153,7 +159,12 @@ struct Accepted {
 
 impl Accepted {
     /// Handshake, then HTTP until the client leaves or a deadline passes.
-    async fn serve(mut self, tcp: TcpStream, acceptor: TlsAcceptor, watcher: Watcher) {
+    async fn serve(
+        mut self,
+        tcp: TcpStream,
+        acceptor: TlsAcceptor,
+        (watcher, stop): (Watcher, tokio::sync::watch::Receiver<bool>),
+    ) {
         let limits = self.app.limits();
         let stream =
             match tokio::time::timeout(limits.handshake_timeout(), self.open(tcp, &acceptor)).await
@@ -163,33 +174,20 @@ impl Accepted {
                 Err(_) => return self.report("handshake"),
             };
         let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
-        let activity = Activity::new(http1, limits.header_read_timeout(), limits.idle_timeout());
-        let trust = self.app.trust();
-        let peer = stream.get_ref().1.peer_certificates();
-        let conn = ConnInfo::new(self.plane, self.remote, peer, trust.verifier(self.plane));
-        let conn = Arc::new(conn);
-        let (app, watch) = (self.app.clone(), activity.clone());
-        let service = service_fn(move |req: Request<Incoming>| {
-            let in_flight = watch.begin();
-            let (app, conn) = (app.clone(), conn.clone());
-            async move {
-                let resp = dispatch(&app, &conn, req).await;
-                drop(in_flight);
-                Ok::<_, Infallible>(resp)
-            }
-        });
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http2()
-            .max_concurrent_streams(limits.h2_max_concurrent_streams);
+        let activity = Activity::new(http1, deadlines(&limits));
+        let judge = Judge::new(&self.app, self.plane, self.remote, &stream);
+        let builder = builder(&limits, judge.verified());
+        let service = Service {
+            app: self.app.clone(),
+            judge: Arc::new(judge),
+            activity: activity.clone(),
+        };
         let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
-        let connection = watcher.watch(builder.serve_connection(io, service).into_owned());
-        tokio::select! {
-            ended = connection => if let Err(e) = ended {
-                debug!(error = %e, "connection ended with an error");
-            },
-            expiry = activity.expired() => self.report(expiry.as_str()),
+        let connection = builder.serve_connection(io, service).into_owned();
+        if let Some(expiry) = run(connection, &activity, stop).await {
+            self.report(expiry.as_str());
         }
+        drop(watcher);
     }
 
     /// The PROXY header if the peer owes one, then the TLS handshake;
@@ -244,9 +242,171 @@ impl Accepted {
     }
 }
 
+/// Drives `connection` until it ends; asks it to close gracefully at its
+/// age, when retired or when the server stops; drops it when a deadline
+/// passes (returned).
+async fn run(
+    connection: HttpConnection,
+    activity: &Activity,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<Expiry> {
+    let mut connection = std::pin::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(e) = ended {
+                    debug!(error = %e, "connection ended with an error");
+                }
+                return None;
+            }
+            expiry = activity.expired() => return Some(expiry),
+            _ = activity.closing(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = stop.wait_for(|s| *s), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// One hyper connection (HTTP/1.1 or h2) over the watched TLS stream.
+type HttpConnection =
+    Connection<'static, TokioIo<WatchedIo<TlsStream<TcpStream>>>, Service, TokioExecutor>;
+
+/// The deadlines of a connection accepted under `limits`.
+fn deadlines(limits: &LimitsSettings) -> Deadlines {
+    Deadlines {
+        header: limits.header_read_timeout(),
+        idle: limits.idle_timeout(),
+        send: limits.send_timeout(),
+        age: limits.max_connection_age(),
+        grace: CLOSE_GRACE,
+    }
+}
+
+/// How long a connection asked to close may take to finish what it holds.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// The HTTP/2 receive window of a stream, and of the whole connection, on a
+/// connection without a verified client certificate: what one such
+/// connection can make the server buffer.
+const UNAUTHENTICATED_WINDOW: (u32, u32) = (65_535, 131_072);
+
+/// The connection builder: without a verified client certificate, few
+/// HTTP/2 streams and small windows, so that memory per connection stays
+/// small (contract §8).
+fn builder(limits: &LimitsSettings, verified: bool) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    let mut h2 = builder.http2();
+    if verified {
+        h2.max_concurrent_streams(limits.h2_max_concurrent_streams);
+    } else {
+        let (stream, connection) = UNAUTHENTICATED_WINDOW;
+        h2.max_concurrent_streams(limits.unauthenticated_h2_streams)
+            .initial_stream_window_size(stream)
+            .initial_connection_window_size(connection)
+            .max_send_buf_size(stream as usize);
+    }
+    builder
+}
+
+/// The per-connection facts, judged again on the first request after a
+/// reload or a CRL change swapped the TLS state (contract §8: a revocation
+/// re-judges open connections at once).
+struct Judge {
+    plane: Plane,
+    /// The peer chain of the handshake (empty without a certificate).
+    chain: Vec<CertificateDer<'static>>,
+    judged: Mutex<(Arc<Trust>, Arc<ConnInfo>)>,
+}
+
+impl Judge {
+    fn new(app: &App, plane: Plane, remote: SocketAddr, stream: &TlsStream<TcpStream>) -> Self {
+        let trust = app.trust();
+        let peer = stream.get_ref().1.peer_certificates();
+        let conn = ConnInfo::new(plane, remote, peer, trust.verifier(plane));
+        let chain = peer
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
+        Judge {
+            plane,
+            chain,
+            judged: Mutex::new((trust, Arc::new(conn))),
+        }
+    }
+
+    fn verified(&self) -> bool {
+        self.lock().1.verified()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Arc<Trust>, Arc<ConnInfo>)> {
+        self.judged.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The facts under the TLS state in force, and whether the certificate
+    /// has just lost its verdict (the connection must then close).
+    fn facts(&self, app: &App) -> (Arc<ConnInfo>, bool) {
+        let mut judged = self.lock();
+        if self.chain.is_empty() || app.live.still_trusts(&judged.0) {
+            return (judged.1.clone(), false);
+        }
+        let trust = app.trust();
+        let again = judged
+            .1
+            .judged_again(&self.chain, trust.verifier(self.plane));
+        let lost = judged.1.verified() && !again.verified();
+        *judged = (trust, Arc::new(again));
+        (judged.1.clone(), lost)
+    }
+}
+
+/// The service of one connection: each request gets the connection's
+/// facts, a body with a deadline, and a response body the watchdog sees.
+#[derive(Clone)]
+struct Service {
+    app: Arc<App>,
+    judge: Arc<Judge>,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = Response<Sending<Body>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let in_flight = self.activity.begin();
+        let this = self.clone();
+        Box::pin(async move {
+            let (conn, lost) = this.judge.facts(&this.app);
+            if lost {
+                this.activity.retire();
+            }
+            let limits = this.app.limits();
+            let req =
+                req.map(|b| RequestBody::new(b, limits.body_read_timeout(), this.activity.clone()));
+            let resp = dispatch(&this.app, &conn, &limits, req).await;
+            if resp.extensions().get::<CloseConnection>().is_some() {
+                this.activity.retire();
+            }
+            Ok(resp.map(|body| in_flight.answered(body)))
+        })
+    }
+}
+
 /// Sends a request to its plane, in its span; a body declared larger than
-/// `max_body_bytes` is refused (413) before anything reads it.
-async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Response<Body> {
+/// `max_body_bytes` (or `unauthenticated_max_body_bytes` without a verified
+/// certificate) is refused (413) before anything reads it.
+async fn dispatch(
+    app: &Arc<App>,
+    conn: &ConnInfo,
+    limits: &LimitsSettings,
+    req: Request<RequestBody>,
+) -> Response<Body> {
     let correlation = Correlation::read(req.headers());
     let span = info_span!(
         "request",
@@ -255,8 +415,15 @@ async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Re
         correlation_id = correlation.for_log()
     );
     let resp = async {
-        if let Some(denial) = oversized(&req, app.limits().max_body_bytes) {
-            return too_large(app, conn, &correlation, &req, denial).await;
+        let max = if conn.verified() {
+            limits.max_body_bytes
+        } else {
+            limits
+                .max_body_bytes
+                .min(limits.unauthenticated_max_body_bytes)
+        };
+        if let Some(denial) = oversized(&req, max).or_else(|| flooding(app, conn)) {
+            return refuse(app, conn, &correlation, &req, denial).await;
         }
         match conn.plane {
             Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
@@ -271,8 +438,24 @@ async fn dispatch(app: &Arc<App>, conn: &ConnInfo, req: Request<Incoming>) -> Re
     resp
 }
 
+/// 910007 for a caller without a verified certificate whose address was
+/// refused more than `unauthenticated_per_minute` times this minute.
+fn flooding(app: &App, conn: &ConnInfo) -> Option<Denial> {
+    let minute = this_minute();
+    if conn.verified() || !app.audit.unidentified.over_limit(conn.remote.ip(), minute) {
+        return None;
+    }
+    let next = (minute + 1) * 60 - time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut denial = Denial::new(
+        Reason::TooManyUnidentified,
+        "too many refused requests from this address this minute",
+    );
+    denial.retry_after = Some(next.clamp(1, 60) as u64);
+    Some(denial)
+}
+
 /// 910005 when `Content-Length` exceeds `max` bytes.
-fn oversized(req: &Request<Incoming>, max: u64) -> Option<Denial> {
+fn oversized(req: &Request<RequestBody>, max: u64) -> Option<Denial> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)?
@@ -288,12 +471,13 @@ fn oversized(req: &Request<Incoming>, max: u64) -> Option<Denial> {
     })
 }
 
-/// Answers and traces a refused oversized request (the body is never read).
-async fn too_large(
+/// Answers and traces a request refused before its plane sees it (the body
+/// is never read).
+async fn refuse(
     app: &App,
     conn: &ConnInfo,
     correlation: &Correlation,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     denial: Denial,
 ) -> Response<Body> {
     let started = Instant::now();
@@ -303,5 +487,6 @@ async fn too_large(
     trace.refuse(&denial);
     let problem = chain::accepts_problem_json(req.headers());
     let resp = chain::render(&denial, &id, problem, time::OffsetDateTime::now_utc());
-    audit::http::finish(&app.audit, &app.metrics, trace, resp, started).await
+    let caller = audit::http::Caller::Unidentified;
+    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }

@@ -3,10 +3,12 @@
 //! already-bound listeners so tests can bind `127.0.0.1:0`.
 
 mod admission;
+mod body;
 mod connection;
 mod proxy;
 mod watchdog;
 
+pub use body::{BodyError, RequestBody};
 pub use connection::Edges;
 
 use crate::app::App;
@@ -62,6 +64,7 @@ pub async fn run_workers(
     let retention = tokio::spawn(retention_task(app.clone()));
     let crl_watch = tokio::spawn(crate::reload::watch_crls(app.clone()));
     let notices = tokio::spawn(crate::notify::run(app.clone()));
+    let summaries = tokio::spawn(summaries_task(app.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sockets = [
         listeners.sandbox.into_std()?,
@@ -112,6 +115,9 @@ pub async fn run_workers(
     crl_watch.abort();
     notices.abort();
     let _ = notices.await;
+    summaries.abort();
+    let _ = summaries.await;
+    write_summaries(&app, i64::MAX).await;
     app.audit.close().await;
     Ok(())
 }
@@ -142,6 +148,25 @@ async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output
         .is_err()
     {
         warn!("connections still open after 10 s; closing them");
+    }
+}
+
+/// Appends, every second, the summary records of the minutes that ended
+/// (refusals before identification past the per-source threshold).
+async fn summaries_task(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        write_summaries(&app, crate::audit::unidentified::this_minute()).await;
+    }
+}
+
+/// Appends the summaries of the minutes before `minute`.
+async fn write_summaries(app: &App, minute: i64) {
+    for record in app.audit.unidentified.finished(minute) {
+        if let Err(e) = app.audit.record(&record).await {
+            tracing::error!(error = %e, "summary of unidentified refusals not written");
+        }
     }
 }
 

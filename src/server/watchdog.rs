@@ -1,17 +1,31 @@
-//! Per-connection timeouts after the handshake (DESIGN §8):
+//! Per-connection deadlines after the handshake (docs/contract.md §8), one
+//! for every state a connection can be in:
 //!
-//! - **header read**: an HTTP/1 request head must arrive whole within
+//! - **head**: an HTTP/1 request head must arrive whole within
 //!   `header_read_timeout` of its first byte (slowloris);
-//! - **idle**: a connection with no request in flight is closed after
-//!   `idle_timeout` (including one that never sends anything).
+//! - **body**: enforced on the body itself (`server/body.rs`), which
+//!   [`Activity::retire`]s the connection when it times out;
+//! - **response**: a response must keep moving — the socket must take
+//!   bytes, and a response whose body is being sent must produce a frame —
+//!   at least once every `send_timeout` (an unread socket, an HTTP/2 zero
+//!   window);
+//! - **idle**: a connection with no exchange in flight is closed after
+//!   `idle_timeout` (including one that never sends anything);
+//! - **age**: after `max_connection_age` the connection is asked to close
+//!   gracefully (GOAWAY, `Connection: close` on the next response), and is
+//!   dropped if it still lives `grace` later — as it is when it is
+//!   retired (a certificate re-judged as revoked, a body timed out).
 //!
 //! hyper's own header timeout needs a timer, does not cover the protocol
 //! sniffing of `auto` connections, and restarts per request, so the
-//! connection's IO is wrapped ([`WatchedIo`]) to see bytes arrive, the
-//! service marks requests in and out ([`Activity::begin`]), and
+//! connection's IO is wrapped ([`WatchedIo`]) to see bytes arrive and
+//! leave, each exchange is marked from its head to the end of its response
+//! body ([`Activity::begin`], [`InFlight::answered`], [`Sending`]), and
 //! [`Activity::expired`] resolves when a deadline passes: the caller then
 //! drops the connection.
 
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::io;
 use std::pin::Pin;
@@ -20,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 /// Which deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +43,10 @@ pub enum Expiry {
     HeaderRead,
     /// No request for too long.
     Idle,
+    /// A response did not move for `send_timeout`.
+    Send,
+    /// Asked to close (age or retirement) and still open after the grace.
+    Closing,
 }
 
 impl Expiry {
@@ -36,42 +55,78 @@ impl Expiry {
         match self {
             Expiry::HeaderRead => "header_read",
             Expiry::Idle => "idle",
+            Expiry::Send => "send",
+            Expiry::Closing => "close_grace",
         }
     }
+}
+
+/// The deadlines of one connection, from `[limits]` at its accept.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// Whole request head from its first byte.
+    pub header: Duration,
+    /// No exchange in flight.
+    pub idle: Duration,
+    /// A response that does not move.
+    pub send: Duration,
+    /// Age at which the connection is asked to close.
+    pub age: Duration,
+    /// How long a connection asked to close (age, retirement) may take to
+    /// finish the exchanges it holds before it is dropped.
+    pub grace: Duration,
 }
 
 /// What the watchdog knows of one connection (times in ms since it opened).
 #[derive(Debug)]
 pub struct Activity {
     opened: Instant,
-    header_timeout: Duration,
-    idle_timeout: Duration,
+    deadlines: Deadlines,
     /// HTTP/1 (heads are timed); HTTP/2 frames such as PING are not heads.
     http1: bool,
+    /// Exchanges from their head to the end of their response body.
     in_flight: AtomicU32,
+    /// Of those, the ones whose response is being sent.
+    sending: AtomicU32,
     /// End of the last response (or the handshake).
     last_ms: AtomicU64,
     /// First byte of a head being read, plus one (0 = none).
     head_ms: AtomicU64,
-    /// Set once the connection is closing for a deadline.
+    /// Last time a response moved (a frame produced, bytes written).
+    moved_ms: AtomicU64,
+    /// Since when the socket refuses bytes, plus one (0 = it takes them).
+    blocked_ms: AtomicU64,
+    /// Asked to close, plus one (0 = not asked).
+    closing_ms: AtomicU64,
+    /// Wakes the connection when it is asked to close.
+    close: Notify,
+    /// Set once the connection is dropped for a deadline.
     expired: AtomicBool,
 }
 
-/// Marks one request in flight; dropping it marks the end.
+/// One exchange in flight; dropping it (or the [`Sending`] body it
+/// becomes) marks its end.
 #[derive(Debug)]
-pub struct InFlight(Arc<Activity>);
+pub struct InFlight {
+    activity: Arc<Activity>,
+    answered: bool,
+}
 
 impl Activity {
     /// A connection opened now.
-    pub fn new(http1: bool, header_timeout: Duration, idle_timeout: Duration) -> Arc<Self> {
+    pub fn new(http1: bool, deadlines: Deadlines) -> Arc<Self> {
         Arc::new(Activity {
             opened: Instant::now(),
-            header_timeout,
-            idle_timeout,
+            deadlines,
             http1,
             in_flight: AtomicU32::new(0),
+            sending: AtomicU32::new(0),
             last_ms: AtomicU64::new(0),
             head_ms: AtomicU64::new(0),
+            moved_ms: AtomicU64::new(0),
+            blocked_ms: AtomicU64::new(0),
+            closing_ms: AtomicU64::new(0),
+            close: Notify::new(),
             expired: AtomicBool::new(false),
         })
     }
@@ -84,7 +139,38 @@ impl Activity {
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.head_ms.store(0, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+        InFlight {
+            activity: self.clone(),
+            answered: false,
+        }
+    }
+
+    /// Asks the connection to close gracefully (a certificate re-judged as
+    /// revoked, a body that timed out); it is dropped if it still lives
+    /// `grace` later.
+    pub fn retire(&self) {
+        let now = self.now_ms() + 1;
+        if self
+            .closing_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.close.notify_one();
+        }
+    }
+
+    /// Resolves when the connection should start closing gracefully: it
+    /// reached its maximum age, or it was [`retire`](Self::retire)d.
+    pub async fn closing(&self) {
+        let notified = self.close.notified();
+        if self.closing_ms.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let age = self.deadlines.age.saturating_sub(self.opened.elapsed());
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(age) => self.retire(),
+        }
     }
 
     /// Bytes arrived from the client.
@@ -95,27 +181,55 @@ impl Activity {
         }
     }
 
+    /// A response moved: a frame was produced or the socket took bytes.
+    fn moved(&self) {
+        self.moved_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// The socket refused bytes (`true`) or took some (`false`).
+    fn blocked(&self, blocked: bool) {
+        if !blocked {
+            self.blocked_ms.store(0, Ordering::Relaxed);
+            self.moved();
+        } else if self.blocked_ms.load(Ordering::Relaxed) == 0 {
+            self.blocked_ms.store(self.now_ms() + 1, Ordering::Relaxed);
+        }
+    }
+
     /// The state now: expired, or the time to look again.
     fn verdict(&self) -> Result<Duration, Expiry> {
         let now = self.now_ms();
         let ms = |d: Duration| d.as_millis() as u64;
+        let left = |since: u64, limit: Duration, expiry| match (since + ms(limit)).checked_sub(now)
+        {
+            Some(left) if left > 0 => Ok(Duration::from_millis(left)),
+            _ => Err(expiry),
+        };
+        let mut wait = self.deadlines.header.min(self.deadlines.send);
+        let closing = self.closing_ms.load(Ordering::Relaxed);
+        if closing > 0 {
+            wait = wait.min(left(closing - 1, self.deadlines.grace, Expiry::Closing)?);
+        }
+        let blocked = self.blocked_ms.load(Ordering::Relaxed);
+        if blocked > 0 {
+            wait = wait.min(left(blocked - 1, self.deadlines.send, Expiry::Send)?);
+        }
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Ok(self.idle_timeout);
+            // A handler at work is bounded by its own timeouts (body,
+            // upstream, store) and by the connection's age.
+            if self.sending.load(Ordering::Relaxed) > 0 {
+                let moved = self.moved_ms.load(Ordering::Relaxed);
+                wait = wait.min(left(moved, self.deadlines.send, Expiry::Send)?);
+            }
+            return Ok(wait);
         }
         let head = self.head_ms.load(Ordering::Relaxed);
         if head > 0 {
-            let deadline = head - 1 + ms(self.header_timeout);
-            return match deadline.checked_sub(now) {
-                Some(left) if left > 0 => Ok(Duration::from_millis(left)),
-                _ => Err(Expiry::HeaderRead),
-            };
+            return left(head - 1, self.deadlines.header, Expiry::HeaderRead).map(|l| l.min(wait));
         }
-        let deadline = self.last_ms.load(Ordering::Relaxed) + ms(self.idle_timeout);
-        match deadline.checked_sub(now) {
-            // Look again no later than a head could start and expire.
-            Some(left) if left > 0 => Ok(Duration::from_millis(left).min(self.header_timeout)),
-            _ => Err(Expiry::Idle),
-        }
+        let last = self.last_ms.load(Ordering::Relaxed);
+        // Look again no later than a head could start and expire.
+        left(last, self.deadlines.idle, Expiry::Idle).map(|l| l.min(wait))
     }
 
     /// Resolves when a deadline passes.
@@ -132,16 +246,71 @@ impl Activity {
     }
 }
 
+impl InFlight {
+    /// The handler answered: from now on the exchange lasts as long as its
+    /// response body, which must keep moving.
+    pub fn answered<B>(mut self, body: B) -> Sending<B> {
+        let a = &self.activity;
+        a.sending.fetch_add(1, Ordering::Relaxed);
+        a.moved();
+        self.answered = true;
+        Sending {
+            body,
+            in_flight: self,
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let a = &self.0;
+        let a = &self.activity;
         a.last_ms.store(a.now_ms(), Ordering::Relaxed);
+        if self.answered {
+            a.sending.fetch_sub(1, Ordering::Relaxed);
+        }
         a.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 pin_project! {
-    /// The connection's stream, telling [`Activity`] when bytes arrive.
+    /// A response body being sent: tells [`Activity`] each frame it
+    /// produces, and ends its exchange when it ends or is dropped.
+    #[derive(Debug)]
+    pub struct Sending<B> {
+        #[pin]
+        body: B,
+        in_flight: InFlight,
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Sending<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if polled.is_ready() {
+            this.in_flight.activity.moved();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+pin_project! {
+    /// The connection's stream, telling [`Activity`] when bytes arrive and
+    /// whether the socket takes the bytes written to it.
     pub struct WatchedIo<T> {
         #[pin]
         inner: T,
@@ -178,11 +347,17 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let polled = this.inner.poll_write(cx, buf);
+        this.activity.blocked(polled.is_pending());
+        polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let polled = this.inner.poll_flush(cx);
+        this.activity.blocked(polled.is_pending());
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -194,7 +369,10 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let polled = this.inner.poll_write_vectored(cx, bufs);
+        this.activity.blocked(polled.is_pending());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -204,10 +382,27 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
 
 #[cfg(test)]
 mod tests {
+    //! Deadlines of a few tens of milliseconds, checked after sleeping
+    //! past them: only lower bounds, so a loaded machine cannot flake them.
     use super::*;
+    use http_body_util::{BodyExt, Full};
+
+    fn deadlines() -> Deadlines {
+        Deadlines {
+            header: Duration::from_millis(40),
+            idle: Duration::from_millis(100),
+            send: Duration::from_millis(60),
+            age: Duration::from_secs(3600),
+            grace: Duration::from_millis(50),
+        }
+    }
 
     fn activity(http1: bool) -> Arc<Activity> {
-        Activity::new(http1, Duration::from_millis(40), Duration::from_millis(100))
+        Activity::new(http1, deadlines())
+    }
+
+    fn body() -> Full<Bytes> {
+        Full::new(Bytes::from_static(b"x"))
     }
 
     #[tokio::test]
@@ -218,24 +413,93 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(100));
     }
 
-    #[tokio::test]
-    async fn a_slow_head_expires_at_the_header_deadline() {
+    #[test]
+    fn a_slow_head_expires_at_the_header_deadline() {
         let a = activity(true);
         a.read_some();
-        let started = Instant::now();
-        assert_eq!(a.expired().await, Expiry::HeaderRead);
-        assert!(started.elapsed() < Duration::from_millis(90));
+        assert!(a.verdict().is_ok(), "within the header deadline");
+        std::thread::sleep(Duration::from_millis(45));
+        assert_eq!(a.verdict(), Err(Expiry::HeaderRead));
+    }
+
+    #[test]
+    fn a_handler_at_work_has_no_deadline_of_its_own() {
+        let a = activity(true);
+        let request = a.begin();
+        std::thread::sleep(Duration::from_millis(120));
+        assert!(a.verdict().is_ok(), "in flight, not answered: never idle");
+        drop(request);
+        assert!(a.verdict().is_ok(), "idle time counts from the response");
+    }
+
+    #[test]
+    fn a_response_that_does_not_move_expires_at_the_send_deadline() {
+        let a = activity(false);
+        let sending = a.begin().answered(body());
+        assert!(a.verdict().is_ok());
+        std::thread::sleep(Duration::from_millis(70));
+        assert_eq!(
+            a.verdict(),
+            Err(Expiry::Send),
+            "an unpolled body (zero window)"
+        );
+        drop(sending);
+        assert!(a.verdict().is_ok(), "the exchange is over");
     }
 
     #[tokio::test]
-    async fn nothing_expires_while_a_request_is_in_flight() {
+    async fn a_response_that_moves_keeps_its_connection() {
+        let a = activity(false);
+        let mut sending = a.begin().answered(body());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(sending.frame().await.is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            a.verdict().is_ok(),
+            "it moved 40 ms ago, under the 60 ms limit"
+        );
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_expires_in_any_state() {
         let a = activity(true);
-        let request = a.begin();
+        a.blocked(true);
+        std::thread::sleep(Duration::from_millis(70));
+        assert_eq!(a.verdict(), Err(Expiry::Send));
+        a.blocked(false);
         assert!(a.verdict().is_ok());
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        assert!(a.verdict().is_ok(), "in flight: never idle");
-        drop(request);
-        assert!(a.verdict().is_ok(), "idle time counts from the response");
+    }
+
+    #[tokio::test]
+    async fn an_old_connection_is_asked_to_close_then_dropped() {
+        let a = Activity::new(
+            true,
+            Deadlines {
+                idle: Duration::from_secs(3600),
+                age: Duration::from_millis(80),
+                ..deadlines()
+            },
+        );
+        let _request = a.begin();
+        let started = Instant::now();
+        a.closing().await;
+        assert!(started.elapsed() >= Duration::from_millis(80));
+        assert!(a.verdict().is_ok(), "within the grace");
+        assert_eq!(a.expired().await, Expiry::Closing);
+        assert!(started.elapsed() >= Duration::from_millis(130));
+    }
+
+    #[tokio::test]
+    async fn retiring_wakes_the_connection_at_once() {
+        let a = activity(true);
+        let waiting = {
+            let a = a.clone();
+            tokio::spawn(async move { a.closing().await })
+        };
+        tokio::task::yield_now().await;
+        a.retire();
+        let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(woke.is_ok(), "closing() resolved");
     }
 
     #[test]

@@ -33,6 +33,24 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// Whether a client certificate was presented and passed this
+    /// listener's trust policy (chain, dates, CRLs). Connections without
+    /// one get the tighter limits of unauthenticated callers.
+    pub fn verified(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.verdict.is_ok())
+    }
+
+    /// The same facts with the certificate judged again by `verifier`
+    /// (after a reload or a CRL change); `chain` is the peer chain of the
+    /// handshake.
+    pub fn judged_again(&self, chain: &[CertificateDer<'_>], verifier: &ChainVerifier) -> Self {
+        let mut again = self.clone();
+        if let Some(peer) = again.peer.as_mut() {
+            peer.verdict = verifier.verdict(chain);
+        }
+        again
+    }
+
     /// Builds the facts of a finished handshake.
     pub fn new(
         plane: Plane,
