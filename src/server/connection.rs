@@ -22,7 +22,7 @@ use crate::respond::{Body, CloseConnection};
 use crate::tls::ConnInfo;
 use crate::{admin, gateway};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::{Builder, Connection};
@@ -263,7 +263,12 @@ async fn run(
             expiry = activity.expired() => return Some(expiry),
             _ = activity.closing(), if !closing => {
                 closing = true;
-                connection.as_mut().graceful_shutdown();
+                // HTTP/1: `Connection: close` on the next response (see
+                // `Service`); closing an idle HTTP/1 connection now would
+                // race a request the client is sending.
+                if !activity.http1() {
+                    connection.as_mut().graceful_shutdown();
+                }
             }
             _ = stop.wait_for(|s| *s), if !closing => {
                 closing = true;
@@ -389,9 +394,13 @@ impl hyper::service::Service<Request<Incoming>> for Service {
             let limits = this.app.limits();
             let req =
                 req.map(|b| RequestBody::new(b, limits.body_read_timeout(), this.activity.clone()));
-            let resp = dispatch(&this.app, &conn, &limits, req).await;
+            let mut resp = dispatch(&this.app, &conn, &limits, req).await;
             if resp.extensions().get::<CloseConnection>().is_some() {
                 this.activity.retire();
+            }
+            if this.activity.is_closing() && this.activity.http1() {
+                resp.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(resp.map(|body| in_flight.answered(body)))
         })

@@ -12,9 +12,10 @@
 //! - **idle**: a connection with no exchange in flight is closed after
 //!   `idle_timeout` (including one that never sends anything);
 //! - **age**: after `max_connection_age` the connection is asked to close
-//!   gracefully (GOAWAY, `Connection: close` on the next response), and is
-//!   dropped if it still lives `grace` later — as it is when it is
-//!   retired (a certificate re-judged as revoked, a body timed out).
+//!   gracefully (HTTP/2: GOAWAY; HTTP/1: `Connection: close` on its next
+//!   response, so that no request races the close), and is dropped if it
+//!   still lives `grace` later — as it is when it is retired (a
+//!   certificate re-judged as revoked, a body timed out).
 //!
 //! hyper's own header timeout needs a timer, does not cover the protocol
 //! sniffing of `auto` connections, and restarts per request, so the
@@ -157,6 +158,16 @@ impl Activity {
         {
             self.close.notify_one();
         }
+    }
+
+    /// Whether the connection was asked to close (age, retirement).
+    pub fn is_closing(&self) -> bool {
+        self.closing_ms.load(Ordering::Relaxed) > 0
+    }
+
+    /// HTTP/1 (closing means `Connection: close` on the next response).
+    pub fn http1(&self) -> bool {
+        self.http1
     }
 
     /// Resolves when the connection should start closing gracefully: it
