@@ -6,9 +6,10 @@
 //! - **body**: enforced on the body itself (`server/body.rs`), which
 //!   [`Activity::retire`]s the connection when it times out;
 //! - **response**: a response must keep moving — the socket must take
-//!   bytes, and a response whose body is being sent must produce a frame —
-//!   at least once every `send_timeout` (an unread socket, an HTTP/2 zero
-//!   window);
+//!   bytes, and while responses are being sent one of them must produce a
+//!   frame — at least once every `send_timeout` (an unread socket, an
+//!   HTTP/2 zero window). The second is judged per connection: a stream
+//!   kept closed beside streams that flow lives until the connection's age;
 //! - **idle**: a connection with no exchange in flight is closed after
 //!   `idle_timeout` (including one that never sends anything);
 //! - **age**: after `max_connection_age` the connection is asked to close
@@ -192,7 +193,10 @@ impl Activity {
         }
     }
 
-    /// A response moved: a frame was produced or the socket took bytes.
+    /// A response moved: its body produced a frame. Socket writes do not
+    /// count: on HTTP/2 they also carry PING acks, window updates and other
+    /// streams, which a client can keep flowing around a stream whose
+    /// window it keeps closed.
     fn moved(&self) {
         self.moved_ms.store(self.now_ms(), Ordering::Relaxed);
     }
@@ -201,9 +205,17 @@ impl Activity {
     fn blocked(&self, blocked: bool) {
         if !blocked {
             self.blocked_ms.store(0, Ordering::Relaxed);
-            self.moved();
         } else if self.blocked_ms.load(Ordering::Relaxed) == 0 {
             self.blocked_ms.store(self.now_ms() + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// What a write did: refused (blocked) or took bytes (unblocked).
+    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
+        match polled {
+            Poll::Pending => self.blocked(true),
+            Poll::Ready(Ok(n)) if *n > 0 => self.blocked(false),
+            Poll::Ready(_) => {}
         }
     }
 
@@ -360,14 +372,16 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.inner.poll_write(cx, buf);
-        this.activity.blocked(polled.is_pending());
+        this.activity.wrote(&polled);
         polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
         let polled = this.inner.poll_flush(cx);
-        this.activity.blocked(polled.is_pending());
+        if polled.is_pending() {
+            this.activity.blocked(true);
+        }
         polled
     }
 
@@ -382,7 +396,7 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.inner.poll_write_vectored(cx, bufs);
-        this.activity.blocked(polled.is_pending());
+        this.activity.wrote(&polled);
         polled
     }
 
