@@ -143,7 +143,7 @@ async fn a_denial_burst_is_listed_counted_kept_across_restart_and_cleared() {
         .unwrap()
         .iter()
         .find(|r| r["path"].as_str() == Some(clear.as_str()) && r["status"] == 200);
-    let actor = cleared.expect("clear traced")["admin"]["actor_subject"].clone();
+    let actor = cleared.expect("clear traced")["actor"]["subject"].clone();
     assert!(actor.as_str().unwrap().contains("opale-admin"), "{actor}");
     let s = s.restart().await;
     assert!(
@@ -193,13 +193,17 @@ async fn auto_suspend_stops_a_burst_at_once_and_the_trace_names_abuse() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["admin"]["actor_subject"] == "abuse")
+        .filter(|r| r["actor"]["kind"] == "abuse_detector")
         .collect();
     let patch = by_abuse
         .iter()
-        .find(|r| r["method"] == "PATCH")
-        .expect("suspension traced with actor abuse");
-    assert_eq!(patch["path"], app.as_str());
+        .find(|r| r["action"]["kind"] == "application_suspended")
+        .expect("suspension traced with actor abuse_detector");
+    assert_eq!(patch["action"]["target"], c.id.as_str());
+    assert!(
+        patch.get("method").is_none(),
+        "a system action has no method"
+    );
     assert_eq!(
         patch["admin"]["before"]["applications"][&c.id]["status"],
         "active"
@@ -212,7 +216,8 @@ async fn auto_suspend_stops_a_burst_at_once_and_the_trace_names_abuse() {
     assert!(
         by_abuse
             .iter()
-            .any(|r| r["method"] == "EVENT" && r["admin"]["after"]["kind"] == "denial_burst")
+            .any(|r| r["action"]["kind"] == "security_event_raised"
+                && r["admin"]["after"]["kind"] == "denial_burst")
     );
     // Denials of a suspended application raise nothing more.
     for _ in 0..4 {

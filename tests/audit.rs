@@ -126,13 +126,13 @@ async fn every_request_is_traced_with_its_facts() {
         .expect("PATCH traced")
         .clone();
     assert!(
-        patch["admin"]["actor_subject"]
+        patch["actor"]["subject"]
             .as_str()
             .unwrap()
             .contains("opale-admin")
     );
     assert_eq!(
-        patch["admin"]["actor_thumbprint"],
+        patch["actor"]["thumbprint"],
         s.pki.admin().thumbprint.as_str()
     );
     assert_eq!(

@@ -259,7 +259,7 @@ async fn every_delivery_is_traced_with_actor_datapass() {
     assert_eq!(hooks[0]["status"], 401);
     assert!(hooks[0]["admin"].is_null(), "unauthenticated: no actor");
     for r in &hooks[1..] {
-        assert_eq!(r["admin"]["actor_subject"], "datapass", "{r}");
+        assert_eq!(r["actor"]["kind"], "datapass", "{r}");
         assert_eq!(r["status"], 200);
     }
     assert_eq!(details[1], "datapass test");

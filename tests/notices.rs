@@ -219,9 +219,13 @@ async fn a_certificate_within_30_days_is_notified_once_even_across_restarts() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["admin"]["actor_subject"] == "notify")
+        .filter(|e| e["actor"]["kind"] == "notifier" && e["action"]["kind"] == "notice_sent")
         .collect();
     assert_eq!(traced.len(), 1, "{:?}", r.body);
+    assert!(
+        traced[0].get("method").is_none(),
+        "a notice is not an HTTP request"
+    );
     assert_eq!(traced[0]["client_id"], client_id.as_str());
     assert_eq!(
         traced[0]["admin"]["after"]["recipient_domain"],

@@ -117,7 +117,8 @@ async fn reload_serves_the_new_certificate_to_new_connections_only() {
     let traced = records.iter().find(|r| r["path"] == "/admin/v1/reload");
     let traced = traced.expect("reload traced");
     assert_eq!(traced["status"], 200);
-    assert!(traced["admin"]["actor_thumbprint"].as_str().unwrap().len() > 10);
+    assert_eq!(traced["actor"]["kind"], "admin");
+    assert!(traced["actor"]["thumbprint"].as_str().unwrap().len() > 10);
 }
 
 #[tokio::test]
@@ -362,8 +363,15 @@ async fn sighup_reloads_certificates_and_limits_of_the_running_binary() {
         .send(Method::GET, "/admin/v1/trace?limit=50", &[], None)
         .await;
     let records = r.body.as_array().unwrap();
-    let hup = records.iter().find(|r| r["method"] == "SIGHUP");
+    let hup = records.iter().find(|r| r["action"]["kind"] == "reloaded");
     let hup = hup.expect("SIGHUP reload traced");
-    assert_eq!(hup["admin"]["actor_subject"], "SIGHUP");
-    assert_eq!(hup["status"], 200);
+    assert_eq!(
+        hup["actor"],
+        serde_json::json!({"kind": "signal", "name": "SIGHUP"})
+    );
+    assert_eq!(hup["decision"], "admitted");
+    assert!(
+        hup.get("method").is_none(),
+        "a signal is not an HTTP request"
+    );
 }

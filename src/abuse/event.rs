@@ -3,16 +3,13 @@
 //! auto-suspension are admin-plane records whose actor is `abuse`.
 
 use super::window::Alert;
-use crate::audit::{AdminAction, TraceEvent};
-use crate::domain::{ClientId, Environment, PartnerId, Plane};
+use crate::audit::{ActionKind, Actor, AdminAction, TraceEvent};
+use crate::domain::{ClientId, Environment, PartnerId};
 use crate::registry::Application;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use time::OffsetDateTime;
-
-/// The actor named in the trace for what the detector does.
-pub const ACTOR: &str = "abuse";
 
 /// Key prefix of open events in the store.
 pub const EVENT_PREFIX: &str = "abuse/event/";
@@ -106,44 +103,34 @@ impl SecurityEvent {
         format!("{EVENT_PREFIX}{}", self.id).into_bytes()
     }
 
-    /// The trace record of its raising (actor `abuse`, the event after).
+    /// The trace record of its raising (a system action of the detector,
+    /// the event after).
     pub fn raised_record(&self) -> TraceEvent {
-        let path = format!("/admin/v1/security-events/{}", self.id);
-        let mut t = record(self, "EVENT", &path, 201);
+        let mut t = record(self, ActionKind::SecurityEventRaised, self.id.clone());
         let after = serde_json::to_value(self).unwrap_or(Value::Null);
-        t.admin = Some(action(Value::Null, after));
+        t.admin = Some(AdminAction::change(Value::Null, after));
         t
     }
 
     /// The trace record of the automatic suspension it caused: the
-    /// application before and after, as the admin API's PATCH records it.
+    /// application before and after.
     pub fn suspension_record(&self, before: &Application, after: &Application) -> TraceEvent {
-        let path = format!("/admin/v1/applications/{}", self.client_id);
-        let mut t = record(self, "PATCH", &path, 200);
         let id = self.client_id.as_str();
+        let mut t = record(self, ActionKind::ApplicationSuspended, id.to_owned());
         let entity = |a: &Application| json!({"applications": {id: a}});
-        t.admin = Some(action(entity(before), entity(after)));
+        t.admin = Some(AdminAction::change(entity(before), entity(after)));
         t
     }
 }
 
-/// An admin-plane record about `event`'s application, reason as detail.
-fn record(event: &SecurityEvent, method: &str, path: &str, status: u16) -> TraceEvent {
+/// A system action of the detector about `event`'s application, its reason
+/// as detail.
+fn record(event: &SecurityEvent, kind: ActionKind, target: String) -> TraceEvent {
     let now = crate::audit::timestamp(OffsetDateTime::now_utc());
-    let mut t = TraceEvent::arriving(Plane::Admin, now, method, path);
+    let mut t = TraceEvent::system(now, Actor::AbuseDetector, kind, target);
     t.client_id = Some(event.client_id.to_string());
     t.partner_id = Some(event.partner_id.to_string());
     t.ip = event.ip.clone();
-    t.status = status;
     t.detail = Some(event.reason.clone());
     t
-}
-
-fn action(before: Value, after: Value) -> AdminAction {
-    AdminAction {
-        actor_subject: ACTOR.to_owned(),
-        actor_thumbprint: String::new(),
-        before,
-        after,
-    }
 }

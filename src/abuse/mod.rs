@@ -16,7 +16,7 @@ mod book;
 mod event;
 mod window;
 
-pub use event::{ACTOR, Kind, SecurityEvent};
+pub use event::{Kind, SecurityEvent};
 pub use window::{Findings, Verdict};
 
 use crate::audit::Auditor;

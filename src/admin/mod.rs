@@ -29,7 +29,7 @@ pub mod types;
 pub use error::ApiError;
 
 use crate::app::App;
-use crate::audit::{self, AdminAction, Code};
+use crate::audit::{self, Actor, AdminAction, Code};
 use crate::chain::Control;
 use crate::domain::Plane;
 use crate::registry::Snapshot;
@@ -76,20 +76,11 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
     } else {
         (Value::Null, Value::Null)
     };
-    trace.admin = Some(AdminAction {
-        actor_subject: conn
-            .peer
-            .as_ref()
-            .map(|p| p.subject.clone())
-            .unwrap_or_default(),
-        actor_thumbprint: conn
-            .peer
-            .as_ref()
-            .map(|p| p.thumbprint.to_string())
-            .unwrap_or_default(),
-        before: b,
-        after: a,
+    trace.actor = conn.peer.as_ref().map(|p| Actor::Admin {
+        subject: p.subject.clone(),
+        thumbprint: p.thumbprint.to_string(),
     });
+    trace.admin = Some(AdminAction::change(b, a));
     audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }
 

@@ -14,7 +14,8 @@ pub mod unidentified;
 
 pub use crate::trail::{OpenReport, PurgeOutcome, TrailStats, VerifyReport};
 pub use record::{
-    AdminAction, Code, Decision, Summary, TraceEvent, TraceRecord, normalize, timestamp,
+    ActionKind, Actor, AdminAction, Code, Decision, Summary, SystemAction, TraceEvent, TraceRecord,
+    normalize, timestamp,
 };
 
 use crate::trail::{NoteSigner, Trail, TrailConfig, TrailError};

@@ -15,7 +15,7 @@
 //! past that share one row, so memory stays bounded whatever the number of
 //! addresses an attacker has.
 
-use super::record::{Summary, TraceEvent};
+use super::record::{ActionKind, Actor, Summary, TraceEvent};
 use crate::config::LimitsSettings;
 use crate::domain::Plane;
 use arc_swap::ArcSwap;
@@ -192,9 +192,10 @@ impl Unidentified {
             .is_some_and(|n| *n >= limits.refused)
     }
 
-    /// The summary records of the minutes before `minute`, which are then
-    /// forgotten (sources that were only traced one by one give none).
-    pub fn finished(&self, minute: i64) -> Vec<TraceEvent> {
+    /// The summary records (actions of node `node`) of the minutes before
+    /// `minute`, which are then forgotten (sources that were only traced
+    /// one by one give none).
+    pub fn finished(&self, minute: i64, node: &str) -> Vec<TraceEvent> {
         let mut minutes = self.lock();
         let (done, open): (Vec<_>, Vec<_>) = minutes.drain(..).partition(|m| m.at < minute);
         *minutes = open;
@@ -204,7 +205,7 @@ impl Unidentified {
             rows.sort_by_key(|((plane, source), _)| (plane.as_str(), *source));
             for ((plane, source), tally) in rows {
                 if tally.refused > tally.traced {
-                    records.push(summary_record(plane, source, m.at, tally));
+                    records.push(summary_record((plane, source), m.at, tally, node));
                 }
             }
         }
@@ -233,11 +234,24 @@ fn current(minutes: &mut Vec<Minute>, minute: i64) -> &mut Minute {
 }
 
 /// One record for a source's summarised refusals in one minute.
-fn summary_record(plane: Plane, source: Source, minute: i64, tally: Tally) -> TraceEvent {
+fn summary_record(
+    (plane, source): (Plane, Source),
+    minute: i64,
+    tally: Tally,
+    node: &str,
+) -> TraceEvent {
     let start = time::OffsetDateTime::from_unix_timestamp(minute * 60)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let summarised = tally.refused - tally.traced;
-    let mut event = TraceEvent::arriving(plane, super::timestamp(start), "", "");
+    let (time, actor) = (
+        super::timestamp(start),
+        Actor::Node {
+            id: node.to_owned(),
+        },
+    );
+    let kind = ActionKind::RefusalsSummarised;
+    let mut event = TraceEvent::system(time, actor, kind, source.to_string());
+    event.plane = plane;
     event.ip = source.to_string();
     event.decision = super::Decision::Denied;
     event.detail = Some(format!(
@@ -285,8 +299,8 @@ mod tests {
         let other = refused("192.0.2.2", Reason::CertMissing);
         assert_eq!(u.count(&other, 100), Treatment::Trace, "per address");
         assert_eq!(u.count(&a, 101), Treatment::Trace, "per minute");
-        assert!(u.finished(100).is_empty(), "minute 100 is not over");
-        let records = u.finished(101);
+        assert!(u.finished(100, "n").is_empty(), "minute 100 is not over");
+        let records = u.finished(101, "n");
         assert_eq!(records.len(), 1, "only the summarised source of minute 100");
         let s = records[0].summary.as_ref().unwrap();
         assert_eq!((s.refused, s.summarised), (5, 2));
@@ -294,7 +308,7 @@ mod tests {
         assert_eq!(s.statuses.get(&401), Some(&2));
         assert_eq!(records[0].ip, "192.0.2.1");
         assert_eq!(records[0].time, "1970-01-01T01:40:00.000Z");
-        assert!(u.finished(101).is_empty(), "written once");
+        assert!(u.finished(101, "n").is_empty(), "written once");
     }
 
     #[test]
@@ -335,7 +349,7 @@ mod tests {
         }
         let late = refused("198.51.100.1", Reason::CertMissing);
         assert_eq!(u.count(&late, 1), Treatment::Summarised);
-        let records = u.finished(2);
+        let records = u.finished(2, "n");
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].ip, "*");
     }

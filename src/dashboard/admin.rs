@@ -170,13 +170,25 @@ fn admin_actions(actions: &[TraceEvent]) -> Markup {
                 tbody { @for e in actions {
                     tr {
                         td { (e.time) }
-                        td { (e.admin.as_ref().map_or("", |a| a.actor_subject.as_str())) }
-                        td { (e.method) " " (e.path) }
+                        td { (e.actor_name()) }
+                        td { (what(e)) }
                         td { (e.status) }
                     }
                 } }
             }
         }
+    }
+}
+
+/// What an admin-plane record did: its method and path, or its system
+/// action.
+fn what(e: &TraceEvent) -> String {
+    match &e.action {
+        Some(a) => {
+            let kind = serde_json::to_value(a.kind).unwrap_or_default();
+            format!("{} {}", kind.as_str().unwrap_or_default(), a.target)
+        }
+        None => format!("{} {}", e.method, e.path),
     }
 }
 

@@ -17,7 +17,7 @@ pub mod signature;
 
 use crate::admin::ApiError;
 use crate::app::App;
-use crate::audit::{self, AdminAction, Code, TraceEvent};
+use crate::audit::{self, Actor, AdminAction, Code, TraceEvent};
 use crate::chain::Control;
 use crate::domain::{Environment, Plane};
 use crate::registry::{Application, Snapshot};
@@ -35,8 +35,6 @@ use time::OffsetDateTime;
 
 /// The webhook's path on the admin listener.
 pub const PATH: &str = "/datapass/webhook";
-/// The actor of the admin actions DataPass triggers, in the trace.
-pub const ACTOR: &str = "datapass";
 /// The header naming the environment of a delivery.
 pub const ENVIRONMENT_HEADER: &str = "x-app-environment";
 
@@ -160,12 +158,8 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
 /// Names DataPass as the actor, with what changed.
 fn act(trace: &mut TraceEvent, before: &Snapshot, after: &Snapshot) {
     let (before, after) = crate::admin::changes::changes(before, after);
-    trace.admin = Some(AdminAction {
-        actor_subject: ACTOR.to_owned(),
-        actor_thumbprint: String::new(),
-        before,
-        after,
-    });
+    trace.actor = Some(Actor::Datapass);
+    trace.admin = Some(AdminAction::change(before, after));
 }
 
 /// Authenticates, reads and applies one delivery.

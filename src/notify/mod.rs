@@ -21,16 +21,12 @@ pub use mail::Mailer;
 pub use record::{Delivery, Notice, Notices, ObjectKind};
 
 use crate::app::App;
-use crate::audit::{AdminAction, Auditor, TraceEvent};
-use crate::domain::Plane;
+use crate::audit::{ActionKind, Actor, AdminAction, Auditor, TraceEvent};
 use crate::registry::Snapshot;
 use crate::store::StoreError;
 use serde_json::json;
 use std::sync::Arc;
 use time::OffsetDateTime;
-
-/// The actor of the trace records of sent notices.
-pub const ACTOR: &str = "notify";
 
 /// Why a notice could not be sent or recorded.
 #[derive(Debug, thiserror::Error)]
@@ -223,19 +219,19 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Appends the admin-plane record of a sent notice (actor `notify`).
+    /// Appends the record of a sent notice (a system action of the notifier).
     async fn trace(&self, n: &Notice, now: OffsetDateTime) {
-        let path = format!("/notify/{}/{}", n.kind.as_str(), n.object_id);
-        let mut event =
-            TraceEvent::arriving(Plane::Admin, crate::audit::timestamp(now), "NOTIFY", &path);
+        let mut event = TraceEvent::system(
+            crate::audit::timestamp(now),
+            Actor::Notifier,
+            ActionKind::NoticeSent,
+            n.key(),
+        );
         event.client_id = Some(n.client_id.to_string());
         event.partner_id = Some(n.partner_id.to_string());
-        event.status = 200;
-        event.admin = Some(AdminAction {
-            actor_subject: ACTOR.to_owned(),
-            actor_thumbprint: String::new(),
-            before: serde_json::Value::Null,
-            after: json!({
+        event.admin = Some(AdminAction::change(
+            serde_json::Value::Null,
+            json!({
                 "notice": n.key(),
                 "kind": n.kind,
                 "object_id": n.object_id,
@@ -243,7 +239,7 @@ impl Pass<'_> {
                 "expires_at": crate::audit::timestamp(n.expires_at),
                 "recipient_domain": n.recipient.as_deref().map(domain),
             }),
-        });
+        ));
         if let Err(e) = self.audit.record(&event).await {
             tracing::error!(error = %e, "trace record of a sent notice not written");
         }

@@ -6,9 +6,8 @@
 
 use super::{ReloadError, Reloaded, Stamp, reload, reload_crls_if_changed};
 use crate::app::App;
-use crate::audit::{AdminAction, Code, TraceEvent};
+use crate::audit::{ActionKind, Actor, AdminAction, Code, TraceEvent};
 use crate::chain::Control;
-use crate::domain::Plane;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,24 +77,21 @@ pub fn hangups(app: Arc<App>) -> std::io::Result<impl Future<Output = ()>> {
 /// Appends the admin action of a reload by signal to the trail.
 async fn trace_signal(app: &App, result: &Result<Reloaded, ReloadError>) {
     let now = crate::audit::timestamp(time::OffsetDateTime::now_utc());
-    let mut event = TraceEvent::arriving(Plane::Admin, now, "SIGHUP", "/admin/v1/reload");
+    let signal = Actor::Signal {
+        name: "SIGHUP".into(),
+    };
+    let file = super::attached_file(app)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut event = TraceEvent::system(now, signal, ActionKind::Reloaded, file);
     let after = match result {
-        Ok(r) => {
-            event.status = 200;
-            serde_json::to_value(r).unwrap_or_default()
-        }
+        Ok(r) => serde_json::to_value(r).unwrap_or_default(),
         Err(e) => {
-            event.status = 400;
             event.refuse_with(Control::Admin, Code::Status(400), &e.to_string());
             serde_json::Value::Null
         }
     };
-    event.admin = Some(AdminAction {
-        actor_subject: "SIGHUP".into(),
-        actor_thumbprint: String::new(),
-        before: serde_json::Value::Null,
-        after,
-    });
+    event.admin = Some(AdminAction::change(serde_json::Value::Null, after));
     if let Err(e) = app.audit.record(&event).await {
         error!(error = %e, "the reload could not be traced");
     }

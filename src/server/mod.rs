@@ -163,7 +163,8 @@ async fn summaries_task(app: Arc<App>) {
 
 /// Appends the summaries of the minutes before `minute`.
 async fn write_summaries(app: &App, minute: i64) {
-    for record in app.audit.unidentified.finished(minute) {
+    let node = &app.config.cluster.node_id;
+    for record in app.audit.unidentified.finished(minute, node) {
         if let Err(e) = app.audit.record(&record).await {
             tracing::error!(error = %e, "summary of unidentified refusals not written");
         }

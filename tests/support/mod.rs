@@ -350,6 +350,11 @@ impl TestServer {
         (a, b)
     }
 
+    /// The running gateway's state (e.g. to install its signal handler).
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone().unwrap()
+    }
+
     /// The state directory root.
     pub fn dir(&self) -> PathBuf {
         self.tmp.path().to_path_buf()
