@@ -107,7 +107,7 @@ impl AdminClient {
         path: &str,
         params: &[(&str, &str)],
     ) -> Result<(StatusCode, Value), ClientError> {
-        let body = form_urlencoded::Serializer::new(String::new())
+        let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
         let body = Some(("application/x-www-form-urlencoded", Bytes::from(body)));

@@ -386,7 +386,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| -> Option<String> {
-        let joined: String = form_urlencoded::parse(format!("x={s}").as_bytes())
+        let joined: String = url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())?;
         Some(joined)
@@ -446,7 +446,7 @@ mod tests {
         #[test]
         fn basic_credentials_round_trip(id in "\\PC{1,24}", secret in "\\PC{0,24}", scheme in "[Bb][Aa][Ss][Ii][Cc]") {
             proptest::prop_assume!(!id.contains(':'));
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             let h = format!("{scheme} {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
             proptest::prop_assert_eq!(parse_basic(h.as_bytes()), Some((id, secret)));
         }
