@@ -403,7 +403,7 @@ async fn introspect(s: &TestServer, token: &str) -> Value {
     let mut conn = s.connect(s.admin, Some(&admin)).await;
     let body = format!(
         "token={}",
-        form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
     );
     let h = [("content-type", "application/x-www-form-urlencoded")];
     let r = conn

@@ -167,7 +167,7 @@ proptest! {
     fn token_form_round_trips_distinct_parameters(
         params in proptest::collection::btree_map("[a-z_]{1,12}", text(20), 0..6)
     ) {
-        let body: String = form_urlencoded::Serializer::new(String::new())
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter())
             .finish();
         prop_assume!(body.len() <= MAX_FORM_BODY);

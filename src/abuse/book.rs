@@ -65,7 +65,7 @@ pub fn address_write(client: &ClientId, change: AddressChange) -> Write {
 
 /// The store write of an open event.
 pub fn event_write(event: &SecurityEvent) -> Result<Write, AbuseError> {
-    let value = serde_json::to_vec(event).map_err(|e| AbuseError::Encode(e.to_string()))?;
+    let value = serde_json::to_vec(event).map_err(AbuseError::Encode)?;
     Ok(Write::Put(event.key(), value))
 }
 

@@ -47,13 +47,16 @@ pub enum AbuseError {
     Registry(#[from] RegistryError),
     /// An event could not be encoded.
     #[error("security event not encodable: {0}")]
-    Encode(String),
+    Encode(#[source] serde_json::Error),
     /// No open event has that id.
     #[error("no open security event {0}")]
     NotFound(String),
-    /// A random id could not be drawn, or a blocking task failed.
-    #[error("{0}")]
-    Internal(String),
+    /// A random id could not be drawn.
+    #[error(transparent)]
+    Random(#[from] crate::domain::RandomError),
+    /// The blocking store write panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// What a call found, handed from [`Abuse::observe`] to [`Abuse::act`].
@@ -202,9 +205,7 @@ impl Abuse {
         alerts
             .iter()
             .map(|a| {
-                let id = crate::domain::random_uuid()
-                    .map_err(|e| AbuseError::Internal(e.to_string()))?
-                    .to_string();
+                let id = crate::domain::random_uuid()?.to_string();
                 let reason = reason(*a, &self.settings);
                 Ok(SecurityEvent::new(
                     id,
@@ -294,9 +295,7 @@ impl Abuse {
             return Ok(());
         }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.commit(writes))
-            .await
-            .map_err(|e| AbuseError::Internal(e.to_string()))??;
+        tokio::task::spawn_blocking(move || store.commit(writes)).await??;
         Ok(())
     }
 

@@ -34,6 +34,9 @@ pub enum CliError {
     /// An argument that cannot be turned into a request.
     #[error("{0}")]
     Usage(String),
+    /// A request body that cannot be encoded as JSON.
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
     /// An argument that does not follow its grammar.
     #[error(transparent)]
     Syntax(#[from] SyntaxError),
@@ -372,8 +375,10 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
             });
         }
         if let AdminCommand::Trace(TraceCommand::Checkpoint { out: Some(out) }) = &args.command {
-            std::fs::write(out, &text)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", out.display())))?;
+            std::fs::write(out, &text).map_err(|source| CliError::File {
+                path: out.clone(),
+                source,
+            })?;
             return Ok(());
         }
         print!("{text}");

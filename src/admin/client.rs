@@ -35,9 +35,12 @@ pub enum ClientError {
     /// The HTTP exchange failed.
     #[error("admin API exchange failed: {0}")]
     Http(#[from] hyper::Error),
+    /// The JSON body could not be encoded.
+    #[error("bad request: {0}")]
+    Encode(#[source] serde_json::Error),
     /// The request could not be built.
     #[error("bad request: {0}")]
-    Request(String),
+    Request(#[source] hyper::http::Error),
     /// The response was not JSON.
     #[error("the admin API answered {status} with a non-JSON body")]
     NotJson {
@@ -92,9 +95,7 @@ impl AdminClient {
         let body = match body {
             Some(v) => Some((
                 "application/json",
-                Bytes::from(
-                    serde_json::to_vec(v).map_err(|e| ClientError::Request(e.to_string()))?,
-                ),
+                Bytes::from(serde_json::to_vec(v).map_err(ClientError::Encode)?),
             )),
             None => None,
         };
@@ -107,7 +108,7 @@ impl AdminClient {
         path: &str,
         params: &[(&str, &str)],
     ) -> Result<(StatusCode, Value), ClientError> {
-        let body = form_urlencoded::Serializer::new(String::new())
+        let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
         let body = Some(("application/x-www-form-urlencoded", Bytes::from(body)));
@@ -152,9 +153,7 @@ impl AdminClient {
             }
             None => Bytes::new(),
         };
-        let req = req
-            .body(Full::new(bytes))
-            .map_err(|e| ClientError::Request(e.to_string()))?;
+        let req = req.body(Full::new(bytes)).map_err(ClientError::Request)?;
         let resp = sender.send_request(req).await?;
         let status = resp.status();
         Ok((status, resp.into_body().collect().await?.to_bytes()))

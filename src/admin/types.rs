@@ -160,7 +160,7 @@ impl ApplicationQuery {
 /// A query of optional string parameters, read by their serde names.
 fn from_query<T: DeserializeOwned + Default>(query: &str) -> T {
     let mut map = Map::new();
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         map.entry(k.into_owned())
             .or_insert_with(|| Value::String(v.into_owned()));
     }

@@ -75,7 +75,7 @@ pub fn siren(segment: &str) -> Result<Siren, Denial> {
 /// The `annee` query parameter, 4 digits; `default` when absent.
 pub fn annee(query: Option<&str>, default: i32) -> Result<i32, Denial> {
     let mut found = None;
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k == "annee" {
             if found.is_some() {
                 return Err(Denial::new(

@@ -15,8 +15,9 @@ pub fn check(
     denylist: &DenyList,
     now: i64,
 ) -> Result<AccessClaims, Denial> {
-    let in_query = query
-        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"));
+    let in_query = query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    });
     if in_query {
         return Err(Denial::new(
             Reason::TokenMissing,

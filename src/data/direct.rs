@@ -30,9 +30,17 @@ pub enum DirectError {
     /// No connection within the connect timeout.
     #[error("connect timeout")]
     ConnectTimeout,
-    /// Connecting or exchanging failed.
+    /// The TCP connection could not be made.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The HTTP/1.1 handshake or exchange failed.
     #[error("{0}")]
-    Failed(String),
+    Http(#[from] hyper::Error),
 }
 
 /// An `http://` upstream: where to connect and what to put in `Host`.
@@ -83,10 +91,7 @@ impl Direct {
         req.headers_mut()
             .insert(hyper::header::HOST, self.host.clone());
         let mut sender = self.ready_connection().await?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| DirectError::Failed(e.to_string()))?;
+        let resp = sender.send_request(req).await?;
         Ok((resp, Lease(sender)))
     }
 
@@ -125,11 +130,12 @@ impl Direct {
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.addr))
             .await
             .map_err(|_| DirectError::ConnectTimeout)?
-            .map_err(|e| DirectError::Failed(format!("connect {}: {e}", self.addr)))?;
+            .map_err(|source| DirectError::Connect {
+                addr: self.addr.clone(),
+                source,
+            })?;
         let _ = tcp.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| DirectError::Failed(e.to_string()))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(tcp)).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "upstream connection ended");

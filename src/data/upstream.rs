@@ -29,9 +29,23 @@ pub enum UpstreamError {
     /// Connect or answer timeout (504, 910601).
     #[error("the data provider did not answer within {0} ms")]
     Timeout(u64),
-    /// Connection refused, reset, bad HTTP, or a 5xx (502, 910602).
+    /// The upstream answered with a 5xx (502, 910602).
+    #[error("the data provider failed: status {0}")]
+    Status(StatusCode),
+    /// Connection refused, reset or bad HTTP on an `http://` upstream (502,
+    /// 910602).
     #[error("the data provider failed: {0}")]
-    Failed(String),
+    Direct(#[source] DirectError),
+    /// Connection refused, reset, TLS or bad HTTP through the pooled client
+    /// (502, 910602); the message walks the chain (`describe`).
+    #[error("the data provider failed: {}", describe(.0))]
+    Pooled(#[source] hyper_util::client::legacy::Error),
+    /// The upstream URL and the call's path make no URI.
+    #[error("the data provider failed: bad upstream URL: {0}")]
+    Url(#[source] hyper::http::uri::InvalidUri),
+    /// The request could not be built.
+    #[error("the data provider failed: {0}")]
+    Request(#[source] hyper::http::Error),
     /// Building the client failed (at start-up).
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -117,11 +131,11 @@ impl Upstream {
                 Err(_) | Ok(Err(DirectError::ConnectTimeout)) => {
                     return Err(UpstreamError::Timeout(ms));
                 }
-                Ok(Err(e)) => return Err(UpstreamError::Failed(e.to_string())),
+                Ok(Err(e)) => return Err(UpstreamError::Direct(e)),
                 Ok(Ok(pair)) => pair,
             };
             if resp.status().is_server_error() {
-                return Err(UpstreamError::Failed(format!("status {}", resp.status())));
+                return Err(UpstreamError::Status(resp.status()));
             }
             let (out, read_whole) = pass_through(resp, self.timeout).await;
             if read_whole {
@@ -147,11 +161,11 @@ impl Upstream {
         let resp = match tokio::time::timeout(self.timeout, self.pool().request(req)).await {
             Err(_) => return Err(UpstreamError::Timeout(ms)),
             Ok(Err(e)) if is_timeout(&e) => return Err(UpstreamError::Timeout(ms)),
-            Ok(Err(e)) => return Err(UpstreamError::Failed(describe(&e))),
+            Ok(Err(e)) => return Err(UpstreamError::Pooled(e)),
             Ok(Ok(resp)) => resp,
         };
         if resp.status().is_server_error() {
-            return Err(UpstreamError::Failed(format!("status {}", resp.status())));
+            return Err(UpstreamError::Status(resp.status()));
         }
         Ok(pass_through(resp, self.timeout).await.0)
     }
@@ -159,13 +173,11 @@ impl Upstream {
 
 /// `GET uri` asking for JSON, with the caller's correlation id.
 fn request(uri: String, correlation_id: &str) -> Result<Request<Empty<Bytes>>, UpstreamError> {
-    let uri: Uri = uri
-        .try_into()
-        .map_err(|e| UpstreamError::Failed(format!("bad upstream URL: {e}")))?;
+    let uri: Uri = uri.try_into().map_err(UpstreamError::Url)?;
     let mut req = Request::get(uri)
         .header(ACCEPT, "application/json")
         .body(Empty::new())
-        .map_err(|e| UpstreamError::Failed(e.to_string()))?;
+        .map_err(UpstreamError::Request)?;
     if let Ok(v) = HeaderValue::from_str(correlation_id) {
         req.headers_mut()
             .insert(crate::chain::hygiene::CORRELATION_HEADER, v);

@@ -27,7 +27,7 @@ impl Mailer {
         };
         // The URL may hold a password: the error says what failed, not it.
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-            .map_err(|e| NotifyError::Relay(describe(&e)))?
+            .map_err(NotifyError::Relay)?
             .timeout(Some(SMTP_TIMEOUT))
             .build();
         Ok(Some(Mailer {
@@ -38,25 +38,25 @@ impl Mailer {
 
     /// Sends `notice` to `to`; `Ok` once the relay accepted it.
     pub async fn send(&self, notice: &Notice, to: &str) -> Result<(), NotifyError> {
-        let to = Mailbox::from_str(to).map_err(|e| NotifyError::Recipient(e.to_string()))?;
+        let to = Mailbox::from_str(to).map_err(NotifyError::Recipient)?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject(notice))
             .header(ContentType::TEXT_PLAIN)
             .body(body(notice))
-            .map_err(|e| NotifyError::Message(e.to_string()))?;
+            .map_err(NotifyError::Message)?;
         self.transport
             .send(message)
             .await
-            .map_err(|e| NotifyError::Smtp(describe(&e)))?;
+            .map_err(NotifyError::Smtp)?;
         Ok(())
     }
 }
 
 /// A short, secret-free account of an SMTP failure: its class and the
 /// relay's reply code, if any.
-fn describe(e: &lettre::transport::smtp::Error) -> String {
+pub(super) fn describe(e: &lettre::transport::smtp::Error) -> String {
     let class = if e.is_timeout() {
         "timeout"
     } else if e.is_tls() {

@@ -31,18 +31,21 @@ use time::OffsetDateTime;
 /// Why a notice could not be sent or recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// `[notify] smtp_url` could not be turned into a client.
-    #[error("SMTP relay: {0}")]
-    Relay(String),
+    /// `[notify] smtp_url` could not be turned into a client. The message
+    /// is `mail::describe`'s secret-free account (the URL may hold a
+    /// password), the source lettre's error.
+    #[error("SMTP relay: {}", mail::describe(.0))]
+    Relay(#[source] lettre::transport::smtp::Error),
     /// The recipient address is not a mailbox.
     #[error("recipient address: {0}")]
-    Recipient(String),
+    Recipient(#[source] lettre::address::AddressError),
     /// The message could not be built.
     #[error("message: {0}")]
-    Message(String),
-    /// The relay refused the message or could not be reached.
-    #[error("SMTP: {0}")]
-    Smtp(String),
+    Message(#[source] lettre::error::Error),
+    /// The relay refused the message or could not be reached (described as
+    /// for `Relay`).
+    #[error("SMTP: {}", mail::describe(.0))]
+    Smtp(#[source] lettre::transport::smtp::Error),
     /// The notice could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),

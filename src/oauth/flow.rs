@@ -9,6 +9,10 @@
 //! in two named places: `tls_client_auth_credentials` (it knows no
 //! certificate-only client authentication) and `explain_denial` (it reports
 //! a refused binding or scope only as a silent denial).
+//!
+//! HTTP Basic credentials are decoded once, here (`parse_basic`: base64,
+//! then the form decoding RFC 6749 §2.3.1 asks for), and the decoded id and
+//! secret are what the flow and the gate see (`basic_credentials`).
 
 use super::form::{MAX_FORM_BODY, parse_form};
 use super::gate::{Gate, Minter, admit, grant_scope};
@@ -87,6 +91,18 @@ pub(super) enum AuthMethod {
     SecretBasic,
     /// `client_secret` in the body.
     SecretPost,
+}
+
+/// The client authentication a request presents, decoded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Presented {
+    /// How the client authenticates.
+    method: AuthMethod,
+    /// The client it names.
+    client_id: ClientId,
+    /// The secret of HTTP Basic, decoded; `None` for the other methods
+    /// (a `client_secret_post` secret stays in the form parameters).
+    basic_secret: Option<String>,
 }
 
 /// The token endpoint's answer and, when refused, the RFC 6749 error and
@@ -194,7 +210,7 @@ fn grant(
             ));
         }
     }
-    let (method, client_id) = credentials(&params, authorization)?;
+    let presented = credentials(&params, authorization)?;
     let thumbprint = match &conn.peer {
         Some(peer) if peer.verdict.is_ok() => peer.thumbprint.clone(),
         _ => {
@@ -204,12 +220,12 @@ fn grant(
             ));
         }
     };
-    let request = flow_request(method, &params, authorization, &thumbprint);
+    let request = flow_request(&presented, &params, &thumbprint);
     let gate = Gate {
         snapshot: &ctx.registry,
         env: ctx.environment,
         thumbprint: &thumbprint,
-        method,
+        method: presented.method,
         remote: conn.remote.ip(),
     };
     let mut minter = Minter {
@@ -227,7 +243,7 @@ fn grant(
         (Ok(resp), _) => Err(refusal(&resp)),
         (Err(FlowFailure::Oxide(OxideError::DenySilently)), _) => Err(explain_denial(
             &ctx.registry,
-            &client_id,
+            &presented.client_id,
             conn.remote.ip(),
             params.get("scope").map(String::as_str),
         )),
@@ -235,31 +251,38 @@ fn grant(
     }
 }
 
-/// The request oxide-auth reads: the form parameters and the client's own
-/// `Authorization` header. A `client_id` in the body beside HTTP Basic has
-/// been checked to name the same client (RFC 6749 §3.2.1 lets a client send
-/// it); oxide-auth would count it as a second credential, so it is left out.
+/// The request oxide-auth reads: the form parameters, with the client's
+/// credentials in the body whatever the method. A `client_id` in the body
+/// beside HTTP Basic has been checked to name the same client (RFC 6749
+/// §3.2.1 lets a client send it); it is replaced by the decoded one.
 fn flow_request(
-    method: AuthMethod,
+    presented: &Presented,
     params: &BTreeMap<String, String>,
-    authorization: Option<&[u8]>,
     thumbprint: &Thumbprint,
 ) -> FlowRequest {
     let mut body = NormalizedParameter::new();
     for (k, v) in params {
-        if !(method == AuthMethod::SecretBasic && k == "client_id") {
+        if !(presented.method == AuthMethod::SecretBasic && k == "client_id") {
             body.insert_or_poison(k.clone().into(), v.clone().into());
         }
     }
-    if method == AuthMethod::TlsClientAuth {
-        tls_client_auth_credentials(&mut body, thumbprint);
+    match (presented.method, &presented.basic_secret) {
+        (AuthMethod::TlsClientAuth, _) => tls_client_auth_credentials(&mut body, thumbprint),
+        (AuthMethod::SecretBasic, Some(secret)) => {
+            basic_credentials(&mut body, &presented.client_id, secret);
+        }
+        _ => {}
     }
-    FlowRequest {
-        body,
-        authorization: authorization
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .map(str::to_owned),
-    }
+    FlowRequest { body }
+}
+
+/// HTTP Basic, decoded once by [`parse_basic`]: the decoded id and secret
+/// go to the flow as body credentials (allowed, `oxide.rs`). Handed the
+/// header instead, oxide-auth would base64-decode it a second time and
+/// pass the gate the still form-encoded halves to decode a third time.
+fn basic_credentials(body: &mut NormalizedParameter, id: &ClientId, secret: &str) {
+    body.insert_or_poison("client_id".into(), id.as_str().to_owned().into());
+    body.insert_or_poison("client_secret".into(), secret.to_owned().into());
 }
 
 /// Workaround: oxide-auth 0.6.1 knows only secrets, while with
@@ -307,12 +330,13 @@ fn refusal(resp: &FlowResponse) -> TokenError {
     TokenError::new(error, "the request was refused")
 }
 
-/// Which client authentication method the request uses and the client
-/// it names (decoded). Exactly one method is allowed.
+/// Which client authentication method the request uses, the client it
+/// names and, for HTTP Basic, the secret (decoded). Exactly one method is
+/// allowed.
 fn credentials(
     params: &BTreeMap<String, String>,
     authorization: Option<&[u8]>,
-) -> Result<(AuthMethod, ClientId), TokenError> {
+) -> Result<Presented, TokenError> {
     let body_id = params.get("client_id");
     let body_secret = params.contains_key("client_secret");
     if let Some(header) = authorization {
@@ -321,17 +345,26 @@ fn credentials(
                 "use one client authentication method only",
             ));
         }
-        let (id, _) = parse_basic(header).ok_or_else(TokenError::invalid_client)?;
+        let (id, secret) = parse_basic(header).ok_or_else(TokenError::invalid_client)?;
         if body_id.is_some_and(|b| b != &id) {
             return Err(TokenError::invalid_request(
                 "client_id differs from the Authorization header",
             ));
         }
-        return Ok((AuthMethod::SecretBasic, ClientId::new(id)));
+        return Ok(Presented {
+            method: AuthMethod::SecretBasic,
+            client_id: ClientId::new(id),
+            basic_secret: Some(secret),
+        });
     }
+    let presented = |method, id: &String| Presented {
+        method,
+        client_id: ClientId::new(id.as_str()),
+        basic_secret: None,
+    };
     match (body_id, body_secret) {
-        (Some(id), true) => Ok((AuthMethod::SecretPost, ClientId::new(id.as_str()))),
-        (Some(id), false) => Ok((AuthMethod::TlsClientAuth, ClientId::new(id.as_str()))),
+        (Some(id), true) => Ok(presented(AuthMethod::SecretPost, id)),
+        (Some(id), false) => Ok(presented(AuthMethod::TlsClientAuth, id)),
         (None, true) => Err(TokenError::invalid_request(
             "client_secret without client_id",
         )),
@@ -353,7 +386,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| -> Option<String> {
-        let joined: String = form_urlencoded::parse(format!("x={s}").as_bytes())
+        let joined: String = url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())?;
         Some(joined)
@@ -368,6 +401,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oxide_auth::endpoint::QueryParameter;
 
     #[test]
     fn basic_credentials_are_form_decoded() {
@@ -378,6 +412,26 @@ mod tests {
         );
         assert_eq!(parse_basic(b"Bearer abc"), None);
         assert_eq!(parse_basic(b"Basic !!!"), None);
+    }
+
+    /// Issue 22: HTTP Basic was decoded three times (here, inside
+    /// oxide-auth, in the gate). The flow now gets the decoded id and
+    /// secret as body credentials and no `Authorization` header.
+    #[test]
+    fn basic_credentials_reach_the_flow_decoded_once() {
+        let h = format!("Basic {}", STANDARD.encode("my%20id:s%3Acret"));
+        let params = BTreeMap::from([
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("client_id".to_owned(), "my id".to_owned()),
+        ]);
+        let presented = credentials(&params, Some(h.as_bytes())).unwrap();
+        assert_eq!(presented.method, AuthMethod::SecretBasic);
+        assert_eq!(presented.basic_secret.as_deref(), Some("s:cret"));
+        let request = flow_request(&presented, &params, &Thumbprint::new("t"));
+        let get = |k: &str| request.body.unique_value(k).map(|v| v.into_owned());
+        assert_eq!(get("client_id").as_deref(), Some("my id"));
+        assert_eq!(get("client_secret").as_deref(), Some("s:cret"));
+        assert_eq!(get("grant_type").as_deref(), Some("client_credentials"));
     }
 
     proptest::proptest! {
@@ -392,7 +446,7 @@ mod tests {
         #[test]
         fn basic_credentials_round_trip(id in "\\PC{1,24}", secret in "\\PC{0,24}", scheme in "[Bb][Aa][Ss][Ii][Cc]") {
             proptest::prop_assume!(!id.contains(':'));
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             let h = format!("{scheme} {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
             proptest::prop_assert_eq!(parse_basic(h.as_bytes()), Some((id, secret)));
         }

@@ -40,7 +40,7 @@ pub fn parse_form(
     }
     std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
     let mut params = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(body) {
+    for (k, v) in url::form_urlencoded::parse(body) {
         // form_urlencoded replaces bad UTF-8 with U+FFFD: refuse instead.
         if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
             return Err(FormError::NotUtf8);

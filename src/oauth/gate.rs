@@ -39,19 +39,8 @@ pub(super) struct Gate<'a> {
 }
 
 impl Gate<'_> {
-    /// The client id as oxide-auth hands it over. With HTTP Basic it is the
-    /// header's text, still form-encoded (RFC 6749 §2.3.1; oxide-auth does
-    /// not decode it); from the body it is already decoded.
-    fn client_id(&self, raw: &str) -> Result<ClientId, RegistrarError> {
-        match self.method {
-            AuthMethod::SecretBasic => form_decode(raw.as_bytes())
-                .map(ClientId::new)
-                .ok_or(RegistrarError::Unspecified),
-            _ => Ok(ClientId::new(raw)),
-        }
-    }
-
     /// Whether `pass` proves the client's identity, besides the certificate.
+    /// Both ids and secrets arrive decoded (`flow.rs` decodes HTTP Basic).
     fn passphrase_ok(&self, id: &ClientId, pass: &[u8]) -> bool {
         match self.method {
             // The flow was handed the certificate's thumbprint (flow.rs,
@@ -59,10 +48,7 @@ impl Gate<'_> {
             AuthMethod::TlsClientAuth => {
                 bool::from(pass.ct_eq(self.thumbprint.as_str().as_bytes()))
             }
-            AuthMethod::SecretBasic => form_decode(pass)
-                .zip(self.snapshot.secrets.get(id))
-                .is_some_and(|(p, digest)| digest.matches(&p)),
-            AuthMethod::SecretPost => std::str::from_utf8(pass)
+            AuthMethod::SecretBasic | AuthMethod::SecretPost => std::str::from_utf8(pass)
                 .ok()
                 .zip(self.snapshot.secrets.get(id))
                 .is_some_and(|(p, digest)| digest.matches(p)),
@@ -75,7 +61,7 @@ impl Registrar for Gate<'_> {
     /// environment, the connection's certificate active and registered to
     /// it, and the secret (or, for `tls_client_auth`, the certificate).
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
-        let id = self.client_id(client_id)?;
+        let id = ClientId::new(client_id);
         let app_ok = self
             .snapshot
             .applications
@@ -97,7 +83,7 @@ impl Registrar for Gate<'_> {
     }
 
     fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
-        let id = self.client_id(&bound.client_id)?;
+        let id = ClientId::new(bound.client_id.as_ref());
         let today = time::OffsetDateTime::now_utc().date();
         admit(self.snapshot, &id, self.remote, today).map_err(|_| RegistrarError::Unspecified)?;
         // Client credentials has no redirect; oxide-auth's types want one.
@@ -195,15 +181,6 @@ pub(super) fn grant_scope(
     Ok(requested.join(" "))
 }
 
-/// RFC 6749 §2.3.1: Basic credentials are form-encoded before base64.
-fn form_decode(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let decoded: String = form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
-    Some(decoded)
-}
-
 /// The issuer of one token request: signs the JWT and keeps what it
 /// signed, since we write the RFC 6749 §5.1 response ourselves.
 pub(super) struct Minter<'a> {
@@ -244,17 +221,5 @@ impl Issuer for Minter<'_> {
 
     fn recover_refresh<'t>(&'t self, _: &'t str) -> Result<Option<Grant>, ()> {
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        assert_eq!(form_decode(b"my%20id").as_deref(), Some("my id"));
-        assert_eq!(form_decode(b"s%3Acret+x").as_deref(), Some("s:cret x"));
-        assert_eq!(form_decode(b"\xff"), None);
     }
 }

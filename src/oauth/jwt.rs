@@ -176,7 +176,7 @@ impl TokenAuthority {
         header.typ = Some(TOKEN_TYP.into());
         header.kid = Some(self.key.kid().to_owned());
         let token = jsonwebtoken::encode(&header, &claims, self.key.encoding())
-            .map_err(|e| OAuthError::Sign(e.to_string()))?;
+            .map_err(OAuthError::Sign)?;
         Ok((token, claims))
     }
 

@@ -36,7 +36,7 @@ pub enum OAuthError {
     },
     /// Signing a token failed.
     #[error("cannot sign the access token: {0}")]
-    Sign(String),
+    Sign(#[source] jsonwebtoken::errors::Error),
     /// No random token id could be drawn.
     #[error(transparent)]
     Random(#[from] crate::domain::RandomError),

@@ -1,6 +1,8 @@
 //! The adapter between our token endpoint and oxide-auth 0.6.1, which has
 //! no hyper 1 frontend: a request type that hands the flow the form body
-//! and the client's own `Authorization` header, a response type that keeps
+//! (client credentials included, already decoded: no `Authorization`
+//! header, so oxide-auth's own HTTP Basic parsing never runs), a response
+//! type that keeps
 //! the status and the typed RFC 6749 §5.2 error oxide-auth chose, and the
 //! endpoint that lends the flow our registrar and issuer.
 
@@ -17,10 +19,9 @@ use std::borrow::Cow;
 
 /// A token request as oxide-auth reads it.
 pub(super) struct FlowRequest {
-    /// The form parameters.
+    /// The form parameters, with the client's credentials (`flow.rs`
+    /// decodes HTTP Basic into `client_id` and `client_secret`).
     pub body: NormalizedParameter,
-    /// The client's `Authorization` header, as sent.
-    pub authorization: Option<String>,
 }
 
 /// What the flow answered: the status, and the error when it refused.
@@ -45,8 +46,9 @@ pub(super) enum FlowFailure {
 }
 
 /// Runs oxide-auth's client-credentials flow with our registrar and issuer.
-/// Credentials in the body are allowed (`client_secret_post`, RFC 6749
-/// §2.3.1).
+/// Credentials in the body are allowed: `client_secret_post` (RFC 6749
+/// §2.3.1) sends them there, and `flow.rs` puts the decoded HTTP Basic
+/// credentials and the `tls_client_auth` proof there too.
 pub(super) fn run<'a>(
     gate: &Gate<'a>,
     minter: &mut Minter<'a>,
@@ -130,8 +132,9 @@ impl WebRequest for FlowRequest {
     fn urlbody(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, FlowFailure> {
         Ok(Cow::Borrowed(&self.body))
     }
+    /// Never a header: HTTP Basic arrives decoded, in the body.
     fn authheader(&mut self) -> Result<Option<Cow<'_, str>>, FlowFailure> {
-        Ok(self.authorization.as_deref().map(Cow::Borrowed))
+        Ok(None)
     }
 }
 

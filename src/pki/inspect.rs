@@ -27,8 +27,7 @@ pub struct CertInfo {
 impl CertInfo {
     /// Parses a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<CertInfo, PkiError> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| PkiError::NotACertificate(format!("cannot parse X.509: {e}")))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(PkiError::X509)?;
         let validity = cert.validity();
         Ok(CertInfo {
             thumbprint: Thumbprint::of_der(der),
@@ -46,7 +45,7 @@ impl CertInfo {
 pub fn parse_certificate_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::NotACertificate(e.to_string()))?;
+        .map_err(PkiError::Pem)?;
     let leaf = chain
         .first()
         .ok_or_else(|| PkiError::NotACertificate("no CERTIFICATE block found".into()))?;

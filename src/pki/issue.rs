@@ -115,7 +115,7 @@ impl IssuingCa {
         csr_pem: &str,
         now: OffsetDateTime,
     ) -> Result<CertificateDer<'static>, PkiError> {
-        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(csr_error)?;
+        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::Csr)?;
         let requested_dn = std::mem::take(&mut csr.params.distinguished_name);
         let mut params = leaf_params("", now, Duration::days(PARTNER_CERT_DAYS))?;
         params.distinguished_name = requested_dn;
@@ -128,8 +128,9 @@ impl IssuingCa {
     }
 }
 
-fn csr_error(e: rcgen::Error) -> PkiError {
-    PkiError::BadCsr(match e {
+/// The reason rcgen refused a CSR, said in the CSR's terms.
+pub(super) fn csr_reason(e: &rcgen::Error) -> String {
+    match e {
         rcgen::Error::CouldNotParseCertificationRequest => {
             "not a PEM certificate signing request (PKCS #10)".into()
         }
@@ -143,7 +144,7 @@ fn csr_error(e: rcgen::Error) -> PkiError {
             "the CSR uses an unsupported signature algorithm".into()
         }
         other => format!("unusable CSR: {other}"),
-    })
+    }
 }
 
 fn random_serial() -> Result<SerialNumber, PkiError> {

@@ -33,6 +33,12 @@ pub enum PkiError {
     /// A PEM file or field holds no usable certificate.
     #[error("not a PEM certificate: {0}")]
     NotACertificate(String),
+    /// A PEM text that does not parse.
+    #[error("not a PEM certificate: {0}")]
+    Pem(#[source] rustls_pki_types::pem::Error),
+    /// A certificate that is not parseable X.509.
+    #[error("not a PEM certificate: cannot parse X.509: {0}")]
+    X509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
     /// A key file could not be read.
     #[error("{path}: not a usable private key: {message}")]
     BadKey {
@@ -44,6 +50,9 @@ pub enum PkiError {
     /// The CSR is unusable.
     #[error("{0}")]
     BadCsr(String),
+    /// rcgen refused the CSR (the message says why in the CSR's terms).
+    #[error("{}", issue::csr_reason(.0))]
+    Csr(#[source] rcgen::Error),
     /// rcgen refused to build a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),

@@ -33,13 +33,20 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub enum QuotaError {
     /// The Redis URL was refused when the backend was built.
     #[error("quota backend: bad Redis URL: {0}")]
-    Url(String),
+    Url(#[source] ::redis::RedisError),
+    /// The backend was built outside a tokio runtime (its connection
+    /// manager's tasks live there).
+    #[error("quota backend: needs a tokio runtime")]
+    NoRuntime,
+    /// No random node id could be drawn.
+    #[error("quota backend: {0}")]
+    Random(#[source] crate::domain::RandomError),
     /// Redis did not answer within the configured bound.
     #[error("quota backend: Redis did not answer within {0:?}")]
     Timeout(Duration),
     /// Redis answered with an error, or the connection failed.
     #[error("quota backend: {0}")]
-    Redis(String),
+    Redis(#[source] ::redis::RedisError),
 }
 
 /// A monotonic clock, injectable so tests do not sleep.

@@ -74,21 +74,20 @@ impl RedisLog {
     /// runtime (the connection manager's tasks live there).
     pub fn connect(settings: &QuotaSettings, errors: Counter) -> Result<Self, QuotaError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(QuotaError::Redis("needs a tokio runtime".into()));
+            return Err(QuotaError::NoRuntime);
         }
-        let client = ::redis::Client::open(settings.url.as_str())
-            .map_err(|e| QuotaError::Url(e.to_string()))?;
+        let client = ::redis::Client::open(settings.url.as_str()).map_err(QuotaError::Url)?;
         // No retry loop inside the manager: a call while Redis is away
         // fails at once (or at `timeout`), and the next call tries again.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout()))
             .set_response_timeout(Some(settings.timeout()))
             .set_number_of_retries(0);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| QuotaError::Redis(e.to_string()))?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(QuotaError::Redis)?;
         let node = crate::domain::random_bytes::<8>()
             .map(hex::encode)
-            .map_err(|e| QuotaError::Redis(e.to_string()))?;
+            .map_err(QuotaError::Random)?;
         Ok(RedisLog {
             conn,
             script: Script::new(SCRIPT),
@@ -111,7 +110,7 @@ impl RedisLog {
         let answer =
             match tokio::time::timeout(self.timeout, self.eval(env, client, limit, take)).await {
                 Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(e)) => Err(QuotaError::Redis(e.to_string())),
+                Ok(Err(e)) => Err(QuotaError::Redis(e)),
                 Err(_) => Err(QuotaError::Timeout(self.timeout)),
             };
         self.record(answer.as_ref().err());

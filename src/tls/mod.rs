@@ -38,9 +38,12 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A CA certificate of the client verifier is unusable.
+    #[error("client certificate verifier: bad CA certificate: {0}")]
+    CaCertificate(#[source] rustls::Error),
     /// The client verifier could not be built.
     #[error("client certificate verifier: {0}")]
-    Verifier(String),
+    Verifier(#[from] rustls::server::VerifierBuilderError),
 }
 
 /// The one crypto provider of the process (aws-lc-rs).

@@ -55,16 +55,14 @@ impl ChainVerifier {
     ) -> Result<Self, TlsError> {
         let mut store = RootCertStore::empty();
         for root in roots {
-            store
-                .add(root.clone())
-                .map_err(|e| TlsError::Verifier(format!("bad CA certificate: {e}")))?;
+            store.add(root.clone()).map_err(TlsError::CaCertificate)?;
         }
         let algorithms = provider.signature_verification_algorithms;
         let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider)
             .with_crls(crls)
             .allow_unknown_revocation_status()
             .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            .map_err(TlsError::Verifier)?;
         let hints = webpki.root_hint_subjects().to_vec();
         Ok(ChainVerifier {
             webpki,

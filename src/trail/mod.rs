@@ -40,7 +40,7 @@ mod tests;
 mod writer;
 
 pub use check::{VerifyReport, verify_dir};
-pub use frame::{Entry, GENESIS, Hash, chain_entry};
+pub use frame::{Entry, FrameFault, GENESIS, Hash, chain_entry};
 pub use note::{Checkpoint, NoteSigner, NoteVerifier, origin_of, split_notes};
 pub use open::{OpenReport, TrailConfig};
 pub use purge::PurgeOutcome;
@@ -65,15 +65,33 @@ pub enum TrailError {
     /// Disk I/O failed.
     #[error("trail I/O: {0}")]
     Io(#[source] Arc<std::io::Error>),
-    /// The writer stopped (an earlier I/O error, or closed).
+    /// A record that is not (or no longer) in the retained segments, or a
+    /// writer that was closed.
     #[error("{0}")]
     Failed(String),
+    /// The writer stopped after an I/O error: this batch's or an earlier
+    /// one's (the tail's state on disk is then unknown).
+    #[error("trail writer stopped after an I/O error: {0}")]
+    Stopped(#[source] Arc<std::io::Error>),
+    /// A segment holds bytes that are not a frame.
+    #[error("trail segment {} at byte {at}: {fault}", path.display())]
+    Corrupt {
+        /// The segment file (`?` when the reader does not know it).
+        path: std::path::PathBuf,
+        /// Offset of the bad frame.
+        at: u64,
+        /// What is wrong with it.
+        fault: frame::FrameFault,
+    },
     /// A body above `MAX_BODY`.
     #[error("record body of {0} bytes exceeds the 1 MiB limit")]
     TooLarge(usize),
     /// The signing key is unusable.
     #[error("trail key: {0}")]
     Key(String),
+    /// Signing a checkpoint failed.
+    #[error("trail key: {0}")]
+    Sign(#[source] Arc<rcgen::Error>),
     /// A checkpoint text is malformed or not signed by the trail key.
     #[error("checkpoint refused: {0}")]
     BadCheckpoint(String),

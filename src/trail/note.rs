@@ -23,6 +23,7 @@ use base64::engine::general_purpose::STANDARD;
 use rcgen::{KeyPair, SigningKey};
 use rustls::SignatureScheme;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Signature type byte of Ed25519 in signed notes.
 const ED25519_TYPE: u8 = 0x01;
@@ -95,7 +96,7 @@ impl NoteSigner {
         let sig = self
             .key
             .sign(text.as_bytes())
-            .map_err(|e| TrailError::Key(e.to_string()))?;
+            .map_err(|e| TrailError::Sign(Arc::new(e)))?;
         let mut blob = self.verifier.key_id.to_vec();
         blob.extend_from_slice(&sig);
         let note = format!(

@@ -184,17 +184,18 @@ fn read_chunk(c: &Chunk) -> Result<Vec<Entry>, TrailError> {
     let mut reader = FrameReader::open(&c.path, c.offset, c.end - c.offset)?;
     let mut out = Vec::new();
     while let Some((at, payload)) = reader.next_frame()? {
-        let payload = payload.map_err(|f| corrupt(&c.path, at, &f.to_string()))?;
+        let payload = payload.map_err(|fault| corrupt(&c.path, at, fault))?;
         out.push(frame::entry(payload));
     }
     Ok(out)
 }
 
-fn corrupt(path: &std::path::Path, at: u64, what: &str) -> TrailError {
-    TrailError::Failed(format!(
-        "trail segment {} at byte {at}: {what}",
-        path.display()
-    ))
+fn corrupt(path: &std::path::Path, at: u64, fault: frame::FrameFault) -> TrailError {
+    TrailError::Corrupt {
+        path: path.to_path_buf(),
+        at,
+        fault,
+    }
 }
 
 impl Iterator for Newest<'_> {
@@ -248,8 +249,7 @@ impl Oldest<'_> {
                 continue;
             };
             self.fresh = false;
-            let payload =
-                payload.map_err(|f| corrupt(std::path::Path::new("?"), at, &f.to_string()))?;
+            let payload = payload.map_err(|fault| corrupt(std::path::Path::new("?"), at, fault))?;
             let (seq, time_ms) = frame::seq_time(payload);
             if seq < self.next || self.min_time.is_some_and(|t| time_ms < t) {
                 continue;

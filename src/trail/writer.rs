@@ -65,7 +65,7 @@ struct Writer {
     shared: Arc<Shared>,
     signer: Arc<NoteSigner>,
     buf: Vec<u8>,
-    failed: Option<String>,
+    failed: Option<Arc<std::io::Error>>,
     /// The checkpoint file, opened once and overwritten in place.
     checkpoint: Option<File>,
 }
@@ -126,7 +126,7 @@ impl Writer {
         let mut closes = Vec::new();
         let result = self.write_all(jobs, &mut durable, &mut closes);
         for (seq, reply) in durable {
-            let _ = reply.send(result.clone().map(|()| seq).map_err(TrailError::Failed));
+            let _ = reply.send(result.clone().map(|()| seq).map_err(TrailError::Stopped));
         }
         let stop = !closes.is_empty();
         if let (true, Some(file)) = (stop, &self.checkpoint) {
@@ -144,7 +144,7 @@ impl Writer {
         jobs: &mut Vec<Job>,
         durable: &mut Vec<(u64, oneshot::Sender<Result<u64, TrailError>>)>,
         closes: &mut Vec<oneshot::Sender<()>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Arc<std::io::Error>> {
         let mut quick = Vec::new();
         self.buf.clear();
         let mut written = 0;
@@ -162,7 +162,7 @@ impl Writer {
                 }
             };
             if let Some(why) = &self.failed {
-                let _ = reply.send(Err(TrailError::Failed(why.clone())));
+                let _ = reply.send(Err(TrailError::Stopped(why.clone())));
                 continue;
             }
             let seq = self.tail.seg.last_seq + 1;
@@ -197,10 +197,13 @@ impl Writer {
     }
 
     /// Runs an I/O step; a failure poisons the writer.
-    fn guard(&mut self, step: impl FnOnce(&mut Self) -> std::io::Result<()>) -> Result<(), String> {
+    fn guard(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> std::io::Result<()>,
+    ) -> Result<(), Arc<std::io::Error>> {
         step(self).map_err(|e| {
-            let why = format!("trail writer stopped after an I/O error: {e}");
             tracing::error!(error = %e, "trail writer failed");
+            let why = Arc::new(e);
             self.failed = Some(why.clone());
             why
         })

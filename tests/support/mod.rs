@@ -528,7 +528,8 @@ impl TestServer {
     ) -> Reply {
         let mut conn = self.connect(self.env_addr(env), identity).await;
         let auth = basic.map(|(id, secret)| {
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             format!(
                 "Basic {}",
                 base64::Engine::encode(

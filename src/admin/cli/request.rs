@@ -43,10 +43,14 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
         }
         AdminCommand::Trace(TraceCommand::Verify { checkpoint }) => {
             let checkpoint = match checkpoint {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?,
-                ),
+                Some(path) => {
+                    Some(
+                        std::fs::read_to_string(path).map_err(|source| CliError::File {
+                            path: path.clone(),
+                            source,
+                        })?,
+                    )
+                }
                 None => None,
             };
             let verify = body(&VerifyRequest { checkpoint })?;
@@ -249,7 +253,7 @@ fn with_query(path: &str, q: &TraceQuery) -> String {
 
 /// A typed request body, serialized as the API will read it.
 fn body(value: &impl Serialize) -> Result<Value, CliError> {
-    serde_json::to_value(value).map_err(|e| CliError::Usage(e.to_string()))
+    Ok(serde_json::to_value(value)?)
 }
 
 fn read_file(path: &PathBuf) -> Result<String, CliError> {
