@@ -234,6 +234,32 @@ async fn revoke_suspends_the_application_and_revokes_its_tokens() {
     assert_eq!((r.status.as_u16(), &r.body), (200, &json!({})));
 }
 
+/// Issue 17: `approve` set the application active whoever had suspended it.
+#[tokio::test]
+async fn approve_lifts_only_datapass_own_suspension() {
+    let s = server().await;
+    let client_id = token_id(&deliver(&s, APPROVE, "sandbox").await);
+    let path = format!("/admin/v1/applications/{client_id}");
+    let suspend = json!({"status": "suspended"});
+    let r = s.admin_call(Method::PATCH, &path, Some(suspend)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["suspended_by"], "admin");
+    deliver(&s, APPROVE, "sandbox").await;
+    let app = list(&s, &path).await;
+    assert_eq!(
+        (&app["status"], &app["suspended_by"]),
+        (&json!("suspended"), &json!("admin"))
+    );
+
+    let resume = json!({"status": "active"});
+    let r = s.admin_call(Method::PATCH, &path, Some(resume)).await;
+    assert!(r.body.get("suspended_by").is_none(), "{:?}", r.body);
+    deliver(&s, REVOKE, "sandbox").await;
+    assert_eq!(list(&s, &path).await["suspended_by"], "datapass");
+    deliver(&s, APPROVE, "sandbox").await;
+    assert_eq!(list(&s, &path).await["status"], "active");
+}
+
 #[tokio::test]
 async fn every_delivery_is_traced_with_actor_datapass() {
     let s = server().await;

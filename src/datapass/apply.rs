@@ -5,14 +5,19 @@
 //! (`PATCH` has no `name`), so the same request always finds it again.
 //! Both operations are idempotent: a delivery seen twice changes nothing
 //! more (no second application, no new secret, no new write).
+//!
+//! Suspensions: a `revoke` suspends the application as DataPass
+//! (`suspended_by: datapass`); an `approve` lifts only that one. An
+//! application an admin or the abuse detector suspended stays suspended
+//! whatever DataPass sends, until an admin resumes it.
 
 use crate::app::App;
 use crate::datapass::payload::{Approval, Event};
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Status};
-use crate::registry::ops::{ApplicationPatch, DEFAULT_QUOTA_PER_MINUTE};
+use crate::registry::ops::DEFAULT_QUOTA_PER_MINUTE;
 use crate::registry::{
-    Application, Grant, Partner, Record, Registry, RegistryError, Snapshot, YearBound, YearSpec,
-    generate_secret,
+    Application, Grant, Partner, Record, Registry, RegistryError, Snapshot, SuspendedBy, YearBound,
+    YearSpec, generate_secret,
 };
 use crate::store::StoreError;
 use time::{Date, Month, OffsetDateTime};
@@ -51,8 +56,9 @@ pub enum ApplyError {
 
 /// `approve`: the partner of that SIREN (created, or given the contact
 /// roles it lacks) and the request's application (created with a secret
-/// never shown, or given the approved scopes and made active), in one
-/// all-or-nothing registry operation.
+/// never shown, or given the approved scopes, and made active again if
+/// DataPass's own revoke had suspended it), in one all-or-nothing registry
+/// operation.
 pub fn approve(
     registry: &Registry,
     env: Environment,
@@ -91,7 +97,8 @@ pub fn approve(
 }
 
 /// `revoke`: every token of the application issued until `now` is revoked,
-/// then it is suspended. `None` when the request has no application here.
+/// then it is suspended as DataPass (left as it is if already suspended,
+/// whoever did it). `None` when the request has no application here.
 /// A replay (already suspended, tokens already cut off) writes nothing.
 pub fn revoke(
     app: &App,
@@ -116,11 +123,10 @@ pub fn revoke(
     if found.status == Status::Suspended {
         return Ok(Some(found.clone()));
     }
-    let patch = ApplicationPatch {
-        status: Some("suspended".into()),
-        ..ApplicationPatch::default()
-    };
-    Ok(Some(app.registry.update_application(client_id, patch)?))
+    Ok(Some(
+        app.registry
+            .suspend_application(client_id, SuspendedBy::Datapass)?,
+    ))
 }
 
 /// The partner of the approval's SIREN, and its record if it changed.
@@ -200,7 +206,10 @@ fn extend(
     if sorted(&granted) != sorted(&existing.grants) {
         app.grants = granted;
     }
-    app.status = Status::Active;
+    if existing.suspension() == Some(SuspendedBy::Datapass) {
+        app.status = Status::Active;
+        app.suspended_by = None;
+    }
     app.valid_until = app.valid_until.max(valid_until(approved_on));
     if app != *existing {
         records.push(Record::Application(app.clone()));
@@ -231,6 +240,7 @@ fn create(
         ip_allowlist: Vec::new(),
         quota_per_minute: DEFAULT_QUOTA_PER_MINUTE,
         status: Status::Active,
+        suspended_by: None,
         created_at: now,
     };
     let (_, digest) = generate_secret()?;

@@ -1,5 +1,5 @@
 //! The registry: partners, applications, certificates, client-secret digests
-//! and admin certificates.
+//! and admin certificates; and who suspended an application.
 //!
 //! Writes go through [`Registry::apply`]: one admin operation validates
 //! against the current state, commits all its records in one atomic, flushed
@@ -9,12 +9,14 @@
 mod model;
 pub mod ops;
 mod secret;
+mod suspension;
 mod years;
 
 pub use model::{
     AdminRecord, Application, CertOrigin, CertStatus, CertificateRecord, Contact, Grant, Partner,
 };
 pub use secret::{SecretDigest, generate_secret};
+pub use suspension::SuspendedBy;
 pub use years::{YearBound, YearSpec};
 
 use crate::domain::{ClientId, PartnerId, Thumbprint};
