@@ -3,11 +3,12 @@
 //! "model_type", "data": {authorization request}}`, or `{"test": true}`
 //! when DataPass checks the endpoint. Parsed only once the signature holds;
 //! only the fields listed in `docs/datapass.md` are read, the rest (and
-//! unknown fields) are ignored. Errors name the JSON field.
+//! unknown fields) are ignored. Errors name the JSON field. The environment
+//! of an event comes from the signed `data.form_uid`, never from a header.
 
-use crate::domain::{Scope, Siren};
-use crate::registry::Contact;
+use crate::domain::{Environment, Scope, Siren};
 use crate::registry::ops::valid_email;
+use crate::registry::{Contact, DatapassEvent};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,6 +18,11 @@ use std::collections::BTreeMap;
 pub const APPLICANT_ROLE: &str = "demandeur";
 /// Contact role the notices go to (`contact_technique_*`).
 pub const TECHNICAL_ROLE: &str = "technique";
+/// The DataPass forms of OPALE (`data.form_uid`) and their environments.
+pub const FORMS: [(&str, Environment); 2] = [
+    ("api-opale-sandbox", Environment::Sandbox),
+    ("api-opale-production", Environment::Production),
+];
 
 /// A delivery whose content is not what DataPass sends: 400 naming `field`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +60,9 @@ pub enum Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// `approve` or `revoke`.
-    pub name: String,
+    pub kind: DatapassEvent,
+    /// The environment of the signed `data.form_uid`.
+    pub environment: Environment,
     /// `fired_at`: when DataPass fired it (Unix seconds).
     pub fired_at: i64,
     /// `model_type`, e.g. `authorization_request/api_opale` (for the trace).
@@ -90,6 +98,7 @@ struct RawDelivery {
 #[derive(Deserialize)]
 struct RawRequest {
     id: RawId,
+    form_uid: String,
 }
 
 #[derive(Deserialize)]
@@ -147,22 +156,25 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     let name = raw
         .event
         .ok_or_else(|| PayloadError::new("event", "missing"))?;
-    if name != "approve" && name != "revoke" {
-        return Ok(Delivery::Ignored(name));
-    }
+    let kind = match name.as_str() {
+        "approve" => DatapassEvent::Approve,
+        "revoke" => DatapassEvent::Revoke,
+        _ => return Ok(Delivery::Ignored(name)),
+    };
     let data = raw
         .data
         .ok_or_else(|| PayloadError::new("data", "missing"))?;
     let request: RawRequest = typed(data.clone(), "data.")?;
     let event = Event {
-        name,
+        kind,
+        environment: environment(&request.form_uid)?,
         fired_at: raw
             .fired_at
             .ok_or_else(|| PayloadError::new("fired_at", "missing"))?,
         model_type: raw.model_type.unwrap_or_default(),
         request_id: request_id(request.id)?,
     };
-    if event.name == "revoke" {
+    if kind == DatapassEvent::Revoke {
         return Ok(Delivery::Revoke(event));
     }
     let approval = approval(typed(data, "data.")?)?;
@@ -186,6 +198,22 @@ fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, PayloadEr
         };
         PayloadError::new(field, message)
     })
+}
+
+/// `data.form_uid`: one of [`FORMS`].
+fn environment(form_uid: &str) -> Result<Environment, PayloadError> {
+    FORMS
+        .iter()
+        .find(|(uid, _)| *uid == form_uid)
+        .map(|(_, env)| *env)
+        .ok_or_else(|| {
+            let known: Vec<&str> = FORMS.iter().map(|(uid, _)| *uid).collect();
+            let got: String = form_uid.chars().take(64).collect();
+            PayloadError::new(
+                "data.form_uid",
+                format!("{got:?} is not an OPALE form ({})", known.join(", ")),
+            )
+        })
 }
 
 /// `data.id`: a number, or 1 to 64 of `[A-Za-z0-9_-]`.
@@ -345,6 +373,8 @@ mod tests {
             panic!("approve fixture");
         };
         assert_eq!(event.request_id, "9001");
+        assert_eq!(event.kind, DatapassEvent::Approve);
+        assert_eq!(event.environment, Environment::Production);
         assert_eq!(event.fired_at, 1_628_253_953);
         assert_eq!(a.siren.as_str(), "980430334");
         assert_eq!(a.organization.as_deref(), Some("UMAD CORP"));
@@ -392,5 +422,29 @@ mod tests {
         });
         assert_eq!(field(no_time), "fired_at");
         assert_eq!(field(parse(b"[1")), "body");
+    }
+
+    #[test]
+    fn the_environment_is_the_signed_form_uid() {
+        let env = |r: Result<Delivery, PayloadError>| match r {
+            Ok(Delivery::Approve(event, _)) => event.environment,
+            other => panic!("{other:?}"),
+        };
+        let sandbox = approve_with(|v| v["data"]["form_uid"] = "api-opale-sandbox".into());
+        assert_eq!(env(sandbox), Environment::Sandbox);
+        for bad in ["api-opale-staging", "API-OPALE-SANDBOX", ""] {
+            let r = approve_with(|v| v["data"]["form_uid"] = bad.into());
+            assert_eq!(r.unwrap_err().field, "data.form_uid", "{bad}");
+        }
+        let missing = approve_with(|v| {
+            v["data"].as_object_mut().unwrap().remove("form_uid");
+        });
+        assert_eq!(missing.unwrap_err().field, "data.form_uid");
+        // Events that change nothing do not need one.
+        let submit = approve_with(|v| {
+            v["event"] = "submit".into();
+            v["data"]["form_uid"] = "another-form".into();
+        });
+        assert_eq!(submit, Ok(Delivery::Ignored("submit".into())));
     }
 }
