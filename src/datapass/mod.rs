@@ -4,10 +4,11 @@
 //! `X-Hub-Signature-256`, the HMAC-SHA256 of the raw body keyed with
 //! `[datapass] webhook_secret`.
 //!
-//! Flow of one delivery: the body is read (at most `[limits]
-//! max_body_bytes`), the signature checked over those raw bytes (401 or
-//! 413, nothing parsed, nothing written); then the body is parsed (400
-//! naming the field), its environment taken from the signed `form_uid` (an `X-App-Environment` header must agree), and
+//! Flow of one delivery: the signature header's form is checked and the
+//! body read, hashed as it arrives, at most `[datapass] max_body_bytes`
+//! (`receive.rs`; 401 or 413, nothing parsed, nothing written); then the
+//! body is parsed (400 naming the field), its environment taken from the
+//! signed `form_uid` (an `X-App-Environment` header must agree), and
 //! `approve` or `revoke` applied in `fired_at` order (`order.rs`,
 //! `apply.rs`). Every delivery is traced, as an admin action of actor
 //! `datapass` once the signature holds. Without a secret the route
@@ -16,6 +17,7 @@
 pub mod apply;
 pub mod order;
 pub mod payload;
+pub mod receive;
 pub mod signature;
 
 use crate::admin::ApiError;
@@ -32,7 +34,6 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use order::Outcome;
 use payload::{Delivery, PayloadError};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use signature::SignatureError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,13 +56,15 @@ pub enum DatapassError {
     /// Another method than POST: 405.
     #[error("{PATH} accepts POST only, not {0}")]
     Method(Method),
-    /// Body over `[limits] max_body_bytes`, or cut off: 413.
-    #[error("the body is larger than {0} bytes or was cut off")]
+    /// Body over `[datapass] max_body_bytes` (or the gateway's own cap
+    /// when smaller), declared or while arriving: 413.
+    #[error("the body is larger than {0} bytes")]
     TooLarge(u64),
-    /// The body did not arrive within `[limits] body_read_timeout_ms`: 408.
+    /// The body did not arrive whole: not within `[limits]
+    /// body_read_timeout_ms` (408), or broken off by the client (400).
     #[error(transparent)]
-    Body(crate::server::BodyError),
-    /// Missing, malformed or wrong signature: 401.
+    Body(BodyError),
+    /// Missing, malformed, repeated or wrong signature: 401.
     #[error(transparent)]
     Signature(#[from] SignatureError),
     /// `X-App-Environment` not `sandbox`/`production`: 400.
@@ -115,12 +118,13 @@ impl From<DatapassError> for ApiError {
             DatapassError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message)
             }
-            DatapassError::Body(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, None, message),
-            DatapassError::Signature(_) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                Some("X-Hub-Signature-256"),
-                message,
-            ),
+            DatapassError::Body(BodyError::TimedOut(_)) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, None, message)
+            }
+            DatapassError::Body(_) => ApiError::bad_request("body", message),
+            DatapassError::Signature(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, Some(signature::FIELD), message)
+            }
             DatapassError::Environment(_)
             | DatapassError::EnvironmentRepeated
             | DatapassError::EnvironmentMismatch { .. } => {
@@ -171,7 +175,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
     let before = app.registry.snapshot();
     let mut signed = true;
-    let resp = match receive(app, req).await {
+    let resp = match receive(app, conn, req).await {
         Ok(done) => {
             if let Some(a) = &done.application {
                 trace.caller(a);
@@ -208,7 +212,11 @@ fn act(trace: &mut TraceEvent, before: &Snapshot, after: &Snapshot) {
 }
 
 /// Authenticates, reads and applies one delivery.
-async fn receive(app: &Arc<App>, req: Request<RequestBody>) -> Result<Done, DatapassError> {
+async fn receive(
+    app: &Arc<App>,
+    conn: &ConnInfo,
+    req: Request<RequestBody>,
+) -> Result<Done, DatapassError> {
     let secret = app
         .config
         .datapass
@@ -218,21 +226,30 @@ async fn receive(app: &Arc<App>, req: Request<RequestBody>) -> Result<Done, Data
     if req.method() != Method::POST {
         return Err(DatapassError::Method(req.method().clone()));
     }
-    let max = app.limits().max_body_bytes;
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let (parts, body) = req.into_parts();
-    let body = body.read(limit).await.map_err(|e| match e {
-        BodyError::TimedOut(_) => DatapassError::Body(e),
-        _ => DatapassError::TooLarge(max),
-    })?;
-    // Nothing of the body is read before this check.
-    let signed = parts.headers.get(signature::HEADER).map(|v| v.as_bytes());
-    signature::verify(&secret, signed, &body)?;
+    let cap = body_cap(app, conn);
+    let signed = receive::signed(&parts.headers, body, &secret, cap).await?;
     // Authenticated from here on.
     let header = header_environment(&parts.headers)?;
-    let delivery = payload::parse(&body)?;
+    let delivery = payload::parse(&signed.body)?;
     agrees(header, &delivery)?;
-    act_on(app, delivery, hex::encode(Sha256::digest(&body))).await
+    act_on(app, delivery, signed.sha256).await
+}
+
+/// The largest body read: `[datapass] max_body_bytes`, or the gateway's
+/// own cap when smaller (`[limits] max_body_bytes`, and
+/// `unauthenticated_max_body_bytes` on a connection without a verified
+/// client certificate, as DataPass's).
+fn body_cap(app: &App, conn: &ConnInfo) -> u64 {
+    let limits = app.limits();
+    let gateway = if conn.verified() {
+        limits.max_body_bytes
+    } else {
+        limits
+            .max_body_bytes
+            .min(limits.unauthenticated_max_body_bytes)
+    };
+    app.config.datapass.max_body_bytes.min(gateway)
 }
 
 /// Applies an authenticated delivery; `body_sha256` identifies it.
@@ -389,6 +406,8 @@ mod tests {
     fn refusals_before_the_signature_are_not_authenticated() {
         assert!(!DatapassError::Signature(SignatureError::Missing).authenticated());
         assert!(!DatapassError::TooLarge(1).authenticated());
+        let late = BodyError::TimedOut(std::time::Duration::from_secs(1));
+        assert!(!DatapassError::Body(late).authenticated());
         assert!(DatapassError::Environment("x".into()).authenticated());
         let e = ApiError::from(DatapassError::Apply(ApplyError::Registry(
             RegistryError::conflict("data.organization.siret", "x"),
