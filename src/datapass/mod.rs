@@ -15,6 +15,7 @@
 //! answers 404.
 
 pub mod apply;
+pub mod contacts;
 pub mod order;
 pub mod payload;
 pub mod receive;

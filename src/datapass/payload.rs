@@ -6,18 +6,14 @@
 //! unknown fields) are ignored. Errors name the JSON field. The environment
 //! of an event comes from the signed `data.form_uid`, never from a header.
 
+use crate::datapass::contacts::{self, RawPerson};
 use crate::domain::{Environment, Scope, Siren};
-use crate::registry::ops::valid_email;
 use crate::registry::{Contact, DatapassEvent};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Contact role of the DataPass applicant (`data.applicant`).
-pub const APPLICANT_ROLE: &str = "demandeur";
-/// Contact role the notices go to (`contact_technique_*`).
-pub const TECHNICAL_ROLE: &str = "technique";
 /// The DataPass forms of OPALE (`data.form_uid`) and their environments.
 pub const FORMS: [(&str, Environment); 2] = [
     ("api-opale-sandbox", Environment::Sandbox),
@@ -35,7 +31,7 @@ pub struct PayloadError {
 }
 
 impl PayloadError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         PayloadError {
             field: field.into(),
             message: message.into(),
@@ -81,7 +77,7 @@ pub struct Approval {
     /// `data.data.scopes`, sorted, without duplicates.
     pub scopes: Vec<Scope>,
     /// `demandeur` (`data.applicant`) and each `contact_<role>_*` block of
-    /// `data.data`; `technique` falls back to the applicant.
+    /// `data.data` (`contacts.rs`); `technique` falls back to the applicant.
     pub contacts: BTreeMap<String, Contact>,
 }
 
@@ -121,18 +117,6 @@ struct RawOrganization {
     siret: String,
     #[serde(default)]
     name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawPerson {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    given_name: Option<String>,
-    #[serde(default)]
-    family_name: Option<String>,
-    #[serde(default)]
-    phone_number: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -245,16 +229,7 @@ fn approval(raw: RawApproval) -> Result<Approval, PayloadError> {
         .name
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    let mut contacts = form_contacts(&raw.data.fields)?;
-    if let Some(person) = &raw.applicant {
-        let applicant = contact(person, "data.applicant.email")?;
-        if let Some(applicant) = applicant {
-            contacts
-                .entry(TECHNICAL_ROLE.to_owned())
-                .or_insert_with(|| applicant.clone());
-            contacts.insert(APPLICANT_ROLE.to_owned(), applicant);
-        }
-    }
+    let contacts = contacts::read(&raw.data.fields, raw.applicant.as_ref())?;
     Ok(Approval {
         siren,
         organization,
@@ -280,76 +255,6 @@ fn scopes(names: &[String]) -> Result<Vec<Scope>, PayloadError> {
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-/// The `contact_<role>_{email,given_name,family_name,phone_number}` blocks
-/// of the form; a block without an e-mail is skipped.
-fn form_contacts(
-    fields: &BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Contact>, PayloadError> {
-    let mut out = BTreeMap::new();
-    for key in fields.keys() {
-        let Some(role) = key
-            .strip_prefix("contact_")
-            .and_then(|k| k.strip_suffix("_email"))
-            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        else {
-            continue;
-        };
-        let text = |suffix: &str| {
-            fields
-                .get(&format!("contact_{role}_{suffix}"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let person = RawPerson {
-            email: text("email"),
-            given_name: text("given_name"),
-            family_name: text("family_name"),
-            phone_number: text("phone_number"),
-        };
-        if let Some(c) = contact(&person, &format!("data.data.{key}"))? {
-            out.insert(role.to_owned(), c);
-        }
-    }
-    Ok(out)
-}
-
-/// A contact from a person block; `None` without an e-mail.
-fn contact(person: &RawPerson, email_field: &str) -> Result<Option<Contact>, PayloadError> {
-    let Some(email) = person
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    else {
-        return Ok(None);
-    };
-    if !valid_email(email) {
-        return Err(PayloadError::new(
-            email_field,
-            format!("{email:?} is not an e-mail address"),
-        ));
-    }
-    let name = [&person.given_name, &person.family_name]
-        .into_iter()
-        .filter_map(|p| p.as_deref().map(str::trim).filter(|s| !s.is_empty()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok(Some(Contact {
-        nom: if name.is_empty() {
-            email.to_owned()
-        } else {
-            name
-        },
-        email: email.to_owned(),
-        telephone: person
-            .phone_number
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
-    }))
 }
 
 #[cfg(test)]

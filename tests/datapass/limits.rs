@@ -1,7 +1,8 @@
 //! What a caller not yet authenticated can make the webhook hold: the
 //! signature header's form is judged before the body is read, a declared
 //! body over `[datapass] max_body_bytes` is refused before it is read, a
-//! body growing past it while it arrives is refused then.
+//! body growing past it while it arrives is refused then, and a signed
+//! approval carries a bounded number of contact roles.
 
 use super::support::TestServer;
 use super::*;
@@ -118,5 +119,26 @@ async fn bodies_over_limits_max_body_bytes_are_413() {
     .await;
     let r = deliver(&s, APPROVE, None).await;
     assert_eq!(r.status, 413, "{:?}", r.body);
+    assert_eq!(list(&s, "/admin/v1/partners").await, json!([]));
+}
+
+/// Issue 17: a signed approval with 600 contact roles was accepted whole.
+#[tokio::test]
+async fn too_many_contact_roles_is_400_and_writes_nothing() {
+    let s = server().await;
+    for extra in [8, 600] {
+        let mut v: Value = serde_json::from_str(APPROVE).unwrap();
+        for i in 0..extra {
+            let [hi, lo] = [i / 26, i % 26].map(|d| char::from(b'a' + d as u8));
+            let key = format!("contact_extra_{hi}{lo}_email");
+            v["data"]["data"][key] = format!("r{i}@example.fr").into();
+        }
+        let r = deliver(&s, &v.to_string(), None).await;
+        assert_eq!(r.status, 400, "{extra}: {:?}", r.body);
+        let field = r.field();
+        assert!(field.starts_with("data.data.contact_"), "{field}");
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("at most 8 contact roles"), "{msg}");
+    }
     assert_eq!(list(&s, "/admin/v1/partners").await, json!([]));
 }
