@@ -24,8 +24,7 @@ use crate::chain::{Control, Denial, Reason};
 use crate::config::AbuseSettings;
 use crate::domain::{ClientId, Status};
 use crate::metrics::Metrics;
-use crate::registry::ops::ApplicationPatch;
-use crate::registry::{Application, Registry, RegistryError};
+use crate::registry::{Application, Registry, RegistryError, SuspendedBy};
 use crate::store::{Store, StoreError, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
@@ -236,13 +235,10 @@ impl Abuse {
             return None;
         }
         let (registry, id) = (self.registry.clone(), application.client_id.clone());
-        let patch = ApplicationPatch {
-            status: Some("suspended".into()),
-            ..ApplicationPatch::default()
-        };
-        let done =
-            tokio::task::spawn_blocking(move || registry.update_application(id.as_str(), patch))
-                .await;
+        let done = tokio::task::spawn_blocking(move || {
+            registry.suspend_application(id.as_str(), SuspendedBy::Abuse)
+        })
+        .await;
         match done {
             Ok(Ok(after)) => {
                 for e in events.iter_mut() {
@@ -370,6 +366,7 @@ mod tests {
             ip_allowlist: Vec::new(),
             quota_per_minute: 50,
             status: Status::Active,
+            suspended_by: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
         }
     }

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 /// `(before, after)`, each `{"partners":{id:…},"applications":…}` holding
-/// only the changed entities (`null` before for a creation).
+/// only the changed entities (`null` before for a creation); `datapass`
+/// holds the last DataPass event applied, keyed `<environment>/<id>`.
 pub fn changes(old: &Snapshot, new: &Snapshot) -> (Value, Value) {
     let mut before = Map::new();
     let mut after = Map::new();
@@ -35,6 +36,13 @@ pub fn changes(old: &Snapshot, new: &Snapshot) -> (Value, Value) {
         &mut after,
     );
     diff("admins", &old.admins, &new.admins, &mut before, &mut after);
+    diff(
+        "datapass",
+        &old.datapass,
+        &new.datapass,
+        &mut before,
+        &mut after,
+    );
     (Value::Object(before), Value::Object(after))
 }
 

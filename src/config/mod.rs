@@ -501,6 +501,7 @@ impl Config {
         self.limits.validate()?;
         self.quota.validate()?;
         self.abuse.validate()?;
+        self.datapass.validate()?;
         self.notify.validate()
     }
 }
@@ -568,6 +569,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("datapass.webhook_secret"), "{err}");
+    }
+
+    #[test]
+    fn datapass_body_cap_has_a_default_and_bounds() {
+        assert_eq!(parse("").unwrap().datapass.max_body_bytes, 65_536);
+        let c = parse("[datapass]\nmax_body_bytes = 4096\n").unwrap();
+        assert_eq!(c.datapass.max_body_bytes, 4096);
+        for bad in ["0", "1048577"] {
+            let err = parse(&format!("[datapass]\nmax_body_bytes = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("datapass.max_body_bytes"), "{bad}: {err}");
+        }
+        let err = parse("[datapass]\nmax_body = 1\n").unwrap_err().to_string();
+        assert!(err.contains("max_body"), "{err}");
     }
 
     #[test]

@@ -1,18 +1,25 @@
 //! What an `approve` or a `revoke` does to the registry and the deny-list.
 //! The application of a DataPass authorization request is the one named
-//! `datapass-<data.id>` in the environment of `X-App-Environment`: no
-//! mapping is stored, and the name of an application cannot be changed
-//! (`PATCH` has no `name`), so the same request always finds it again.
-//! Both operations are idempotent: a delivery seen twice changes nothing
-//! more (no second application, no new secret, no new write).
+//! `datapass-<data.id>` in the environment of the signed `form_uid`: the
+//! name of an application cannot be changed (`PATCH` has no `name`), so
+//! the same request always finds it again. Each operation first compares
+//! the event with the last one applied to the request (`order.rs`) and
+//! records it in the same registry operation: a superseded event or a
+//! repeated delivery changes nothing.
+//!
+//! Suspensions: a `revoke` suspends the application as DataPass
+//! (`suspended_by: datapass`); a later `approve` lifts only that one. An
+//! application an admin or the abuse detector suspended stays suspended
+//! whatever DataPass sends, until an admin resumes it.
 
 use crate::app::App;
+use crate::datapass::order::{self, Order, Outcome};
 use crate::datapass::payload::{Approval, Event};
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Status};
-use crate::registry::ops::{ApplicationPatch, DEFAULT_QUOTA_PER_MINUTE};
+use crate::registry::ops::DEFAULT_QUOTA_PER_MINUTE;
 use crate::registry::{
-    Application, Grant, Partner, Record, Registry, RegistryError, Snapshot, YearBound, YearSpec,
-    generate_secret,
+    Application, Grant, Partner, Record, Registry, RegistryError, Snapshot, SuspendedBy, YearBound,
+    YearSpec, generate_secret,
 };
 use crate::store::StoreError;
 use time::{Date, Month, OffsetDateTime};
@@ -38,7 +45,8 @@ pub fn find<'s>(snap: &'s Snapshot, env: Environment, request_id: &str) -> Optio
         .find(|a| a.environment == env && a.name == name)
 }
 
-/// Why a revocation failed (the registry's own errors pass through).
+/// Why an `approve` or a `revoke` failed (the registry's own errors pass
+/// through); the event is not recorded as applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The registry refused or failed.
@@ -51,21 +59,27 @@ pub enum ApplyError {
 
 /// `approve`: the partner of that SIREN (created, or given the contact
 /// roles it lacks) and the request's application (created with a secret
-/// never shown, or given the approved scopes and made active), in one
-/// all-or-nothing registry operation.
+/// never shown, or given the approved scopes, and made active again if
+/// DataPass's own revoke had suspended it), with the event's mark, in one
+/// all-or-nothing registry operation. `body_sha256` identifies the
+/// delivery.
 pub fn approve(
     registry: &Registry,
-    env: Environment,
     event: &Event,
     approval: &Approval,
+    body_sha256: &str,
     now: OffsetDateTime,
-) -> Result<Application, RegistryError> {
+) -> Result<Outcome, RegistryError> {
     let approved_on = OffsetDateTime::from_unix_timestamp(event.fired_at)
         .map_err(|e| RegistryError::invalid("fired_at", e))?
         .date();
     registry.apply(|snap| {
+        let existing = find(snap, event.environment, &event.request_id);
+        if let Some(done) = unless_newer(snap, event, body_sha256, existing) {
+            return Ok((Vec::new(), done));
+        }
         let (partner, mut records) = partner(snap, approval, now)?;
-        let app = match find(snap, env, &event.request_id) {
+        let app = match existing {
             Some(existing) if existing.partner_id != partner.id => {
                 return Err(RegistryError::conflict(
                     "data.organization.siret",
@@ -78,7 +92,6 @@ pub fn approve(
             Some(existing) => extend(existing, approval, approved_on, &mut records),
             None => create(
                 partner.id.clone(),
-                env,
                 event,
                 approval,
                 approved_on,
@@ -86,41 +99,70 @@ pub fn approve(
                 &mut records,
             )?,
         };
-        Ok((records, app))
+        records.push(Record::Datapass(order::mark(event, body_sha256, now)));
+        Ok((records, Outcome::Applied(Some(app))))
     })
 }
 
 /// `revoke`: every token of the application issued until `now` is revoked,
-/// then it is suspended. `None` when the request has no application here.
-/// A replay (already suspended, tokens already cut off) writes nothing.
+/// then it is suspended as DataPass (left as it is if already suspended,
+/// whoever did it), with the event's mark. A request with no application
+/// here gets its mark only, so that an older `approve` arriving late
+/// creates nothing.
 pub fn revoke(
     app: &App,
-    env: Environment,
-    request_id: &str,
+    event: &Event,
+    body_sha256: &str,
     now: OffsetDateTime,
-) -> Result<Option<Application>, ApplyError> {
+) -> Result<Outcome, ApplyError> {
     let snap = app.registry.snapshot();
-    let Some(found) = find(&snap, env, request_id) else {
-        return Ok(None);
-    };
-    let client_id = found.client_id.as_str();
-    let cut_off = app.oauth.denylist.client_revoked_until(client_id).is_some();
-    if found.status == Status::Suspended && cut_off {
-        return Ok(Some(found.clone()));
+    let found = find(&snap, event.environment, &event.request_id);
+    if let Some(done) = unless_newer(&snap, event, body_sha256, found) {
+        return Ok(done);
     }
-    // Tokens first: a crash in between leaves them revoked, and the
-    // application still active for DataPass's retry to suspend.
-    app.oauth
-        .denylist
-        .revoke_client(client_id, now.unix_timestamp())?;
-    if found.status == Status::Suspended {
-        return Ok(Some(found.clone()));
+    if let Some(found) = found {
+        // Tokens first: a crash in between leaves them revoked and the
+        // event unrecorded, for DataPass's retry to apply it whole.
+        app.oauth
+            .denylist
+            .revoke_client(found.client_id.as_str(), now.unix_timestamp())?;
     }
-    let patch = ApplicationPatch {
-        status: Some("suspended".into()),
-        ..ApplicationPatch::default()
-    };
-    Ok(Some(app.registry.update_application(client_id, patch)?))
+    Ok(app.registry.apply(|snap| {
+        // Again under the write lock: another delivery may have won.
+        let found = find(snap, event.environment, &event.request_id);
+        if let Some(done) = unless_newer(snap, event, body_sha256, found) {
+            return Ok((Vec::new(), done));
+        }
+        let mut records = vec![Record::Datapass(order::mark(event, body_sha256, now))];
+        let after = found.map(|a| match a.status {
+            Status::Suspended => a.clone(),
+            Status::Active => {
+                let suspended = Application {
+                    status: Status::Suspended,
+                    suspended_by: Some(SuspendedBy::Datapass),
+                    ..a.clone()
+                };
+                records.push(Record::Application(suspended.clone()));
+                suspended
+            }
+        });
+        Ok((records, Outcome::Applied(after)))
+    })?)
+}
+
+/// `None` when `event` applies; else what to answer, writing nothing.
+fn unless_newer(
+    snap: &Snapshot,
+    event: &Event,
+    body_sha256: &str,
+    application: Option<&Application>,
+) -> Option<Outcome> {
+    let application = application.cloned();
+    match order::order(snap, event, body_sha256) {
+        Order::Newer => None,
+        Order::Repeated => Some(Outcome::Repeated(application)),
+        Order::Superseded(last) => Some(Outcome::Superseded { application, last }),
+    }
 }
 
 /// The partner of the approval's SIREN, and its record if it changed.
@@ -200,7 +242,10 @@ fn extend(
     if sorted(&granted) != sorted(&existing.grants) {
         app.grants = granted;
     }
-    app.status = Status::Active;
+    if existing.suspension() == Some(SuspendedBy::Datapass) {
+        app.status = Status::Active;
+        app.suspended_by = None;
+    }
     app.valid_until = app.valid_until.max(valid_until(approved_on));
     if app != *existing {
         records.push(Record::Application(app.clone()));
@@ -213,7 +258,6 @@ fn extend(
 /// shown: an admin rotates it to hand one out).
 fn create(
     partner_id: PartnerId,
-    env: Environment,
     event: &Event,
     approval: &Approval,
     approved_on: Date,
@@ -224,13 +268,14 @@ fn create(
         client_id: ClientId::generate()?,
         partner_id,
         name: application_name(&event.request_id),
-        environment: env,
+        environment: event.environment,
         grants: grants(&[], &approval.scopes),
         valid_from: approved_on,
         valid_until: valid_until(approved_on),
         ip_allowlist: Vec::new(),
         quota_per_minute: DEFAULT_QUOTA_PER_MINUTE,
         status: Status::Active,
+        suspended_by: None,
         created_at: now,
     };
     let (_, digest) = generate_secret()?;

@@ -3,20 +3,22 @@
 //! "model_type", "data": {authorization request}}`, or `{"test": true}`
 //! when DataPass checks the endpoint. Parsed only once the signature holds;
 //! only the fields listed in `docs/datapass.md` are read, the rest (and
-//! unknown fields) are ignored. Errors name the JSON field.
+//! unknown fields) are ignored. Errors name the JSON field. The environment
+//! of an event comes from the signed `data.form_uid`, never from a header.
 
-use crate::domain::{Scope, Siren};
-use crate::registry::Contact;
-use crate::registry::ops::valid_email;
+use crate::datapass::contacts::{self, RawPerson};
+use crate::domain::{Environment, Scope, Siren};
+use crate::registry::{Contact, DatapassEvent};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Contact role of the DataPass applicant (`data.applicant`).
-pub const APPLICANT_ROLE: &str = "demandeur";
-/// Contact role the notices go to (`contact_technique_*`).
-pub const TECHNICAL_ROLE: &str = "technique";
+/// The DataPass forms of OPALE (`data.form_uid`) and their environments.
+pub const FORMS: [(&str, Environment); 2] = [
+    ("api-opale-sandbox", Environment::Sandbox),
+    ("api-opale-production", Environment::Production),
+];
 
 /// A delivery whose content is not what DataPass sends: 400 naming `field`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +31,7 @@ pub struct PayloadError {
 }
 
 impl PayloadError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         PayloadError {
             field: field.into(),
             message: message.into(),
@@ -54,7 +56,9 @@ pub enum Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// `approve` or `revoke`.
-    pub name: String,
+    pub kind: DatapassEvent,
+    /// The environment of the signed `data.form_uid`.
+    pub environment: Environment,
     /// `fired_at`: when DataPass fired it (Unix seconds).
     pub fired_at: i64,
     /// `model_type`, e.g. `authorization_request/api_opale` (for the trace).
@@ -73,7 +77,7 @@ pub struct Approval {
     /// `data.data.scopes`, sorted, without duplicates.
     pub scopes: Vec<Scope>,
     /// `demandeur` (`data.applicant`) and each `contact_<role>_*` block of
-    /// `data.data`; `technique` falls back to the applicant.
+    /// `data.data` (`contacts.rs`); `technique` falls back to the applicant.
     pub contacts: BTreeMap<String, Contact>,
 }
 
@@ -90,6 +94,7 @@ struct RawDelivery {
 #[derive(Deserialize)]
 struct RawRequest {
     id: RawId,
+    form_uid: String,
 }
 
 #[derive(Deserialize)]
@@ -115,18 +120,6 @@ struct RawOrganization {
 }
 
 #[derive(Deserialize)]
-struct RawPerson {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    given_name: Option<String>,
-    #[serde(default)]
-    family_name: Option<String>,
-    #[serde(default)]
-    phone_number: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct RawForm {
     #[serde(default)]
     scopes: Vec<String>,
@@ -147,22 +140,25 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     let name = raw
         .event
         .ok_or_else(|| PayloadError::new("event", "missing"))?;
-    if name != "approve" && name != "revoke" {
-        return Ok(Delivery::Ignored(name));
-    }
+    let kind = match name.as_str() {
+        "approve" => DatapassEvent::Approve,
+        "revoke" => DatapassEvent::Revoke,
+        _ => return Ok(Delivery::Ignored(name)),
+    };
     let data = raw
         .data
         .ok_or_else(|| PayloadError::new("data", "missing"))?;
     let request: RawRequest = typed(data.clone(), "data.")?;
     let event = Event {
-        name,
+        kind,
+        environment: environment(&request.form_uid)?,
         fired_at: raw
             .fired_at
             .ok_or_else(|| PayloadError::new("fired_at", "missing"))?,
         model_type: raw.model_type.unwrap_or_default(),
         request_id: request_id(request.id)?,
     };
-    if event.name == "revoke" {
+    if kind == DatapassEvent::Revoke {
         return Ok(Delivery::Revoke(event));
     }
     let approval = approval(typed(data, "data.")?)?;
@@ -186,6 +182,22 @@ fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, PayloadEr
         };
         PayloadError::new(field, message)
     })
+}
+
+/// `data.form_uid`: one of [`FORMS`].
+fn environment(form_uid: &str) -> Result<Environment, PayloadError> {
+    FORMS
+        .iter()
+        .find(|(uid, _)| *uid == form_uid)
+        .map(|(_, env)| *env)
+        .ok_or_else(|| {
+            let known: Vec<&str> = FORMS.iter().map(|(uid, _)| *uid).collect();
+            let got: String = form_uid.chars().take(64).collect();
+            PayloadError::new(
+                "data.form_uid",
+                format!("{got:?} is not an OPALE form ({})", known.join(", ")),
+            )
+        })
 }
 
 /// `data.id`: a number, or 1 to 64 of `[A-Za-z0-9_-]`.
@@ -217,16 +229,7 @@ fn approval(raw: RawApproval) -> Result<Approval, PayloadError> {
         .name
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    let mut contacts = form_contacts(&raw.data.fields)?;
-    if let Some(person) = &raw.applicant {
-        let applicant = contact(person, "data.applicant.email")?;
-        if let Some(applicant) = applicant {
-            contacts
-                .entry(TECHNICAL_ROLE.to_owned())
-                .or_insert_with(|| applicant.clone());
-            contacts.insert(APPLICANT_ROLE.to_owned(), applicant);
-        }
-    }
+    let contacts = contacts::read(&raw.data.fields, raw.applicant.as_ref())?;
     Ok(Approval {
         siren,
         organization,
@@ -254,76 +257,6 @@ fn scopes(names: &[String]) -> Result<Vec<Scope>, PayloadError> {
     Ok(out)
 }
 
-/// The `contact_<role>_{email,given_name,family_name,phone_number}` blocks
-/// of the form; a block without an e-mail is skipped.
-fn form_contacts(
-    fields: &BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Contact>, PayloadError> {
-    let mut out = BTreeMap::new();
-    for key in fields.keys() {
-        let Some(role) = key
-            .strip_prefix("contact_")
-            .and_then(|k| k.strip_suffix("_email"))
-            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        else {
-            continue;
-        };
-        let text = |suffix: &str| {
-            fields
-                .get(&format!("contact_{role}_{suffix}"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let person = RawPerson {
-            email: text("email"),
-            given_name: text("given_name"),
-            family_name: text("family_name"),
-            phone_number: text("phone_number"),
-        };
-        if let Some(c) = contact(&person, &format!("data.data.{key}"))? {
-            out.insert(role.to_owned(), c);
-        }
-    }
-    Ok(out)
-}
-
-/// A contact from a person block; `None` without an e-mail.
-fn contact(person: &RawPerson, email_field: &str) -> Result<Option<Contact>, PayloadError> {
-    let Some(email) = person
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    else {
-        return Ok(None);
-    };
-    if !valid_email(email) {
-        return Err(PayloadError::new(
-            email_field,
-            format!("{email:?} is not an e-mail address"),
-        ));
-    }
-    let name = [&person.given_name, &person.family_name]
-        .into_iter()
-        .filter_map(|p| p.as_deref().map(str::trim).filter(|s| !s.is_empty()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok(Some(Contact {
-        nom: if name.is_empty() {
-            email.to_owned()
-        } else {
-            name
-        },
-        email: email.to_owned(),
-        telephone: person
-            .phone_number
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +278,8 @@ mod tests {
             panic!("approve fixture");
         };
         assert_eq!(event.request_id, "9001");
+        assert_eq!(event.kind, DatapassEvent::Approve);
+        assert_eq!(event.environment, Environment::Production);
         assert_eq!(event.fired_at, 1_628_253_953);
         assert_eq!(a.siren.as_str(), "980430334");
         assert_eq!(a.organization.as_deref(), Some("UMAD CORP"));
@@ -392,5 +327,29 @@ mod tests {
         });
         assert_eq!(field(no_time), "fired_at");
         assert_eq!(field(parse(b"[1")), "body");
+    }
+
+    #[test]
+    fn the_environment_is_the_signed_form_uid() {
+        let env = |r: Result<Delivery, PayloadError>| match r {
+            Ok(Delivery::Approve(event, _)) => event.environment,
+            other => panic!("{other:?}"),
+        };
+        let sandbox = approve_with(|v| v["data"]["form_uid"] = "api-opale-sandbox".into());
+        assert_eq!(env(sandbox), Environment::Sandbox);
+        for bad in ["api-opale-staging", "API-OPALE-SANDBOX", ""] {
+            let r = approve_with(|v| v["data"]["form_uid"] = bad.into());
+            assert_eq!(r.unwrap_err().field, "data.form_uid", "{bad}");
+        }
+        let missing = approve_with(|v| {
+            v["data"].as_object_mut().unwrap().remove("form_uid");
+        });
+        assert_eq!(missing.unwrap_err().field, "data.form_uid");
+        // Events that change nothing do not need one.
+        let submit = approve_with(|v| {
+            v["event"] = "submit".into();
+            v["data"]["form_uid"] = "another-form".into();
+        });
+        assert_eq!(submit, Ok(Delivery::Ignored("submit".into())));
     }
 }

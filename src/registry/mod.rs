@@ -1,20 +1,26 @@
 //! The registry: partners, applications, certificates, client-secret digests
-//! and admin certificates.
+//! and admin certificates; and, for the DataPass webhook, who suspended an
+//! application and the last DataPass event applied to each request.
 //!
 //! Writes go through [`Registry::apply`]: one admin operation validates
 //! against the current state, commits all its records in one atomic, flushed
 //! store batch, then publishes a new immutable [`Snapshot`]. Readers (the hot
 //! path) only ever load the current snapshot: no lock, no disk.
 
+mod datapass;
 mod model;
 pub mod ops;
 mod secret;
+mod suspension;
 mod years;
+
+pub use datapass::{DatapassEvent, DatapassKey, DatapassMark};
 
 pub use model::{
     AdminRecord, Application, CertOrigin, CertStatus, CertificateRecord, Contact, Grant, Partner,
 };
 pub use secret::{SecretDigest, generate_secret};
+pub use suspension::SuspendedBy;
 pub use years::{YearBound, YearSpec};
 
 use crate::domain::{ClientId, PartnerId, Thumbprint};
@@ -111,6 +117,8 @@ pub struct Snapshot {
     pub secrets: HashMap<ClientId, SecretDigest>,
     /// Admin certificates by thumbprint.
     pub admins: HashMap<Thumbprint, AdminRecord>,
+    /// The last DataPass event applied, by request and environment.
+    pub datapass: HashMap<DatapassKey, DatapassMark>,
 }
 
 impl Snapshot {
@@ -153,6 +161,8 @@ pub enum Record {
     Secret(ClientId, SecretDigest),
     /// Insert or replace an admin certificate.
     Admin(AdminRecord),
+    /// Record the last DataPass event applied to a request.
+    Datapass(DatapassMark),
 }
 
 const PARTNER: &str = "reg/partner/";
@@ -160,6 +170,7 @@ const APPLICATION: &str = "reg/app/";
 const CERTIFICATE: &str = "reg/cert/";
 const SECRET: &str = "reg/secret/";
 const ADMIN: &str = "reg/admin/";
+const DATAPASS: &str = "reg/datapass/";
 
 impl Record {
     fn to_write(&self) -> Result<Write, RegistryError> {
@@ -169,6 +180,10 @@ impl Record {
             Record::Certificate(c) => (CERTIFICATE, c.thumbprint.as_str(), encode(c)?),
             Record::Secret(id, d) => (SECRET, id.as_str(), encode(d)?),
             Record::Admin(a) => (ADMIN, a.thumbprint.as_str(), encode(a)?),
+            Record::Datapass(m) => {
+                let key = format!("{DATAPASS}{}", m.key());
+                return Ok(Write::Put(key.into_bytes(), encode(m)?));
+            }
         };
         Ok(Write::Put(format!("{prefix}{id}").into_bytes(), value))
     }
@@ -189,6 +204,9 @@ impl Record {
             }
             Record::Admin(a) => {
                 snap.admins.insert(a.thumbprint.clone(), a);
+            }
+            Record::Datapass(m) => {
+                snap.datapass.insert(m.key(), m);
             }
         }
     }
@@ -333,6 +351,9 @@ fn load_snapshot(store: &dyn Store) -> Result<Snapshot, RegistryError> {
     }
     for (k, v) in load::<AdminRecord>(store, ADMIN)? {
         snap.admins.insert(Thumbprint::new(k), v);
+    }
+    for (_, m) in load::<DatapassMark>(store, DATAPASS)? {
+        snap.datapass.insert(m.key(), m);
     }
     Ok(snap)
 }

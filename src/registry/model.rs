@@ -2,6 +2,7 @@
 //! applications with their grants, certificates, client-secret digests and
 //! admin certificates.
 
+use super::suspension::SuspendedBy;
 use super::years::YearSpec;
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
 use ipnetwork::IpNetwork;
@@ -79,6 +80,11 @@ pub struct Application {
     pub quota_per_minute: u32,
     /// `suspended` refuses every call (step 4).
     pub status: Status,
+    /// Who suspended it, while `status` is `suspended` (absent when
+    /// active). A suspended record written before this field existed reads
+    /// as `None`, which counts as an admin's suspension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_by: Option<SuspendedBy>,
     /// Creation time (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -5,7 +5,7 @@
 
 use super::{
     AdminRecord, Application, CertStatus, CertificateRecord, Contact, Grant, Partner, Record,
-    Registry, RegistryError, YearBound, YearSpec, generate_secret,
+    Registry, RegistryError, SuspendedBy, YearBound, YearSpec, generate_secret,
 };
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
 use ipnetwork::IpNetwork;
@@ -196,6 +196,7 @@ impl Registry {
                 ip_allowlist: ip_allowlist(&input.ip_allowlist)?,
                 quota_per_minute: quota(input.quota_per_minute)?,
                 status: Status::Active,
+                suspended_by: None,
                 created_at: now,
             };
             let (client_secret, digest) = generate_secret()?;
@@ -224,6 +225,7 @@ impl Registry {
             let mut app = snap.application("client_id", client_id)?.clone();
             if let Some(s) = &patch.status {
                 app.status = status(s)?;
+                app.suspended_by = (app.status == Status::Suspended).then_some(SuspendedBy::Admin);
             }
             if let Some(g) = &patch.grants {
                 app.grants = grants(g)?;
