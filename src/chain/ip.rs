@@ -22,12 +22,19 @@ pub fn check(remote: IpAddr, application: &Application) -> Result<(), Denial> {
     {
         Ok(())
     } else {
-        Err(Denial::new(
-            Reason::IpNotAllowed,
-            format!(
-                "IP {ip} is not declared for application {}",
-                application.client_id
-            ),
-        ))
+        Err(not_declared(remote, application))
     }
+}
+
+/// The step 2 refusal of `remote` for `application`; its detail is also
+/// the token endpoint's `error_description`.
+pub fn not_declared(remote: IpAddr, application: &Application) -> Denial {
+    Denial::new(
+        Reason::IpNotAllowed,
+        format!(
+            "IP {} is not declared for application {}",
+            remote.to_canonical(),
+            application.client_id
+        ),
+    )
 }
