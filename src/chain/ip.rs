@@ -1,28 +1,24 @@
 //! Step 2 — ip: the caller address (the socket peer, or the source of a
 //! trusted balancer's PROXY header, `server/proxy.rs`) is inside the
 //! application's CIDR allowlist. Headers such as `X-Forwarded-For` are
-//! never read. The token
-//! endpoint (`oauth/gate.rs`) applies the same rule before issuing a token.
+//! never read.
 //!
-//! Addresses and allowlist entries are compared in their canonical form
-//! (IPv4-mapped is IPv4), as `registry::admission` explains.
+//! The rule (addresses and entries compared in their canonical form,
+//! IPv4-mapped being IPv4) is the admission policy's
+//! (`registry::admission`), which the token endpoint applies too before
+//! issuing a token; this step reports its refusal.
 
+use super::certificate::Certified;
 use super::{Denial, Reason};
 use crate::registry::Application;
-use crate::registry::admission::canonical;
+use crate::registry::admission::Refusal;
 use std::net::IpAddr;
 
-/// Runs step 2 for the connection's peer address.
-pub fn check(remote: IpAddr, application: &Application) -> Result<(), Denial> {
-    let ip = remote.to_canonical();
-    if application
-        .ip_allowlist
-        .iter()
-        .any(|net| canonical(*net).contains(ip))
-    {
-        Ok(())
-    } else {
-        Err(not_declared(remote, application))
+/// Runs step 2 for the caller address `remote`.
+pub fn check(remote: IpAddr, certified: &Certified<'_>) -> Result<(), Denial> {
+    match certified.admission {
+        Err(Refusal::AddressNotAllowed(holder)) => Err(not_declared(remote, holder.application)),
+        _ => Ok(()),
     }
 }
 
