@@ -1,19 +1,16 @@
 //! Step 4 — identity: the token is bound to the live certificate
 //! (RFC 8705 §3), its client is the certificate's application, and the
-//! application and its partner are active. Checked on every request.
+//! application and its partner are active (the admission policy's
+//! conditions, `registry::admission`, asked at step 1). Checked on every
+//! request.
 
 use super::certificate::Certified;
 use super::{Denial, Reason};
-use crate::domain::Status;
 use crate::oauth::AccessClaims;
-use crate::registry::Snapshot;
+use crate::registry::admission::Refusal;
 
 /// Runs step 4.
-pub fn check(
-    claims: &AccessClaims,
-    certified: &Certified<'_>,
-    snapshot: &Snapshot,
-) -> Result<(), Denial> {
+pub fn check(claims: &AccessClaims, certified: &Certified<'_>) -> Result<(), Denial> {
     if claims.cnf.x5t_s256 != certified.certificate.thumbprint.as_str() {
         return Err(Denial::new(
             Reason::TokenBoundElsewhere,
@@ -30,21 +27,15 @@ pub fn check(
             ),
         ));
     }
-    if app.status != Status::Active {
-        return Err(Denial::new(
+    match certified.admission {
+        Err(Refusal::ApplicationSuspended(_)) => Err(Denial::new(
             Reason::Suspended,
             format!("application {} is suspended", app.client_id),
-        ));
-    }
-    let partner_active = snapshot
-        .partners
-        .get(&app.partner_id)
-        .is_some_and(|p| p.status == Status::Active);
-    if !partner_active {
-        return Err(Denial::new(
+        )),
+        Err(Refusal::PartnerSuspended(_)) => Err(Denial::new(
             Reason::Suspended,
             format!("partner {} is suspended", app.partner_id),
-        ));
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -29,6 +29,7 @@ use crate::availability::Availability;
 use crate::domain::{Environment, Scope};
 use crate::oauth::{AccessClaims, DenyList, TokenAuthority};
 use crate::quota::{Decision, Quotas};
+use crate::registry::admission::Refusal;
 use crate::registry::{Application, Snapshot};
 use crate::tls::ConnInfo;
 use hyper::HeaderMap;
@@ -103,6 +104,9 @@ pub struct Authenticated<'s> {
     pub application: &'s Application,
     /// The verified token.
     pub claims: AccessClaims,
+    /// What the admission policy found against the application that step
+    /// 5 reports (its validity dates), if anything.
+    pub admission: Result<(), Refusal<'s>>,
 }
 
 /// Steps 1–4: who is calling (certificate, ip, token, identity). Records
@@ -112,10 +116,10 @@ pub fn authenticate<'s>(
     presented: &Credentials<'_>,
     out: &mut Outcome<'s>,
 ) -> Result<Authenticated<'s>, Denial> {
-    let certified = certificate::check(presented.conn, cx.env, cx.snapshot)?;
+    let certified = certificate::check(cx, presented.conn)?;
     let application = certified.application;
     out.caller = Some(application);
-    ip::check(presented.conn.remote.ip(), application)?;
+    ip::check(presented.conn.remote.ip(), &certified)?;
     let now = cx.now.unix_timestamp();
     let claims = token::check(
         presented.headers,
@@ -124,10 +128,11 @@ pub fn authenticate<'s>(
         cx.denylist,
         now,
     )?;
-    identity::check(&claims, &certified, cx.snapshot)?;
+    identity::check(&claims, &certified)?;
     Ok(Authenticated {
         application,
         claims,
+        admission: certified.admission,
     })
 }
 
@@ -139,7 +144,7 @@ pub async fn authorize<'s>(
     (scope, year): (Scope, i32),
     out: &mut Outcome<'s>,
 ) -> Result<(), Denial> {
-    rights::check(&who.claims, who.application, scope, year, cx.now.date())?;
+    rights::check(who, scope, year, cx.now.date())?;
     let (verdict, decision) = quota::check(cx.quotas, cx.env, who.application).await;
     out.quota = decision;
     out.quota_unknown = decision.is_none();

@@ -1,22 +1,17 @@
 //! Step 5 — rights: the dataset's scope is in the token and in the
-//! application's current grant, the grant is valid today, and the requested
-//! year (`annee`) is one the grant covers.
+//! application's current grant, the grant is valid today (the admission
+//! policy's condition, `registry::admission`, asked at step 1), and the
+//! requested year (`annee`) is one the grant covers.
 
-use super::{Denial, Reason};
+use super::{Authenticated, Denial, Reason};
 use crate::domain::Scope;
-use crate::oauth::AccessClaims;
-use crate::registry::Application;
+use crate::registry::admission::Refusal;
 use time::Date;
 
 /// Runs step 5 for `scope` and `year`, `today` being the current date.
-pub fn check(
-    claims: &AccessClaims,
-    app: &Application,
-    scope: Scope,
-    year: i32,
-    today: Date,
-) -> Result<(), Denial> {
-    if !claims.scopes().any(|s| s == scope.as_str()) {
+pub fn check(who: &Authenticated<'_>, scope: Scope, year: i32, today: Date) -> Result<(), Denial> {
+    let app = who.application;
+    if !who.claims.scopes().any(|s| s == scope.as_str()) {
         return Err(Denial::new(
             Reason::ScopeNotGranted,
             format!("scope {scope} is not in the access token"),
@@ -32,7 +27,7 @@ pub fn check(
                 format!("scope {scope} is no longer granted"),
             )
         })?;
-    if today < app.valid_from || today > app.valid_until {
+    if let Err(Refusal::OutsideValidity(_)) = who.admission {
         return Err(Denial::new(
             Reason::GrantNotValidToday,
             format!(

@@ -6,8 +6,8 @@
 //! listener trusts anyone to speak for its callers.
 
 use super::Config;
-use crate::chain::ip::canonical;
 use crate::domain::{Environment, Plane};
+use crate::registry::admission::canonical;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Deserializer};
 use std::net::IpAddr;

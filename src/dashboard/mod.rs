@@ -11,8 +11,8 @@ mod html;
 mod partner;
 
 use crate::app::App;
-use crate::domain::Status;
-use crate::registry::{CertStatus, Partner};
+use crate::registry::Partner;
+use crate::registry::admission::{self, Purpose};
 use crate::respond::{self, Body};
 use crate::server::RequestBody;
 use crate::tls::ConnInfo;
@@ -106,20 +106,15 @@ fn rendered(result: Result<Markup, DashboardError>) -> Response<Body> {
 }
 
 /// The partner whose registered, active, unexpired certificate is on the
-/// connection (the handshake proved the key).
+/// connection (the handshake proved the key), if the partner is active:
+/// the admission policy's dashboard conditions (`registry::admission`).
 fn partner_of(app: &App, conn: &ConnInfo) -> Option<Partner> {
     let peer = conn.peer.as_ref()?;
     let snap = app.registry.snapshot();
-    let cert = snap.certificates.get(&peer.thumbprint)?;
     let now = time::OffsetDateTime::now_utc();
-    if cert.status != CertStatus::Active || cert.not_after < now || cert.not_before > now {
-        return None;
-    }
-    let app_rec = snap.applications.get(&cert.client_id)?;
-    snap.partners
-        .get(&app_rec.partner_id)
-        .filter(|p| p.status == Status::Active)
-        .cloned()
+    admission::admit(&snap, &peer.thumbprint, Purpose::Dashboard { now })
+        .ok()
+        .map(|admitted| admitted.partner.clone())
 }
 
 /// An HTML response with the dashboards' security headers: nothing but

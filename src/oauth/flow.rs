@@ -15,7 +15,7 @@
 //! secret are what the flow and the gate see (`basic_credentials`).
 
 use super::form::{MAX_FORM_BODY, parse_form};
-use super::gate::{Gate, Minter, admit, grant_scope};
+use super::gate::{Gate, Minter, grant_scope, refused};
 use super::oxide::{self, FlowFailure, FlowRequest, FlowResponse};
 use super::{AccessClaims, Oauth, TokenAuthority, unix_now};
 use crate::domain::{ClientId, Environment, Thumbprint};
@@ -33,7 +33,6 @@ use oxide_auth::code_grant::error::AccessTokenErrorType;
 use oxide_auth::endpoint::{NormalizedParameter, OAuthError as OxideError};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What the token endpoint may read (STYLE §11): this environment's
@@ -242,9 +241,7 @@ fn grant(
         }),
         (Ok(resp), _) => Err(refusal(&resp)),
         (Err(FlowFailure::Oxide(OxideError::DenySilently)), _) => Err(explain_denial(
-            &ctx.registry,
-            &presented.client_id,
-            conn.remote.ip(),
+            &gate,
             params.get("scope").map(String::as_str),
         )),
         (Err(_), _) => Err(TokenError::invalid_request("the request was refused")),
@@ -301,17 +298,11 @@ fn tls_client_auth_credentials(body: &mut NormalizedParameter, thumbprint: &Thum
 /// or to negotiate its scope into a silent denial without a reason. Both
 /// come after authentication succeeded, so we ask the same pure policy the
 /// gate applied, on the same snapshot, which RFC 6749 §5.2 error it was.
-fn explain_denial(
-    snapshot: &Snapshot,
-    client_id: &ClientId,
-    remote: IpAddr,
-    scope: Option<&str>,
-) -> TokenError {
-    let today = time::OffsetDateTime::now_utc().date();
+fn explain_denial(gate: &Gate<'_>, scope: Option<&str>) -> TokenError {
     let requested: Option<Vec<&str>> = scope.map(|s| s.split_ascii_whitespace().collect());
-    match admit(snapshot, client_id, remote, today) {
-        Err(e) => e,
-        Ok(app) => grant_scope(app, requested.as_deref())
+    match gate.admission() {
+        Err(refusal) => refused(refusal, gate.remote),
+        Ok(admitted) => grant_scope(admitted.holder.application, requested.as_deref())
             .err()
             .unwrap_or_else(|| TokenError::invalid_request("the request was refused")),
     }

@@ -4,15 +4,19 @@
 //! traits are synchronous, so the gate reads the registry snapshot taken
 //! when the request arrived.
 //!
-//! The policy itself ([`admit`], [`grant_scope`]) is pure functions of the
-//! snapshot, so that the flow can explain a refusal oxide-auth reports only
-//! as a silent denial (see `explain_denial` in `flow.rs`).
+//! The policy itself is pure functions of the snapshot — whether the
+//! certificate's holder may be served (the admission policy shared with
+//! the chain and the dashboard, `registry::admission`, through
+//! [`Gate::admission`]) and [`grant_scope`] — so that the flow can explain
+//! a refusal oxide-auth reports only as a silent denial (see
+//! `explain_denial` in `flow.rs`).
 
 use super::TokenAuthority;
 use super::flow::{AuthMethod, TokenError};
 use super::jwt::AccessClaims;
-use crate::domain::{ClientId, Environment, Scope, Status, Thumbprint};
-use crate::registry::{Application, CertStatus, Snapshot};
+use crate::domain::{ClientId, Environment, Scope, Thumbprint};
+use crate::registry::admission::{self, Admitted, Call, Purpose, Refusal};
+use crate::registry::{Application, Snapshot};
 use oxide_auth::primitives::grant::Grant;
 use oxide_auth::primitives::issuer::{IssuedToken, Issuer, RefreshedToken, TokenType};
 use oxide_auth::primitives::registrar::{
@@ -38,7 +42,19 @@ pub(super) struct Gate<'a> {
     pub remote: IpAddr,
 }
 
-impl Gate<'_> {
+impl<'a> Gate<'a> {
+    /// Whether the holder of the connection's certificate may be served
+    /// now, as a call on this environment from the connection's address
+    /// (docs/contract.md §3: status, validity dates, IP allowlist).
+    pub(super) fn admission(&self) -> Result<Admitted<'a>, Refusal<'a>> {
+        let call = Call {
+            environment: self.env,
+            address: self.remote,
+            today: time::OffsetDateTime::now_utc().date(),
+        };
+        admission::admit(self.snapshot, self.thumbprint, Purpose::Call(call))
+    }
+
     /// Whether `pass` proves the client's identity, besides the certificate.
     /// Both ids and secrets arrive decoded (`flow.rs` decodes HTTP Basic).
     fn passphrase_ok(&self, id: &ClientId, pass: &[u8]) -> bool {
@@ -57,25 +73,20 @@ impl Gate<'_> {
 }
 
 impl Registrar for Gate<'_> {
-    /// Client authentication (RFC 8705 §2): an application of this
-    /// environment, the connection's certificate active and registered to
-    /// it, and the secret (or, for `tls_client_auth`, the certificate).
+    /// Client authentication (RFC 8705 §2): the connection's certificate
+    /// active and registered to this client, an application of this
+    /// environment (admission's conditions up to the holder), and the
+    /// secret (or, for `tls_client_auth`, the certificate). Whether the
+    /// client may be served now is for [`Self::bound_redirect`].
     fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
         let id = ClientId::new(client_id);
-        let app_ok = self
-            .snapshot
-            .applications
-            .get(&id)
-            .is_some_and(|a| a.environment == self.env);
-        let cert_ok = self
-            .snapshot
-            .certificates
-            .get(self.thumbprint)
-            .is_some_and(|c| {
-                c.client_id == id && c.status == CertStatus::Active && c.environment == self.env
-            });
+        let holder = match self.admission() {
+            Ok(admitted) => Some(admitted.holder),
+            Err(refusal) => refusal.holder(),
+        };
+        let cert_ok = holder.is_some_and(|h| h.certificate.client_id == id);
         let pass_ok = self.passphrase_ok(&id, passphrase.unwrap_or_default());
-        if app_ok && cert_ok && pass_ok {
+        if cert_ok && pass_ok {
             Ok(())
         } else {
             Err(RegistrarError::Unspecified)
@@ -84,8 +95,10 @@ impl Registrar for Gate<'_> {
 
     fn bound_redirect<'a>(&self, bound: ClientUrl<'a>) -> Result<BoundClient<'a>, RegistrarError> {
         let id = ClientId::new(bound.client_id.as_ref());
-        let today = time::OffsetDateTime::now_utc().date();
-        admit(self.snapshot, &id, self.remote, today).map_err(|_| RegistrarError::Unspecified)?;
+        self.admission()
+            .ok()
+            .filter(|admitted| admitted.holder.certificate.client_id == id)
+            .ok_or(RegistrarError::Unspecified)?;
         // Client credentials has no redirect; oxide-auth's types want one.
         let placeholder =
             url::Url::parse("https://localhost/").map_err(|_| RegistrarError::PrimitiveError)?;
@@ -118,42 +131,29 @@ impl Registrar for Gate<'_> {
     }
 }
 
-/// The application `id`, if it may be given a token on `today` when
-/// calling from `remote`: active, its partner active, within its validity
-/// dates, `remote` inside its IP allowlist (the chain's step 2 rule, DESIGN
-/// §8), `unauthorized_client` otherwise.
-pub(super) fn admit<'s>(
-    snapshot: &'s Snapshot,
-    id: &ClientId,
-    remote: IpAddr,
-    today: time::Date,
-) -> Result<&'s Application, TokenError> {
-    let app = snapshot
-        .applications
-        .get(id)
-        .ok_or_else(TokenError::invalid_client)?;
-    let partner_active = snapshot
-        .partners
-        .get(&app.partner_id)
-        .is_some_and(|p| p.status == Status::Active);
-    if app.status != Status::Active || !partner_active {
-        return Err(TokenError::new(
-            "unauthorized_client",
-            "the application or its partner is suspended",
-        ));
+/// The RFC 6749 §5.2 answer to an admission refusal (docs/contract.md
+/// §3): a certificate that names no client of this environment fails
+/// client authentication (`invalid_client`, one text for every cause: no
+/// oracle); a client that may not be served now is `unauthorized_client`,
+/// saying why.
+pub(super) fn refused(refusal: Refusal<'_>, remote: IpAddr) -> TokenError {
+    let unauthorized = |why: String| TokenError::new("unauthorized_client", why);
+    match refusal {
+        Refusal::AddressNotAllowed(holder) => {
+            unauthorized(crate::chain::ip::not_declared(remote, holder.application).detail)
+        }
+        Refusal::ApplicationSuspended(_) | Refusal::PartnerSuspended(_) => {
+            unauthorized("the application or its partner is suspended".into())
+        }
+        Refusal::OutsideValidity(holder) => unauthorized(format!(
+            "the application is valid from {} to {}",
+            holder.application.valid_from, holder.application.valid_until
+        )),
+        Refusal::NotRegistered
+        | Refusal::CertificateRevoked
+        | Refusal::CertificateOutOfDates
+        | Refusal::NoApplication => TokenError::invalid_client(),
     }
-    if today < app.valid_from || today > app.valid_until {
-        return Err(TokenError::new(
-            "unauthorized_client",
-            format!(
-                "the application is valid from {} to {}",
-                app.valid_from, app.valid_until
-            ),
-        ));
-    }
-    crate::chain::ip::check(remote, app)
-        .map_err(|denial| TokenError::new("unauthorized_client", denial.detail))?;
-    Ok(app)
 }
 
 /// The scope to put in the token (space-separated): the requested scopes if

@@ -7,6 +7,7 @@
 //! store batch, then publishes a new immutable [`Snapshot`]. Readers (the hot
 //! path) only ever load the current snapshot: no lock, no disk.
 
+pub mod admission;
 mod datapass;
 mod model;
 pub mod ops;
