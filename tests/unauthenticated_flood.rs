@@ -49,7 +49,7 @@ async fn flood(ca: PathBuf, to: SocketAddr, until: Instant) -> BTreeMap<u16, u64
     let mut i = 0u64;
     while Instant::now() < until {
         i += 1;
-        let req = if i % 2 == 0 {
+        let req = if i.is_multiple_of(2) {
             Request::get("/opale/v1/entreprises/732829320/declarations?annee=2024")
                 .header("x-correlation-id", cid.as_str())
                 .body(Full::new(Bytes::new()))
