@@ -12,15 +12,20 @@
 
 use hyper::HeaderMap;
 use hyper::header::{ACCEPT, HeaderValue};
-use opale_apim::admin::types::{ApplicationQuery, TraceQuery};
+use opale_apim::admin::parse_json;
+use opale_apim::admin::types::{ApplicationQuery, CertificateRequest, PurgeRequest, TraceQuery};
 use opale_apim::chain::hygiene::{self, CORRELATION_HEADER, Correlation};
 use opale_apim::chain::{Reason, accepts_problem_json};
-use opale_apim::config::Config;
+use opale_apim::config::{Config, ConfigError};
 use opale_apim::domain::{Environment, Siren, SirenError, Thumbprint};
 use opale_apim::oauth::{FormError, MAX_FORM_BODY, SigningKey, TokenAuthority, parse_form};
 use opale_apim::pki::{CertInfo, IssuingCa, PkiFiles, parse_certificate_chain};
 use opale_apim::registry::ops::{NewApplication, NewPartner, PartnerPatch};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -234,13 +239,17 @@ proptest! {
     }
 
     #[test]
-    fn admin_json_bodies_of_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), text in "\\PC{0,200}") {
-        for input in [bytes.as_slice(), text.as_bytes()] {
-            let _ = serde_json::from_slice::<NewPartner>(input);
-            let _ = serde_json::from_slice::<PartnerPatch>(input);
-            let _ = serde_json::from_slice::<NewApplication>(input);
-            let _ = serde_json::from_slice::<opale_apim::admin::types::PurgeRequest>(input);
-            let _ = serde_json::from_slice::<opale_apim::admin::types::CertificateRequest>(input);
+    fn admin_json_bodies_parse_back_or_name_their_fault(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        text in "\\PC{0,200}",
+        object in json_object(),
+    ) {
+        for input in [bytes.as_slice(), text.as_bytes(), object.as_slice()] {
+            admin_body::<NewPartner>(input, &["siren", "name", "contacts"])?;
+            admin_body::<PartnerPatch>(input, &["status", "name", "contacts"])?;
+            admin_body::<NewApplication>(input, APPLICATION_FIELDS)?;
+            admin_body::<PurgeRequest>(input, &["before"])?;
+            admin_body::<CertificateRequest>(input, &["csr", "certificate"])?;
         }
     }
 
@@ -280,8 +289,9 @@ proptest! {
     }
 
     #[test]
-    fn config_of_arbitrary_text_never_panics(text in "\\PC{0,300}") {
-        let _ = Config::parse(&text, Path::new("prop.toml"));
+    fn config_parses_to_what_it_says_or_names_key_and_line(text in "\\PC{0,300}", doc in toml_document()) {
+        config_text(&text)?;
+        config_text(&doc)?;
     }
 
     #[test]
@@ -324,4 +334,416 @@ fn issuing_ca() -> &'static IssuingCa {
         (dir, ca)
     })
     .1
+}
+
+/// The fields of `NewApplication`, the largest admin body.
+const APPLICATION_FIELDS: &[&str] = &[
+    "partner_id",
+    "name",
+    "environment",
+    "grants",
+    "valid_from",
+    "valid_until",
+    "ip_allowlist",
+    "quota_per_minute",
+];
+
+/// Field names of the admin bodies (nested ones too) and a few others:
+/// generated objects then parse now and then, and fail by any fault.
+const JSON_KEYS: &[&str] = &[
+    "siren",
+    "name",
+    "contacts",
+    "status",
+    "partner_id",
+    "environment",
+    "grants",
+    "valid_from",
+    "valid_until",
+    "ip_allowlist",
+    "quota_per_minute",
+    "before",
+    "csr",
+    "certificate",
+    "nom",
+    "email",
+    "telephone",
+    "scope",
+    "years",
+    "x",
+    "Name",
+    "?",
+    "",
+];
+
+/// A JSON value of any type, a few levels deep, with strings that look
+/// like what the fields hold (SIREN, dates, years, CIDR).
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (1990i64..2100).prop_map(Value::from),
+        "[0-9]{9}|20[0-9]{2}-0[1-9]-[0-2][1-9]|N(-[1-3])?(\\.\\.N)?|127\\.0\\.0\\.1/32|[a-z ]{0,10}"
+            .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::btree_map(json_key(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => proptest::sample::select(JSON_KEYS).prop_map(str::to_owned),
+        1 => "[a-z_]{1,8}",
+    ]
+}
+
+/// A JSON object shaped like one of the admin bodies: each of its fields
+/// with a plausible value (or any value), now and then left out, plus now
+/// and then a key from elsewhere. Serialised.
+fn json_object() -> impl Strategy<Value = Vec<u8>> {
+    let text = || "[a-zA-Z0-9 .:/-]{0,12}".prop_map(Value::from);
+    let contact = (text(), text(), proptest::option::of(text())).prop_map(|(n, e, t)| {
+        let mut c = serde_json::json!({"nom": n, "email": e});
+        if let Some(t) = t {
+            c["telephone"] = t;
+        }
+        c
+    });
+    let contacts = proptest::collection::btree_map("[a-z]{1,9}", contact, 0..3)
+        .prop_map(|m| Value::Object(m.into_iter().collect()));
+    let years = proptest::collection::vec(
+        prop_oneof![
+            (1990i64..2100).prop_map(Value::from),
+            "20[0-9]{2}(\\.\\.20[0-9]{2})?|N(-[1-3])?(\\.\\.N)?".prop_map(Value::from),
+        ],
+        0..3,
+    );
+    let grant = (text(), years).prop_map(|(s, y)| serde_json::json!({"scope": s, "years": y}));
+    let template: Vec<(&'static str, BoxedStrategy<Value>)> = vec![
+        ("siren", "[0-9]{9}".prop_map(Value::from).boxed()),
+        ("name", text().boxed()),
+        ("contacts", contacts.boxed()),
+        ("status", "active|suspended|x".prop_map(Value::from).boxed()),
+        ("partner_id", text().boxed()),
+        (
+            "environment",
+            "sandbox|production".prop_map(Value::from).boxed(),
+        ),
+        (
+            "grants",
+            proptest::collection::vec(grant, 0..3)
+                .prop_map(Value::from)
+                .boxed(),
+        ),
+        (
+            "valid_from",
+            "20[0-9]{2}-0[1-9]-[0-2][1-9]".prop_map(Value::from).boxed(),
+        ),
+        (
+            "valid_until",
+            "20[0-9]{2}-0[1-9]-[0-2][1-9]".prop_map(Value::from).boxed(),
+        ),
+        (
+            "ip_allowlist",
+            proptest::collection::vec(text(), 0..2)
+                .prop_map(Value::from)
+                .boxed(),
+        ),
+        (
+            "quota_per_minute",
+            (0u32..2_000_000).prop_map(Value::from).boxed(),
+        ),
+        ("before", text().boxed()),
+        ("csr", text().boxed()),
+        ("certificate", text().boxed()),
+    ];
+    let bodies: [&[&str]; 5] = [
+        &["siren", "name", "contacts"],
+        &["status", "name", "contacts"],
+        APPLICATION_FIELDS,
+        &["before"],
+        &["csr", "certificate"],
+    ];
+    let one_field = move |name: &'static str| {
+        let plausible = template
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.clone());
+        let value =
+            prop_oneof![8 => plausible.unwrap_or_else(|| json_value().boxed()), 1 => json_value()];
+        (proptest::bool::weighted(0.9), value).prop_map(move |(keep, v)| keep.then_some((name, v)))
+    };
+    proptest::sample::select(bodies.to_vec())
+        .prop_flat_map(move |fields| {
+            let fields: Vec<_> = fields.iter().map(|f| one_field(f)).collect();
+            let extra = proptest::option::weighted(0.1, (json_key(), json_value()));
+            (fields, extra)
+        })
+        .prop_map(|(fields, extra)| {
+            let mut object: serde_json::Map<String, Value> = fields
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            if let Some((k, v)) = extra {
+                object.insert(k, v);
+            }
+            serde_json::to_vec(&Value::Object(object)).unwrap()
+        })
+}
+
+/// The contract of `admin::parse_json` (docs/contract.md §6, the admin API's
+/// error body) for one body type with top-level `fields`: a body it accepts
+/// is a JSON object of known fields whose value re-serialises to what was
+/// sent and parses back to itself; a body it refuses is a 400 whose `field`
+/// is `body` or a path starting at a field the object holds (or, for a
+/// missing field, names it), with a message saying what is wrong.
+fn admin_body<T: DeserializeOwned + Serialize>(
+    input: &[u8],
+    fields: &[&str],
+) -> Result<(), TestCaseError> {
+    let sent = serde_json::from_slice::<Value>(input).ok();
+    match parse_json::<T>(input) {
+        Ok(parsed) => {
+            let Some(Value::Object(sent)) = sent else {
+                return Err(TestCaseError::fail(
+                    "a body that is not a JSON object was accepted",
+                ));
+            };
+            let out = serde_json::to_value(&parsed).unwrap();
+            for (key, value) in &sent {
+                prop_assert!(
+                    fields.contains(&key.as_str()),
+                    "unknown field {key:?} accepted"
+                );
+                // Scalars come back as sent; nested values are normalised
+                // (a year "2023" is written 2023), so they are checked below.
+                if value.is_string() || value.is_number() || value.is_boolean() {
+                    prop_assert_eq!(&out[key], value, "field {}", key);
+                }
+            }
+            let again = parse_json::<T>(&serde_json::to_vec(&out).unwrap());
+            let again = again.map_err(|e| TestCaseError::fail(format!("{out} refused: {e:?}")))?;
+            prop_assert_eq!(serde_json::to_value(&again).unwrap(), out);
+        }
+        Err(e) => {
+            prop_assert_eq!(e.status, hyper::StatusCode::BAD_REQUEST);
+            prop_assert!(!e.message.is_empty());
+            let field = e.field.clone().unwrap_or_default();
+            let head = field.split(['.', '[']).next().unwrap_or_default();
+            // serde's messages: "missing field `X` at line ..." and "unknown
+            // field `X`, expected ..." (X may itself hold a backquote).
+            let missing = e
+                .message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.rsplit_once("` at line "))
+                .map(|(name, _)| name);
+            let unknown = e
+                .message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.rsplit_once("`, expected "))
+                .map(|(name, _)| name);
+            let object = sent.as_ref().and_then(Value::as_object);
+            if field == "body" {
+                // Not an object, or a fault of the whole document (an
+                // unknown field named "" has no path of its own).
+                prop_assert!(
+                    missing.is_none() && unknown.is_none_or(str::is_empty),
+                    "{:?}",
+                    e
+                );
+                return Ok(());
+            }
+            let Some(object) = object else {
+                // Not JSON: the fault is located in the text, and the path
+                // starts at a field whose name was sent.
+                prop_assert!(sent.is_none() && e.message.contains(" at line "), "{:?}", e);
+                let named = |name: &str| input.windows(name.len()).any(|w| w == name.as_bytes());
+                match missing.or(unknown) {
+                    Some(name) => {
+                        let at = format!(".{name}");
+                        prop_assert!(field == name || field.ends_with(&at), "{:?}", e);
+                    }
+                    None => prop_assert!(fields.contains(&head) && named(head), "{:?}", e),
+                }
+                return Ok(());
+            };
+            let top = !field.contains(['.', '[']);
+            match (missing, unknown) {
+                // Missing: named by the field; at the top, indeed not sent.
+                (Some(name), _) if top => {
+                    prop_assert!(field == name && !object.contains_key(name), "{:?}", e)
+                }
+                (Some(name), _) => prop_assert!(field.ends_with(&format!(".{name}")), "{:?}", e),
+                // Unknown: named by the field; at the top, sent and not a field.
+                (_, Some(name)) if top => {
+                    prop_assert!(
+                        field == name && object.contains_key(name) && !fields.contains(&name),
+                        "{:?}",
+                        e
+                    );
+                }
+                (_, Some(name)) => prop_assert!(field.ends_with(&format!(".{name}")), "{:?}", e),
+                // A wrong value: the path starts at a field that was sent.
+                _ => prop_assert!(
+                    fields.contains(&head) && object.contains_key(head),
+                    "{:?}",
+                    e
+                ),
+            }
+            if !top {
+                prop_assert!(
+                    fields.contains(&head) && object.contains_key(head),
+                    "{:?}",
+                    e
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The top-level tables and keys of the configuration.
+const CONFIG_SECTIONS: &[&str] = &[
+    "data_dir",
+    "certs_dir",
+    "tls",
+    "sandbox",
+    "production",
+    "admin",
+    "oauth",
+    "audit",
+    "log",
+    "limits",
+    "datapass",
+    "quota",
+    "abuse",
+    "store",
+    "cluster",
+    "notify",
+];
+
+/// A TOML document of sections and keys of the configuration (and a few
+/// it does not have), with values of every type: it parses now and then,
+/// and fails by every fault.
+fn toml_document() -> impl Strategy<Value = String> {
+    let section = prop_oneof![
+        4 => proptest::sample::select(&["sandbox", "production", "admin", "tls", "log", "oauth", "limits"][..]),
+        1 => proptest::sample::select(&["sandbox2", "x"][..]),
+    ];
+    let key = proptest::sample::select(
+        &[
+            "listen",
+            "upstream",
+            "crls",
+            "public_url",
+            "reject_at_handshake",
+            "filter",
+            "token_lifetime_secs",
+            "max_body_bytes",
+            "format",
+            "y",
+        ][..],
+    );
+    let value = prop_oneof![
+        "\"127\\.0\\.0\\.1:[0-9]{1,5}\"",
+        "\"http://127\\.0\\.0\\.1:9\"",
+        "\"[a-z:/. ]{0,10}\"",
+        "[0-9]{1,6}",
+        "true|false",
+        "\\[\\]|\\[\"a\"\\]",
+    ];
+    let table = (section, proptest::collection::vec((key, value), 0..4));
+    proptest::collection::vec(table, 0..4).prop_map(|tables| {
+        let mut text = String::new();
+        for (section, keys) in tables {
+            text.push_str(&format!("[{section}]\n"));
+            for (key, value) in keys {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        text
+    })
+}
+
+/// The contract of `Config::parse` (docs/contract.md §6, configuration):
+/// text it accepts is TOML of known sections only, and a file with none
+/// is the built-in defaults; text it refuses is a syntax error exactly
+/// when it is not TOML, and every error names a key (its first part a
+/// section the text has, except a syntax error) and, for a parse error, a
+/// line of the text.
+fn config_text(text: &str) -> Result<(), TestCaseError> {
+    let toml = toml::from_str::<toml::Table>(text);
+    match Config::parse(text, Path::new("prop.toml")) {
+        Ok(config) => {
+            let table =
+                toml.map_err(|e| TestCaseError::fail(format!("not TOML yet accepted: {e}")))?;
+            for key in table.keys() {
+                prop_assert!(
+                    CONFIG_SECTIONS.contains(&key.as_str()),
+                    "unknown {key:?} accepted"
+                );
+            }
+            if table.is_empty() {
+                let defaults = Config::parse("", Path::new("prop.toml")).unwrap();
+                prop_assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+            }
+            if let Some(listen) = table
+                .get("sandbox")
+                .and_then(|s| s.get("listen"))
+                .and_then(|l| l.as_str())
+            {
+                prop_assert_eq!(Ok(config.sandbox.listen), listen.parse());
+            }
+        }
+        Err(ConfigError::Parse {
+            path,
+            key,
+            line,
+            message,
+        }) => {
+            prop_assert_eq!(path, Path::new("prop.toml"));
+            prop_assert!(!message.is_empty());
+            prop_assert!(
+                (1..=text.matches('\n').count() + 1).contains(&line),
+                "line {line} of {text:?}"
+            );
+            if key == "(syntax)" {
+                prop_assert!(toml.is_err(), "TOML refused as a syntax error: {message}");
+            } else {
+                let table = toml.map_err(|e| {
+                    TestCaseError::fail(format!("{key}: {message} for non-TOML: {e}"))
+                })?;
+                // The key starts at a section the text has (an unknown one
+                // is said so), and its line shows the key's last part: the
+                // key itself, or the header of a table missing a key.
+                let head = key.split(['.', '[']).next().unwrap_or_default();
+                prop_assert!(table.contains_key(head), "{key} (line {line}): {message}");
+                if !CONFIG_SECTIONS.contains(&head) {
+                    prop_assert!(message.starts_with("unknown field"), "{key}: {message}");
+                }
+                let last = key.rsplit('.').next().unwrap_or_default();
+                let shown = text.lines().nth(line - 1).unwrap_or_default();
+                prop_assert!(
+                    shown.contains(last),
+                    "{key} (line {line}: {shown:?}): {message}"
+                );
+            }
+        }
+        Err(ConfigError::Invalid { key, message }) => {
+            prop_assert!(!message.is_empty());
+            let head = key.split('.').next().unwrap_or_default();
+            let table = toml
+                .map_err(|e| TestCaseError::fail(format!("{key}: {message} for non-TOML: {e}")))?;
+            prop_assert!(table.contains_key(head), "{key}: {message}");
+        }
+        Err(e) => prop_assert!(false, "{e}"),
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use matchit::Router;
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -227,11 +228,19 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     parse_json(&bytes)
 }
 
-/// A JSON document into `T`, errors naming the field.
-pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// A JSON document into `T`, the parser of every admin request body: a
+/// JSON object, unknown fields refused (the body types deny them); an
+/// error is a 400 whose `field` is the path at fault (`grants[0].years`,
+/// a missing field's own name) or `body` when serde cannot tell which.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is a JSON object (docs/openapi-admin.yaml): serde would
+    // also read a struct from an array of its fields in order.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request("body", "expected a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = known_path(e.path());
         let message = e.into_inner().to_string();
         ApiError::bad_request(&error_field(&path, &message), message)
     })?;
@@ -253,6 +262,26 @@ pub(super) async fn read_limited(
         };
         ApiError::new(status, None, e.to_string())
     })
+}
+
+/// The path up to the first segment serde could not read (a key the text
+/// broke off in, which `serde_path_to_error` shows as `?`): `grants[0].years`,
+/// `.` for the document itself.
+fn known_path(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => break,
+        }
+    }
+    if out.is_empty() { ".".to_owned() } else { out }
 }
 
 /// The field a serde error is about: its path, completed with the name of

@@ -26,6 +26,7 @@ mod tokens;
 mod trace;
 pub mod types;
 
+pub use api::parse_json;
 pub use error::ApiError;
 
 use crate::app::App;

@@ -138,9 +138,14 @@ impl fmt::Display for YearSpec {
 
 impl Serialize for YearSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            YearSpec::Year(y) => s.serialize_i32(*y),
-            other => s.serialize_str(&other.to_string()),
+        match *self {
+            YearSpec::Year(y) => s.serialize_i32(y),
+            // One absolute year is a number however it was written
+            // ("2023..2023" too), so what is written reads back the same.
+            YearSpec::Range(YearBound::Absolute(a), YearBound::Absolute(b)) if a == b => {
+                s.serialize_i32(a)
+            }
+            ref other => s.serialize_str(&other.to_string()),
         }
     }
 }
