@@ -1,5 +1,5 @@
 -- opale-apim store schema, version 2: the audit trail of a cluster
--- (DESIGN §7 and §10). Each node keeps its own hash chain in its local
+-- (docs/contract.md §7 and §10). Each node keeps its own hash chain in its local
 -- segments (data_dir/trail) and ships every record, in order, here; the
 -- rows of one node are that chain (same seq, time, body and chain value),
 -- so any node can list, verify and export every node's records.

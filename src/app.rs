@@ -83,7 +83,7 @@ pub struct App {
     pub pki: PkiFiles,
     /// Partners, applications, certificates.
     pub registry: Arc<Registry>,
-    /// What a reload replaces (DESIGN §9): each listener's TLS state
+    /// What a reload replaces (docs/contract.md §9): each listener's TLS state
     /// (certificates, CAs, CRLs) and the `[limits]` in force. `config`
     /// keeps the values read at start.
     pub live: Live,
@@ -102,13 +102,13 @@ pub struct App {
     pub audit: Auditor,
     /// Prometheus series.
     pub metrics: crate::metrics::Metrics,
-    /// Connection admission on the three listeners (DESIGN §8).
+    /// Connection admission on the three listeners (docs/contract.md §8).
     pub edges: Arc<crate::server::Edges>,
-    /// Abnormal-usage detector and open security events (DESIGN §9).
+    /// Abnormal-usage detector and open security events (docs/contract.md §9).
     pub abuse: crate::abuse::Abuse,
     /// This node of a cluster: store health, change propagation (§10).
     pub cluster: crate::cluster::Cluster,
-    /// Expiry notices recorded and sent (DESIGN §9, `crate::notify`).
+    /// Expiry notices recorded and sent (docs/contract.md §9, `crate::notify`).
     pub notices: Arc<crate::notify::Notices>,
 }
 

@@ -1,7 +1,7 @@
 //! Service availability per environment: the kill switch / maintenance
-//! mode of DESIGN §2 (503, code 910600, `Retry-After`). Set by admins,
+//! mode of docs/contract.md §2 (503, code 910600, `Retry-After`). Set by admins,
 //! persisted in the store, read lock-free on the hot path. In a cluster it
-//! also answers whether the snapshot is too stale to serve (DESIGN §10:
+//! also answers whether the snapshot is too stale to serve (docs/contract.md §10:
 //! PostgreSQL unreachable for `max_staleness_secs`, 503 910605).
 
 use crate::domain::Environment;

@@ -1,4 +1,4 @@
-//! One node of a cluster (DESIGN §10): its name, the shared store's health
+//! One node of a cluster (docs/contract.md §10): its name, the shared store's health
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
 //! token deny-list, availability, transmitted-claims index — as the store's

@@ -1,4 +1,4 @@
-//! Abnormal usage (DESIGN §9): denial bursts and new caller addresses
+//! Abnormal usage (docs/contract.md §9): denial bursts and new caller addresses
 //! raise security events, listed and cleared through the admin API,
 //! counted on /metrics, kept across a restart; `auto_suspend` suspends the
 //! application and the trace names the actor `abuse`. Real server, real

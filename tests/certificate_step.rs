@@ -1,4 +1,4 @@
-//! DESIGN §2 step 1 over real mTLS: each certificate code, on both
+//! docs/contract.md §2 step 1 over real mTLS: each certificate code, on both
 //! environment listeners, the health route, revocation effective on an
 //! already-open connection, CRLs, and hard rejection at the handshake.
 // A test crate: its helpers may unwrap like its #[test] functions (a

@@ -1,5 +1,5 @@
 //! The control chain and the data API over real mTLS with real tokens:
-//! every row of the DESIGN §5 table, precedence, both renderings, exact
+//! every row of the docs/contract.md §5 table, precedence, both renderings, exact
 //! quota, sandbox determinism, the production proxy against a real
 //! upstream, and claim transmission.
 // A test crate: its helpers may unwrap like its #[test] functions (a

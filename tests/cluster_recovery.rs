@@ -1,4 +1,4 @@
-//! The cluster trail when things go wrong (DESIGN §7, §10,
+//! The cluster trail when things go wrong (docs/contract.md §7, §10,
 //! docs/cluster.md "The trail across nodes"): records answered while
 //! PostgreSQL was away wait on the node's disk and reach PostgreSQL when it
 //! is back; a node started on an older copy of its data directory, or with

@@ -1,4 +1,4 @@
-//! Two gateway nodes on one real PostgreSQL (DESIGN §10): what one node
+//! Two gateway nodes on one real PostgreSQL (docs/contract.md §10): what one node
 //! writes, the other applies within 2 s (LISTEN/NOTIFY); conflicting
 //! registry writes are serialised cluster-wide; PostgreSQL away means 503
 //! on admin writes while data calls go on from the snapshot (then 910605

@@ -1,4 +1,4 @@
-//! The trail of a cluster (DESIGN §7, §10) on a real PostgreSQL with two
+//! The trail of a cluster (docs/contract.md §7, §10) on a real PostgreSQL with two
 //! gateway nodes: each node ships its records, in order, into its own
 //! hash chain in PostgreSQL; trace listing and verify on either node cover
 //! both; a node killed with SIGKILL under load leaves the trace of every
@@ -382,7 +382,7 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     assert_eq!(node_report(&report, "node-a")["ok"], true, "{report}");
 
     // A's chain rolled back to the earlier moment, checkpoint row included:
-    // what is left is self-consistent (DESIGN §7), and only the note saved
+    // what is left is self-consistent (docs/contract.md §7), and only the note saved
     // elsewhere shows the records it lost.
     let cut = "DELETE FROM trail_records WHERE node = 'node-a' AND seq > $1";
     assert!(db.execute(cut, &[&old_count]).await.unwrap() > 3);

@@ -1,4 +1,4 @@
-//! DESIGN §8 at the edge, over real TLS: slow request heads and idle
+//! docs/contract.md §8 at the edge, over real TLS: slow request heads and idle
 //! connections are closed within their timeouts, connections over the
 //! per-address cap are closed at once while a partner on another address
 //! keeps getting 200, and an oversized body is refused (413) unread.

@@ -1,4 +1,4 @@
-//! Issue 10's attack attempts, each over real mTLS (DESIGN §8): cross-site
+//! Issue 10's attack attempts, each over real mTLS (docs/contract.md §8): cross-site
 //! writes to the admin API, `/token` from outside the IP allowlist,
 //! IPv4-mapped allowlist entries, over-long tokens signed with the real
 //! key, another partner's sandbox claims, an empty `Idempotency-Key`.

@@ -1,4 +1,4 @@
-//! Expiry notices end to end (DESIGN §9, docs/notices.md): a real SMTP
+//! Expiry notices end to end (docs/contract.md §9, docs/notices.md): a real SMTP
 //! receiver (Python aiosmtpd, `tests/support/smtp_sink.py`) gets the
 //! e-mails the gateway's notice task sends over SMTP; marks survive a
 //! restart; a refused send is retried; the partner dashboard, the admin

@@ -1,4 +1,4 @@
-//! PROXY protocol (DESIGN §9) over real sockets and real mTLS: a trusted
+//! PROXY protocol (docs/contract.md §9) over real sockets and real mTLS: a trusted
 //! balancer's header names the caller for `/token`, the ip control, the
 //! trace and the per-address cap; a trusted peer without a header and an
 //! untrusted peer with one are closed and counted; and a real HAProxy

@@ -1,4 +1,4 @@
-//! The Redis quota backend (DESIGN §10) against a real `redis-server`
+//! The Redis quota backend (docs/contract.md §10) against a real `redis-server`
 //! started by each test on a free port (no persistence, killed on drop):
 //! the script's sliding-log semantics, exactness across two gateway nodes
 //! sharing nothing but Redis, and both failure policies while Redis is

@@ -1,4 +1,4 @@
-//! Reload without restart (DESIGN §9) over real TLS: a new server
+//! Reload without restart (docs/contract.md §9) over real TLS: a new server
 //! certificate taken by `POST /admin/v1/reload` and by `SIGHUP` on the
 //! real binary (with `[limits]` from the rewritten config file), a bad key
 //! refusing the whole reload, and a CRL rewritten on disk taking effect

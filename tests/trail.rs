@@ -1,4 +1,4 @@
-//! The trail as evidence that survives the disk (DESIGN §7), on the
+//! The trail as evidence that survives the disk (docs/contract.md §7), on the
 //! segment files of a real server: a flipped byte, a cut tail, a deleted
 //! segment and a rolled-back copy of `data_dir` all make `verify` answer
 //! `ok: false` naming what is missing, the start-up check reports it on

@@ -1,4 +1,4 @@
-//! Abnormal usage (DESIGN §9, CGU §8): a per-application detector fed once
+//! Abnormal usage (docs/contract.md §9, CGU §8): a per-application detector fed once
 //! per data call by the pipeline, after the chain's outcome is known.
 //!
 //! The hot path is [`Abuse::observe`]: one sharded mutex (32 ways, never

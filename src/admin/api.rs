@@ -170,7 +170,7 @@ async fn metrics(c: Call) -> Answer {
     ))
 }
 
-/// Adds the store's series (DESIGN §10) before the closing `# EOF`.
+/// Adds the store's series (docs/contract.md §10) before the closing `# EOF`.
 fn with_store_metrics(
     mut text: String,
     cluster: &crate::cluster::Cluster,

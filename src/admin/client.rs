@@ -83,7 +83,7 @@ impl AdminClient {
     /// Sends one call with a JSON body; returns the status and the JSON
     /// body of the answer (`null` if empty). A POST without arguments sends
     /// `{}` as `application/json`: the API refuses a POST of any other
-    /// content type (DESIGN §8).
+    /// content type (docs/contract.md §8).
     pub async fn call(
         &self,
         method: Method,

@@ -1,10 +1,10 @@
 //! The admin listener: mTLS with an admin certificate, JSON REST under
-//! `/admin/v1/` (DESIGN §6; documented in `docs/openapi-admin.yaml`).
+//! `/admin/v1/` (docs/contract.md §6; documented in `docs/openapi-admin.yaml`).
 //! `client.rs` is the CLI's side of the same API.
 //!
 //! An admin's browser holds an admin certificate, so any page it visits
 //! could make it send requests here: before routing, [`same_origin_call`]
-//! refuses writes a browser would send on another site's behalf (DESIGN §8).
+//! refuses writes a browser would send on another site's behalf (docs/contract.md §8).
 //! The dashboard's own form keeps its own check (`dashboard/admin.rs`).
 //!
 //! One path needs no certificate: the DataPass webhook (`crate::datapass`),
@@ -119,7 +119,7 @@ fn authenticate(conn: &ConnInfo, snapshot: &Snapshot) -> Result<(), ApiError> {
 const FORM_ROUTES: [&str; 2] = ["/admin/v1/tokens/introspect", "/admin/v1/tokens/revoke"];
 
 /// Refuses, before anything is read or written, an API call a browser may
-/// have sent for another site (DESIGN §8; `docs/openapi-admin.yaml`):
+/// have sent for another site (docs/contract.md §8; `docs/openapi-admin.yaml`):
 /// a POST to `/admin/v1/*` whose `Content-Type` is not `application/json`
 /// (a form on the RFC 7662/7009 routes) is 415, since no cross-site form
 /// can send JSON without a CORS preflight we never answer; a POST, PATCH,

@@ -1,4 +1,4 @@
-//! `POST /admin/v1/reload` (DESIGN §9): re-reads the certificates, CAs,
+//! `POST /admin/v1/reload` (docs/contract.md §9): re-reads the certificates, CAs,
 //! CRLs and the `[limits]`/`[log]` sections (see `crate::reload`). Traced
 //! like every admin call; a refused reload answers 400 with `field` naming
 //! the file at fault.

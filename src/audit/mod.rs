@@ -1,4 +1,4 @@
-//! The audit trail (DESIGN §7): one record per request on every listener
+//! The audit trail (docs/contract.md §7): one record per request on every listener
 //! and per admin action, appended to the trail log (`crate::trail`:
 //! segment files, CRC'd frames, a hash chain, group commit with one
 //! fdatasync per batch, a signed checkpoint after each) so that a response
@@ -64,7 +64,7 @@ pub enum Durability {
     Async,
 }
 
-/// Where a cluster node's trail is also kept (DESIGN §10).
+/// Where a cluster node's trail is also kept (docs/contract.md §10).
 pub struct ClusterSink {
     /// The PostgreSQL store.
     pub store: Arc<crate::store::PgStore>,

@@ -1,4 +1,4 @@
-//! One trace record (DESIGN §7) and its place in the hash chain: each
+//! One trace record (docs/contract.md §7) and its place in the hash chain: each
 //! record stores the SHA-256 of the previous record's canonical bytes, so
 //! editing, deleting or reordering any record breaks a link.
 
@@ -139,7 +139,7 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// The code of a refusal: a row of the catalogue (DESIGN §5), an RFC 6749
+/// The code of a refusal: a row of the catalogue (docs/contract.md §5), an RFC 6749
 /// §5.2 error of the token endpoint, or the HTTP status of an admin-plane
 /// refusal. Written as a string (`"910500"`, `"invalid_client"`, `"403"`).
 #[derive(Debug, Clone, PartialEq, Eq)]

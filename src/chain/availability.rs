@@ -3,7 +3,7 @@
 //! any credential is looked at. The switch itself lives in
 //! `crate::availability` (set by admins, persisted, read lock-free). A
 //! cluster node cut off from its store for longer than
-//! `cluster.max_staleness_secs` answers 503 (910605) instead (DESIGN §10).
+//! `cluster.max_staleness_secs` answers 503 (910605) instead (docs/contract.md §10).
 
 use super::{Context, Denial, Reason};
 

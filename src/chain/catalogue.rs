@@ -1,4 +1,4 @@
-//! The catalogue of DESIGN §5: which control refused a request
+//! The catalogue of docs/contract.md §5: which control refused a request
 //! ([`Control`]), every cause of refusal with its status and code
 //! ([`Reason`]), and a refusal's specifics ([`Denial`]). The trace, the
 //! metrics, the dashboards and the renderings all read these; nothing else
@@ -80,7 +80,7 @@ impl std::fmt::Display for Control {
 
 crate::domain::serde_as_name!(Control, "control");
 
-/// Every cause of refusal, one per row of the DESIGN §5 table.
+/// Every cause of refusal, one per row of the docs/contract.md §5 table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// 910000
@@ -149,7 +149,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every row of the catalogue, in code order of DESIGN §5.
+    /// Every row of the catalogue, in code order of docs/contract.md §5.
     pub const ALL: [Reason; 30] = [
         Reason::CorrelationId,
         Reason::SirenMalformed,

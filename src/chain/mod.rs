@@ -1,4 +1,4 @@
-//! The control chain of DESIGN §2, one module per control in chain order:
+//! The control chain of docs/contract.md §2, one module per control in chain order:
 //! availability (maintenance, kill switch), then certificate, ip, token,
 //! identity, rights, quota. A control returns the facts it established or a
 //! [`Denial`] from the catalogue (`catalogue.rs`); `render.rs` is the one

@@ -1,6 +1,6 @@
 //! Step 6 — quota: counts only calls that passed steps 1–5.
 //!
-//! With a shared backend (Redis, DESIGN §10) the decision can fail; the
+//! With a shared backend (Redis, docs/contract.md §10) the decision can fail; the
 //! configured `quota.on_failure` then says whether the call is refused
 //! (`closed`: 503 / 910605) or admitted without being counted (`open`).
 

@@ -1,4 +1,4 @@
-//! The single mapping from a [`Denial`] to an HTTP response (DESIGN §5):
+//! The single mapping from a [`Denial`] to an HTTP response (docs/contract.md §5):
 //! RFC 9457 `application/problem+json` when the client asks for it, else the
 //! DGFIP envelope `{"erreur":{"code","message","horodatage"}}`.
 

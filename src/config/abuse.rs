@@ -1,4 +1,4 @@
-//! `[abuse]` (DESIGN §9, "Abnormal usage"): the thresholds of the
+//! `[abuse]` (docs/contract.md §9, "Abnormal usage"): the thresholds of the
 //! per-application detector in `crate::abuse`, and whether a security
 //! event suspends the application. Every threshold set to 0 turns its
 //! detection off. See `docs/abuse.md`.

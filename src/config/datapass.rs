@@ -1,4 +1,4 @@
-//! `[datapass]` (DESIGN §9): the shared secret DataPass signs its webhook
+//! `[datapass]` (docs/contract.md §9): the shared secret DataPass signs its webhook
 //! deliveries with, and the largest delivery read. Without the secret,
 //! `POST /datapass/webhook` answers 404 and the admin listener keeps its
 //! handshake policy unchanged.

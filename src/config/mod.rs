@@ -1,4 +1,4 @@
-//! Configuration: TOML (DESIGN §6) parsed once into typed values. Unknown
+//! Configuration: TOML (docs/contract.md §6) parsed once into typed values. Unknown
 //! keys and bad values are refused with the key's dotted path and the line.
 //! With no file at all, the built-in defaults run a complete local setup.
 
@@ -89,25 +89,25 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogSettings,
-    /// Connection and request limits (DESIGN §8).
+    /// Connection and request limits (docs/contract.md §8).
     #[serde(default)]
     pub limits: LimitsSettings,
-    /// The DataPass webhook (DESIGN §9).
+    /// The DataPass webhook (docs/contract.md §9).
     #[serde(default)]
     pub datapass: DatapassSettings,
-    /// Where the quota logs live (DESIGN §10).
+    /// Where the quota logs live (docs/contract.md §10).
     #[serde(default)]
     pub quota: QuotaSettings,
-    /// Abnormal-usage detection (DESIGN §9).
+    /// Abnormal-usage detection (docs/contract.md §9).
     #[serde(default)]
     pub abuse: AbuseSettings,
-    /// The storage backend (DESIGN §10).
+    /// The storage backend (docs/contract.md §10).
     #[serde(default)]
     pub store: StoreSettings,
-    /// This node of a cluster (DESIGN §10).
+    /// This node of a cluster (docs/contract.md §10).
     #[serde(default)]
     pub cluster: ClusterSettings,
-    /// Expiry notices: SMTP relay, sender, pass interval (DESIGN §9).
+    /// Expiry notices: SMTP relay, sender, pass interval (docs/contract.md §9).
     #[serde(default)]
     pub notify: NotifySettings,
 }
@@ -137,7 +137,7 @@ pub struct EnvSettings {
     #[serde(default)]
     pub public_url: Option<PublicUrl>,
     /// Load balancers whose connections open with a PROXY protocol header
-    /// (DESIGN §9; default none).
+    /// (docs/contract.md §9; default none).
     #[serde(default)]
     pub proxy_protocol_from: ProxyProtocolFrom,
 }
@@ -186,7 +186,7 @@ pub struct ProductionSettings {
     #[serde(default)]
     pub upstream_key: Option<PathBuf>,
     /// Load balancers whose connections open with a PROXY protocol header
-    /// (DESIGN §9; default none), as for the sandbox.
+    /// (docs/contract.md §9; default none), as for the sandbox.
     #[serde(default)]
     pub proxy_protocol_from: ProxyProtocolFrom,
 }
@@ -280,7 +280,7 @@ pub struct AdminSettings {
     /// Socket address to bind.
     pub listen: SocketAddr,
     /// Load balancers whose connections open with a PROXY protocol header
-    /// (DESIGN §9; default none), as for the sandbox.
+    /// (docs/contract.md §9; default none), as for the sandbox.
     #[serde(default)]
     pub proxy_protocol_from: ProxyProtocolFrom,
 }

@@ -1,4 +1,4 @@
-//! `[notify]` (DESIGN §9, "Notices"): where expiry notices are e-mailed
+//! `[notify]` (docs/contract.md §9, "Notices"): where expiry notices are e-mailed
 //! from and through, and how often the notice pass runs (`crate::notify`).
 //! No `smtp_url` → notices are shown on the partner dashboard only.
 

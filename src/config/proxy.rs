@@ -1,4 +1,4 @@
-//! `proxy_protocol_from` (DESIGN §9), under `[sandbox]`, `[production]`
+//! `proxy_protocol_from` (docs/contract.md §9), under `[sandbox]`, `[production]`
 //! and `[admin]`: the load balancers of one listener. A connection from
 //! one of these networks must open with a PROXY protocol header, whose
 //! source address becomes the caller's (`server/proxy.rs`); a connection

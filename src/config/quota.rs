@@ -1,4 +1,4 @@
-//! `[quota]` (DESIGN §10): where the per-application sliding logs live.
+//! `[quota]` (docs/contract.md §10): where the per-application sliding logs live.
 //! `local` (default) keeps them in this process; `redis` shares them between
 //! the nodes of a cluster through one atomic script per call
 //! (`quota/redis.rs`), with a bounded wait and a policy for when Redis

@@ -1,4 +1,4 @@
-//! `[store]` and `[cluster]` (DESIGN §10): which backend holds the state
+//! `[store]` and `[cluster]` (docs/contract.md §10): which backend holds the state
 //! (embedded sled, or PostgreSQL shared by several nodes) and how a node of
 //! a cluster names itself and how stale its snapshot may get.
 

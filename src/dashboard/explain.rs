@@ -1,6 +1,6 @@
 //! Why a request was refused, in plain French and English, for the
 //! "last requests" table of the partner dashboard. One sentence per row of
-//! the DESIGN §5 catalogue, keyed by [`Reason`]: the `match` in [`plain`]
+//! the docs/contract.md §5 catalogue, keyed by [`Reason`]: the `match` in [`plain`]
 //! is exhaustive, so a new catalogue row does not compile until it is
 //! explained here. [`cause_of`] is the one place that reads the trace
 //! record's code. Mostly a data table.
@@ -45,7 +45,7 @@ pub fn explain(e: &TraceEvent) -> Markup {
 }
 
 /// `(French, English)` for a catalogue row; the IP and year come from the
-/// record. A table: one arm per row of DESIGN §5, in its order.
+/// record. A table: one arm per row of docs/contract.md §5, in its order.
 fn plain(reason: Reason, e: &TraceEvent) -> (String, String) {
     let year = e.year.map(|y| y.to_string()).unwrap_or_else(|| "?".into());
     let (fr, en) = match reason {

@@ -86,7 +86,7 @@ impl Transmissions {
     }
 
     /// Rebuilds the index from the store: another node transmitted
-    /// (DESIGN §10).
+    /// (docs/contract.md §10).
     pub fn reload(&self) -> Result<(), StoreError> {
         let index = index_of(&*self.store)?;
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
@@ -176,7 +176,7 @@ impl Transmissions {
     /// Adds `"transmises": [...]` to a sandbox `creances` document when
     /// claims the reader may see were transmitted for it; returns the bytes
     /// unchanged otherwise. `visible` says whether the application that
-    /// transmitted (its client id) belongs to the reader's partner (DESIGN
+    /// transmitted (its client id) belongs to the reader's partner (docs/contract.md
     /// §8): another partner's claims, and even whether there are any, stay
     /// hidden.
     pub fn merge_into(

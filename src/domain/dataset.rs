@@ -1,4 +1,4 @@
-//! The datasets of the data API (DESIGN §4): path segment and scope.
+//! The datasets of the data API (docs/contract.md §4): path segment and scope.
 
 use super::Scope;
 use std::fmt;

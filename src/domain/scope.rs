@@ -1,4 +1,4 @@
-//! OAuth scopes: one per dataset of the data API (DESIGN §4), plus the
+//! OAuth scopes: one per dataset of the data API (docs/contract.md §4), plus the
 //! transmission scope. The scope name is the dataset name with `_` for `-`.
 
 use serde::{Deserialize, Deserializer, Serialize};

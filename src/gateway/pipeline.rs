@@ -1,4 +1,4 @@
-//! One data call, read top to bottom in the contract's order (DESIGN §2):
+//! One data call, read top to bottom in the contract's order (docs/contract.md §2):
 //!
 //! hygiene (X-Correlation-ID) → route → hygiene (SIREN) → availability →
 //! hygiene (annee) → certificate → ip → token → identity → rights → quota →

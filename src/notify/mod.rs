@@ -1,4 +1,4 @@
-//! Expiry notices (DESIGN §9): certificates and applications (with the
+//! Expiry notices (docs/contract.md §9): certificates and applications (with the
 //! grants they carry) that expire within 90, 30 and 7 days produce one
 //! notice each per threshold, e-mailed to the partner's technical contact
 //! through `[notify] smtp_url` and listed on the partner dashboard and

@@ -3,7 +3,7 @@
 //! every token bound to a certificate that was revoked in the registry
 //! (RFC 8705 §6.3: revoking or rotating a certificate revokes its tokens),
 //! plus per-application cut-offs: every token of a client issued up to a
-//! given second (DataPass `revoke`, DESIGN §9).
+//! given second (DataPass `revoke`, docs/contract.md §9).
 
 use super::AccessClaims;
 use crate::registry::{CertStatus, Registry};
@@ -63,7 +63,7 @@ impl DenyList {
         Ok(expired)
     }
 
-    /// Picks up the revocations another node persisted (DESIGN §10).
+    /// Picks up the revocations another node persisted (docs/contract.md §10).
     pub fn reload(&self, now: i64) -> Result<(), StoreError> {
         self.load(now).map(drop)
     }

@@ -35,7 +35,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What the token endpoint may read (STYLE §11): this environment's
+/// What the token endpoint may read (docs/architecture.md style rule 11): this environment's
 /// issuer and the registry as it is when the request arrives. Connection
 /// facts come separately, as [`ConnInfo`].
 pub struct TokenContext<'a> {

@@ -85,7 +85,7 @@ pub enum TokenRejection {
     #[error("the token has been revoked")]
     Revoked,
     /// `exp − iat` longer than the configured lifetime: never minted by
-    /// us, whoever holds the key (DESIGN §8).
+    /// us, whoever holds the key (docs/contract.md §8).
     #[error("the token's lifetime exceeds the configured maximum")]
     Lifetime,
 }

@@ -1,4 +1,4 @@
-//! The authorization server of each environment (DESIGN §3): the token
+//! The authorization server of each environment (docs/contract.md §3): the token
 //! endpoint (RFC 6749 §4.4 client credentials with RFC 8705 certificate
 //! binding), RFC 9068 JWT access tokens, RFC 8414 metadata, and the
 //! deny-list behind revocation (RFC 7009) and introspection (RFC 7662).

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The file names of DESIGN §6 inside `certs_dir`.
+/// The file names of docs/contract.md §6 inside `certs_dir`.
 #[derive(Debug, Clone)]
 pub struct PkiFiles {
     dir: PathBuf,

@@ -1,6 +1,6 @@
 //! The development PKI (`opale-apim pki init`) and certificate handling:
 //! a root CA for the server and admin certificates, one issuing CA per
-//! environment for partner certificates (DESIGN §6). Keys are ECDSA P-256,
+//! environment for partner certificates (docs/contract.md §6). Keys are ECDSA P-256,
 //! written with mode 0600; an existing PKI is never overwritten unless asked.
 
 mod files;

@@ -1,6 +1,6 @@
-//! Per-application quotas (DESIGN §2 step 6): N calls per 60 s per
+//! Per-application quotas (docs/contract.md §2 step 6): N calls per 60 s per
 //! application and environment, exact under concurrency — and, with the
-//! Redis backend, across the nodes of a cluster (DESIGN §10).
+//! Redis backend, across the nodes of a cluster (docs/contract.md §10).
 //!
 //! Semantics: a **sliding log** over the last 60 s. A call is admitted when
 //! fewer than N calls were admitted in the 60 s before it; so in *any*

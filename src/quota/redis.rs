@@ -1,4 +1,4 @@
-//! The `redis` quota backend (DESIGN §10): the sliding logs shared by every
+//! The `redis` quota backend (docs/contract.md §10): the sliding logs shared by every
 //! node, so the quota is exact whichever node answers.
 //!
 //! Each decision is **one** atomic Lua script ([`SCRIPT`], sent as EVALSHA;

@@ -250,7 +250,7 @@ impl Registry {
     }
 
     /// Rebuilds the snapshot from the store and publishes it: what a node
-    /// does when another node changed the registry (DESIGN §10).
+    /// does when another node changed the registry (docs/contract.md §10).
     pub fn reload(&self) -> Result<(), RegistryError> {
         let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.reload_locked(&mut loaded, None)

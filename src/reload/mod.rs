@@ -1,4 +1,4 @@
-//! Reload without restart (DESIGN §9): `SIGHUP`, `POST /admin/v1/reload`
+//! Reload without restart (docs/contract.md §9): `SIGHUP`, `POST /admin/v1/reload`
 //! and the CRL watcher re-read the server certificate and key, the CA
 //! files, the CRL files and the `[limits]` and `[log]` sections of the
 //! configuration file the process was started with.

@@ -1,4 +1,4 @@
-//! Connection admission (DESIGN §8): per listener, at most
+//! Connection admission (docs/contract.md §8): per listener, at most
 //! `max_connections` open connections and `max_connections_per_ip` from
 //! one address, counted at accept time, before TLS and authentication.
 //! A connection over either cap is closed at once. The table is shared by

@@ -126,7 +126,7 @@ pub async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
-        // The TLS state in force now (DESIGN §9: a reload affects new connections).
+        // The TLS state in force now (docs/contract.md §9: a reload affects new connections).
         let acceptor = TlsAcceptor::from(app.trust().server_config(plane));
         let (app, edges) = (app.clone(), edges.clone());
         let watcher = graceful.watcher();
@@ -209,7 +209,7 @@ impl Accepted {
         }
     }
 
-    /// Learns the caller (DESIGN §9) and counts a balancer's connection
+    /// Learns the caller (docs/contract.md §9) and counts a balancer's connection
     /// against it; `false` once the connection is refused.
     async fn take_caller(&mut self, tcp: &mut TcpStream) -> bool {
         let caller = match proxy::caller(tcp, self.remote, self.proxied).await {

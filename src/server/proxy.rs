@@ -1,4 +1,4 @@
-//! PROXY protocol (DESIGN §9), read after accept and before the TLS
+//! PROXY protocol (docs/contract.md §9), read after accept and before the TLS
 //! handshake, within the handshake timeout. A peer in the listener's
 //! `proxy_protocol_from` must open with a header (v2, or v1 text), whose
 //! source address becomes the caller address of everything after: the

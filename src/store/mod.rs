@@ -1,5 +1,5 @@
 //! Storage behind one trait. The embedded default is sled (`sled.rs`, one
-//! node); the cluster backend is PostgreSQL (`postgres/`, DESIGN §10). Every
+//! node); the cluster backend is PostgreSQL (`postgres/`, docs/contract.md §10). Every
 //! caller holds an `Arc<dyn Store>` and never knows which one it has.
 //!
 //! The contract every backend keeps: `commit` is atomic (all of the batch or

@@ -26,7 +26,7 @@ pub struct ConnInfo {
     /// The listener.
     pub plane: Plane,
     /// The caller address: the socket peer, or the source named by the
-    /// PROXY header of a trusted balancer (DESIGN §9, `server/proxy.rs`).
+    /// PROXY header of a trusted balancer (docs/contract.md §9, `server/proxy.rs`).
     pub remote: SocketAddr,
     /// The client certificate, if one was presented.
     pub peer: Option<PeerCert>,

@@ -1,5 +1,5 @@
 //! TLS for every listener: the server configuration, the client-certificate
-//! policy of DESIGN §2 step 1, and the facts computed once per connection.
+//! policy of docs/contract.md §2 step 1, and the facts computed once per connection.
 //!
 //! By default the handshake only checks that the client proved possession of
 //! its certificate's key (`verify.rs`); the chain, dates and CRL verdict are

@@ -1,5 +1,5 @@
 //! The audit trail's storage engine: an append-only, hash-chained log of
-//! its own (DESIGN.md §7 "Evidence that survives the disk", STYLE.md 14),
+//! its own (docs/contract.md §7 "Evidence that survives the disk", docs/architecture.md style rule 14),
 //! under `data_dir/trail/`. It stores opaque record bodies given by the
 //! caller (the audit module encodes them) and everything the log needs to
 //! prove its own integrity:

@@ -1,4 +1,4 @@
-//! Gateway nodes of one cluster (DESIGN §10) for the cluster tests: nodes
+//! Gateway nodes of one cluster (docs/contract.md §10) for the cluster tests: nodes
 //! started in-process on a shared PostgreSQL (`first_node`, `peer_node`,
 //! `two_nodes`), a node run as the real `opale-apim serve` process (for
 //! SIGKILL), and `eventually` for what must happen within a bound.

@@ -377,7 +377,7 @@ impl TestServer {
 
     /// One admin call with the admin certificate. A POST without a body
     /// sends `{}` as JSON, as the CLI does (the API refuses a POST of
-    /// another content type, DESIGN §8).
+    /// another content type, docs/contract.md §8).
     pub async fn admin_call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let body = body.or_else(|| (method == Method::POST).then(|| json!({})));
         let admin = self.pki.admin();

@@ -1,4 +1,4 @@
-//! The trail of a cluster node (DESIGN §7 and §10): the node appends to
+//! The trail of a cluster node (docs/contract.md §7 and §10): the node appends to
 //! its local trail exactly as a single node does (segments, group commit,
 //! fdatasync, signed checkpoints), and a shipper copies every durable
 //! record, in order, into PostgreSQL — one hash chain per node, the same
@@ -9,7 +9,7 @@
 //!
 //! A response with `before_response` durability waits for its record to be
 //! durable locally and then committed in PostgreSQL while PostgreSQL
-//! answers; while it does not (DESIGN §10: data calls go on from the
+//! answers; while it does not (docs/contract.md §10: data calls go on from the
 //! snapshot) the record waits in the local trail and is shipped when
 //! PostgreSQL is back. A SIGKILL therefore loses nothing answered: what
 //! was answered is in PostgreSQL, or (PostgreSQL away) on the node's disk

@@ -1,4 +1,4 @@
-//! The PostgreSQL backend of the [`Store`] trait (DESIGN §10): every node
+//! The PostgreSQL backend of the [`Store`] trait (docs/contract.md §10): every node
 //! of a cluster reads and writes the same `kv` table, and hears the others'
 //! commits through `LISTEN opale_changes`.
 //!
