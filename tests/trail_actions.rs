@@ -43,10 +43,8 @@ async fn system_actions_have_a_typed_actor_and_no_http_method() {
     // A DataPass delivery (an HTTP request, actor datapass).
     let sig = signature::sign(&WebhookSecret::new(SECRET).unwrap(), APPROVE.as_bytes());
     let mut conn = s.connect(s.admin, None).await;
-    let h = [
-        ("x-hub-signature-256", sig.as_str()),
-        ("x-app-environment", "sandbox"),
-    ];
+    // The environment comes from the signed form_uid.
+    let h = [("x-hub-signature-256", sig.as_str())];
     let r = conn
         .send_raw(Method::POST, "/datapass/webhook", &h, APPROVE.into(), true)
         .await;
