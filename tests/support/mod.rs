@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod handshake;
 pub mod pki;
 pub mod postgres;
 
