@@ -197,7 +197,7 @@ impl Served {
             .arg("-out")
             .arg(&csr)
             .output()
-            .unwrap();
+            .expect("openssl is installed (scripts/test.sh installs it)");
         assert!(openssl.status.success());
         let issue = [
             "cert",
@@ -285,7 +285,7 @@ fn pki_init_writes_the_design_files_and_refuses_to_overwrite() {
         .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
         .arg(dir.join("server.pem"))
         .output()
-        .unwrap();
+        .expect("openssl is installed (scripts/test.sh installs it)");
     let sans = String::from_utf8_lossy(&out.stdout);
     assert!(
         sans.contains("DNS:localhost")
@@ -364,7 +364,7 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         .arg("-out")
         .arg(&csr)
         .output()
-        .unwrap();
+        .expect("openssl is installed (scripts/test.sh installs it)");
     assert!(ok.status.success());
     let out = s.cli(&[
         "cert",
