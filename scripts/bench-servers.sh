@@ -146,7 +146,7 @@ HAP
 provision() { # env -> client_id; writes $W/<env>.pem/.key
   local env=$1 cid
   cid=$("${A[@]}" app add --partner "$PARTNER" --name "bench-$env" --env "$env" --grant declarations:2020-2025 \
-        --valid-from 2025-01-01 --valid-until 2030-12-31 --ip 127.0.0.1/32 --quota 1000000 \
+        --valid-from 2025-01-01 --valid-until "$(date -u -d '+3 years' +%F)" --ip 127.0.0.1/32 --quota 1000000 \
         | python3 -c 'import json,sys;print(json.load(sys.stdin)["client_id"])')
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench-$env" \
     -keyout "$W/$env.key" -out "$W/$env.csr" 2>/dev/null

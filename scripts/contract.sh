@@ -54,7 +54,7 @@ GRANTS=()
 for scope in declarations comptes_bancaires creances paiements remboursements obligations_fiscales \
              habilitations creances_transmission; do GRANTS+=(--grant "$scope:2015-2025"); done
 CID=$("${A[@]}" app add --partner "$PID" --name contract --env sandbox "${GRANTS[@]}" \
-      --valid-from 2025-01-01 --valid-until 2030-12-31 --ip 127.0.0.1/32 --quota 1000000 \
+      --valid-from 2025-01-01 --valid-until "$(date -u -d '+3 years' +%F)" --ip 127.0.0.1/32 --quota 1000000 \
       | python3 -c 'import json,sys;print(json.load(sys.stdin)["client_id"])')
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=contract" \
   -keyout "$W/partner.key" -out "$W/partner.csr" 2>/dev/null

@@ -10,26 +10,44 @@
 # with pip when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=()
-command -v curl >/dev/null || need+=(curl)
-command -v openssl >/dev/null || need+=(openssl)
-command -v chromium >/dev/null || need+=(chromium)
-# A real load balancer in front of the gateway (tests/proxy_protocol.rs).
-command -v haproxy >/dev/null || need+=(haproxy)
-# tests/quota_redis.rs starts its own redis-server on a free port (no
-# system service is used).
-command -v redis-server >/dev/null || need+=(redis-server)
-# A real PostgreSQL for tests/cluster_store.rs (initdb + postgres, run as
-# the postgres user when the tests run as root).
+# Every tool a test needs must be here: a test whose tool is missing fails
+# (it never passes by skipping), so this script installs them or stops.
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
-if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then need+=(postgresql); fi
-# The SMTP receiver of tests/notices.rs (Debian's aiosmtpd).
-dpkg -s python3-aiosmtpd >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+# Prints the Debian packages still missing, one per line.
+missing() {
+  command -v curl >/dev/null || echo curl
+  command -v openssl >/dev/null || echo openssl
+  command -v chromium >/dev/null || echo chromium
+  # A real load balancer in front of the gateway (tests/proxy_protocol.rs).
+  command -v haproxy >/dev/null || echo haproxy
+  # tests/quota_redis.rs starts its own redis-server on a free port (no
+  # system service is used).
+  command -v redis-server >/dev/null || echo redis-server
+  # A real PostgreSQL for tests/cluster_store.rs (initdb + postgres, run as
+  # the postgres user when the tests run as root).
+  if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then echo postgresql; fi
+  # The SMTP receiver of tests/notices.rs (Debian's aiosmtpd).
+  python3 -c 'import aiosmtpd' 2>/dev/null || echo python3-aiosmtpd
+}
+need=($(missing))
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "missing: ${need[*]} (install them first)" >&2
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "missing: ${need[*]} (install them first, e.g. apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  # Each step on its own: a failure in the middle of an && list would not
+  # stop the script under set -e.
+  if ! apt-get update -qq; then
+    echo "apt-get update failed; missing: ${need[*]}" >&2
+    exit 1
+  fi
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; then
+    echo "apt-get install ${need[*]} failed" >&2
+    exit 1
+  fi
+  still=($(missing))
+  if [ ${#still[@]} -gt 0 ]; then
+    echo "still missing after apt-get install: ${still[*]}" >&2
     exit 1
   fi
 fi
@@ -39,6 +57,7 @@ fi
 # A real OAuth2 client library for tests/oauth_conformance.rs.
 if ! python3 -c 'import requests_oauthlib' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check 'requests-oauthlib==2.0.0'
+  python3 -c 'import requests_oauthlib' || { echo "requests-oauthlib could not be installed" >&2; exit 1; }
 fi
 # Lints are policy (Cargo.toml [lints], clippy.toml): a warning fails the run.
 cargo clippy --all-targets -- -D warnings

@@ -108,10 +108,19 @@ async fn a_denial_burst_is_listed_counted_kept_across_restart_and_cleared() {
             .contains("3 denials within 60 s")
     );
     assert_eq!(metric(&s, "denial_burst").await, Some(1));
-    // A fourth denial inside the window raises nothing more.
-    s.data_call_with_token(Sandbox, &c.cert, "not-a-token", &path(2024))
+    // A fourth denial inside the window is refused as the others were and
+    // raises nothing more: the same open event, the same count.
+    let fourth = s
+        .data_call_with_token(Sandbox, &c.cert, "not-a-token", &path(2024))
         .await;
-    assert_eq!(open_events(&s).await.len(), 1);
+    assert_eq!(
+        (fourth.status.as_u16(), fourth.code()),
+        (401, "900901".into()),
+        "{:?}",
+        fourth.body
+    );
+    assert_eq!(open_events(&s).await, events);
+    assert_eq!(metric(&s, "denial_burst").await, Some(1));
     // Auto-suspend is off: the application is still active.
     let app = format!("/admin/v1/applications/{}", c.id);
     assert_eq!(
@@ -219,12 +228,21 @@ async fn auto_suspend_stops_a_burst_at_once_and_the_trace_names_abuse() {
             .any(|r| r["action"]["kind"] == "security_event_raised"
                 && r["admin"]["after"]["kind"] == "denial_burst")
     );
-    // Denials of a suspended application raise nothing more.
+    // Denials of a suspended application (910402, docs/contract.md §5)
+    // raise nothing more: the same open event, the same count.
     for _ in 0..4 {
-        s.data_call_with_token(Sandbox, &c.cert, &token, &path(2019))
+        let r = s
+            .data_call_with_token(Sandbox, &c.cert, &token, &path(2019))
             .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (403, "910402".into()),
+            "{:?}",
+            r.body
+        );
     }
-    assert_eq!(open_events(&s).await.len(), 1);
+    assert_eq!(open_events(&s).await, events);
+    assert_eq!(metric(&s, "denial_burst").await, Some(1));
 }
 
 #[tokio::test]

@@ -281,12 +281,14 @@ async fn patch_changes_status_ips_quota_grants_and_validity() {
     let partner = s.partner().await;
     let (client_id, _) = s.application(&partner, Sandbox).await;
     let path = format!("/admin/v1/applications/{client_id}");
+    // Another last day than the application's (three years from today).
+    let until = support::years_from_today(4);
     let patch = json!({
         "status": "suspended",
         "ip_allowlist": ["192.0.2.0/24", "2001:db8::/32"],
         "quota_per_minute": 120,
         "grants": [{"scope": "paiements", "years": [2021, 2022]}],
-        "valid_until": "2031-06-30"
+        "valid_until": until
     });
     let r = s.admin_call(Method::PATCH, &path, Some(patch)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -301,7 +303,7 @@ async fn patch_changes_status_ips_quota_grants_and_validity() {
         r.body["grants"],
         json!([{"scope": "paiements", "years": [2021, 2022]}])
     );
-    assert_eq!(r.body["valid_until"], "2031-06-30");
+    assert_eq!(r.body["valid_until"], until.as_str());
 
     // All-or-nothing: one bad field leaves every other field as it was.
     let bad = json!({"quota_per_minute": 7, "ip_allowlist": ["nope"]});

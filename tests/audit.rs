@@ -178,6 +178,8 @@ async fn every_request_is_traced_with_its_facts() {
 async fn no_secret_token_or_key_ever_reaches_the_trace() {
     let s = TestServer::start().await;
     let c = s.client(Sandbox).await;
+    // Every call that carries a secret or a token, each checked to have
+    // done what it does: the trace is then known to hold their records.
     let basic = s
         .token_request(
             Sandbox,
@@ -186,12 +188,14 @@ async fn no_secret_token_or_key_ever_reaches_the_trace() {
             "grant_type=client_credentials",
         )
         .await;
+    assert_eq!(basic.status, 200, "{:?}", basic.body);
     let t = basic.body["access_token"].as_str().unwrap().to_owned();
     let post = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         c.id, c.secret
     );
-    s.token_request(Sandbox, Some(&c.cert), None, &post).await;
+    let posted = s.token_request(Sandbox, Some(&c.cert), None, &post).await;
+    assert_eq!(posted.status, 200, "{:?}", posted.body);
     let wrong = s
         .token_request(
             Sandbox,
@@ -201,43 +205,64 @@ async fn no_secret_token_or_key_ever_reaches_the_trace() {
         )
         .await;
     assert_eq!(wrong.status, 401);
-    let p = "/opale/v1/entreprises/732829320/declarations?annee=2024";
-    s.data_call_with_token(Sandbox, &c.cert, &t, p).await;
-    s.data_call_with_token(Sandbox, &c.cert, &t, &format!("{p}&access_token={t}"))
+    let path = "/opale/v1/entreprises/732829320/declarations";
+    let p = format!("{path}?annee=2024");
+    let data = s.data_call_with_token(Sandbox, &c.cert, &t, &p).await;
+    assert_eq!(data.status, 200, "{:?}", data.body);
+    // A token in the query string is refused (docs/contract.md §5: 900902).
+    let in_query = s
+        .data_call_with_token(Sandbox, &c.cert, &t, &format!("{p}&access_token={t}"))
         .await;
-    let rotated = s
-        .admin_call(
-            Method::POST,
-            &format!("/admin/v1/applications/{}/secret", c.id),
-            None,
-        )
-        .await;
+    assert_eq!(
+        (in_query.status.as_u16(), in_query.code()),
+        (401, "900902".into())
+    );
+    let secret_path = format!("/admin/v1/applications/{}/secret", c.id);
+    let rotated = s.admin_call(Method::POST, &secret_path, None).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
     let new_secret = rotated.body["client_secret"].as_str().unwrap().to_owned();
     let admin = s.pki.admin();
     let mut conn = s.connect(s.admin, Some(&admin)).await;
     let h = [("content-type", "application/x-www-form-urlencoded")];
-    conn.send_raw(
-        Method::POST,
-        "/admin/v1/tokens/introspect",
-        &h,
-        format!("token={t}").into_bytes(),
-        false,
-    )
-    .await;
-    conn.send_raw(
-        Method::POST,
-        "/admin/v1/tokens/revoke",
-        &h,
-        format!("token={t}").into_bytes(),
-        false,
-    )
-    .await;
+    let form = || format!("token={t}").into_bytes();
+    let introspect = "/admin/v1/tokens/introspect";
+    let introspected = conn
+        .send_raw(Method::POST, introspect, &h, form(), false)
+        .await;
+    assert_eq!(introspected.status, 200, "{:?}", introspected.body);
+    assert_eq!(introspected.body["active"], true);
+    let revoke = "/admin/v1/tokens/revoke";
+    let revoked = conn.send_raw(Method::POST, revoke, &h, form(), false).await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
 
     let export = s
         .admin_call(Method::GET, "/admin/v1/trace/export", None)
         .await;
+    assert_eq!(export.status, 200);
     let text = String::from_utf8_lossy(&export.raw).to_string();
-    assert!(text.lines().count() >= 8, "{text}");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let traced = |method: &str, path: &str, status: u16| {
+        records
+            .iter()
+            .filter(|r| r["method"] == method && r["path"] == path && r["status"] == status)
+            .collect::<Vec<_>>()
+    };
+    for (method, path, status, count) in [
+        ("POST", "/token", 200, 2),
+        ("POST", "/token", 401, 1),
+        ("GET", path, 200, 1),
+        ("GET", path, 401, 1),
+        ("POST", secret_path.as_str(), 200, 1),
+        ("POST", introspect, 200, 1),
+        ("POST", revoke, 200, 1),
+    ] {
+        let found = traced(method, path, status);
+        assert_eq!(found.len(), count, "{method} {path} {status} in {text}");
+    }
+    assert_eq!(traced("GET", path, 401)[0]["code"], "900902");
     let signature = t.rsplit('.').next().unwrap();
     for (what, secret) in [
         ("client secret", c.secret.as_str()),

@@ -320,7 +320,7 @@ async fn every_row_of_the_error_table() {
     s.admin_call(
         Method::PATCH,
         &app,
-        Some(json!({"valid_until": "2030-12-31", "quota_per_minute": 2})),
+        Some(json!({"valid_until": support::years_from_today(3), "quota_per_minute": 2})),
     )
     .await;
     assert_eq!(call(&s, Sandbox, &c, &t, &p, &[PROBLEM]).await.status, 200);

@@ -19,7 +19,10 @@ use hyper::Method;
 use opale_apim::config::{Config, WebhookSecret};
 use opale_apim::datapass::signature;
 use opale_apim::domain::Environment::{self, Sandbox};
+use rustls::AlertDescription;
 use serde_json::{Value, json};
+use std::time::Duration;
+use support::handshake::{self, Outcome};
 use support::pki::{Identity, TestPki};
 use support::{Reply, TestServer};
 
@@ -425,24 +428,19 @@ async fn admin_routes_still_demand_an_admin_certificate() {
     assert_eq!(r.status, 404);
 }
 
-async fn handshake_refused(s: &TestServer, identity: Option<&Identity>) -> bool {
+/// What the admin listener answers a connection presenting `identity`
+/// (a refusal is an alert; a hang is `Outcome::Hung`, never a refusal).
+async fn admin_handshake(s: &TestServer, identity: Option<&Identity>) -> Outcome {
     let config = support::client_config(&s.pki.files.ca_pem(), identity);
-    match support::Conn::open(s.admin, config).await {
-        Err(_) => true,
-        // TLS 1.3: the client may finish before the server's alert arrives.
-        Ok(mut c) => {
-            let sent =
-                tokio::time::timeout(std::time::Duration::from_secs(5), c.sender_ready()).await;
-            !matches!(sent, Ok(true))
-        }
-    }
+    handshake::attempt(s.admin, config, Duration::from_secs(5)).await
 }
 
 #[tokio::test]
 async fn reject_at_handshake_admits_no_certificate_only_for_the_webhook() {
     let closed = TestServer::start_with(|c| c.tls.reject_at_handshake = true).await;
-    assert!(
-        handshake_refused(&closed, None).await,
+    assert_eq!(
+        admin_handshake(&closed, None).await,
+        Outcome::Alert(AlertDescription::CertificateRequired),
         "no datapass: unchanged"
     );
 
@@ -452,8 +450,9 @@ async fn reject_at_handshake_admits_no_certificate_only_for_the_webhook() {
     })
     .await;
     let rogue = TestPki::untrusted("admin-lookalike");
-    assert!(
-        handshake_refused(&s, Some(&rogue)).await,
+    assert_eq!(
+        admin_handshake(&s, Some(&rogue)).await,
+        Outcome::Alert(AlertDescription::UnknownCA),
         "a bad certificate is still refused"
     );
     let r = deliver(&s, PING, Some("sandbox")).await;

@@ -46,20 +46,24 @@ async fn tls_from(
         .await
 }
 
-/// How long until the server closes `tls` (reads until EOF or error).
-async fn time_to_close(tls: &mut TlsStream<tokio::net::TcpStream>) -> Duration {
-    let started = Instant::now();
+/// How long after `since` the server closes `tls` (reads until EOF or
+/// error): each close is timed from its own start, not from whenever the
+/// test got round to looking at it.
+async fn closed_after(tls: &mut TlsStream<tokio::net::TcpStream>, since: Instant) -> Duration {
     let mut buf = [0u8; 1024];
     let limit = Duration::from_secs(10);
     loop {
         match tokio::time::timeout(limit, tls.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(0)) | Ok(Err(_)) => return since.elapsed(),
             Ok(Ok(_)) => continue,
             Err(_) => panic!("still open after {limit:?}"),
         }
     }
 }
 
+/// Closed at the deadline: not before it (less 100 ms of clock
+/// granularity), and within a second after it (a loaded 2-core machine
+/// may wake the watchdog or this reader late).
 fn assert_within(took: Duration, deadline_ms: u64) {
     let deadline = Duration::from_millis(deadline_ms);
     assert!(
@@ -67,7 +71,7 @@ fn assert_within(took: Duration, deadline_ms: u64) {
         "closed too early: {took:?}"
     );
     assert!(
-        took <= deadline + Duration::from_millis(700),
+        took <= deadline + Duration::from_millis(1000),
         "closed too late: {took:?}"
     );
 }
@@ -80,24 +84,34 @@ async fn a_slow_request_head_is_closed_at_the_header_deadline() {
         .await
         .unwrap();
     tls.flush().await.unwrap();
-    assert_within(time_to_close(&mut tls).await, HEADER_MS);
+    let sent = Instant::now();
+    assert_within(closed_after(&mut tls, sent).await, HEADER_MS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_idle_keep_alive_connections_are_closed() {
     let s = server(512).await;
     let mut silent = tls_from(&s, "127.0.0.1", s.admin).await.unwrap();
+    let opened = Instant::now();
     let mut used = tls_from(&s, "127.0.0.1", s.production).await.unwrap();
+    // The request comes well after the connection opened, so that an idle
+    // time counted from the opening would show.
+    tokio::time::sleep(Duration::from_millis(IDLE_MS / 3)).await;
     used.write_all(b"GET /opale/v1/etatSante HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut buf = [0u8; 4096];
     let n = used.read(&mut buf).await.unwrap();
+    let answered = Instant::now();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    assert_within(time_to_close(&mut silent).await, IDLE_MS);
-    // The used connection's idle time counts from its response.
-    let took = time_to_close(&mut used).await;
-    assert!(took <= Duration::from_millis(IDLE_MS + 700), "{took:?}");
+    // Both watched at once, each from its own start: the silent one from
+    // its opening, the used one from its response.
+    let (silent_took, used_took) = tokio::join!(
+        closed_after(&mut silent, opened),
+        closed_after(&mut used, answered)
+    );
+    assert_within(silent_took, IDLE_MS);
+    assert_within(used_took, IDLE_MS);
     let metrics = s.admin_call(hyper::Method::GET, "/metrics", None).await.raw;
     let text = String::from_utf8_lossy(&metrics);
     assert!(
@@ -111,27 +125,32 @@ async fn silent_and_idle_keep_alive_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_cap_are_closed_while_partners_are_served() {
     let s = server(20).await;
-    let c = s.client(Sandbox).await;
+    let grants = serde_json::json!([{"scope": "declarations", "years": [2024]}]);
+    let c = s.client_with(Sandbox, grants, 1000).await;
     let token = s.token(Sandbox, &c.cert, &c.id).await;
     // An attacker on 127.0.0.2 opens 200 connections and sends one byte.
+    // Each held one is watched from its byte on, while the partner calls.
     let mut held = Vec::new();
     let mut refused = 0;
     for _ in 0..200 {
         match tls_from(&s, "127.0.0.2", s.sandbox).await {
             Ok(mut tls) => {
                 let _ = tls.write_all(b"G").await;
-                held.push(tls);
+                let sent = Instant::now();
+                held.push(tokio::spawn(
+                    async move { closed_after(&mut tls, sent).await },
+                ));
             }
             Err(_) => refused += 1,
         }
     }
     assert_eq!(held.len(), 20, "the cap holds exactly");
     assert_eq!(refused, 180);
-    // Meanwhile a partner on 127.0.0.1 is served.
+    // Meanwhile a partner on 127.0.0.1 is served, promptly.
     let mut conn = s.connect(s.sandbox, Some(&c.cert)).await;
     let bearer = format!("Bearer {token}");
     let mut latencies = Vec::new();
-    for _ in 0..40 {
+    for _ in 0..200 {
         let cid = correlation_id();
         let h = [
             ("x-correlation-id", cid.as_str()),
@@ -150,14 +169,15 @@ async fn connections_over_the_per_ip_cap_are_closed_while_partners_are_served() 
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     latencies.sort();
-    eprintln!(
-        "partner p99 during the attack: {:?}",
-        latencies[latencies.len() * 99 / 100]
-    );
+    let p99 = latencies[latencies.len() * 99 / 100];
+    eprintln!("partner p99 during the attack: {p99:?}");
+    // A call takes about a millisecond; 500 ms leaves a loaded machine its
+    // margin and is still under the header deadline a partner queued
+    // behind the attacker's connections would wait for.
+    assert!(p99 <= Duration::from_millis(500), "partner p99 {p99:?}");
     // The held connections are closed at the header deadline.
-    for tls in held.iter_mut().take(3) {
-        let took = time_to_close(tls).await;
-        assert!(took <= Duration::from_millis(HEADER_MS + 700), "{took:?}");
+    for task in held {
+        assert_within(task.await.unwrap(), HEADER_MS);
     }
 }
 

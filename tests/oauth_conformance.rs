@@ -560,6 +560,15 @@ async fn environments_do_not_accept_each_others_clients_or_tokens() {
     assert_eq!((r.status.as_u16(), r.code().as_str()), (502, "910602"));
 }
 
+/// `token` with its payload replaced by `claims`, still valid base64url,
+/// and its header and signature kept: the signature no longer matches.
+fn repayload(token: &str, claims: &Value) -> String {
+    let mut parts = token.split('.');
+    let (header, _, signature) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+    format!("{header}.{payload}.{signature}")
+}
+
 /// Signs `claims` with `header` using an environment's real key.
 fn forge(s: &TestServer, env: Environment, header: &Header, claims: &Value) -> String {
     let pair = rcgen::KeyPair::from_pem(&s.signing_key_pem(env)).unwrap();
@@ -592,6 +601,7 @@ async fn forged_and_stale_tokens_are_refused_with_900901() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 
+    let another_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let mut jwt_typ = at.clone();
     jwt_typ.typ = Some("JWT".into());
     let none = format!(
@@ -628,6 +638,19 @@ async fn forged_and_stale_tokens_are_refused_with_900901() {
             ),
         ),
         ("tampered", format!("{}x", &good[..good.len() - 1])),
+        (
+            "payload changed, signature kept",
+            repayload(&good, &with("jti", json!("x2"))),
+        ),
+        (
+            "same header, another key",
+            jsonwebtoken::encode(
+                &jsonwebtoken::decode_header(&good).unwrap(),
+                &claims,
+                &EncodingKey::from_ed_der(&another_key.serialize_der()),
+            )
+            .unwrap(),
+        ),
     ];
     for (what, token) in cases {
         let r = s.data_call_with_token(Sandbox, &c.cert, &token, PATH).await;
@@ -696,7 +719,7 @@ async fn a_real_oauth2_client_library_obtains_and_uses_a_token() {
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .unwrap()
-            .expect("python3 is installed");
+            .expect("python3 is installed (with requests-oauthlib: scripts/test.sh installs it)");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),

@@ -172,7 +172,8 @@ impl Served {
         for g in grants {
             args.extend(["--grant", g]);
         }
-        args.extend(["--valid-from", "2025-01-01", "--valid-until", "2030-12-31"]);
+        let until = support::years_from_today(3);
+        args.extend(["--valid-from", "2025-01-01", "--valid-until", &until]);
         args.extend(["--ip", "127.0.0.1/32", "--quota", quota]);
         let cid = self.cli_json(&args)["client_id"]
             .as_str()
@@ -197,7 +198,7 @@ impl Served {
             .arg("-out")
             .arg(&csr)
             .output()
-            .unwrap();
+            .expect("openssl is installed (scripts/test.sh installs it)");
         assert!(openssl.status.success());
         let issue = [
             "cert",
@@ -285,7 +286,7 @@ fn pki_init_writes_the_design_files_and_refuses_to_overwrite() {
         .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
         .arg(dir.join("server.pem"))
         .output()
-        .unwrap();
+        .expect("openssl is installed (scripts/test.sh installs it)");
     let sans = String::from_utf8_lossy(&out.stdout);
     assert!(
         sans.contains("DNS:localhost")
@@ -323,6 +324,7 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         "technique:Jeanne Dupont:jd@example.fr",
     ]);
     let pid = partner["id"].as_str().unwrap();
+    let until = support::years_from_today(3);
     let app = s.cli_json(&[
         "app",
         "add",
@@ -337,7 +339,7 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         "--valid-from",
         "2025-01-01",
         "--valid-until",
-        "2027-12-31",
+        &until,
         "--ip",
         "127.0.0.1/32",
     ]);
@@ -364,7 +366,7 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         .arg("-out")
         .arg(&csr)
         .output()
-        .unwrap();
+        .expect("openssl is installed (scripts/test.sh installs it)");
     assert!(ok.status.success());
     let out = s.cli(&[
         "cert",

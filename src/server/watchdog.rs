@@ -407,18 +407,28 @@ impl<T: AsyncWrite> AsyncWrite for WatchedIo<T> {
 
 #[cfg(test)]
 mod tests {
-    //! Deadlines of a few tens of milliseconds, checked after sleeping
-    //! past them: only lower bounds, so a loaded machine cannot flake them.
+    //! Deadlines checked after sleeping past them: expiries are lower
+    //! bounds only. A check that a connection is still open is made at
+    //! most a few statements after the event it counts from, with hundreds
+    //! of milliseconds left: a loaded machine that pauses this thread for
+    //! a few tens of milliseconds cannot flake them.
     use super::*;
     use http_body_util::{BodyExt, Full};
 
+    const HEADER: Duration = Duration::from_millis(200);
+    const IDLE: Duration = Duration::from_millis(1000);
+    const SEND: Duration = Duration::from_millis(200);
+    const GRACE: Duration = Duration::from_millis(300);
+    /// A little past a deadline.
+    const PAST: Duration = Duration::from_millis(10);
+
     fn deadlines() -> Deadlines {
         Deadlines {
-            header: Duration::from_millis(40),
-            idle: Duration::from_millis(100),
-            send: Duration::from_millis(60),
+            header: HEADER,
+            idle: IDLE,
+            send: SEND,
             age: Duration::from_secs(3600),
-            grace: Duration::from_millis(50),
+            grace: GRACE,
         }
     }
 
@@ -435,7 +445,7 @@ mod tests {
         let a = activity(true);
         let started = Instant::now();
         assert_eq!(a.expired().await, Expiry::Idle);
-        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(started.elapsed() >= IDLE);
     }
 
     #[test]
@@ -443,7 +453,7 @@ mod tests {
         let a = activity(true);
         a.read_some();
         assert!(a.verdict().is_ok(), "within the header deadline");
-        std::thread::sleep(Duration::from_millis(45));
+        std::thread::sleep(HEADER + PAST);
         assert_eq!(a.verdict(), Err(Expiry::HeaderRead));
     }
 
@@ -451,7 +461,7 @@ mod tests {
     fn a_handler_at_work_has_no_deadline_of_its_own() {
         let a = activity(true);
         let request = a.begin();
-        std::thread::sleep(Duration::from_millis(120));
+        std::thread::sleep(IDLE + PAST);
         assert!(a.verdict().is_ok(), "in flight, not answered: never idle");
         drop(request);
         assert!(a.verdict().is_ok(), "idle time counts from the response");
@@ -462,7 +472,7 @@ mod tests {
         let a = activity(false);
         let sending = a.begin().answered(body());
         assert!(a.verdict().is_ok());
-        std::thread::sleep(Duration::from_millis(70));
+        std::thread::sleep(SEND + PAST);
         assert_eq!(
             a.verdict(),
             Err(Expiry::Send),
@@ -474,14 +484,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_that_moves_keeps_its_connection() {
-        let a = activity(false);
+        // Two thirds of the send deadline, twice: past the deadline in
+        // all, yet it moved in between, with a third of it to spare.
+        let send = Duration::from_millis(900);
+        let a = Activity::new(
+            false,
+            Deadlines {
+                send,
+                ..deadlines()
+            },
+        );
         let mut sending = a.begin().answered(body());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(send * 2 / 3);
         assert!(sending.frame().await.is_some());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(send * 2 / 3);
         assert!(
             a.verdict().is_ok(),
-            "it moved 40 ms ago, under the 60 ms limit"
+            "it moved 600 ms ago, under the 900 ms limit"
         );
     }
 
@@ -489,7 +508,7 @@ mod tests {
     fn a_socket_that_takes_nothing_expires_in_any_state() {
         let a = activity(true);
         a.blocked(true);
-        std::thread::sleep(Duration::from_millis(70));
+        std::thread::sleep(SEND + PAST);
         assert_eq!(a.verdict(), Err(Expiry::Send));
         a.blocked(false);
         assert!(a.verdict().is_ok());
@@ -497,21 +516,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_old_connection_is_asked_to_close_then_dropped() {
+        let age = Duration::from_millis(80);
         let a = Activity::new(
             true,
             Deadlines {
                 idle: Duration::from_secs(3600),
-                age: Duration::from_millis(80),
+                age,
                 ..deadlines()
             },
         );
         let _request = a.begin();
         let started = Instant::now();
         a.closing().await;
-        assert!(started.elapsed() >= Duration::from_millis(80));
+        assert!(started.elapsed() >= age);
         assert!(a.verdict().is_ok(), "within the grace");
         assert_eq!(a.expired().await, Expiry::Closing);
-        assert!(started.elapsed() >= Duration::from_millis(130));
+        assert!(started.elapsed() >= age + GRACE);
     }
 
     #[tokio::test]

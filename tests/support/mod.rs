@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod handshake;
 pub mod pki;
 pub mod postgres;
 
@@ -489,7 +490,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A valid application body.
+/// A date (`YYYY-MM-DD`) at least `years` years after today: validity
+/// periods relative to the day the suite runs, so that it never expires.
+pub fn years_from_today(years: i64) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    (today + time::Duration::days(366 * years)).to_string()
+}
+
+/// A valid application body (valid from 2025 until three years from today).
 pub fn app_body(partner_id: &str, env: Environment) -> Value {
     json!({
         "partner_id": partner_id,
@@ -497,7 +505,7 @@ pub fn app_body(partner_id: &str, env: Environment) -> Value {
         "environment": env.as_str(),
         "grants": [{"scope": "declarations", "years": [2023, 2024]}],
         "valid_from": "2025-01-01",
-        "valid_until": "2030-12-31",
+        "valid_until": years_from_today(3),
         "ip_allowlist": ["127.0.0.1/32"],
         "quota_per_minute": 50
     })
