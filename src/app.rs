@@ -1,25 +1,25 @@
 //! The running gateway's state, built once from the configuration: the
 //! PKI (created on first start), the store and registry, and each
 //! listener's TLS configuration and trust policy (held in [`Live`], which
-//! `reload` replaces).
+//! `reload` replaces). [`App::planes`] then hands the environment
+//! listeners, the admin listener, the background tasks and the reloader
+//! each the narrow state it runs on; nothing else takes an `App`.
 
 use crate::audit::Auditor;
 use crate::availability::Availability;
 use crate::config::Config;
-use crate::config::{LimitsSettings, StoreBackend};
+use crate::config::StoreBackend;
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
-use crate::domain::Environment;
+use crate::domain::{Environment, Plane};
 use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
 use crate::pki::{self, CertInfo, PkiError, PkiFiles};
 use crate::quota::Quotas;
 use crate::registry::{AdminRecord, Registry, RegistryError};
-use crate::reload::{Live, ReloadError, Trust};
+use crate::reload::{Live, ReloadError, Reloader, Trust};
 use crate::store::{PgStore, SledStore, Store, StoreError};
 use crate::tls::{self, TlsError};
 use std::sync::Arc;
-
-pub use crate::reload::EnvState;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,48 +75,71 @@ struct Parts {
     notices: Arc<crate::notify::Notices>,
 }
 
-/// Everything a request handler may need, shared by all connections.
+/// The gateway's parts, built once from the configuration. Not an
+/// argument anywhere: [`App::planes`] hands each part of the gateway the
+/// narrow state it runs on.
 pub struct App {
-    /// The configuration it was built from.
-    pub config: Config,
-    /// The PKI files.
-    pub pki: PkiFiles,
-    /// Partners, applications, certificates.
-    pub registry: Arc<Registry>,
-    /// What a reload replaces (docs/contract.md §9): each listener's TLS state
-    /// (certificates, CAs, CRLs) and the `[limits]` in force. `config`
-    /// keeps the values read at start.
-    pub live: Live,
-    /// Token issuers and the deny-list.
-    pub oauth: Oauth,
-    /// Per-application quota logs (in process or in Redis).
-    pub quotas: Quotas,
-    /// Production data source.
-    pub upstream: Upstream,
-    /// Claims transmitted by partners.
-    pub transmissions: Arc<Transmissions>,
-    /// Maintenance / kill switch per environment (and the staleness
-    /// cut-off of a cluster node).
-    pub availability: Arc<Availability>,
-    /// The audit trail.
-    pub audit: Auditor,
-    /// Prometheus series.
-    pub metrics: crate::metrics::Metrics,
-    /// Connection admission on the three listeners (docs/contract.md §8).
-    pub edges: Arc<crate::server::Edges>,
-    /// Abnormal-usage detector and open security events (docs/contract.md §9).
-    pub abuse: crate::abuse::Abuse,
-    /// This node of a cluster: store health, change propagation (§10).
-    pub cluster: crate::cluster::Cluster,
-    /// Expiry notices recorded and sent (docs/contract.md §9, `crate::notify`).
-    pub notices: Arc<crate::notify::Notices>,
+    config: Config,
+    pki: PkiFiles,
+    registry: Arc<Registry>,
+    live: Arc<Live>,
+    oauth: Arc<Oauth>,
+    quotas: Arc<Quotas>,
+    upstream: Arc<Upstream>,
+    transmissions: Arc<Transmissions>,
+    availability: Arc<Availability>,
+    audit: Arc<Auditor>,
+    metrics: Arc<crate::metrics::Metrics>,
+    edges: Arc<crate::server::Edges>,
+    abuse: Arc<crate::abuse::Abuse>,
+    cluster: Arc<crate::cluster::Cluster>,
+    notices: Arc<crate::notify::Notices>,
+    store: std::sync::Weak<dyn Store>,
 }
 
-/// What `App::build` did that the operator should know.
+/// What `App::build` did and found that the operator should know.
 #[derive(Debug, Default)]
 pub struct Startup {
     /// A dev PKI was created because none existed.
     pub created_pki: bool,
+    /// This node's id (`cluster.node_id`).
+    pub node_id: String,
+    /// Records in the local trail at start.
+    pub trail_records: u64,
+    /// Whether the start-up check of the trail passed.
+    pub trail_intact: bool,
+    /// With PostgreSQL: the chain the trail is shipped as, and how many
+    /// records it holds there.
+    pub shipped: Option<(String, u64)>,
+}
+
+/// The state each part of the gateway runs on, built by [`App::planes`].
+pub struct Planes {
+    /// The three listeners: admission, dispatch, and the gateway and admin
+    /// planes requests are dispatched to.
+    pub server: Arc<crate::server::Server>,
+    /// What the background tasks run on.
+    pub tasks: crate::server::Tasks,
+    /// Reloads of the TLS state and limits (signal, admin API, CRL watcher).
+    pub reloader: Arc<Reloader>,
+    /// Whether every part has let the store and the trail go.
+    pub held: Held,
+}
+
+/// Weak handles on what holds files open (the store's directory lock, the
+/// trail's segments): a restart on the same directory waits until every
+/// part of the previous run has let them go.
+#[derive(Clone)]
+pub struct Held {
+    store: std::sync::Weak<dyn Store>,
+    audit: std::sync::Weak<Auditor>,
+}
+
+impl Held {
+    /// Whether nothing holds the store or the trail any more.
+    pub fn released(&self) -> bool {
+        self.store.strong_count() == 0 && self.audit.strong_count() == 0
+    }
 }
 
 impl App {
@@ -125,7 +148,10 @@ impl App {
     /// migrated, with change propagation started) and registers
     /// `admin.pem` as an admin certificate.
     pub fn build(config: Config) -> Result<(App, Startup), AppError> {
-        let mut startup = Startup::default();
+        let mut startup = Startup {
+            node_id: config.cluster.node_id.clone(),
+            ..Startup::default()
+        };
         let files = PkiFiles::new(&config.certs_dir);
         if !files.ca_pem().exists() && files.all().iter().all(|f| !f.exists()) {
             pki::init(&files, false)?;
@@ -155,6 +181,7 @@ impl App {
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
         let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
+        let held = Arc::downgrade(&store);
         drop(store);
         let audit = Auditor::start(
             &config.data_dir,
@@ -166,6 +193,11 @@ impl App {
                 node: config.cluster.node_id.clone(),
             }),
         )?;
+        let report = audit.open_report();
+        (startup.trail_records, startup.trail_intact) = (report.records, report.intact);
+        startup.shipped = audit
+            .cluster()
+            .map(|c| (c.node().to_string(), c.progress().seq));
         let parts = Parts {
             oauth,
             transmissions,
@@ -175,7 +207,8 @@ impl App {
             cluster,
             notices,
         };
-        Self::assemble(config, files, registry, parts, startup)
+        let app = Self::assemble(config, files, registry, parts, held)?;
+        Ok((app, startup))
     }
 
     fn assemble(
@@ -183,78 +216,110 @@ impl App {
         files: PkiFiles,
         registry: Arc<Registry>,
         parts: Parts,
-        startup: Startup,
-    ) -> Result<(App, Startup), AppError> {
+        store: std::sync::Weak<dyn Store>,
+    ) -> Result<App, AppError> {
         let crls = [&config.sandbox.crls, &config.production.crls].map(Vec::as_slice);
         let policy = crate::reload::Handshake::of(&config);
         let trust = Trust::load(&files, crls, policy, &tls::provider())?;
-        let live = Live::new(trust, config.limits.clone());
+        let live = Arc::new(Live::new(trust, config.limits.clone()));
         let thresholds = crate::audit::unidentified::Thresholds::of(&config.limits);
         parts.audit.unidentified.set_limits(thresholds);
         bootstrap_admin(&registry, &files)?;
-        let upstream = Upstream::new(&config.production)?;
+        let upstream = Arc::new(Upstream::new(&config.production)?);
         let edges = crate::server::Edges::new(&config.limits);
         let metrics = crate::metrics::Metrics::new();
         let quotas = Quotas::from_settings(&config.quota, metrics.quota_backend_errors())?;
-        let app = App {
+        Ok(App {
             config,
             pki: files,
             registry,
             live,
-            oauth: parts.oauth,
-            quotas,
+            oauth: Arc::new(parts.oauth),
+            quotas: Arc::new(quotas),
             upstream,
             transmissions: parts.transmissions,
             availability: parts.availability,
-            audit: parts.audit,
-            metrics,
+            audit: Arc::new(parts.audit),
+            metrics: Arc::new(metrics),
             edges,
-            abuse: parts.abuse,
-            cluster: parts.cluster,
+            abuse: Arc::new(parts.abuse),
+            cluster: Arc::new(parts.cluster),
             notices: parts.notices,
+            store,
+        })
+    }
+
+    /// Hands each part of the gateway the state it runs on.
+    pub fn planes(self) -> Planes {
+        let reloader = Arc::new(Reloader::new(
+            self.live.clone(),
+            self.config.clone(),
+            self.pki,
+            self.edges.clone(),
+            self.audit.clone(),
+        ));
+        let gateway = Arc::new(crate::gateway::Gateway {
+            registry: self.registry.clone(),
+            oauth: self.oauth.clone(),
+            quotas: self.quotas.clone(),
+            availability: self.availability.clone(),
+            upstream: self.upstream,
+            transmissions: self.transmissions,
+            abuse: self.abuse.clone(),
+            audit: self.audit.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let admin = Arc::new(crate::admin::Admin {
+            registry: self.registry.clone(),
+            oauth: self.oauth,
+            availability: self.availability,
+            quotas: self.quotas,
+            audit: self.audit.clone(),
+            metrics: self.metrics.clone(),
+            abuse: self.abuse,
+            cluster: self.cluster,
+            notices: self.notices.clone(),
+            reloader: reloader.clone(),
+            retention_days: self.config.audit.retention_days,
+            datapass: self.config.datapass.clone(),
+        });
+        let c = &self.config;
+        let server = Arc::new(crate::server::Server {
+            live: self.live,
+            edges: self.edges,
+            metrics: self.metrics,
+            audit: self.audit.clone(),
+            proxies: [
+                Plane::Env(Environment::Sandbox),
+                Plane::Env(Environment::Production),
+                Plane::Admin,
+            ]
+            .map(|plane| c.proxy_protocol_from(plane).clone()),
+            gateway,
+            admin,
+        });
+        let tasks = crate::server::Tasks {
+            notifier: crate::notify::Notifier {
+                settings: self.config.notify.clone(),
+                registry: self.registry,
+                notices: self.notices,
+                audit: self.audit.clone(),
+            },
+            reloader: reloader.clone(),
+            audit: self.audit.clone(),
+            retention_days: self.config.audit.retention_days,
+            node_id: self.config.cluster.node_id.clone(),
         };
-        Ok((app, startup))
-    }
-
-    /// What the control chain may read for one request on `env`.
-    pub fn chain_context<'s>(
-        &'s self,
-        env: Environment,
-        snapshot: &'s crate::registry::Snapshot,
-    ) -> crate::chain::Context<'s> {
-        crate::chain::Context {
-            env,
-            snapshot,
-            authority: self.oauth.authority(env),
-            denylist: &self.oauth.denylist,
-            quotas: &self.quotas,
-            availability: &self.availability,
-            now: time::OffsetDateTime::now_utc(),
+        let held = Held {
+            store: self.store,
+            audit: Arc::downgrade(&self.audit),
+        };
+        Planes {
+            server,
+            tasks,
+            reloader,
+            held,
         }
-    }
-
-    /// The data sources of admitted reads and transmissions.
-    pub fn sources(&self) -> crate::gateway::Sources<'_> {
-        crate::gateway::Sources {
-            upstream: &self.upstream,
-            transmissions: &self.transmissions,
-        }
-    }
-
-    /// The current state of one environment (CA, verifier, TLS).
-    pub fn env(&self, environment: Environment) -> Arc<EnvState> {
-        self.live.trust().env(environment).clone()
-    }
-
-    /// The current TLS state of every listener.
-    pub fn trust(&self) -> Arc<Trust> {
-        self.live.trust()
-    }
-
-    /// The `[limits]` in force (reloadable; `config.limits` is the value
-    /// read at start).
-    pub fn limits(&self) -> Arc<LimitsSettings> {
-        self.live.limits()
     }
 }
 

@@ -3,13 +3,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use opale_apim::app::App;
+use opale_apim::app::{App, Startup};
 use opale_apim::config::{Config, LogFormat};
 use opale_apim::pki::{self, PkiFiles};
 use opale_apim::reload::{self, LogHook};
 use opale_apim::server::{self, Listeners};
 use std::path::PathBuf;
-use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// API management gateway for the OPALE tax data API.
@@ -151,32 +150,38 @@ fn store(command: StoreCommand) -> anyhow::Result<()> {
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let (config, source) = Config::load(config_path.as_deref())?;
     let log_hook = init_logging(config.log.format, &config.log.filter);
-    let (app, startup) = App::build(config).context("cannot start")?;
-    let app = Arc::new(app);
-    app.live.attach(source.clone(), log_hook);
+    let (app, startup) = App::build(config.clone()).context("cannot start")?;
+    let planes = app.planes();
+    planes.reloader.attach(source.clone(), log_hook);
     #[cfg(unix)]
-    tokio::spawn(reload::hangups(app.clone()).context("cannot listen for SIGHUP")?);
-    let listeners = Listeners::bind(&app).await?;
-    print_banner(&app, &listeners, source, startup.created_pki);
+    tokio::spawn(reload::hangups(planes.reloader.clone()).context("cannot listen for SIGHUP")?);
+    let listeners = Listeners::bind(&config).await?;
+    print_banner(&config, &startup, &listeners, source);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    server::run_workers(app, listeners, workers, shutdown_signal()).await?;
+    server::run_workers(
+        (planes.server, planes.tasks),
+        listeners,
+        workers,
+        shutdown_signal(),
+    )
+    .await?;
     eprintln!("opale-apim stopped");
     Ok(())
 }
 
-fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: bool) {
+fn print_banner(config: &Config, startup: &Startup, l: &Listeners, source: Option<PathBuf>) {
     let addr = |t: &tokio::net::TcpListener| {
         t.local_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| "?".into())
     };
-    let certs = app.config.certs_dir.display();
+    let certs = config.certs_dir.display();
     let cfg = source
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "built-in defaults".into());
-    if created_pki {
+    if startup.created_pki {
         println!("created a development PKI in {certs} (pki init)");
     }
     println!("opale-apim {} — config: {cfg}", env!("CARGO_PKG_VERSION"));
@@ -187,38 +192,35 @@ fn print_banner(app: &App, l: &Listeners, source: Option<PathBuf>, created_pki: 
     println!(
         "  production  https://{}   (upstream {})",
         addr(&l.production),
-        app.config.production.upstream.0
+        config.production.upstream.0
     );
     println!(
         "  admin       https://{}   (mTLS with {certs}/admin.pem)",
         addr(&l.admin)
     );
-    match app.config.store.backend {
+    match config.store.backend {
         opale_apim::config::StoreBackend::Sled => println!(
             "  state       {} (registry, sled)",
-            app.config.data_dir.join("sled").display()
+            config.data_dir.join("sled").display()
         ),
         opale_apim::config::StoreBackend::Postgres => println!(
             "  state       PostgreSQL (registry, shared; this node: {})",
-            app.cluster.node_id
+            startup.node_id
         ),
     }
-    let report = app.audit.open_report();
     println!(
         "  trail       {} ({} records, {})",
-        app.config.data_dir.join("trail").display(),
-        report.records,
-        if report.intact {
+        config.data_dir.join("trail").display(),
+        startup.trail_records,
+        if startup.trail_intact {
             "intact"
         } else {
             "NOT INTACT: see the error above and `admin trace verify`"
         }
     );
-    if let Some(c) = app.audit.cluster() {
+    if let Some((node, records)) = &startup.shipped {
         println!(
-            "              shipped to PostgreSQL as the chain of {} ({} records there)",
-            c.node(),
-            c.progress().seq
+            "              shipped to PostgreSQL as the chain of {node} ({records} records there)"
         );
     }
     println!();

@@ -143,7 +143,7 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
     };
     config.sandbox.crls = vec![crl_path];
     let (app, _) = opale_apim::app::App::build(config).unwrap();
-    let app = std::sync::Arc::new(app);
+    let planes = app.planes();
     let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = opale_apim::server::Listeners {
         sandbox: bind().await,
@@ -153,7 +153,7 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
     let addr = listeners.sandbox.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(opale_apim::server::run_workers(
-        app,
+        (planes.server, planes.tasks),
         listeners,
         support::WORKERS,
         async {

@@ -11,6 +11,10 @@
 //! `DESIGN §N`, a citation cut at the end of a line, and "DESIGN has no
 //! row"). This file is the only exception. Needs `git`: without it, or
 //! outside a git checkout, the test fails and says so.
+//!
+//! Also: no source file but `src/app.rs` takes the whole `App` (`&App`,
+//! `Arc<App>`); each plane gets its own state (docs/architecture.md
+//! "State per plane").
 
 use std::path::Path;
 use std::process::Command;
@@ -124,4 +128,37 @@ fn the_patterns_catch_every_form_of_citation() {
     ] {
         assert!(!points_outside(fine), "caught by mistake: {fine}");
     }
+}
+
+/// Whether `line` hands the whole `App` around.
+fn takes_the_app(line: &str) -> bool {
+    line.contains("Arc<App>")
+        || line
+            .match_indices("&App")
+            .any(|(at, _)| !line[at + 4..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+}
+
+#[test]
+fn only_the_builder_takes_the_app() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found: Vec<String> = tracked_files(root)
+        .iter()
+        .filter(|name| name.starts_with("src/") && name.ends_with(".rs") && *name != "src/app.rs")
+        .flat_map(|name| {
+            let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| takes_the_app(line))
+                .map(|(i, line)| format!("{name}:{}: {}", i + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "only src/app.rs may take the whole App; give the plane its own state:\n{}",
+        found.join("\n")
+    );
+    assert!(takes_the_app("fn f(app: &App) {"));
+    assert!(takes_the_app("app: Arc<App>,"));
+    assert!(!takes_the_app("fn f(a: &AppError) {"));
 }

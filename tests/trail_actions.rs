@@ -59,7 +59,7 @@ async fn system_actions_have_a_typed_actor_and_no_http_method() {
         assert_eq!(r.code(), "910500");
     }
     // A reload by signal, through the same handler `serve` installs.
-    tokio::spawn(opale_apim::reload::hangups(s.app()).unwrap());
+    tokio::spawn(opale_apim::reload::hangups(s.reloader()).unwrap());
     let pid = std::process::id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-HUP", &pid])

@@ -3,8 +3,8 @@
 //! `docs/openapi-admin.yaml`. An unknown path or method is a 404 naming
 //! the call. Also the request-body readers the handlers share.
 
+use super::Admin;
 use super::{ApiError, certs, environments, notices, partners, reload, security, tokens, trace};
-use crate::app::App;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
 use crate::server::{BodyError, RequestBody};
@@ -28,11 +28,11 @@ pub(super) type Answer = Result<Response<Body>, ApiError>;
 /// One admin operation.
 type Handler = fn(Call) -> Pin<Box<dyn Future<Output = Answer> + Send>>;
 
-/// A routed request: the app, the request and its path parameters
+/// A routed request: the admin plane, the request and its path parameters
 /// (percent-decoded).
 pub(super) struct Call {
     /// The application state.
-    pub app: Arc<App>,
+    pub admin: Arc<Admin>,
     /// The request (its body not yet read).
     pub req: Request<RequestBody>,
     params: Vec<(String, String)>,
@@ -119,7 +119,7 @@ static ROUTER: LazyLock<Router<Vec<(Method, Handler)>>> = LazyLock::new(|| {
 });
 
 /// Dispatches an authenticated admin request to its operation.
-pub async fn route(app: &Arc<App>, req: Request<RequestBody>) -> Answer {
+pub async fn route(admin: &Arc<Admin>, req: Request<RequestBody>) -> Answer {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let found = ROUTER.at(&path).ok().and_then(|m| {
         let (_, handler) = m.value.iter().find(|(method, _)| method == req.method())?;
@@ -137,8 +137,8 @@ pub async fn route(app: &Arc<App>, req: Request<RequestBody>) -> Answer {
     });
     match found {
         Some((handler, params)) => {
-            let app = app.clone();
-            handler(Call { app, req, params }).await
+            let admin = admin.clone();
+            handler(Call { admin, req, params }).await
         }
         None => Err(not_found(req.method(), req.uri().path(), &path)),
     }
@@ -160,12 +160,12 @@ async fn metrics(c: Call) -> Answer {
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
         with_store_metrics(
-            c.app.metrics.render(
-                (c.app.audit.stats(), c.app.audit.intact()),
-                &c.app.registry.snapshot(),
+            c.admin.metrics.render(
+                (c.admin.audit.stats(), c.admin.audit.intact()),
+                &c.admin.registry.snapshot(),
             ),
-            &c.app.cluster,
-            &c.app.audit,
+            &c.admin.cluster,
+            &c.admin.audit,
         ),
     ))
 }
@@ -186,11 +186,11 @@ fn with_store_metrics(
 
 /// Runs a registry operation (which flushes to disk) off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(
-    app: &Arc<App>,
-    op: impl FnOnce(&App) -> Result<T, RegistryError> + Send + 'static,
+    admin: &Arc<Admin>,
+    op: impl FnOnce(&Admin) -> Result<T, RegistryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || op(&app))
+    let admin = admin.clone();
+    tokio::task::spawn_blocking(move || op(&admin))
         .await
         .map_err(|_| interrupted())?
         .map_err(ApiError::from)

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 /// `GET /admin/v1/applications/{client_id}/certificates`
 pub(super) async fn list(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let app_rec = s.application("client_id", c.param("client_id"))?;
     Ok(respond::json(
         StatusCode::OK,
@@ -30,8 +30,8 @@ pub(super) async fn revoke(c: Call) -> Answer {
         c.param("thumbprint").to_owned(),
     );
     let now = OffsetDateTime::now_utc();
-    blocking(&c.app, move |app| {
-        app.registry.revoke_certificate(&id, &thumb, now)
+    blocking(&c.admin, move |admin| {
+        admin.registry.revoke_certificate(&id, &thumb, now)
     })
     .await?;
     Ok(respond::empty(StatusCode::NO_CONTENT))
@@ -41,13 +41,13 @@ pub(super) async fn revoke(c: Call) -> Answer {
 /// `csr`) or registers (`certificate`) a certificate → 201.
 pub(super) async fn add(c: Call) -> Answer {
     let client_id = c.param("client_id").to_owned();
-    let (app, input): (_, CertificateRequest) = (c.app, read_json(c.req).await?);
-    let environment = app
+    let (admin, input): (_, CertificateRequest) = (c.admin, read_json(c.req).await?);
+    let environment = admin
         .registry
         .snapshot()
         .application("client_id", &client_id)?
         .environment;
-    let env = app.env(environment);
+    let env = admin.reloader.env(environment);
     let now = OffsetDateTime::now_utc();
     let (der, origin) = match (input.csr, input.certificate) {
         (Some(csr), None) => {
@@ -79,7 +79,7 @@ pub(super) async fn add(c: Call) -> Answer {
         }
     };
     let record = record(&client_id, environment, &der, origin, now)?;
-    let stored = blocking(&app, move |app| app.registry.add_certificate(record)).await?;
+    let stored = blocking(&admin, move |admin| admin.registry.add_certificate(record)).await?;
     let mut body = serde_json::to_value(&stored).unwrap_or_default();
     body["certificate"] = json!(stored.pem);
     Ok(respond::json(StatusCode::CREATED, &body))
@@ -88,9 +88,11 @@ pub(super) async fn add(c: Call) -> Answer {
 /// `POST /admin/v1/admins`: registers another admin certificate (must
 /// chain to `ca.pem`) → 201.
 pub(super) async fn add_admin(c: Call) -> Answer {
-    let (app, input): (_, AdminRequest) = (c.app, read_json(c.req).await?);
+    let (admin, input): (_, AdminRequest) = (c.admin, read_json(c.req).await?);
     let chain = pki::parse_certificate_chain(&input.certificate).map_err(cert_error)?;
-    app.trust()
+    admin
+        .reloader
+        .trust()
         .admin
         .verifier
         .verdict(&chain)
@@ -103,7 +105,7 @@ pub(super) async fn add_admin(c: Call) -> Answer {
         subject: info.subject,
         registered_at: OffsetDateTime::now_utc(),
     };
-    let stored = blocking(&app, move |app| app.registry.add_admin(record)).await?;
+    let stored = blocking(&admin, move |admin| admin.registry.add_admin(record)).await?;
     Ok(respond::json(StatusCode::CREATED, &stored))
 }
 

@@ -16,7 +16,7 @@ pub(super) async fn list(c: Call) -> Answer {
         .map(|e| {
             json!({
                 "environment": e,
-                "maintenance": c.app.availability.maintenance(*e).as_deref(),
+                "maintenance": c.admin.availability.maintenance(*e).as_deref(),
             })
         })
         .collect();
@@ -33,13 +33,13 @@ pub(super) async fn close(c: Call) -> Answer {
             "between 1 and 86400 seconds",
         ));
     }
-    set(c.app, env, Some(m)).await
+    set(c.admin, env, Some(m)).await
 }
 
 /// `DELETE /admin/v1/environments/{environment}/maintenance`: reopens it.
 pub(super) async fn open(c: Call) -> Answer {
     let env = environment(&c)?;
-    set(c.app, env, None).await
+    set(c.admin, env, None).await
 }
 
 fn environment(c: &Call) -> Result<Environment, ApiError> {
@@ -55,11 +55,11 @@ fn environment(c: &Call) -> Result<Environment, ApiError> {
 
 /// Stores the state (a disk write) off the async threads → 204.
 async fn set(
-    app: std::sync::Arc<crate::app::App>,
+    admin: std::sync::Arc<crate::admin::Admin>,
     env: Environment,
     m: Option<Maintenance>,
 ) -> Answer {
-    tokio::task::spawn_blocking(move || app.availability.set(env, m))
+    tokio::task::spawn_blocking(move || admin.availability.set(env, m))
         .await
         .map_err(|_| interrupted())?
         .map_err(ApiError::from)?;

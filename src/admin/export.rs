@@ -8,9 +8,9 @@
 //! known: a trail that cannot be read from the start is a 500 (503 while the cluster's PostgreSQL does not answer). An error
 //! later, once the 200 is sent, can only end the body early; it is logged.
 
+use super::Admin;
 use super::api::{Answer, interrupted};
 use super::trace::trail_error;
-use crate::app::App;
 use crate::audit::AuditError;
 use crate::audit::query::{self, Filter};
 use bytes::Bytes;
@@ -32,9 +32,9 @@ const CHANNEL_DEPTH: usize = 4;
 type Chunk = Result<Bytes, AuditError>;
 
 /// Streams the records matching `filter`, newest first, as JSON Lines.
-pub(super) async fn stream(app: Arc<App>, filter: Filter) -> Answer {
+pub(super) async fn stream(admin: Arc<Admin>, filter: Filter) -> Answer {
     let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
-    let scan = tokio::task::spawn_blocking(move || produce(&app, &filter, &tx));
+    let scan = tokio::task::spawn_blocking(move || produce(&admin, &filter, &tx));
     let first = match rx.recv().await {
         Some(Ok(bytes)) => Some(bytes),
         Some(Err(e)) => return Err(trail_error(e)),
@@ -55,9 +55,9 @@ pub(super) async fn stream(app: Arc<App>, filter: Filter) -> Answer {
 
 /// The scan (blocking): fills chunks and sends each when full, then the
 /// rest or the error. Stops when the body is dropped.
-fn produce(app: &App, filter: &Filter, tx: &mpsc::Sender<Chunk>) {
+fn produce(admin: &Admin, filter: &Filter, tx: &mpsc::Sender<Chunk>) {
     let mut buf = Vec::with_capacity(CHUNK_BYTES);
-    let scanned = query::for_each_matching(&app.audit, filter, |r| {
+    let scanned = query::for_each_matching(&admin.audit, filter, |r| {
         if serde_json::to_writer(&mut buf, &r).is_ok() {
             buf.push(b'\n');
         }

@@ -29,7 +29,6 @@ pub mod types;
 pub use api::parse_json;
 pub use error::ApiError;
 
-use crate::app::App;
 use crate::audit::{self, Actor, AdminAction, Code};
 use crate::chain::Control;
 use crate::domain::Plane;
@@ -43,25 +42,59 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What the admin listener runs on: the admin API, the dashboards and the
+/// DataPass webhook (built by `crate::app::App::planes`).
+pub struct Admin {
+    /// Partners, applications, certificates, admins.
+    pub(crate) registry: Arc<crate::registry::Registry>,
+    /// Token introspection and revocation, the deny-list.
+    pub(crate) oauth: Arc<crate::oauth::Oauth>,
+    /// Maintenance per environment.
+    pub(crate) availability: Arc<crate::availability::Availability>,
+    /// Quota usage shown on the partner dashboard.
+    pub(crate) quotas: Arc<crate::quota::Quotas>,
+    /// The trail: appended to, queried, verified, purged.
+    pub(crate) audit: Arc<crate::audit::Auditor>,
+    /// Series counted per request and exposed on `/metrics`.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Security events (listed, cleared).
+    pub(crate) abuse: Arc<crate::abuse::Abuse>,
+    /// This node's store health and propagation figures.
+    pub(crate) cluster: Arc<crate::cluster::Cluster>,
+    /// Expiry notices (listed).
+    pub(crate) notices: Arc<crate::notify::Notices>,
+    /// `POST /admin/v1/reload`, and the TLS state certificates are checked
+    /// against.
+    pub(crate) reloader: Arc<crate::reload::Reloader>,
+    /// `[audit] retention_days`.
+    pub(crate) retention_days: u32,
+    /// `[datapass]`.
+    pub(crate) datapass: crate::config::DatapassSettings,
+}
+
 /// Handles one request on the admin listener, and traces it with the
 /// acting admin and, for a change, the entities before and after.
-pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) -> Response<Body> {
+pub async fn handle(
+    admin: &Arc<Admin>,
+    conn: &ConnInfo,
+    req: Request<RequestBody>,
+) -> Response<Body> {
     // Authenticated by its HMAC signature, not by a certificate.
     if req.uri().path() == crate::datapass::PATH {
-        return crate::datapass::handle(app, conn, req).await;
+        return crate::datapass::handle(admin, conn, req).await;
     }
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
-    let before = app.registry.snapshot();
+    let before = admin.registry.snapshot();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
     let caller = audit::http::Caller::known(is_admin.is_ok());
     let outcome = if crate::dashboard::is_dashboard(req.uri().path()) {
-        Ok(crate::dashboard::handle(app, conn, is_admin.is_ok(), req).await)
+        Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), req).await)
     } else {
         match is_admin.and_then(|()| same_origin_call(&req)) {
             Err(e) => Err(e),
-            Ok(()) => api::route(app, req).await,
+            Ok(()) => api::route(admin, req).await,
         }
     };
     let resp = match outcome {
@@ -73,7 +106,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
         }
     };
     let (b, a) = if mutating {
-        changes::changes(&before, &app.registry.snapshot())
+        changes::changes(&before, &admin.registry.snapshot())
     } else {
         (Value::Null, Value::Null)
     };
@@ -82,7 +115,7 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
         thumbprint: p.thumbprint.to_string(),
     });
     trace.admin = Some(AdminAction::change(b, a));
-    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
+    audit::http::finish(&admin.audit, &admin.metrics, (trace, caller), resp, started).await
 }
 
 /// An admin is a client certificate that chains to the root CA (`ca.pem`)

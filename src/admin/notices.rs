@@ -11,6 +11,6 @@ use hyper::StatusCode;
 /// (same `partner_id` semantics as `GET /admin/v1/applications`).
 pub(super) async fn list(c: Call) -> Answer {
     let partner = ApplicationQuery::parse(c.query()).partner_id;
-    let list = c.app.notices.list(partner.as_deref());
+    let list = c.admin.notices.list(partner.as_deref());
     Ok(respond::json(StatusCode::OK, &list))
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 /// `GET /admin/v1/partners`, oldest first.
 pub(super) async fn list_partners(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let mut list: Vec<_> = s.partners.values().collect();
     list.sort_by_key(|p| p.created_at);
     Ok(respond::json(StatusCode::OK, &list))
@@ -22,13 +22,16 @@ pub(super) async fn list_partners(c: Call) -> Answer {
 pub(super) async fn create_partner(c: Call) -> Answer {
     let input: NewPartner = read_json(c.req).await?;
     let now = OffsetDateTime::now_utc();
-    let p = blocking(&c.app, move |app| app.registry.create_partner(input, now)).await?;
+    let p = blocking(&c.admin, move |admin| {
+        admin.registry.create_partner(input, now)
+    })
+    .await?;
     Ok(respond::json(StatusCode::CREATED, &p))
 }
 
 /// `GET /admin/v1/partners/{id}`: the partner and its applications.
 pub(super) async fn show_partner(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let partner = s.partner("id", c.param("id"))?;
     let mut apps: Vec<&Application> = s
         .applications
@@ -45,13 +48,16 @@ pub(super) async fn show_partner(c: Call) -> Answer {
 pub(super) async fn update_partner(c: Call) -> Answer {
     let id = c.param("id").to_owned();
     let patch: PartnerPatch = read_json(c.req).await?;
-    let p = blocking(&c.app, move |app| app.registry.update_partner(&id, patch)).await?;
+    let p = blocking(&c.admin, move |admin| {
+        admin.registry.update_partner(&id, patch)
+    })
+    .await?;
     Ok(respond::json(StatusCode::OK, &p))
 }
 
 /// `GET /admin/v1/applications?partner_id=`, oldest first.
 pub(super) async fn list_applications(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let partner = ApplicationQuery::parse(c.query()).partner_id;
     let mut list: Vec<&Application> = s
         .applications
@@ -70,8 +76,8 @@ pub(super) async fn list_applications(c: Call) -> Answer {
 pub(super) async fn create_application(c: Call) -> Answer {
     let input: NewApplication = read_json(c.req).await?;
     let now = OffsetDateTime::now_utc();
-    let created = blocking(&c.app, move |app| {
-        app.registry.create_application(input, now)
+    let created = blocking(&c.admin, move |admin| {
+        admin.registry.create_application(input, now)
     })
     .await?;
     let mut body = to_value(&created.application);
@@ -82,7 +88,7 @@ pub(super) async fn create_application(c: Call) -> Answer {
 /// `GET /admin/v1/applications/{client_id}`: the application and its
 /// certificates.
 pub(super) async fn show_application(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let app_rec = s.application("client_id", c.param("client_id"))?;
     let mut body = to_value(app_rec);
     body["certificates"] = to_value(&s.certificates_of(&app_rec.client_id));
@@ -93,8 +99,8 @@ pub(super) async fn show_application(c: Call) -> Answer {
 pub(super) async fn update_application(c: Call) -> Answer {
     let id = c.param("client_id").to_owned();
     let patch: ApplicationPatch = read_json(c.req).await?;
-    let a = blocking(&c.app, move |app| {
-        app.registry.update_application(&id, patch)
+    let a = blocking(&c.admin, move |admin| {
+        admin.registry.update_application(&id, patch)
     })
     .await?;
     Ok(respond::json(StatusCode::OK, &a))
@@ -102,7 +108,7 @@ pub(super) async fn update_application(c: Call) -> Answer {
 
 /// `GET /admin/v1/admins`, oldest first.
 pub(super) async fn list_admins(c: Call) -> Answer {
-    let s = c.app.registry.snapshot();
+    let s = c.admin.registry.snapshot();
     let mut list: Vec<_> = s.admins.values().collect();
     list.sort_by_key(|a| a.registered_at);
     Ok(respond::json(StatusCode::OK, &list))

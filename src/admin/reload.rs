@@ -5,7 +5,7 @@
 
 use super::ApiError;
 use super::api::{Answer, Call, MAX_BODY, interrupted, parse_json, read_limited};
-use crate::reload;
+
 use crate::respond;
 use hyper::StatusCode;
 use serde::Deserialize;
@@ -21,8 +21,8 @@ pub(super) async fn reload(c: Call) -> Answer {
     if !bytes.iter().all(u8::is_ascii_whitespace) {
         let ReloadRequest {} = parse_json(&bytes)?;
     }
-    let app = c.app.clone();
-    let reloaded = tokio::task::spawn_blocking(move || reload::reload(&app))
+    let admin = c.admin.clone();
+    let reloaded = tokio::task::spawn_blocking(move || crate::reload::reload(&admin.reloader))
         .await
         .map_err(|_| interrupted())?
         .map_err(|e| {

@@ -10,14 +10,14 @@ use hyper::StatusCode;
 
 /// `GET /admin/v1/security-events`: open events, newest first.
 pub(super) async fn list(c: Call) -> Answer {
-    Ok(respond::json(StatusCode::OK, &c.app.abuse.open_events()))
+    Ok(respond::json(StatusCode::OK, &c.admin.abuse.open_events()))
 }
 
 /// `POST /admin/v1/security-events/{id}/clear` → 200 with the event,
 /// which leaves the open list (a durable delete); 404 if none is open.
 pub(super) async fn clear(c: Call) -> Answer {
-    let (app, id) = (c.app.clone(), c.param("id").to_owned());
-    let cleared = tokio::task::spawn_blocking(move || app.abuse.clear(&id))
+    let (admin, id) = (c.admin.clone(), c.param("id").to_owned());
+    let cleared = tokio::task::spawn_blocking(move || admin.abuse.clear(&id))
         .await
         .map_err(|_| interrupted())?;
     match cleared {

@@ -1,9 +1,9 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009) for admins, and
 //! client-secret rotation.
 
+use super::Admin;
 use super::ApiError;
 use super::api::{Answer, Call, blocking, read_limited};
-use crate::app::App;
 use crate::domain::{ClientId, Status};
 use crate::oauth::{self, AccessClaims, unix_now};
 use crate::respond::{self, Body};
@@ -20,11 +20,11 @@ pub(super) async fn introspect(c: Call) -> Answer {
         Err(e) => return Ok(oauth_error(&e)),
     };
     let now = unix_now();
-    let active = c.app.oauth.identify(&token).and_then(|(authority, _)| {
+    let active = c.admin.oauth.identify(&token).and_then(|(authority, _)| {
         authority
-            .verify(&token, &c.app.oauth.denylist, now)
+            .verify(&token, &c.admin.oauth.denylist, now)
             .ok()
-            .filter(|claims| client_active(&c.app, claims))
+            .filter(|claims| client_active(&c.admin, claims))
     });
     let body = match active {
         None => json!({"active": false}),
@@ -52,11 +52,11 @@ pub(super) async fn revoke(c: Call) -> Answer {
         Ok(token) => token,
         Err(e) => return Ok(oauth_error(&e)),
     };
-    if let Some((_, claims)) = c.app.oauth.identify(&token) {
+    if let Some((_, claims)) = c.admin.oauth.identify(&token) {
         let (jti, exp) = (claims.jti.clone(), claims.exp);
         if exp > unix_now() {
-            let app = c.app.clone();
-            tokio::task::spawn_blocking(move || app.oauth.denylist.revoke(&jti, exp))
+            let admin = c.admin.clone();
+            tokio::task::spawn_blocking(move || admin.oauth.denylist.revoke(&jti, exp))
                 .await
                 .map_err(|_| internal())?
                 .map_err(ApiError::from)?;
@@ -68,7 +68,10 @@ pub(super) async fn revoke(c: Call) -> Answer {
 /// `POST /admin/v1/applications/{client_id}/secret`: a new secret, shown once.
 pub(super) async fn rotate_secret(c: Call) -> Answer {
     let client_id = c.param("client_id").to_owned();
-    let secret = blocking(&c.app, move |app| app.registry.rotate_secret(&client_id)).await?;
+    let secret = blocking(&c.admin, move |admin| {
+        admin.registry.rotate_secret(&client_id)
+    })
+    .await?;
     Ok(respond::json(StatusCode::OK, &secret))
 }
 
@@ -84,8 +87,8 @@ async fn form_token(req: Request<RequestBody>) -> Result<Result<String, ApiError
     Ok(token_param(content_type.as_deref(), &body))
 }
 
-fn client_active(app: &App, claims: &AccessClaims) -> bool {
-    let snap = app.registry.snapshot();
+fn client_active(admin: &Admin, claims: &AccessClaims) -> bool {
+    let snap = admin.registry.snapshot();
     snap.applications
         .get(&ClientId::new(claims.client_id.as_str()))
         .filter(|a| a.status == Status::Active)

@@ -3,11 +3,11 @@
 //! runs on the blocking pool, never on the worker threads that also serve
 //! partners; the export is streamed from its scan (see [`super::export`]).
 
+use super::Admin;
 use super::ApiError;
 use super::api::{Answer, Call, MAX_BODY, interrupted, parse_json, read_json, read_limited};
 use super::export;
 use super::types::{PurgeRequest, TraceQuery, VerifyRequest};
-use crate::app::App;
 use crate::audit::AuditError;
 use crate::audit::cluster::ClusterError;
 use crate::audit::query::{self, Filter};
@@ -34,14 +34,14 @@ pub(super) async fn list(c: Call) -> Answer {
         None => DEFAULT_LIMIT,
     };
     let f = filter(&q)?;
-    scan(c.app, move |app| query::list(&app.audit, &f, limit)).await
+    scan(c.admin, move |admin| query::list(&admin.audit, &f, limit)).await
 }
 
 /// `GET /admin/v1/trace/export`: JSON Lines, newest first, same filters,
 /// streamed as the scan goes.
 pub(super) async fn export(c: Call) -> Answer {
     let f = filter(&TraceQuery::parse(c.query()))?;
-    export::stream(c.app, f).await
+    export::stream(c.admin, f).await
 }
 
 /// `POST /admin/v1/trace/verify` with an optional `{"checkpoint": text}`:
@@ -53,8 +53,8 @@ pub(super) async fn verify(c: Call) -> Answer {
     } else {
         parse_json(&bytes)?
     };
-    scan(c.app, move |app| {
-        app.audit.verify(input.checkpoint.as_deref())
+    scan(c.admin, move |admin| {
+        admin.audit.verify(input.checkpoint.as_deref())
     })
     .await
 }
@@ -62,8 +62,8 @@ pub(super) async fn verify(c: Call) -> Answer {
 /// `GET /admin/v1/trace/checkpoint`: the latest signed checkpoint, as
 /// text, to be kept elsewhere and given back to `verify` later.
 pub(super) async fn checkpoint(c: Call) -> Answer {
-    let app = c.app;
-    let text = tokio::task::spawn_blocking(move || app.audit.checkpoint())
+    let admin = c.admin;
+    let text = tokio::task::spawn_blocking(move || admin.audit.checkpoint())
         .await
         .map_err(|_| interrupted())?
         .map_err(trail_error)?;
@@ -77,7 +77,7 @@ pub(super) async fn checkpoint(c: Call) -> Answer {
 /// `GET /admin/v1/stats` (same filters).
 pub(super) async fn stats(c: Call) -> Answer {
     let f = filter(&TraceQuery::parse(c.query()))?;
-    scan(c.app, move |app| query::stats(&app.audit, &f)).await
+    scan(c.admin, move |admin| query::stats(&admin.audit, &f)).await
 }
 
 /// `POST /admin/v1/trace/purge`: deletes the segments whose records are
@@ -88,7 +88,7 @@ pub(super) async fn purge(c: Call) -> Answer {
     let input: PurgeRequest = read_json(c.req).await?;
     let cutoff = OffsetDateTime::parse(&input.before, &Rfc3339)
         .map_err(|_| ApiError::bad_request("before", "not an RFC 3339 time"))?;
-    let days = c.app.config.audit.retention_days;
+    let days = c.admin.retention_days;
     let latest = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
     if cutoff > latest {
         return Err(ApiError::bad_request(
@@ -99,18 +99,18 @@ pub(super) async fn purge(c: Call) -> Answer {
             ),
         ));
     }
-    scan(c.app, move |app| app.audit.purge_before(cutoff)).await
+    scan(c.admin, move |admin| admin.audit.purge_before(cutoff)).await
 }
 
 /// Runs a read of the trail on the blocking pool → 200 with its JSON.
 async fn scan<T>(
-    app: Arc<App>,
-    read: impl FnOnce(&App) -> Result<T, AuditError> + Send + 'static,
+    admin: Arc<Admin>,
+    read: impl FnOnce(&Admin) -> Result<T, AuditError> + Send + 'static,
 ) -> Answer
 where
     T: Serialize + Send + 'static,
 {
-    let value = tokio::task::spawn_blocking(move || read(&app))
+    let value = tokio::task::spawn_blocking(move || read(&admin))
         .await
         .map_err(|_| interrupted())?
         .map_err(trail_error)?;

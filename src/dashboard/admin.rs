@@ -4,7 +4,7 @@
 
 use super::html::{message, page};
 use super::{DashboardError, off_thread, page as respond_page, redirect};
-use crate::app::App;
+use crate::admin::Admin;
 use crate::audit::TraceEvent;
 use crate::audit::query;
 use crate::domain::Status;
@@ -21,12 +21,12 @@ use std::sync::Arc;
 const WINDOW: usize = 5000;
 
 /// The page (the trace scan runs off the serving thread).
-pub async fn render(app: &Arc<App>) -> Result<Markup, DashboardError> {
-    let (denials, top, actions) = off_thread(app, activity).await?;
+pub async fn render(state: &Arc<Admin>) -> Result<Markup, DashboardError> {
+    let (denials, top, actions) = off_thread(state, activity).await?;
     let body = html! {
-        (trail_banner(app.audit.open_report()))
-        (security_events(&app.abuse.open_events()))
-        (partners(&app.registry.snapshot()))
+        (trail_banner(state.audit.open_report()))
+        (security_events(&state.abuse.open_events()))
+        (partners(&state.registry.snapshot()))
         (counts(
             "Refus récents par contrôle / Recent denials by control",
             "Contrôle / control",
@@ -200,11 +200,11 @@ type Activity = (
 
 /// Denials by control, calls by partner name, and the last 20 admin
 /// changes, over the newest [`WINDOW`] records. Blocking: reads the store.
-fn activity(app: &App) -> Activity {
-    let snap = app.registry.snapshot();
+fn activity(state: &Admin) -> Activity {
+    let snap = state.registry.snapshot();
     let (mut denials, mut top, mut actions, mut seen) =
         (BTreeMap::new(), BTreeMap::new(), Vec::new(), 0);
-    let scanned = query::scan_newest(&app.audit, None, |r| {
+    let scanned = query::scan_newest(&state.audit, None, |r| {
         seen += 1;
         let e = r.event;
         if e.plane == crate::domain::Plane::Admin {
@@ -233,7 +233,7 @@ fn activity(app: &App) -> Activity {
 }
 
 /// `POST /dashboard/partners/{id}/suspend|resume`, same-origin forms only.
-pub async fn action(app: &Arc<App>, req: &Request<RequestBody>, path: &str) -> Response<Body> {
+pub async fn action(state: &Arc<Admin>, req: &Request<RequestBody>, path: &str) -> Response<Body> {
     let same_origin = match req
         .headers()
         .get("sec-fetch-site")
@@ -257,7 +257,7 @@ pub async fn action(app: &Arc<App>, req: &Request<RequestBody>, path: &str) -> R
         ["", "dashboard", "partners", id, "resume"] => (*id, "active"),
         _ => return respond_page(StatusCode::NOT_FOUND, message("OPALE", "Not found.")),
     };
-    let (app2, id) = (app.clone(), id.to_owned());
+    let (app2, id) = (state.clone(), id.to_owned());
     let patch = PartnerPatch {
         status: Some(status.into()),
         ..PartnerPatch::default()

@@ -10,7 +10,7 @@ mod explain;
 mod html;
 mod partner;
 
-use crate::app::App;
+use crate::admin::Admin;
 use crate::registry::Partner;
 use crate::registry::admission::{self, Purpose};
 use crate::respond::{self, Body};
@@ -43,7 +43,7 @@ enum Viewer {
 /// Serves a dashboard request; `is_admin` says whether the connection
 /// carries a registered admin certificate.
 pub async fn handle(
-    app: &Arc<App>,
+    state: &Arc<Admin>,
     conn: &ConnInfo,
     is_admin: bool,
     req: Request<RequestBody>,
@@ -51,7 +51,7 @@ pub async fn handle(
     let viewer = if is_admin {
         Some(Viewer::Admin)
     } else {
-        partner_of(app, conn).map(Viewer::Partner)
+        partner_of(state, conn).map(Viewer::Partner)
     };
     let Some(viewer) = viewer else {
         let (status, msg) = match conn.peer {
@@ -69,10 +69,12 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     match (req.method(), viewer) {
         (&Method::GET, Viewer::Partner(p)) if path == "/dashboard" => {
-            rendered(partner::render(app, p).await)
+            rendered(partner::render(state, p).await)
         }
-        (&Method::GET, Viewer::Admin) if path == "/dashboard" => rendered(admin::render(app).await),
-        (&Method::POST, Viewer::Admin) => admin::action(app, &req, &path).await,
+        (&Method::GET, Viewer::Admin) if path == "/dashboard" => {
+            rendered(admin::render(state).await)
+        }
+        (&Method::POST, Viewer::Admin) => admin::action(state, &req, &path).await,
         _ => page(
             StatusCode::NOT_FOUND,
             html::message("OPALE", "Page introuvable. / Not found."),
@@ -84,11 +86,11 @@ pub async fn handle(
 /// parsed) on tokio's blocking pool, so that the serving thread keeps
 /// serving while it runs.
 async fn off_thread<T: Send + 'static>(
-    app: &Arc<App>,
-    scan: impl FnOnce(&App) -> T + Send + 'static,
+    state: &Arc<Admin>,
+    scan: impl FnOnce(&Admin) -> T + Send + 'static,
 ) -> Result<T, DashboardError> {
-    let app = app.clone();
-    Ok(tokio::task::spawn_blocking(move || scan(&app)).await?)
+    let state = state.clone();
+    Ok(tokio::task::spawn_blocking(move || scan(&state)).await?)
 }
 
 /// The response for a rendered page, or a 500 page.
@@ -108,9 +110,9 @@ fn rendered(result: Result<Markup, DashboardError>) -> Response<Body> {
 /// The partner whose registered, active, unexpired certificate is on the
 /// connection (the handshake proved the key), if the partner is active:
 /// the admission policy's dashboard conditions (`registry::admission`).
-fn partner_of(app: &App, conn: &ConnInfo) -> Option<Partner> {
+fn partner_of(state: &Admin, conn: &ConnInfo) -> Option<Partner> {
     let peer = conn.peer.as_ref()?;
-    let snap = app.registry.snapshot();
+    let snap = state.registry.snapshot();
     let now = time::OffsetDateTime::now_utc();
     admission::admit(&snap, &peer.thumbprint, Purpose::Dashboard { now })
         .ok()

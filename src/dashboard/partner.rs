@@ -6,7 +6,7 @@
 use super::explain::explain;
 use super::html::{bar_chart, page};
 use super::{DashboardError, off_thread};
-use crate::app::App;
+use crate::admin::Admin;
 use crate::audit::TraceEvent;
 use crate::audit::query::{self, Filter};
 use crate::notify::{Delivery, Notice};
@@ -22,19 +22,19 @@ const LAST: usize = 50;
 const DAYS: i64 = 30;
 
 /// The page for `partner` (the trace scan runs off the serving thread).
-pub async fn render(app: &Arc<App>, partner: Partner) -> Result<Markup, DashboardError> {
+pub async fn render(state: &Arc<Admin>, partner: Partner) -> Result<Markup, DashboardError> {
     let now = OffsetDateTime::now_utc();
     let id = partner.id.to_string();
     let (recent, per_day, per_control) =
-        off_thread(app, move |app| activity(app, &id, now)).await?;
+        off_thread(state, move |state| activity(state, &id, now)).await?;
     let points: Vec<(String, u64)> = per_day.into_iter().collect();
     let body = html! {
         p {
             (partner.name) " — SIREN " (partner.siren) " — "
             a href="/dashboard" { "actualiser / refresh" }
         }
-        (applications(app, &partner, now).await)
-        (notices(&app.notices.list(Some(partner.id.as_str()))))
+        (applications(state, &partner, now).await)
+        (notices(&state.notices.list(Some(partner.id.as_str()))))
         section {
             h2 { "Usage par jour (30 jours) / Usage per day (30 days)" }
             (bar_chart("Appels par jour / Calls per day", &points))
@@ -50,8 +50,8 @@ pub async fn render(app: &Arc<App>, partner: Partner) -> Result<Markup, Dashboar
 }
 
 /// Each application: quota left this minute, grant and certificate expiry.
-async fn applications(app: &App, partner: &Partner, now: OffsetDateTime) -> Markup {
-    let snap = app.registry.snapshot();
+async fn applications(state: &Admin, partner: &Partner, now: OffsetDateTime) -> Markup {
+    let snap = state.registry.snapshot();
     let mut apps: Vec<_> = snap
         .applications
         .values()
@@ -61,7 +61,7 @@ async fn applications(app: &App, partner: &Partner, now: OffsetDateTime) -> Mark
     // Read before rendering: with the Redis backend each is a round trip.
     let mut quotas = Vec::with_capacity(apps.len());
     for a in &apps {
-        let q = app
+        let q = state
             .quotas
             .peek(a.environment, &a.client_id, a.quota_per_minute);
         quotas.push(q.await.ok());
@@ -100,7 +100,7 @@ type Activity = (
 
 /// The partner's last [`LAST`] requests, calls per day over [`DAYS`] days
 /// and denials by control. Blocking: reads the store.
-fn activity(app: &App, partner_id: &str, now: OffsetDateTime) -> Activity {
+fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
     let mut per_day = BTreeMap::new();
     for d in 0..DAYS {
         per_day.insert((now - Duration::days(DAYS - 1 - d)).date().to_string(), 0);
@@ -110,7 +110,7 @@ fn activity(app: &App, partner_id: &str, now: OffsetDateTime) -> Activity {
         ..Filter::default()
     };
     let (mut recent, mut per_control) = (Vec::new(), BTreeMap::new());
-    let scanned = query::scan_newest(&app.audit, None, |r| {
+    let scanned = query::scan_newest(&state.audit, None, |r| {
         if !filter.matches(&r) || r.event.plane == crate::domain::Plane::Admin {
             return true;
         }

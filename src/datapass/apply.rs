@@ -12,10 +12,10 @@
 //! application an admin or the abuse detector suspended stays suspended
 //! whatever DataPass sends, until an admin resumes it.
 
-use crate::app::App;
 use crate::datapass::order::{self, Order, Outcome};
 use crate::datapass::payload::{Approval, Event};
 use crate::domain::{ClientId, Environment, PartnerId, Scope, Status};
+use crate::oauth::DenyList;
 use crate::registry::ops::DEFAULT_QUOTA_PER_MINUTE;
 use crate::registry::{
     Application, Grant, Partner, Record, Registry, RegistryError, Snapshot, SuspendedBy, YearBound,
@@ -110,12 +110,13 @@ pub fn approve(
 /// here gets its mark only, so that an older `approve` arriving late
 /// creates nothing.
 pub fn revoke(
-    app: &App,
+    registry: &Registry,
+    denylist: &DenyList,
     event: &Event,
     body_sha256: &str,
     now: OffsetDateTime,
 ) -> Result<Outcome, ApplyError> {
-    let snap = app.registry.snapshot();
+    let snap = registry.snapshot();
     let found = find(&snap, event.environment, &event.request_id);
     if let Some(done) = unless_newer(&snap, event, body_sha256, found) {
         return Ok(done);
@@ -123,11 +124,9 @@ pub fn revoke(
     if let Some(found) = found {
         // Tokens first: a crash in between leaves them revoked and the
         // event unrecorded, for DataPass's retry to apply it whole.
-        app.oauth
-            .denylist
-            .revoke_client(found.client_id.as_str(), now.unix_timestamp())?;
+        denylist.revoke_client(found.client_id.as_str(), now.unix_timestamp())?;
     }
-    Ok(app.registry.apply(|snap| {
+    Ok(registry.apply(|snap| {
         // Again under the write lock: another delivery may have won.
         let found = find(snap, event.environment, &event.request_id);
         if let Some(done) = unless_newer(snap, event, body_sha256, found) {

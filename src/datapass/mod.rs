@@ -21,8 +21,8 @@ pub mod payload;
 pub mod receive;
 pub mod signature;
 
+use crate::admin::Admin;
 use crate::admin::ApiError;
-use crate::app::App;
 use crate::audit::{self, Actor, AdminAction, Code, TraceEvent};
 use crate::chain::Control;
 use crate::domain::{Environment, Plane};
@@ -169,19 +169,23 @@ impl Done {
 }
 
 /// Handles `POST /datapass/webhook` and traces it.
-pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) -> Response<Body> {
+pub async fn handle(
+    state: &Arc<Admin>,
+    conn: &ConnInfo,
+    req: Request<RequestBody>,
+) -> Response<Body> {
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
-    let before = app.registry.snapshot();
+    let before = state.registry.snapshot();
     let mut signed = true;
-    let resp = match receive(app, conn, req).await {
+    let resp = match receive(state, conn, req).await {
         Ok(done) => {
             if let Some(a) = &done.application {
                 trace.caller(a);
             }
             let body = done.answer();
             trace.detail = Some(done.summary);
-            act(&mut trace, &before, &app.registry.snapshot());
+            act(&mut trace, &before, &state.registry.snapshot());
             respond::json(StatusCode::OK, &body)
         }
         Err(e) => {
@@ -190,13 +194,13 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
             let e = ApiError::from(e);
             trace.refuse_with(Control::Admin, Code::Status(e.status.as_u16()), &e.message);
             if authenticated {
-                act(&mut trace, &before, &app.registry.snapshot());
+                act(&mut trace, &before, &state.registry.snapshot());
             }
             e.into_response()
         }
     };
     let caller = audit::http::Caller::known(signed);
-    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
+    audit::http::finish(&state.audit, &state.metrics, (trace, caller), resp, started).await
 }
 
 /// Names DataPass as the actor, with what changed.
@@ -208,12 +212,11 @@ fn act(trace: &mut TraceEvent, before: &Snapshot, after: &Snapshot) {
 
 /// Authenticates, reads and applies one delivery.
 async fn receive(
-    app: &Arc<App>,
+    state: &Arc<Admin>,
     conn: &ConnInfo,
     req: Request<RequestBody>,
 ) -> Result<Done, DatapassError> {
-    let secret = app
-        .config
+    let secret = state
         .datapass
         .webhook_secret
         .clone()
@@ -222,21 +225,21 @@ async fn receive(
         return Err(DatapassError::Method(req.method().clone()));
     }
     let (parts, body) = req.into_parts();
-    let cap = body_cap(app, conn);
+    let cap = body_cap(state, conn);
     let signed = receive::signed(&parts.headers, body, &secret, cap).await?;
     // Authenticated from here on.
     let header = header_environment(&parts.headers)?;
     let delivery = payload::parse(&signed.body)?;
     agrees(header, &delivery)?;
-    act_on(app, delivery, signed.sha256).await
+    act_on(state, delivery, signed.sha256).await
 }
 
 /// The largest body read: `[datapass] max_body_bytes`, or the gateway's
 /// own cap when smaller (`[limits] max_body_bytes`, and
 /// `unauthenticated_max_body_bytes` on a connection without a verified
 /// client certificate, as DataPass's).
-fn body_cap(app: &App, conn: &ConnInfo) -> u64 {
-    let limits = app.limits();
+fn body_cap(state: &Admin, conn: &ConnInfo) -> u64 {
+    let limits = state.reloader.limits();
     let gateway = if conn.verified() {
         limits.max_body_bytes
     } else {
@@ -244,12 +247,12 @@ fn body_cap(app: &App, conn: &ConnInfo) -> u64 {
             .max_body_bytes
             .min(limits.unauthenticated_max_body_bytes)
     };
-    app.config.datapass.max_body_bytes.min(gateway)
+    state.datapass.max_body_bytes.min(gateway)
 }
 
 /// Applies an authenticated delivery; `body_sha256` identifies it.
 async fn act_on(
-    app: &Arc<App>,
+    state: &Arc<Admin>,
     delivery: Delivery,
     body_sha256: String,
 ) -> Result<Done, DatapassError> {
@@ -260,9 +263,9 @@ async fn act_on(
         }
         Delivery::Approve(event, approval) => {
             let e = event.clone();
-            let outcome = blocking(app, move |app| {
+            let outcome = blocking(state, move |state| {
                 let now = OffsetDateTime::now_utc();
-                apply::approve(&app.registry, &e, &approval, &body_sha256, now)
+                apply::approve(&state.registry, &e, &approval, &body_sha256, now)
                     .map_err(ApplyError::from)
             })
             .await?;
@@ -270,8 +273,14 @@ async fn act_on(
         }
         Delivery::Revoke(event) => {
             let e = event.clone();
-            let outcome = blocking(app, move |app| {
-                apply::revoke(app, &e, &body_sha256, OffsetDateTime::now_utc())
+            let outcome = blocking(state, move |state| {
+                apply::revoke(
+                    &state.registry,
+                    &state.oauth.denylist,
+                    &e,
+                    &body_sha256,
+                    OffsetDateTime::now_utc(),
+                )
             })
             .await?;
             (event, outcome)
@@ -360,11 +369,11 @@ fn clip(s: &str) -> String {
 /// Runs a registry / deny-list operation (which flushes to disk) off the
 /// async threads.
 async fn blocking<T: Send + 'static>(
-    app: &Arc<App>,
-    op: impl FnOnce(&App) -> Result<T, ApplyError> + Send + 'static,
+    state: &Arc<Admin>,
+    op: impl FnOnce(&Admin) -> Result<T, ApplyError> + Send + 'static,
 ) -> Result<T, DatapassError> {
-    let app = app.clone();
-    Ok(tokio::task::spawn_blocking(move || op(&app))
+    let state = state.clone();
+    Ok(tokio::task::spawn_blocking(move || op(&state))
         .await
         .map_err(|_| DatapassError::Interrupted)??)
 }

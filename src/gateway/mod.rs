@@ -11,7 +11,6 @@ mod transmission;
 pub use pipeline::API_PREFIX;
 pub use source::Sources;
 
-use crate::app::App;
 use crate::audit::{self, Code, TraceEvent};
 use crate::chain::{self, Control, Denial, Reason, certificate, hygiene::Correlation};
 use crate::domain::{Environment, Plane};
@@ -65,9 +64,58 @@ impl Route {
     }
 }
 
+/// What the environment listeners run on (built by `crate::app::App::planes`).
+pub struct Gateway {
+    /// Partners, applications, certificates (read as a snapshot per call).
+    pub(crate) registry: Arc<crate::registry::Registry>,
+    /// Token issuers of both environments and the deny-list.
+    pub(crate) oauth: Arc<oauth::Oauth>,
+    /// Per-application quota logs.
+    pub(crate) quotas: Arc<crate::quota::Quotas>,
+    /// Maintenance and the staleness cut-off per environment.
+    pub(crate) availability: Arc<crate::availability::Availability>,
+    /// The production data provider.
+    pub(crate) upstream: Arc<crate::data::upstream::Upstream>,
+    /// Claims transmitted by partners.
+    pub(crate) transmissions: Arc<crate::data::transmitted::Transmissions>,
+    /// The abnormal-usage detector.
+    pub(crate) abuse: Arc<crate::abuse::Abuse>,
+    /// The trail every call is appended to.
+    pub(crate) audit: Arc<crate::audit::Auditor>,
+    /// Series counted per call.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Gateway {
+    /// What the control chain may read for one request on `env`.
+    pub fn chain_context<'s>(
+        &'s self,
+        env: Environment,
+        snapshot: &'s crate::registry::Snapshot,
+    ) -> chain::Context<'s> {
+        chain::Context {
+            env,
+            snapshot,
+            authority: self.oauth.authority(env),
+            denylist: &self.oauth.denylist,
+            quotas: &self.quotas,
+            availability: &self.availability,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The data sources of admitted reads and transmissions.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            upstream: &self.upstream,
+            transmissions: &self.transmissions,
+        }
+    }
+}
+
 /// Handles one request on an environment listener, and traces it.
 pub async fn handle(
-    app: &Arc<App>,
+    gateway: &Arc<Gateway>,
     conn: &ConnInfo,
     env: Environment,
     correlation: &Correlation,
@@ -76,19 +124,26 @@ pub async fn handle(
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Env(env), conn, &req);
     let resp = match Route::of(req.method(), req.uri().path()) {
-        Route::Data => pipeline::data_call(app, conn, env, correlation, req, &mut trace).await,
-        Route::Token => token(app, conn, env, correlation, req, &mut trace).await,
-        Route::Service(s) => service(app, conn, env, s, correlation, &mut trace),
+        Route::Data => pipeline::data_call(gateway, conn, env, correlation, req, &mut trace).await,
+        Route::Token => token(gateway, conn, env, correlation, req, &mut trace).await,
+        Route::Service(s) => service(gateway, conn, env, s, correlation, &mut trace),
         Route::Unknown => unknown(correlation, &req, &mut trace),
     };
     let caller = audit::http::Caller::known(trace.client_id.is_some());
-    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
+    audit::http::finish(
+        &gateway.audit,
+        &gateway.metrics,
+        (trace, caller),
+        resp,
+        started,
+    )
+    .await
 }
 
 /// `POST /token`: the authorization server; a refusal is traced with its
 /// RFC 6749 error code.
 async fn token(
-    app: &Arc<App>,
+    gateway: &Arc<Gateway>,
     conn: &ConnInfo,
     env: Environment,
     correlation: &Correlation,
@@ -97,8 +152,8 @@ async fn token(
 ) -> Response<Body> {
     let id = correlation.echo();
     trace.correlation_id = Some(id.clone());
-    name_caller(app, conn, trace);
-    let context = oauth::TokenContext::new(&app.oauth, &app.registry, env);
+    name_caller(gateway, conn, trace);
+    let context = oauth::TokenContext::new(&gateway.oauth, &gateway.registry, env);
     let (resp, refused) = oauth::token_endpoint(context, conn, req).await;
     if let Some((error, description)) = refused {
         let code = Code::OAuth(error.to_owned());
@@ -109,7 +164,7 @@ async fn token(
 
 /// Health and discovery.
 fn service(
-    app: &App,
+    gateway: &Gateway,
     conn: &ConnInfo,
     env: Environment,
     which: Service,
@@ -118,8 +173,8 @@ fn service(
 ) -> Response<Body> {
     let id = correlation.echo();
     trace.correlation_id = Some(id.clone());
-    name_caller(app, conn, trace);
-    let authority = app.oauth.authority(env);
+    name_caller(gateway, conn, trace);
+    let authority = gateway.oauth.authority(env);
     let body = match which {
         Service::Health => json!({"statut": "UP", "environnement": env}),
         Service::Metadata => oauth::metadata(authority),
@@ -147,8 +202,8 @@ fn unknown(
 
 /// Outside the data pipeline (which learns the caller from step 1), the
 /// trace names the application the presented certificate is registered to.
-fn name_caller(app: &App, conn: &ConnInfo, trace: &mut TraceEvent) {
-    let snapshot = app.registry.snapshot();
+fn name_caller(gateway: &Gateway, conn: &ConnInfo, trace: &mut TraceEvent) {
+    let snapshot = gateway.registry.snapshot();
     if let Some(application) = certificate::registered(conn, &snapshot) {
         trace.caller(application);
     }

@@ -9,9 +9,9 @@
 //! before its body is read, then judges the body's `annee` (rights, quota).
 //! Each step is a function of its own module; this file only orders them.
 
+use super::Gateway;
 use super::source::{self, Query, Reader, Sources};
 use super::transmission;
-use crate::app::App;
 use crate::audit::TraceEvent;
 use crate::chain::{self, Context, Credentials, Denial, Outcome, Reason, hygiene};
 use crate::domain::{Dataset, Environment, Scope};
@@ -37,20 +37,29 @@ enum Operation {
 /// Runs a data call on `env` and answers it; what was learnt goes into
 /// `trace` (the caller, the SIREN, dataset and year, the refusal).
 pub async fn data_call(
-    app: &App,
+    gateway: &Gateway,
     conn: &ConnInfo,
     env: Environment,
     correlation: &hygiene::Correlation,
     req: Request<RequestBody>,
     trace: &mut TraceEvent,
 ) -> Response<Body> {
-    let snapshot = app.registry.snapshot();
-    let cx = app.chain_context(env, &snapshot);
+    let snapshot = gateway.registry.snapshot();
+    let cx = gateway.chain_context(env, &snapshot);
     let id = correlation.echo();
     trace.correlation_id = Some(id.clone());
     let problem = chain::accepts_problem_json(req.headers());
     let mut out = Outcome::default();
-    let result = steps(&cx, app.sources(), conn, correlation, req, &mut out, trace).await;
+    let result = steps(
+        &cx,
+        gateway.sources(),
+        conn,
+        correlation,
+        req,
+        &mut out,
+        trace,
+    )
+    .await;
     // A call refused before step 1 (hygiene, route, availability) is still
     // shown to its partner: the trace names the certificate's application.
     let caller = out
@@ -60,9 +69,9 @@ pub async fn data_call(
         trace.caller(application);
         let ip = conn.remote.ip().to_canonical();
         let denial = result.as_ref().err();
-        if let Some(found) = app.abuse.observe(application, ip, denial, cx.now) {
+        if let Some(found) = gateway.abuse.observe(application, ip, denial, cx.now) {
             // Boxed: rare, and its future would enlarge every call's.
-            Box::pin(app.abuse.act(found, &app.audit, &app.metrics)).await;
+            Box::pin(gateway.abuse.act(found, &gateway.audit, &gateway.metrics)).await;
         }
     }
     let mut resp = match result {

@@ -20,7 +20,6 @@ pub use due::{THRESHOLDS, application_expiry, due, recipient, threshold};
 pub use mail::Mailer;
 pub use record::{Delivery, Notice, Notices, ObjectKind};
 
-use crate::app::App;
 use crate::audit::{ActionKind, Actor, AdminAction, Auditor, TraceEvent};
 use crate::registry::Snapshot;
 use crate::store::StoreError;
@@ -80,10 +79,22 @@ pub struct Pass<'a> {
     pub audit: &'a Auditor,
 }
 
+/// What the notifier task runs on (built by `crate::app::App::planes`).
+pub struct Notifier {
+    /// `[notify]`.
+    pub(crate) settings: crate::config::NotifySettings,
+    /// Applications and partners, read each pass.
+    pub(crate) registry: Arc<crate::registry::Registry>,
+    /// Notices recorded and sent.
+    pub(crate) notices: Arc<Notices>,
+    /// Where each sent notice is traced.
+    pub(crate) audit: Arc<crate::audit::Auditor>,
+}
+
 /// The notice task: one pass at start, then one every
 /// `[notify] check_interval_secs`, until aborted (`server::run_workers`).
-pub async fn run(app: Arc<App>) {
-    let settings = &app.config.notify;
+pub async fn run(notifier: Notifier) {
+    let settings = &notifier.settings;
     let mailer = match Mailer::from_settings(settings) {
         Ok(m) => m,
         Err(e) => {
@@ -95,12 +106,12 @@ pub async fn run(app: Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let snapshot = app.registry.snapshot();
+        let snapshot = notifier.registry.snapshot();
         let pass = Pass {
             snapshot: &snapshot,
-            notices: &app.notices,
+            notices: &notifier.notices,
             mailer: mailer.as_ref(),
-            audit: &app.audit,
+            audit: &notifier.audit,
         };
         let r = pass.run(OffsetDateTime::now_utc()).await;
         if r.sent + r.failed + r.recorded > 0 {

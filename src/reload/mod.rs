@@ -18,8 +18,11 @@ pub use crls::{CrlFile, CrlSet, Stamp};
 pub use trust::{AdminState, EnvState, Handshake, Material, Trust};
 pub use watch::{CRL_POLL_INTERVAL, hangups, watch_crls};
 
-use crate::app::App;
+use crate::audit::Auditor;
 use crate::config::{Config, LimitsSettings, LogSettings};
+use crate::domain::Environment;
+use crate::pki::PkiFiles;
+use crate::server::Edges;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -96,7 +99,65 @@ struct Attached {
     log: Option<LogHook>,
 }
 
-/// The reloadable state of the running gateway (one field of `App`).
+/// The reloadable state of the running gateway, published by a [`Reloader`].
+pub struct Reloader {
+    live: Arc<Live>,
+    /// The configuration read at start (the sections when no file is
+    /// attached; what needs a restart is compared against it).
+    config: Config,
+    pki: PkiFiles,
+    edges: Arc<Edges>,
+    audit: Arc<Auditor>,
+}
+
+impl Reloader {
+    /// A reloader publishing into `live`; a reload also applies the new
+    /// `[limits]` to `edges` and to the trail's summaries of unidentified
+    /// callers.
+    pub(crate) fn new(
+        live: Arc<Live>,
+        config: Config,
+        pki: PkiFiles,
+        edges: Arc<Edges>,
+        audit: Arc<Auditor>,
+    ) -> Self {
+        Reloader {
+            live,
+            config,
+            pki,
+            edges,
+            audit,
+        }
+    }
+
+    /// What `main` tells it about the process: the configuration file to
+    /// re-read and how to replace the log filter (first call wins).
+    pub fn attach(&self, config_file: Option<PathBuf>, log: Option<LogHook>) {
+        self.live.attach(config_file, log);
+    }
+
+    /// The current TLS state of every listener.
+    pub fn trust(&self) -> Arc<Trust> {
+        self.live.trust()
+    }
+
+    /// The current state of one environment (CA, verifier, TLS).
+    pub fn env(&self, environment: Environment) -> Arc<EnvState> {
+        self.live.trust().env(environment).clone()
+    }
+
+    /// The `[limits]` in force.
+    pub fn limits(&self) -> Arc<LimitsSettings> {
+        self.live.limits()
+    }
+
+    /// Where the records of signal-driven reloads go.
+    pub(crate) fn audit(&self) -> &Auditor {
+        &self.audit
+    }
+}
+
+/// The reloadable state of the running gateway.
 pub struct Live {
     trust: ArcSwap<Trust>,
     limits: ArcSwap<LimitsSettings>,
@@ -207,17 +268,17 @@ struct Sections {
 
 /// Re-reads everything (blocking: file reads and key parsing) and, when
 /// every file is good, publishes the new state. Logged either way.
-pub fn reload(app: &App) -> Result<Reloaded, ReloadError> {
-    let live = &app.live;
+pub fn reload(r: &Reloader) -> Result<Reloaded, ReloadError> {
+    let live = &r.live;
     let _one = live.busy.lock().unwrap_or_else(|p| p.into_inner());
-    let result = prepare(app).map(|(trust, sections, filter)| {
+    let result = prepare(r).map(|(trust, sections, filter)| {
         live.trust.store(Arc::new(trust));
         live.limits.store(Arc::new(sections.limits.clone()));
-        app.edges.apply(&sections.limits);
+        r.edges.apply(&sections.limits);
         let thresholds = crate::audit::unidentified::Thresholds::of(&sections.limits);
-        app.audit.unidentified.set_limits(thresholds);
-        let log_filter = apply_log(app, &sections.log, filter);
-        summary(app, log_filter, sections.file.as_deref())
+        r.audit.unidentified.set_limits(thresholds);
+        let log_filter = apply_log(r, &sections.log, filter);
+        summary(r, log_filter, sections.file.as_deref())
     });
     match &result {
         Ok(r) => tracing::info!(
@@ -234,16 +295,16 @@ pub fn reload(app: &App) -> Result<Reloaded, ReloadError> {
 }
 
 /// Reads and builds everything, publishing nothing.
-fn prepare(app: &App) -> Result<(Trust, Sections, Option<EnvFilter>), ReloadError> {
-    let sections = sections(app)?;
+fn prepare(r: &Reloader) -> Result<(Trust, Sections, Option<EnvFilter>), ReloadError> {
+    let sections = sections(r)?;
     // Without a file or a hook there is no new filter to install.
-    let filter = match (&sections.file, log_hook(app)) {
+    let filter = match (&sections.file, log_hook(r)) {
         (Some(file), Some(_)) => Some(new_filter(file, &sections.log.filter)?),
         _ => None,
     };
     let crls = sections.crls.each_ref().map(Vec::as_slice);
-    let policy = Handshake::of(&app.config);
-    let trust = Trust::load(&app.pki, crls, policy, &crate::tls::provider())?;
+    let policy = Handshake::of(&r.config);
+    let trust = Trust::load(&r.pki, crls, policy, &crate::tls::provider())?;
     Ok((trust, sections, filter))
 }
 
@@ -257,8 +318,8 @@ fn new_filter(file: &Path, filter: &str) -> Result<EnvFilter, ReloadError> {
 
 /// Re-reads the CRL files alone when one changed on disk since it was
 /// read: `Ok(Some(CRLs now loaded))`, or `Ok(None)` when none changed.
-pub fn reload_crls_if_changed(app: &App) -> Result<Option<usize>, ReloadError> {
-    let live = &app.live;
+pub fn reload_crls_if_changed(r: &Reloader) -> Result<Option<usize>, ReloadError> {
+    let live = &r.live;
     let _one = live.busy.lock().unwrap_or_else(|p| p.into_inner());
     let current = live.trust();
     if !current.crls_changed() {
@@ -271,8 +332,8 @@ pub fn reload_crls_if_changed(app: &App) -> Result<Option<usize>, ReloadError> {
 }
 
 /// The sections from the configuration file, or the start-up values.
-fn sections(app: &App) -> Result<Sections, ReloadError> {
-    let file = attached_file(app);
+fn sections(r: &Reloader) -> Result<Sections, ReloadError> {
+    let file = attached_file(r);
     let config = match &file {
         Some(path) => {
             Config::load(Some(path))
@@ -282,9 +343,9 @@ fn sections(app: &App) -> Result<Sections, ReloadError> {
                     message: e.to_string(),
                 })?
         }
-        None => app.config.clone(),
+        None => r.config.clone(),
     };
-    if config.log.format != app.config.log.format {
+    if config.log.format != r.config.log.format {
         tracing::warn!("log.format changed: it takes effect at the next restart");
     }
     Ok(Sections {
@@ -295,17 +356,17 @@ fn sections(app: &App) -> Result<Sections, ReloadError> {
     })
 }
 
-fn attached_file(app: &App) -> Option<PathBuf> {
-    app.live.attached.get().and_then(|a| a.config_file.clone())
+fn attached_file(r: &Reloader) -> Option<PathBuf> {
+    r.live.attached.get().and_then(|a| a.config_file.clone())
 }
 
-fn log_hook(app: &App) -> Option<&LogHook> {
-    app.live.attached.get().and_then(|a| a.log.as_ref())
+fn log_hook(r: &Reloader) -> Option<&LogHook> {
+    r.live.attached.get().and_then(|a| a.log.as_ref())
 }
 
 /// Installs the new filter; `None` when there is no hook.
-fn apply_log(app: &App, log: &LogSettings, filter: Option<EnvFilter>) -> Option<String> {
-    let (hook, filter) = (log_hook(app)?, filter?);
+fn apply_log(r: &Reloader, log: &LogSettings, filter: Option<EnvFilter>) -> Option<String> {
+    let (hook, filter) = (log_hook(r)?, filter?);
     match hook(filter) {
         Ok(()) => Some(log.filter.clone()),
         Err(e) => {
@@ -315,8 +376,8 @@ fn apply_log(app: &App, log: &LogSettings, filter: Option<EnvFilter>) -> Option<
     }
 }
 
-fn summary(app: &App, log_filter: Option<String>, file: Option<&Path>) -> Reloaded {
-    let trust = app.live.trust();
+fn summary(r: &Reloader, log_filter: Option<String>, file: Option<&Path>) -> Reloaded {
+    let trust = r.live.trust();
     let server = &trust.material.server;
     let files = |set: &CrlSet| {
         set.files
@@ -344,7 +405,7 @@ fn summary(app: &App, log_filter: Option<String>, file: Option<&Path>) -> Reload
             production: files(&trust.production.crls),
             total: trust.sandbox.crls.ders.len() + trust.production.crls.ders.len(),
         },
-        limits: (*app.live.limits()).clone(),
+        limits: (*r.live.limits()).clone(),
         log_filter,
         config_file: file.map(|p| p.display().to_string()),
     }

@@ -4,8 +4,7 @@
 //! changed on disk, so a revocation published as a new CRL takes effect on
 //! new connections within about a second with no action.
 
-use super::{ReloadError, Reloaded, Stamp, reload, reload_crls_if_changed};
-use crate::app::App;
+use super::{ReloadError, Reloaded, Reloader, Stamp, reload, reload_crls_if_changed};
 use crate::audit::{ActionKind, Actor, AdminAction, Code, TraceEvent};
 use crate::chain::Control;
 use std::future::Future;
@@ -19,21 +18,21 @@ pub const CRL_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Polls the CRL files until the task is dropped. A changed file that
 /// cannot be used is logged once (until it changes again); the CRLs
 /// loaded before stay in force.
-pub async fn watch_crls(app: Arc<App>) {
+pub async fn watch_crls(reloader: Arc<Reloader>) {
     let mut tick = tokio::time::interval(CRL_POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failed: Option<Vec<Stamp>> = None;
     loop {
         tick.tick().await;
-        let app = app.clone();
-        let polled = tokio::task::spawn_blocking(move || poll(&app, failed)).await;
+        let reloader = reloader.clone();
+        let polled = tokio::task::spawn_blocking(move || poll(&reloader, failed)).await;
         failed = polled.unwrap_or(None);
     }
 }
 
 /// One look at the files; returns the stamps of a refused change.
-fn poll(app: &App, failed: Option<Vec<Stamp>>) -> Option<Vec<Stamp>> {
-    let trust = app.live.trust();
+fn poll(reloader: &Reloader, failed: Option<Vec<Stamp>>) -> Option<Vec<Stamp>> {
+    let trust = reloader.trust();
     let now: Vec<Stamp> = [&trust.sandbox, &trust.production]
         .iter()
         .flat_map(|env| env.crls.stamps_now())
@@ -41,7 +40,7 @@ fn poll(app: &App, failed: Option<Vec<Stamp>>) -> Option<Vec<Stamp>> {
     if failed.as_ref() == Some(&now) {
         return failed;
     }
-    match reload_crls_if_changed(app) {
+    match reload_crls_if_changed(reloader) {
         Ok(None) => None,
         Ok(Some(total)) => {
             info!(crls = total, "a CRL file changed: CRLs re-read");
@@ -59,15 +58,15 @@ fn poll(app: &App, failed: Option<Vec<Stamp>>) -> Option<Vec<Stamp>> {
 /// future runs does not kill the process) and returns the loop that
 /// reloads on each.
 #[cfg(unix)]
-pub fn hangups(app: Arc<App>) -> std::io::Result<impl Future<Output = ()>> {
+pub fn hangups(reloader: Arc<Reloader>) -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     Ok(async move {
         while hup.recv().await.is_some() {
             info!("SIGHUP: reloading");
-            let a = app.clone();
-            match tokio::task::spawn_blocking(move || reload(&a)).await {
-                Ok(result) => trace_signal(&app, &result).await,
+            let r = reloader.clone();
+            match tokio::task::spawn_blocking(move || reload(&r)).await {
+                Ok(result) => trace_signal(&reloader, &result).await,
                 Err(e) => error!(error = %e, "reload interrupted"),
             }
         }
@@ -75,12 +74,12 @@ pub fn hangups(app: Arc<App>) -> std::io::Result<impl Future<Output = ()>> {
 }
 
 /// Appends the admin action of a reload by signal to the trail.
-async fn trace_signal(app: &App, result: &Result<Reloaded, ReloadError>) {
+async fn trace_signal(reloader: &Reloader, result: &Result<Reloaded, ReloadError>) {
     let now = crate::audit::timestamp(time::OffsetDateTime::now_utc());
     let signal = Actor::Signal {
         name: "SIGHUP".into(),
     };
-    let file = super::attached_file(app)
+    let file = super::attached_file(reloader)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let mut event = TraceEvent::system(now, signal, ActionKind::Reloaded, file);
@@ -92,7 +91,7 @@ async fn trace_signal(app: &App, result: &Result<Reloaded, ReloadError>) {
         }
     };
     event.admin = Some(AdminAction::change(serde_json::Value::Null, after));
-    if let Err(e) = app.audit.record(&event).await {
+    if let Err(e) = reloader.audit().record(&event).await {
         error!(error = %e, "the reload could not be traced");
     }
 }

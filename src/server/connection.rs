@@ -6,18 +6,20 @@
 //! its plane. Refusals and timeouts are counted on `/metrics` and logged at
 //! most once a second per listener.
 
+use super::Server;
 use super::admission::{Admission, LogGate, Ticket};
 use super::body::RequestBody;
 use super::proxy;
 use super::watchdog::{Activity, Deadlines, Expiry, Sending, WatchedIo};
-use crate::app::App;
 use crate::audit;
+use crate::audit::Auditor;
 use crate::audit::unidentified::this_minute;
 use crate::chain::hygiene::Correlation;
 use crate::chain::{self, Denial, Reason};
 use crate::config::LimitsSettings;
 use crate::domain::{Environment, Plane};
-use crate::reload::Trust;
+use crate::metrics::Metrics;
+use crate::reload::{Live, Trust};
 use crate::respond::{Body, CloseConnection};
 use crate::tls::ConnInfo;
 use crate::{admin, gateway};
@@ -79,8 +81,8 @@ impl Edges {
     }
 
     /// Counts an edge event, and logs it unless the gate holds it back.
-    fn report(&self, app: &App, plane: Plane, what: &'static str, remote: SocketAddr) {
-        app.metrics.connection_closed(plane, what);
+    fn report(&self, metrics: &Metrics, plane: Plane, what: &'static str, remote: SocketAddr) {
+        metrics.connection_closed(plane, what);
         if let Some(held_back) = self.gates[Self::index(plane)].pass() {
             warn!(listener = %plane, reason = what, %remote, held_back, "connection closed at the edge");
         }
@@ -89,14 +91,14 @@ impl Edges {
 
 /// Accepts on `listener` until `stop` changes.
 pub async fn accept_loop(
-    app: Arc<App>,
-    edges: Arc<Edges>,
+    server: Arc<Server>,
     (listener, plane): (TcpListener, Plane),
     graceful: &GracefulShutdown,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let edges = &server.edges;
     let table = edges.tables[Edges::index(plane)].clone();
-    let proxies = app.config.proxy_protocol_from(plane).clone();
+    let proxies = server.proxies(plane);
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -121,19 +123,17 @@ pub async fn accept_loop(
         let ticket = match admitted {
             Ok(ticket) => ticket,
             Err(refusal) => {
-                edges.report(&app, plane, refusal.as_str(), remote);
+                edges.report(&server.metrics, plane, refusal.as_str(), remote);
                 continue;
             }
         };
         let _ = tcp.set_nodelay(true);
         // The TLS state in force now (docs/contract.md §9: a reload affects new connections).
-        let acceptor = TlsAcceptor::from(app.trust().server_config(plane));
-        let (app, edges) = (app.clone(), edges.clone());
+        let acceptor = TlsAcceptor::from(server.live.trust().server_config(plane));
         let watcher = graceful.watcher();
         let span = info_span!("conn", %plane, %remote, caller = tracing::field::Empty);
         let connection = Accepted {
-            app,
-            edges,
+            server: server.clone(),
             plane,
             remote,
             proxied,
@@ -146,8 +146,7 @@ pub async fn accept_loop(
 
 /// A connection admitted on one listener.
 struct Accepted {
-    app: Arc<App>,
-    edges: Arc<Edges>,
+    server: Arc<Server>,
     plane: Plane,
     /// The caller: the TCP peer, or the source its PROXY header names.
     remote: SocketAddr,
@@ -165,7 +164,7 @@ impl Accepted {
         acceptor: TlsAcceptor,
         (watcher, stop): (Watcher, tokio::sync::watch::Receiver<bool>),
     ) {
-        let limits = self.app.limits();
+        let limits = self.server.live.limits();
         let stream =
             match tokio::time::timeout(limits.handshake_timeout(), self.open(tcp, &acceptor)).await
             {
@@ -175,10 +174,10 @@ impl Accepted {
             };
         let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
         let activity = Activity::new(http1, deadlines(&limits));
-        let judge = Judge::new(&self.app, self.plane, self.remote, &stream);
+        let judge = Judge::new(&self.server.live, self.plane, self.remote, &stream);
         let builder = builder(&limits, judge.verified());
         let service = Service {
-            app: self.app.clone(),
+            server: self.server.clone(),
             judge: Arc::new(judge),
             activity: activity.clone(),
         };
@@ -238,7 +237,10 @@ impl Accepted {
 
     fn report(&self, what: &'static str) {
         let _ = &self.ticket;
-        self.edges.report(&self.app, self.plane, what, self.remote);
+        let server = &self.server;
+        server
+            .edges
+            .report(&server.metrics, self.plane, what, self.remote);
     }
 }
 
@@ -330,8 +332,8 @@ struct Judge {
 }
 
 impl Judge {
-    fn new(app: &App, plane: Plane, remote: SocketAddr, stream: &TlsStream<TcpStream>) -> Self {
-        let trust = app.trust();
+    fn new(live: &Live, plane: Plane, remote: SocketAddr, stream: &TlsStream<TcpStream>) -> Self {
+        let trust = live.trust();
         let peer = stream.get_ref().1.peer_certificates();
         let conn = ConnInfo::new(plane, remote, peer, trust.verifier(plane));
         let chain = peer
@@ -354,12 +356,12 @@ impl Judge {
 
     /// The facts under the TLS state in force, and whether the certificate
     /// has just lost its verdict (the connection must then close).
-    fn facts(&self, app: &App) -> (Arc<ConnInfo>, bool) {
+    fn facts(&self, live: &Live) -> (Arc<ConnInfo>, bool) {
         let mut judged = self.lock();
-        if self.chain.is_empty() || app.live.still_trusts(&judged.0) {
+        if self.chain.is_empty() || live.still_trusts(&judged.0) {
             return (judged.1.clone(), false);
         }
-        let trust = app.trust();
+        let trust = live.trust();
         let again = judged
             .1
             .judged_again(&self.chain, trust.verifier(self.plane));
@@ -373,7 +375,7 @@ impl Judge {
 /// facts, a body with a deadline, and a response body the watchdog sees.
 #[derive(Clone)]
 struct Service {
-    app: Arc<App>,
+    server: Arc<Server>,
     judge: Arc<Judge>,
     activity: Arc<Activity>,
 }
@@ -387,14 +389,14 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         let in_flight = self.activity.begin();
         let this = self.clone();
         Box::pin(async move {
-            let (conn, lost) = this.judge.facts(&this.app);
+            let (conn, lost) = this.judge.facts(&this.server.live);
             if lost {
                 this.activity.retire();
             }
-            let limits = this.app.limits();
+            let limits = this.server.live.limits();
             let req =
                 req.map(|b| RequestBody::new(b, limits.body_read_timeout(), this.activity.clone()));
-            let mut resp = dispatch(&this.app, &conn, &limits, req).await;
+            let mut resp = dispatch(&this.server, &conn, &limits, req).await;
             if resp.extensions().get::<CloseConnection>().is_some() {
                 this.activity.retire();
             }
@@ -411,7 +413,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
 /// `max_body_bytes` (or `unauthenticated_max_body_bytes` without a verified
 /// certificate) is refused (413) before anything reads it.
 async fn dispatch(
-    app: &Arc<App>,
+    server: &Server,
     conn: &ConnInfo,
     limits: &LimitsSettings,
     req: Request<RequestBody>,
@@ -431,14 +433,14 @@ async fn dispatch(
                 .max_body_bytes
                 .min(limits.unauthenticated_max_body_bytes)
         };
-        if let Some(denial) = oversized(&req, max).or_else(|| flooding(app, conn)) {
-            return refuse(app, conn, &correlation, &req, denial).await;
+        if let Some(denial) = oversized(&req, max).or_else(|| flooding(&server.audit, conn)) {
+            return refuse(server, conn, &correlation, &req, denial).await;
         }
         match conn.plane {
-            Plane::Env(env) => gateway::handle(app, conn, env, &correlation, req).await,
+            Plane::Env(env) => gateway::handle(&server.gateway, conn, env, &correlation, req).await,
             // Boxed: the data plane's future, which hyper moves per
             // request, then does not carry the admin plane's (~3.6 KiB).
-            Plane::Admin => Box::pin(admin::handle(app, conn, req)).await,
+            Plane::Admin => Box::pin(admin::handle(&server.admin, conn, req)).await,
         }
     }
     .instrument(span.clone())
@@ -449,9 +451,9 @@ async fn dispatch(
 
 /// 910007 for a caller without a verified certificate whose address was
 /// refused more than `unauthenticated_per_minute` times this minute.
-fn flooding(app: &App, conn: &ConnInfo) -> Option<Denial> {
+fn flooding(audit: &Auditor, conn: &ConnInfo) -> Option<Denial> {
     let minute = this_minute();
-    if conn.verified() || !app.audit.unidentified.over_limit(conn.remote.ip(), minute) {
+    if conn.verified() || !audit.unidentified.over_limit(conn.remote.ip(), minute) {
         return None;
     }
     let next = (minute + 1) * 60 - time::OffsetDateTime::now_utc().unix_timestamp();
@@ -483,7 +485,7 @@ fn oversized(req: &Request<RequestBody>, max: u64) -> Option<Denial> {
 /// Answers and traces a request refused before its plane sees it (the body
 /// is never read).
 async fn refuse(
-    app: &App,
+    server: &Server,
     conn: &ConnInfo,
     correlation: &Correlation,
     req: &Request<RequestBody>,
@@ -497,5 +499,12 @@ async fn refuse(
     let problem = chain::accepts_problem_json(req.headers());
     let resp = chain::render(&denial, &id, problem, time::OffsetDateTime::now_utc());
     let caller = audit::http::Caller::Unidentified;
-    audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
+    audit::http::finish(
+        &server.audit,
+        &server.metrics,
+        (trace, caller),
+        resp,
+        started,
+    )
+    .await
 }

@@ -11,8 +11,13 @@ mod watchdog;
 pub use body::{BodyError, RequestBody};
 pub use connection::Edges;
 
-use crate::app::App;
+use crate::admin::Admin;
+use crate::audit::Auditor;
+use crate::config::{Config, ProxyProtocolFrom};
 use crate::domain::{Environment, Plane};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::reload::{Live, Reloader};
 use connection::accept_loop;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
@@ -21,6 +26,51 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::warn;
+
+/// What the three listeners run on (built by `crate::app::App::planes`):
+/// the TLS state and limits, the admission tables, the accounting of
+/// callers without a certificate, and the two planes requests go to.
+pub struct Server {
+    /// TLS state and `[limits]` in force.
+    pub(crate) live: Arc<Live>,
+    /// Connection admission on the three listeners.
+    pub(crate) edges: Arc<Edges>,
+    /// Edge events and refusals before a plane.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Refusals before a plane, and callers without a certificate.
+    pub(crate) audit: Arc<Auditor>,
+    /// `proxy_protocol_from` of the sandbox, production and admin listeners.
+    pub(crate) proxies: [ProxyProtocolFrom; 3],
+    /// The environment listeners' plane.
+    pub(crate) gateway: Arc<Gateway>,
+    /// The admin listener's plane.
+    pub(crate) admin: Arc<Admin>,
+}
+
+impl Server {
+    /// The balancers `plane`'s listener takes a PROXY header from.
+    pub(crate) fn proxies(&self, plane: Plane) -> &ProxyProtocolFrom {
+        match plane {
+            Plane::Env(Environment::Sandbox) => &self.proxies[0],
+            Plane::Env(Environment::Production) => &self.proxies[1],
+            Plane::Admin => &self.proxies[2],
+        }
+    }
+}
+
+/// What the background tasks run on.
+pub struct Tasks {
+    /// Expiry notices.
+    pub(crate) notifier: crate::notify::Notifier,
+    /// The CRL watcher.
+    pub(crate) reloader: Arc<Reloader>,
+    /// Retention purges and summaries of unidentified refusals.
+    pub(crate) audit: Arc<Auditor>,
+    /// `[audit] retention_days`.
+    pub(crate) retention_days: u32,
+    /// `cluster.node_id` (actor of the summaries).
+    pub(crate) node_id: String,
+}
 
 /// The three bound listeners.
 pub struct Listeners {
@@ -34,16 +84,16 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds the configured addresses.
-    pub async fn bind(app: &App) -> std::io::Result<Listeners> {
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
         };
         Ok(Listeners {
-            sandbox: bind(app.config.sandbox.listen).await?,
-            production: bind(app.config.production.listen).await?,
-            admin: bind(app.config.admin.listen).await?,
+            sandbox: bind(config.sandbox.listen).await?,
+            production: bind(config.production.listen).await?,
+            admin: bind(config.admin.listen).await?,
         })
     }
 }
@@ -56,15 +106,22 @@ impl Listeners {
 /// runtime threads. Production and the tests (listeners bound on
 /// `127.0.0.1:0`) both serve through here.
 pub async fn run_workers(
-    app: Arc<App>,
+    (server, tasks): (Arc<Server>, Tasks),
     listeners: Listeners,
     workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let retention = tokio::spawn(retention_task(app.clone()));
-    let crl_watch = tokio::spawn(crate::reload::watch_crls(app.clone()));
-    let notices = tokio::spawn(crate::notify::run(app.clone()));
-    let summaries = tokio::spawn(summaries_task(app.clone()));
+    let Tasks {
+        notifier,
+        reloader,
+        audit,
+        retention_days,
+        node_id,
+    } = tasks;
+    let retention = tokio::spawn(retention_task(audit.clone(), retention_days));
+    let crl_watch = tokio::spawn(crate::reload::watch_crls(reloader));
+    let notices = tokio::spawn(crate::notify::run(notifier));
+    let summaries = tokio::spawn(summaries_task(audit.clone(), node_id.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sockets = [
         listeners.sandbox.into_std()?,
@@ -78,7 +135,7 @@ pub async fn run_workers(
             sockets[1].try_clone()?,
             sockets[2].try_clone()?,
         ];
-        let (app, mut stop) = (app.clone(), stop_rx.clone());
+        let (server, mut stop) = (server.clone(), stop_rx.clone());
         let thread = std::thread::Builder::new()
             .name(format!("opale-worker-{i}"))
             .spawn(move || -> std::io::Result<()> {
@@ -94,7 +151,7 @@ pub async fn run_workers(
                     let stopped = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    serve(app, listeners, stopped).await;
+                    serve(server, listeners, stopped).await;
                     Ok(())
                 })
             })?;
@@ -117,13 +174,13 @@ pub async fn run_workers(
     let _ = notices.await;
     summaries.abort();
     let _ = summaries.await;
-    write_summaries(&app, i64::MAX).await;
-    app.audit.close().await;
+    write_summaries(&audit, &node_id, i64::MAX).await;
+    audit.close().await;
     Ok(())
 }
 
 /// Accept loops of the three listeners until `shutdown`, then drain.
-async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+async fn serve(server: Arc<Server>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     {
@@ -132,10 +189,7 @@ async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output
             (listeners.production, Plane::Env(Environment::Production)),
             (listeners.admin, Plane::Admin),
         ]
-        .map(|bound| {
-            let edges = app.edges.clone();
-            accept_loop(app.clone(), edges, bound, &graceful, stop_rx.clone())
-        });
+        .map(|bound| accept_loop(server.clone(), bound, &graceful, stop_rx.clone()));
         let [a, b, c] = loops;
         tokio::select! {
             _ = async { tokio::join!(a, b, c) } => {}
@@ -153,19 +207,18 @@ async fn serve(app: Arc<App>, listeners: Listeners, shutdown: impl Future<Output
 
 /// Appends, every second, the summary records of the minutes that ended
 /// (refusals before identification past the per-source threshold).
-async fn summaries_task(app: Arc<App>) {
+async fn summaries_task(audit: Arc<Auditor>, node_id: String) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        write_summaries(&app, crate::audit::unidentified::this_minute()).await;
+        write_summaries(&audit, &node_id, crate::audit::unidentified::this_minute()).await;
     }
 }
 
 /// Appends the summaries of the minutes before `minute`.
-async fn write_summaries(app: &App, minute: i64) {
-    let node = &app.config.cluster.node_id;
-    for record in app.audit.unidentified.finished(minute, node) {
-        if let Err(e) = app.audit.record(&record).await {
+async fn write_summaries(audit: &Auditor, node: &str, minute: i64) {
+    for record in audit.unidentified.finished(minute, node) {
+        if let Err(e) = audit.record(&record).await {
             tracing::error!(error = %e, "summary of unidentified refusals not written");
         }
     }
@@ -173,14 +226,13 @@ async fn write_summaries(app: &App, minute: i64) {
 
 /// Purges trace segments past `audit.retention_days`, at start and hourly
 /// (whole segments, behind a signed purge checkpoint).
-async fn retention_task(app: Arc<App>) {
+async fn retention_task(audit: Arc<Auditor>, days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let days = i64::from(app.config.audit.retention_days);
-        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days);
-        let app = app.clone();
-        match tokio::task::spawn_blocking(move || app.audit.purge_before(cutoff)).await {
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let audit = audit.clone();
+        match tokio::task::spawn_blocking(move || audit.purge_before(cutoff)).await {
             Ok(Ok(p)) if p.records == 0 => {}
             Ok(Ok(p)) => tracing::info!(
                 records = p.records,

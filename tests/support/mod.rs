@@ -12,9 +12,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use opale_apim::app::App;
+use opale_apim::app::{App, Held};
 use opale_apim::config::Config;
 use opale_apim::domain::Environment;
+use opale_apim::reload::Reloader;
 use opale_apim::server::{self, Listeners};
 use pki::{Identity, TestPki};
 use rustls::{ClientConfig, RootCertStore};
@@ -214,7 +215,8 @@ pub struct TestServer {
     pub sandbox: SocketAddr,
     pub production: SocketAddr,
     pub admin: SocketAddr,
-    app: Option<Arc<App>>,
+    reloader: Option<Arc<Reloader>>,
+    held: Option<Held>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     tweak: Tweak,
@@ -261,7 +263,7 @@ impl TestServer {
         tweak(&mut config);
         let (app, startup) = App::build(config).unwrap();
         assert!(!startup.created_pki, "the test made the PKI");
-        let app = Arc::new(app);
+        let planes = app.planes();
         let host = if dual_stack { "[::]:0" } else { "127.0.0.1:0" };
         let bind = || async { TcpListener::bind(host).await.unwrap() };
         let listeners = Listeners {
@@ -278,8 +280,9 @@ impl TestServer {
         );
         let (stop, stopped) = oneshot::channel::<()>();
         // The serving path production uses: thread-per-core workers.
+        let (reloader, held) = (planes.reloader.clone(), planes.held.clone());
         let task = tokio::spawn(server::run_workers(
-            app.clone(),
+            (planes.server, planes.tasks),
             listeners,
             WORKERS,
             async {
@@ -292,7 +295,8 @@ impl TestServer {
             sandbox,
             production,
             admin,
-            app: Some(app),
+            reloader: Some(reloader),
+            held: Some(held),
             stop: Some(stop),
             task: Some(task),
             tweak,
@@ -308,19 +312,16 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
-        if let Some(mut app) = self.app.take() {
-            // Connection tasks may still hold the app for a moment.
+        drop(self.reloader.take());
+        if let Some(held) = self.held.take() {
+            // Connection tasks may still hold the planes for a moment.
             for _ in 0..500 {
-                match Arc::try_unwrap(app) {
-                    Ok(inner) => {
-                        drop(inner);
-                        return;
-                    }
-                    Err(shared) => app = shared,
+                if held.released() {
+                    return;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            panic!("the app is still referenced after shutdown");
+            panic!("the store or the trail is still held after shutdown");
         }
     }
 
@@ -351,9 +352,9 @@ impl TestServer {
         (a, b)
     }
 
-    /// The running gateway's state (e.g. to install its signal handler).
-    pub fn app(&self) -> Arc<App> {
-        self.app.clone().unwrap()
+    /// The running gateway's reloader (e.g. to install its signal handler).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone().unwrap()
     }
 
     /// The state directory root.
