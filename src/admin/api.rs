@@ -1,10 +1,14 @@
-//! Routing of `/admin/v1/...` and `/metrics`: a `matchit` path tree whose
-//! leaves hold one handler per method, each handler one operation of
-//! `docs/openapi-admin.yaml`. An unknown path or method is a 404 naming
-//! the call. Also the request-body readers the handlers share.
+//! The admin listener's one route table: every path of the admin API
+//! (`/admin/v1/...`, `/metrics`, each an operation of
+//! `docs/openapi-admin.yaml`), of the dashboards and of the DataPass
+//! webhook, with what each leads to and so who may call it ([`Target`]).
+//! A `matchit` path tree serves the listener; the command line builds its
+//! calls from the same rows ([`call`]). An unknown API path or method is a
+//! 404 naming the call. Also the request-body readers the handlers share.
 
 use super::Admin;
 use super::{ApiError, certs, environments, notices, partners, reload, security, tokens, trace};
+use crate::admin::types::encode;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
 use crate::server::{BodyError, RequestBody};
@@ -62,49 +66,150 @@ macro_rules! op {
     };
 }
 
-/// Every operation: path, method, handler (a table: one line each).
-#[rustfmt::skip]
-const ROUTES: &[(&str, Method, Handler)] = &[
-    ("/admin/v1/partners",                                           Method::GET,    op!(partners::list_partners)),
-    ("/admin/v1/partners",                                           Method::POST,   op!(partners::create_partner)),
-    ("/admin/v1/partners/{id}",                                      Method::GET,    op!(partners::show_partner)),
-    ("/admin/v1/partners/{id}",                                      Method::PATCH,  op!(partners::update_partner)),
-    ("/admin/v1/applications",                                       Method::GET,    op!(partners::list_applications)),
-    ("/admin/v1/applications",                                       Method::POST,   op!(partners::create_application)),
-    ("/admin/v1/applications/{client_id}",                           Method::GET,    op!(partners::show_application)),
-    ("/admin/v1/applications/{client_id}",                           Method::PATCH,  op!(partners::update_application)),
-    ("/admin/v1/applications/{client_id}/certificates",              Method::GET,    op!(certs::list)),
-    ("/admin/v1/applications/{client_id}/certificates",              Method::POST,   op!(certs::add)),
-    ("/admin/v1/applications/{client_id}/certificates/{thumbprint}", Method::DELETE, op!(certs::revoke)),
-    ("/admin/v1/applications/{client_id}/secret",                    Method::POST,   op!(tokens::rotate_secret)),
-    ("/admin/v1/admins",                                             Method::GET,    op!(partners::list_admins)),
-    ("/admin/v1/admins",                                             Method::POST,   op!(certs::add_admin)),
-    ("/admin/v1/tokens/introspect",                                  Method::POST,   op!(tokens::introspect)),
-    ("/admin/v1/tokens/revoke",                                      Method::POST,   op!(tokens::revoke)),
-    ("/admin/v1/environments",                                       Method::GET,    op!(environments::list)),
-    ("/admin/v1/environments/{environment}/maintenance",             Method::PUT,    op!(environments::close)),
-    ("/admin/v1/environments/{environment}/maintenance",             Method::DELETE, op!(environments::open)),
-    ("/admin/v1/trace",                                              Method::GET,    op!(trace::list)),
-    ("/admin/v1/trace/export",                                       Method::GET,    op!(trace::export)),
-    ("/admin/v1/trace/verify",                                       Method::POST,   op!(trace::verify)),
-    ("/admin/v1/trace/checkpoint",                                   Method::GET,    op!(trace::checkpoint)),
-    ("/admin/v1/trace/purge",                                        Method::POST,   op!(trace::purge)),
-    ("/admin/v1/notices",                                            Method::GET,    op!(notices::list)),
-    ("/admin/v1/stats",                                              Method::GET,    op!(trace::stats)),
-    ("/admin/v1/reload",                                             Method::POST,   op!(reload::reload)),
-    ("/admin/v1/security-events",                                    Method::GET,    op!(security::list)),
-    ("/admin/v1/security-events/{id}/clear",                         Method::POST,   op!(security::clear)),
-    ("/metrics",                                                     Method::GET,    op!(metrics)),
-];
+/// Every route of the admin listener, by the name the command line and
+/// the code use for it (one per row of [`ROUTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `GET /admin/v1/partners`.
+    ListPartners,
+    /// `POST /admin/v1/partners`.
+    CreatePartner,
+    /// `GET /admin/v1/partners/{id}`.
+    ShowPartner,
+    /// `PATCH /admin/v1/partners/{id}`.
+    UpdatePartner,
+    /// `GET /admin/v1/applications`.
+    ListApplications,
+    /// `POST /admin/v1/applications`.
+    CreateApplication,
+    /// `GET /admin/v1/applications/{client_id}`.
+    ShowApplication,
+    /// `PATCH /admin/v1/applications/{client_id}`.
+    UpdateApplication,
+    /// `GET /admin/v1/applications/{client_id}/certificates`.
+    ListCertificates,
+    /// `POST /admin/v1/applications/{client_id}/certificates`.
+    AddCertificate,
+    /// `DELETE /admin/v1/applications/{client_id}/certificates/{thumbprint}`.
+    RevokeCertificate,
+    /// `POST /admin/v1/applications/{client_id}/secret`.
+    RotateSecret,
+    /// `GET /admin/v1/admins`.
+    ListAdmins,
+    /// `POST /admin/v1/admins`.
+    AddAdmin,
+    /// `POST /admin/v1/tokens/introspect`.
+    IntrospectToken,
+    /// `POST /admin/v1/tokens/revoke`.
+    RevokeToken,
+    /// `GET /admin/v1/environments`.
+    ListEnvironments,
+    /// `PUT /admin/v1/environments/{environment}/maintenance`.
+    CloseEnvironment,
+    /// `DELETE /admin/v1/environments/{environment}/maintenance`.
+    OpenEnvironment,
+    /// `GET /admin/v1/trace`.
+    ListTrace,
+    /// `GET /admin/v1/trace/export`.
+    ExportTrace,
+    /// `POST /admin/v1/trace/verify`.
+    VerifyTrace,
+    /// `GET /admin/v1/trace/checkpoint`.
+    TraceCheckpoint,
+    /// `POST /admin/v1/trace/purge`.
+    PurgeTrace,
+    /// `GET /admin/v1/notices`.
+    ListNotices,
+    /// `GET /admin/v1/stats`.
+    Stats,
+    /// `POST /admin/v1/reload`.
+    Reload,
+    /// `GET /admin/v1/security-events`.
+    ListSecurityEvents,
+    /// `POST /admin/v1/security-events/{id}/clear`.
+    ClearSecurityEvent,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /dashboard`.
+    DashboardPage,
+    /// `POST /dashboard/partners/{id}/suspend`.
+    SuspendPartnerPage,
+    /// `POST /dashboard/partners/{id}/resume`.
+    ResumePartnerPage,
+    /// `POST /datapass/webhook`.
+    DatapassWebhook,
+}
 
-/// The path tree, built once: each path leads to its methods' handlers.
-static ROUTER: LazyLock<Router<Vec<(Method, Handler)>>> = LazyLock::new(|| {
-    let mut by_path: BTreeMap<&str, Vec<(Method, Handler)>> = BTreeMap::new();
-    for (path, method, handler) in ROUTES {
+/// What a route leads to, and so who may call it.
+#[derive(Clone, Copy)]
+pub(super) enum Target {
+    /// An admin API operation: a registered admin certificate, writes from
+    /// this listener's own origin only; JSON.
+    Api(Handler),
+    /// A dashboard page or form: any registered certificate (the viewer
+    /// decides what it shows); HTML.
+    Dashboard(crate::dashboard::Page),
+    /// The DataPass webhook: its HMAC signature, no certificate.
+    Datapass,
+}
+
+/// Every route: name, path, method, target (a table: one line each). The
+/// command line builds its calls from it ([`call`]), so a path is spelt
+/// once.
+#[rustfmt::skip]
+const ROUTES: &[(Op, &str, Method, Target)] = {
+    use Op::*;
+    use Target::{Api, Dashboard, Datapass};
+    use crate::dashboard::Page;
+    &[
+    (ListPartners,       "/admin/v1/partners",                                           Method::GET,    Api(op!(partners::list_partners))),
+    (CreatePartner,      "/admin/v1/partners",                                           Method::POST,   Api(op!(partners::create_partner))),
+    (ShowPartner,        "/admin/v1/partners/{id}",                                      Method::GET,    Api(op!(partners::show_partner))),
+    (UpdatePartner,      "/admin/v1/partners/{id}",                                      Method::PATCH,  Api(op!(partners::update_partner))),
+    (ListApplications,   "/admin/v1/applications",                                       Method::GET,    Api(op!(partners::list_applications))),
+    (CreateApplication,  "/admin/v1/applications",                                       Method::POST,   Api(op!(partners::create_application))),
+    (ShowApplication,    "/admin/v1/applications/{client_id}",                           Method::GET,    Api(op!(partners::show_application))),
+    (UpdateApplication,  "/admin/v1/applications/{client_id}",                           Method::PATCH,  Api(op!(partners::update_application))),
+    (ListCertificates,   "/admin/v1/applications/{client_id}/certificates",              Method::GET,    Api(op!(certs::list))),
+    (AddCertificate,     "/admin/v1/applications/{client_id}/certificates",              Method::POST,   Api(op!(certs::add))),
+    (RevokeCertificate,  "/admin/v1/applications/{client_id}/certificates/{thumbprint}", Method::DELETE, Api(op!(certs::revoke))),
+    (RotateSecret,       "/admin/v1/applications/{client_id}/secret",                    Method::POST,   Api(op!(tokens::rotate_secret))),
+    (ListAdmins,         "/admin/v1/admins",                                             Method::GET,    Api(op!(partners::list_admins))),
+    (AddAdmin,           "/admin/v1/admins",                                             Method::POST,   Api(op!(certs::add_admin))),
+    (IntrospectToken,    "/admin/v1/tokens/introspect",                                  Method::POST,   Api(op!(tokens::introspect))),
+    (RevokeToken,        "/admin/v1/tokens/revoke",                                      Method::POST,   Api(op!(tokens::revoke))),
+    (ListEnvironments,   "/admin/v1/environments",                                       Method::GET,    Api(op!(environments::list))),
+    (CloseEnvironment,   "/admin/v1/environments/{environment}/maintenance",             Method::PUT,    Api(op!(environments::close))),
+    (OpenEnvironment,    "/admin/v1/environments/{environment}/maintenance",             Method::DELETE, Api(op!(environments::open))),
+    (ListTrace,          "/admin/v1/trace",                                              Method::GET,    Api(op!(trace::list))),
+    (ExportTrace,        "/admin/v1/trace/export",                                       Method::GET,    Api(op!(trace::export))),
+    (VerifyTrace,        "/admin/v1/trace/verify",                                       Method::POST,   Api(op!(trace::verify))),
+    (TraceCheckpoint,    "/admin/v1/trace/checkpoint",                                   Method::GET,    Api(op!(trace::checkpoint))),
+    (PurgeTrace,         "/admin/v1/trace/purge",                                        Method::POST,   Api(op!(trace::purge))),
+    (ListNotices,        "/admin/v1/notices",                                            Method::GET,    Api(op!(notices::list))),
+    (Stats,              "/admin/v1/stats",                                              Method::GET,    Api(op!(trace::stats))),
+    (Reload,             "/admin/v1/reload",                                             Method::POST,   Api(op!(reload::reload))),
+    (ListSecurityEvents, "/admin/v1/security-events",                                    Method::GET,    Api(op!(security::list))),
+    (ClearSecurityEvent, "/admin/v1/security-events/{id}/clear",                         Method::POST,   Api(op!(security::clear))),
+    (Metrics,            "/metrics",                                                     Method::GET,    Api(op!(metrics))),
+    (DashboardPage,      "/dashboard",                                                   Method::GET,    Dashboard(Page::Home)),
+    (SuspendPartnerPage, "/dashboard/partners/{id}/suspend",                             Method::POST,   Dashboard(Page::Suspend)),
+    (ResumePartnerPage,  "/dashboard/partners/{id}/resume",                              Method::POST,   Dashboard(Page::Resume)),
+    (DatapassWebhook,    crate::datapass::PATH,                                          Method::POST,   Datapass),
+    ]
+};
+
+/// One path's methods and where each leads.
+type Methods = Vec<(Method, Target)>;
+
+/// The path tree, built once: each path leads to its methods' targets.
+static ROUTER: LazyLock<Router<Methods>> = LazyLock::new(|| {
+    let mut by_path: BTreeMap<&str, Methods> = BTreeMap::new();
+    for (_, path, method, target) in ROUTES {
         by_path
             .entry(path)
             .or_default()
-            .push((method.clone(), *handler));
+            .push((method.clone(), *target));
     }
     let mut router = Router::new();
     for (path, methods) in by_path {
@@ -118,34 +223,76 @@ static ROUTER: LazyLock<Router<Vec<(Method, Handler)>>> = LazyLock::new(|| {
     router
 });
 
-/// Dispatches an authenticated admin request to its operation.
-pub async fn route(admin: &Arc<Admin>, req: Request<RequestBody>) -> Answer {
-    let path = req.uri().path().trim_end_matches('/').to_owned();
-    let found = ROUTER.at(&path).ok().and_then(|m| {
-        let (_, handler) = m.value.iter().find(|(method, _)| method == req.method())?;
-        let params = m
-            .params
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_owned(),
-                    percent_decode_str(v).decode_utf8_lossy().into_owned(),
-                )
-            })
-            .collect();
-        Some((*handler, params))
-    });
-    match found {
-        Some((handler, params)) => {
-            let admin = admin.clone();
-            handler(Call { admin, req, params }).await
-        }
-        None => Err(not_found(req.method(), req.uri().path(), &path)),
-    }
+/// Where a request on the admin listener goes.
+pub(super) enum Routed {
+    /// A route of the table, with its path parameters (percent-decoded).
+    Found(Target, Vec<(String, String)>),
+    /// A path of the table that has no such method: the DataPass webhook
+    /// answers it itself (405); an API path is a 404 naming the call.
+    OtherMethod(Target),
+    /// No route.
+    Unknown,
 }
 
-/// The 404 of an unknown path, or of a method the path does not have.
-fn not_found(method: &Method, path: &str, trimmed: &str) -> ApiError {
+/// Looks `req` up in the one route table.
+pub(super) fn routed<B>(req: &Request<B>) -> Routed {
+    let path = req.uri().path().trim_end_matches('/');
+    let Ok(m) = ROUTER.at(if path.is_empty() { "/" } else { path }) else {
+        return Routed::Unknown;
+    };
+    let Some((_, target)) = m.value.iter().find(|(method, _)| method == req.method()) else {
+        return match m.value.first() {
+            Some((_, target)) => Routed::OtherMethod(*target),
+            None => Routed::Unknown,
+        };
+    };
+    let params = m
+        .params
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_owned(),
+                percent_decode_str(v).decode_utf8_lossy().into_owned(),
+            )
+        })
+        .collect();
+    Routed::Found(*target, params)
+}
+
+/// Runs an admin API operation found by [`routed`].
+pub(super) async fn run(
+    admin: &Arc<Admin>,
+    handler: Handler,
+    params: Vec<(String, String)>,
+    req: Request<RequestBody>,
+) -> Answer {
+    let admin = admin.clone();
+    handler(Call { admin, req, params }).await
+}
+
+/// The method and path of `op` with its path parameters filled in, in
+/// order, each percent-encoded (what the command line sends).
+pub fn call(op: Op, params: &[&str]) -> (Method, String) {
+    let Some((_, pattern, method, _)) = ROUTES.iter().find(|(o, ..)| *o == op) else {
+        // Every Op has its row (unit test `every_op_has_one_row`).
+        return (Method::GET, String::new());
+    };
+    let mut values = params.iter();
+    let path = pattern
+        .split('/')
+        .map(|segment| match segment.starts_with('{') {
+            true => values.next().map(|v| encode(v)).unwrap_or_default(),
+            false => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    (method.clone(), path)
+}
+
+/// The 404 of an API path without the request's method, or of no route.
+pub(super) fn not_found<B>(req: &Request<B>) -> ApiError {
+    let (method, path) = (req.method(), req.uri().path());
+    let trimmed = path.trim_end_matches('/');
     let message = if trimmed == "/admin/v1" || trimmed.starts_with("/admin/v1/") {
         format!("no admin call {method} {path}")
     } else {
@@ -303,8 +450,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_op_has_one_row() {
+        for (op, ..) in ROUTES {
+            assert_eq!(ROUTES.iter().filter(|(o, ..)| o == op).count(), 1, "{op:?}");
+        }
+        let (method, path) = call(Op::RevokeCertificate, &["c 1", "t/2"]);
+        assert_eq!(method, Method::DELETE);
+        assert_eq!(path, "/admin/v1/applications/c%201/certificates/t%2F2");
+        assert_eq!(call(Op::ListPartners, &[]).1, "/admin/v1/partners");
+    }
+
+    #[test]
     fn every_operation_is_routed_once() {
-        for (path, method, _) in ROUTES {
+        for (_, path, method, _) in ROUTES {
             let concrete = path.replace('{', "x").replace('}', "");
             let m = ROUTER.at(&concrete).unwrap();
             let handlers = m.value.iter().filter(|(m, _)| m == method).count();

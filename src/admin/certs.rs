@@ -3,13 +3,12 @@
 
 use super::ApiError;
 use super::api::{Answer, Call, blocking, read_json};
-use super::types::{AdminRequest, CertificateRequest};
+use super::types::{AdminRequest, CertificateRequest, StoredCertificate};
 use crate::pki::{self, CertInfo, PkiError};
 use crate::registry::{AdminRecord, CertOrigin, CertStatus, CertificateRecord};
 use crate::respond;
 use hyper::StatusCode;
 use rustls_pki_types::CertificateDer;
-use serde_json::json;
 use time::OffsetDateTime;
 
 /// `GET /admin/v1/applications/{client_id}/certificates`
@@ -80,9 +79,11 @@ pub(super) async fn add(c: Call) -> Answer {
     };
     let record = record(&client_id, environment, &der, origin, now)?;
     let stored = blocking(&admin, move |admin| admin.registry.add_certificate(record)).await?;
-    let mut body = serde_json::to_value(&stored).unwrap_or_default();
-    body["certificate"] = json!(stored.pem);
-    Ok(respond::json(StatusCode::CREATED, &body))
+    let view = StoredCertificate {
+        certificate: stored.pem.clone(),
+        record: stored,
+    };
+    Ok(respond::json(StatusCode::CREATED, &view))
 }
 
 /// `POST /admin/v1/admins`: registers another admin certificate (must

@@ -361,7 +361,7 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
     let text_path = match &args.command {
         AdminCommand::Trace(TraceCommand::Export { app }) => Some(export_path(app.as_deref())),
         AdminCommand::Trace(TraceCommand::Checkpoint { .. }) => {
-            Some("/admin/v1/trace/checkpoint".to_owned())
+            Some(super::call(super::Op::TraceCheckpoint, &[]).1)
         }
         _ => None,
     };
@@ -386,11 +386,11 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
     }
     let (status, value) = match &args.command {
         AdminCommand::Token(t) => {
-            let (action, token) = match t {
-                TokenCommand::Introspect { token } => ("introspect", token),
-                TokenCommand::Revoke { token } => ("revoke", token),
+            let (op, token) = match t {
+                TokenCommand::Introspect { token } => (super::Op::IntrospectToken, token),
+                TokenCommand::Revoke { token } => (super::Op::RevokeToken, token),
             };
-            let path = format!("/admin/v1/tokens/{action}");
+            let (_, path) = super::call(op, &[]);
             client
                 .call_form(&path, &[("token", token.as_str())])
                 .await?
@@ -430,7 +430,7 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     } else {
-        print_human(&args.command, status, &value);
+        print_human(&args.command, status, value)?;
     }
     Ok(())
 }

@@ -26,7 +26,9 @@ mod tokens;
 mod trace;
 pub mod types;
 
-pub use api::parse_json;
+pub use api::{Op, call, parse_json};
+
+use api::{Routed, Target};
 pub use error::ApiError;
 
 use crate::audit::{self, Actor, AdminAction, Code};
@@ -79,8 +81,9 @@ pub async fn handle(
     conn: &ConnInfo,
     req: Request<RequestBody>,
 ) -> Response<Body> {
+    let routed = api::routed(&req);
     // Authenticated by its HMAC signature, not by a certificate.
-    if req.uri().path() == crate::datapass::PATH {
+    if let Routed::Found(Target::Datapass, _) | Routed::OtherMethod(Target::Datapass) = routed {
         return crate::datapass::handle(admin, conn, req).await;
     }
     let started = Instant::now();
@@ -89,13 +92,26 @@ pub async fn handle(
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
     let caller = audit::http::Caller::known(is_admin.is_ok());
-    let outcome = if crate::dashboard::is_dashboard(req.uri().path()) {
-        Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), req).await)
-    } else {
-        match is_admin.and_then(|()| same_origin_call(&req)) {
-            Err(e) => Err(e),
-            Ok(()) => api::route(admin, req).await,
+    let outcome = match routed {
+        Routed::Found(Target::Dashboard(page), params) => {
+            let id = params
+                .iter()
+                .find(|(k, _)| k == "id")
+                .map_or("", |(_, v)| v);
+            let view = (Some(page), id);
+            Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), view, req).await)
         }
+        _ if crate::dashboard::is_dashboard(req.uri().path()) => {
+            let view = (None, "");
+            Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), view, req).await)
+        }
+        Routed::Found(Target::Api(handler), params) => {
+            match is_admin.and_then(|()| same_origin_call(&req)) {
+                Err(e) => Err(e),
+                Ok(()) => api::run(admin, handler, params, req).await,
+            }
+        }
+        _ => is_admin.and_then(|()| Err(api::not_found(&req))),
     };
     let resp = match outcome {
         Ok(resp) => resp,

@@ -3,11 +3,13 @@
 //! operation (which flushes to disk) off the async threads.
 
 use super::api::{Answer, Call, blocking, read_json};
-use super::types::{ApplicationPatch, ApplicationQuery, NewApplication, NewPartner, PartnerPatch};
+use super::types::{
+    ApplicationPatch, ApplicationQuery, ApplicationView, CreatedApplicationView, NewApplication,
+    NewPartner, PartnerPatch, PartnerView,
+};
 use crate::registry::Application;
 use crate::respond;
 use hyper::StatusCode;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 /// `GET /admin/v1/partners`, oldest first.
@@ -39,9 +41,11 @@ pub(super) async fn show_partner(c: Call) -> Answer {
         .filter(|a| a.partner_id == partner.id)
         .collect();
     apps.sort_by_key(|a| a.created_at);
-    let mut body = to_value(partner);
-    body["applications"] = to_value(&apps);
-    Ok(respond::json(StatusCode::OK, &body))
+    let view = PartnerView {
+        partner: partner.clone(),
+        applications: apps.into_iter().cloned().collect(),
+    };
+    Ok(respond::json(StatusCode::OK, &view))
 }
 
 /// `PATCH /admin/v1/partners/{id}`
@@ -80,19 +84,27 @@ pub(super) async fn create_application(c: Call) -> Answer {
         admin.registry.create_application(input, now)
     })
     .await?;
-    let mut body = to_value(&created.application);
-    body["client_secret"] = Value::String(created.client_secret);
-    Ok(respond::json(StatusCode::CREATED, &body))
+    let view = CreatedApplicationView {
+        application: created.application,
+        client_secret: created.client_secret,
+    };
+    Ok(respond::json(StatusCode::CREATED, &view))
 }
 
 /// `GET /admin/v1/applications/{client_id}`: the application and its
 /// certificates.
 pub(super) async fn show_application(c: Call) -> Answer {
     let s = c.admin.registry.snapshot();
-    let app_rec = s.application("client_id", c.param("client_id"))?;
-    let mut body = to_value(app_rec);
-    body["certificates"] = to_value(&s.certificates_of(&app_rec.client_id));
-    Ok(respond::json(StatusCode::OK, &body))
+    let application = s.application("client_id", c.param("client_id"))?;
+    let view = ApplicationView {
+        certificates: s
+            .certificates_of(&application.client_id)
+            .into_iter()
+            .cloned()
+            .collect(),
+        application: application.clone(),
+    };
+    Ok(respond::json(StatusCode::OK, &view))
 }
 
 /// `PATCH /admin/v1/applications/{client_id}`
@@ -112,8 +124,4 @@ pub(super) async fn list_admins(c: Call) -> Answer {
     let mut list: Vec<_> = s.admins.values().collect();
     list.sort_by_key(|a| a.registered_at);
     Ok(respond::json(StatusCode::OK, &list))
-}
-
-fn to_value<T: serde::Serialize + ?Sized>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }

@@ -11,8 +11,10 @@
 
 pub use crate::availability::Maintenance;
 pub use crate::registry::ops::{
-    ApplicationPatch, NewApplication, NewContact, NewGrant, NewPartner, PartnerPatch,
+    ApplicationPatch, NewApplication, NewContact, NewGrant, NewPartner, PartnerPatch, RotatedSecret,
 };
+
+use crate::registry::{Application, CertificateRecord, Partner};
 
 use crate::registry::YearSpec;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -38,6 +40,50 @@ pub enum SyntaxError {
     /// `--contact` is not `ROLE:NAME:EMAIL[:PHONE]`.
     #[error("--contact {0:?}: expected ROLE:NAME:EMAIL[:PHONE]")]
     Contact(String),
+}
+
+/// `GET /admin/v1/partners/{id}`: the partner and its applications,
+/// oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerView {
+    /// The partner.
+    #[serde(flatten)]
+    pub partner: Partner,
+    /// Its applications.
+    pub applications: Vec<Application>,
+}
+
+/// `GET /admin/v1/applications/{client_id}`: the application and its
+/// certificates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationView {
+    /// The application.
+    #[serde(flatten)]
+    pub application: Application,
+    /// Its certificates, active and revoked.
+    pub certificates: Vec<CertificateRecord>,
+}
+
+/// `POST /admin/v1/applications` → 201: the application and its client
+/// secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApplicationView {
+    /// The stored application.
+    #[serde(flatten)]
+    pub application: Application,
+    /// The client secret in clear (never stored).
+    pub client_secret: String,
+}
+
+/// `POST /admin/v1/applications/{client_id}/certificates` → 201: the
+/// record and the certificate, PEM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: CertificateRecord,
+    /// The certificate, PEM (what `cert issue --out` writes).
+    pub certificate: String,
 }
 
 /// `POST /admin/v1/applications/{client_id}/certificates`: exactly one of

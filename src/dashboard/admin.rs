@@ -233,7 +233,12 @@ fn activity(state: &Admin) -> Activity {
 }
 
 /// `POST /dashboard/partners/{id}/suspend|resume`, same-origin forms only.
-pub async fn action(state: &Arc<Admin>, req: &Request<RequestBody>, path: &str) -> Response<Body> {
+pub async fn action(
+    state: &Arc<Admin>,
+    req: &Request<RequestBody>,
+    id: &str,
+    status: Status,
+) -> Response<Body> {
     let same_origin = match req
         .headers()
         .get("sec-fetch-site")
@@ -251,15 +256,9 @@ pub async fn action(state: &Arc<Admin>, req: &Request<RequestBody>, path: &str) 
             ),
         );
     }
-    let segs: Vec<&str> = path.split('/').collect();
-    let (id, status) = match segs.as_slice() {
-        ["", "dashboard", "partners", id, "suspend"] => (*id, "suspended"),
-        ["", "dashboard", "partners", id, "resume"] => (*id, "active"),
-        _ => return respond_page(StatusCode::NOT_FOUND, message("OPALE", "Not found.")),
-    };
     let (app2, id) = (state.clone(), id.to_owned());
     let patch = PartnerPatch {
-        status: Some(status.into()),
+        status: Some(status),
         ..PartnerPatch::default()
     };
     match tokio::task::spawn_blocking(move || app2.registry.update_partner(&id, patch)).await {

@@ -11,13 +11,14 @@ mod html;
 mod partner;
 
 use crate::admin::Admin;
+use crate::domain::Status;
 use crate::registry::Partner;
 use crate::registry::admission::{self, Purpose};
 use crate::respond::{self, Body};
 use crate::server::RequestBody;
 use crate::tls::ConnInfo;
 use hyper::header::{HeaderValue, LOCATION};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use maud::Markup;
 use std::sync::Arc;
 
@@ -29,9 +30,21 @@ enum DashboardError {
     Scan(#[from] tokio::task::JoinError),
 }
 
-/// Whether `path` belongs to the dashboards.
+/// Whether `path` belongs to the dashboards (a path of theirs that is no
+/// page still gets their 401/403/404 pages).
 pub fn is_dashboard(path: &str) -> bool {
     path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+/// A dashboard route (rows of the admin listener's route table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `GET /dashboard`: the viewer's own dashboard.
+    Home,
+    /// `POST /dashboard/partners/{id}/suspend` (admin).
+    Suspend,
+    /// `POST /dashboard/partners/{id}/resume` (admin).
+    Resume,
 }
 
 /// Who is looking.
@@ -40,12 +53,15 @@ enum Viewer {
     Partner(Partner),
 }
 
-/// Serves a dashboard request; `is_admin` says whether the connection
-/// carries a registered admin certificate.
+/// Serves a dashboard request: `route` with its partner `id` (`None`: a
+/// dashboard path that is no page, 404 once the viewer is known);
+/// `is_admin` says whether the connection carries a registered admin
+/// certificate.
 pub async fn handle(
     state: &Arc<Admin>,
     conn: &ConnInfo,
     is_admin: bool,
+    (route, id): (Option<Page>, &str),
     req: Request<RequestBody>,
 ) -> Response<Body> {
     let viewer = if is_admin {
@@ -66,15 +82,13 @@ pub async fn handle(
         };
         return page(status, html::message("OPALE — accès refusé", msg));
     };
-    let path = req.uri().path().to_owned();
-    match (req.method(), viewer) {
-        (&Method::GET, Viewer::Partner(p)) if path == "/dashboard" => {
-            rendered(partner::render(state, p).await)
+    match (route, viewer) {
+        (Some(Page::Home), Viewer::Partner(p)) => rendered(partner::render(state, p).await),
+        (Some(Page::Home), Viewer::Admin) => rendered(admin::render(state).await),
+        (Some(Page::Suspend), Viewer::Admin) => {
+            admin::action(state, &req, id, Status::Suspended).await
         }
-        (&Method::GET, Viewer::Admin) if path == "/dashboard" => {
-            rendered(admin::render(state).await)
-        }
-        (&Method::POST, Viewer::Admin) => admin::action(state, &req, &path).await,
+        (Some(Page::Resume), Viewer::Admin) => admin::action(state, &req, id, Status::Active).await,
         _ => page(
             StatusCode::NOT_FOUND,
             html::message("OPALE", "Page introuvable. / Not found."),

@@ -70,7 +70,7 @@ async fn applications(state: &Admin, partner: &Partner, now: OffsetDateTime) -> 
         section {
             h2 { "Applications, quotas et échéances / Applications, quotas and expiry" }
             @for (a, q) in apps.iter().zip(quotas) {
-                @let status = format!("{:?}", a.status).to_lowercase();
+                @let status = a.status.as_str();
                 h3 { (a.name) " (" (a.environment) ", " (status) ")" }
                 p {
                     "client_id " code { (a.client_id) } " — quota : "

@@ -6,6 +6,7 @@ mod dataset;
 mod ids;
 mod scope;
 mod siren;
+mod wire;
 
 pub use dataset::Dataset;
 pub use ids::{
@@ -13,6 +14,7 @@ pub use ids::{
 };
 pub use scope::{Scope, UnknownScope};
 pub use siren::{Siren, SirenError};
+pub use wire::{Cidr, Day, WireError};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -124,6 +126,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// `active` or `suspended`, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+        }
+    }
+
     /// Parses `active` or `suspended`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -7,7 +7,9 @@ use super::{
     AdminRecord, Application, CertStatus, CertificateRecord, Contact, Grant, Partner, Record,
     Registry, RegistryError, SuspendedBy, YearBound, YearSpec, generate_secret,
 };
-use crate::domain::{ClientId, Environment, PartnerId, Scope, Siren, Status, Thumbprint};
+use crate::domain::{
+    Cidr, ClientId, Day, Environment, PartnerId, Scope, Siren, Status, Thumbprint,
+};
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,7 +52,7 @@ pub struct NewPartner {
 #[serde(deny_unknown_fields)]
 pub struct PartnerPatch {
     /// `active` or `suspended`.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// New display name.
     pub name: Option<String>,
     /// Replaces all contacts.
@@ -76,16 +78,16 @@ pub struct NewApplication {
     /// Display name.
     pub name: String,
     /// `sandbox` or `production`.
-    pub environment: String,
+    pub environment: Environment,
     /// Scopes and years.
     #[serde(default)]
     pub grants: Vec<NewGrant>,
-    /// `YYYY-MM-DD`.
-    pub valid_from: String,
-    /// `YYYY-MM-DD`, not before `valid_from`.
-    pub valid_until: String,
+    /// First day of validity.
+    pub valid_from: Day,
+    /// Last day of validity, not before `valid_from`.
+    pub valid_until: Day,
     /// CIDR blocks.
-    pub ip_allowlist: Vec<String>,
+    pub ip_allowlist: Vec<Cidr>,
     /// Calls per minute; default 50.
     #[serde(default)]
     pub quota_per_minute: Option<u32>,
@@ -96,15 +98,15 @@ pub struct NewApplication {
 #[serde(deny_unknown_fields)]
 pub struct ApplicationPatch {
     /// `active` or `suspended`.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// Replaces all grants.
     pub grants: Option<Vec<NewGrant>>,
     /// Replaces the allowlist.
-    pub ip_allowlist: Option<Vec<String>>,
+    pub ip_allowlist: Option<Vec<Cidr>>,
     /// New quota.
     pub quota_per_minute: Option<u32>,
     /// New last day of validity.
-    pub valid_until: Option<String>,
+    pub valid_until: Option<Day>,
 }
 
 /// What `create_application` returns: the application and its secret,
@@ -118,7 +120,7 @@ pub struct CreatedApplication {
 }
 
 /// What `rotate_secret` returns.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotatedSecret {
     /// The application.
     pub client_id: ClientId,
@@ -158,8 +160,8 @@ impl Registry {
     pub fn update_partner(&self, id: &str, patch: PartnerPatch) -> Result<Partner, RegistryError> {
         self.apply(|snap| {
             let mut partner = snap.partner("id", id)?.clone();
-            if let Some(s) = &patch.status {
-                partner.status = status(s)?;
+            if let Some(s) = patch.status {
+                partner.status = s;
             }
             if let Some(n) = &patch.name {
                 partner.name = non_empty("name", n)?;
@@ -179,11 +181,8 @@ impl Registry {
     ) -> Result<CreatedApplication, RegistryError> {
         self.apply(|snap| {
             let partner = snap.partner("partner_id", &input.partner_id)?;
-            let environment = Environment::parse(&input.environment).ok_or_else(|| {
-                RegistryError::invalid("environment", "must be \"sandbox\" or \"production\"")
-            })?;
-            let valid_from = date("valid_from", &input.valid_from)?;
-            let valid_until = date("valid_until", &input.valid_until)?;
+            let environment = input.environment;
+            let (valid_from, valid_until) = (input.valid_from.0, input.valid_until.0);
             check_period(valid_from, valid_until)?;
             let application = Application {
                 client_id: ClientId::generate()?,
@@ -193,7 +192,7 @@ impl Registry {
                 grants: grants(&input.grants)?,
                 valid_from,
                 valid_until,
-                ip_allowlist: ip_allowlist(&input.ip_allowlist)?,
+                ip_allowlist: networks(&input.ip_allowlist),
                 quota_per_minute: quota(input.quota_per_minute)?,
                 status: Status::Active,
                 suspended_by: None,
@@ -223,21 +222,21 @@ impl Registry {
     ) -> Result<Application, RegistryError> {
         self.apply(|snap| {
             let mut app = snap.application("client_id", client_id)?.clone();
-            if let Some(s) = &patch.status {
-                app.status = status(s)?;
+            if let Some(s) = patch.status {
+                app.status = s;
                 app.suspended_by = (app.status == Status::Suspended).then_some(SuspendedBy::Admin);
             }
             if let Some(g) = &patch.grants {
                 app.grants = grants(g)?;
             }
             if let Some(ips) = &patch.ip_allowlist {
-                app.ip_allowlist = ip_allowlist(ips)?;
+                app.ip_allowlist = networks(ips);
             }
             if patch.quota_per_minute.is_some() {
                 app.quota_per_minute = quota(patch.quota_per_minute)?;
             }
-            if let Some(until) = &patch.valid_until {
-                app.valid_until = date("valid_until", until)?;
+            if let Some(until) = patch.valid_until {
+                app.valid_until = until.0;
                 check_period(app.valid_from, app.valid_until)?;
             }
             Ok((vec![Record::Application(app.clone())], app))
@@ -336,11 +335,6 @@ fn non_empty(field: &str, value: &str) -> Result<String, RegistryError> {
     Ok(v.to_owned())
 }
 
-fn status(value: &str) -> Result<Status, RegistryError> {
-    Status::parse(value)
-        .ok_or_else(|| RegistryError::invalid("status", "must be \"active\" or \"suspended\""))
-}
-
 fn contacts(
     input: BTreeMap<String, NewContact>,
 ) -> Result<BTreeMap<String, Contact>, RegistryError> {
@@ -380,19 +374,6 @@ pub(crate) fn valid_email(email: &str) -> bool {
     email_address::EmailAddress::parse_with_options(email, Default::default())
         .map(|a| a.domain().contains('.') && !a.domain().starts_with('['))
         .unwrap_or(false)
-}
-
-fn date(field: &str, value: &str) -> Result<Date, RegistryError> {
-    if value.trim().is_empty() {
-        return Err(RegistryError::invalid(
-            field,
-            "must not be empty (YYYY-MM-DD)",
-        ));
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(value.trim(), &fmt).map_err(|e| {
-        RegistryError::invalid(field, format!("{value:?} is not a YYYY-MM-DD date: {e}"))
-    })
 }
 
 fn check_period(from: Date, until: Date) -> Result<(), RegistryError> {
@@ -455,19 +436,8 @@ fn grants(input: &[NewGrant]) -> Result<Vec<Grant>, RegistryError> {
         .collect()
 }
 
-fn ip_allowlist(input: &[String]) -> Result<Vec<IpNetwork>, RegistryError> {
-    input
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.trim().parse::<IpNetwork>().map_err(|e| {
-                RegistryError::invalid(
-                    format!("ip_allowlist[{i}]"),
-                    format!("{s:?} is not a CIDR block: {e}"),
-                )
-            })
-        })
-        .collect()
+fn networks(input: &[Cidr]) -> Vec<IpNetwork> {
+    input.iter().map(|c| c.0).collect()
 }
 
 fn quota(value: Option<u32>) -> Result<u32, RegistryError> {
@@ -511,8 +481,8 @@ mod tests {
 
     #[test]
     fn inverted_period_names_valid_until() {
-        let from = date("valid_from", "2026-01-01").unwrap();
-        let until = date("valid_until", "2025-01-01").unwrap();
+        let from = time::macros::date!(2026 - 01 - 01);
+        let until = time::macros::date!(2025 - 01 - 01);
         let err = check_period(from, until).unwrap_err().to_string();
         assert!(err.starts_with("valid_until"), "{err}");
     }

@@ -1,118 +1,223 @@
 //! How `admin` commands print the API's answers for a human (the default;
-//! `--json` prints the JSON itself).
+//! `--json` prints the JSON itself). Each command knows the type its
+//! operation answers (`admin::types`, the registry's entities): the answer
+//! is read as that type, then printed; nothing is guessed from its keys.
 
-use super::{AdminCommand, CertCommand, EnvCommand, TokenCommand};
+use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
+use super::{SecretCommand, TokenCommand, TraceCommand};
+use crate::admin::types::{
+    ApplicationView, CreatedApplicationView, PartnerView, RotatedSecret, StoredCertificate,
+};
+use crate::registry::{Application, CertificateRecord, Partner};
 use hyper::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub(super) fn print_human(cmd: &AdminCommand, status: StatusCode, value: &Value) {
-    if let AdminCommand::Token(TokenCommand::Revoke { .. }) = cmd {
-        println!("token revoked (or already unusable)");
-        return;
-    }
-    if status == StatusCode::NO_CONTENT {
-        match cmd {
-            AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) => {
-                println!("certificate {thumbprint} revoked");
-            }
-            AdminCommand::Env(EnvCommand::Close { env, .. }) => println!("{env} closed (503)"),
-            AdminCommand::Env(EnvCommand::Open { env }) => println!("{env} open"),
-            _ => {}
+/// Prints the answer `value` of `cmd` (a success).
+pub(super) fn print_human(
+    cmd: &AdminCommand,
+    status: StatusCode,
+    value: Value,
+) -> Result<(), CliError> {
+    match cmd {
+        AdminCommand::Token(TokenCommand::Revoke { .. }) => {
+            println!("token revoked (or already unusable)");
         }
-        return;
+        AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) => {
+            println!("certificate {thumbprint} revoked");
+        }
+        AdminCommand::Env(EnvCommand::Close { env, .. }) => println!("{env} closed (503)"),
+        AdminCommand::Env(EnvCommand::Open { env }) => println!("{env} open"),
+        _ if status == StatusCode::NO_CONTENT => {}
+        AdminCommand::Partner(PartnerCommand::List) => {
+            lines(&read::<Vec<Partner>>(value)?, partner_line);
+        }
+        AdminCommand::Partner(PartnerCommand::Show { .. }) => {
+            let view: PartnerView = read(value)?;
+            fields(&view.partner);
+            list("applications", &view.applications, application_line);
+        }
+        AdminCommand::Partner(_) => fields(&read::<Partner>(value)?),
+        AdminCommand::App(AppCommand::List { .. }) => {
+            lines(&read::<Vec<Application>>(value)?, application_line);
+        }
+        AdminCommand::App(AppCommand::Show { .. }) => {
+            let view: ApplicationView = read(value)?;
+            fields(&view.application);
+            list("certificates", &view.certificates, certificate_line);
+        }
+        AdminCommand::App(AppCommand::Add { .. }) => {
+            let created: CreatedApplicationView = read(value)?;
+            fields(&created.application);
+            println!("client_secret: {}", created.client_secret);
+            eprintln!("\nThe client_secret above is shown only once: store it now.");
+        }
+        AdminCommand::App(_) => fields(&read::<Application>(value)?),
+        AdminCommand::Cert(CertCommand::List { .. }) => {
+            lines(&read::<Vec<CertificateRecord>>(value)?, certificate_line);
+        }
+        AdminCommand::Cert(_) => {
+            let stored: StoredCertificate = read(value)?;
+            fields(&stored.record);
+            println!("certificate:\n{}", stored.certificate);
+        }
+        AdminCommand::Secret(SecretCommand::Rotate { .. }) => {
+            let rotated: RotatedSecret = read(value)?;
+            println!("client_id: {}", rotated.client_id);
+            println!("client_secret: {}", rotated.client_secret);
+            eprintln!("\nThe previous secret no longer works.");
+            eprintln!("The client_secret above is shown only once: store it now.");
+        }
+        AdminCommand::Trace(TraceCommand::List { .. }) => {
+            lines(&read::<Vec<Value>>(value)?, trace_line);
+        }
+        // Reports whose every field is meant to be read as it is.
+        AdminCommand::Token(TokenCommand::Introspect { .. })
+        | AdminCommand::Env(EnvCommand::List)
+        | AdminCommand::Trace(_)
+        | AdminCommand::Reload
+        | AdminCommand::Stats { .. } => dump(&value),
     }
+    Ok(())
+}
+
+/// The answer as the type its operation documents.
+fn read<T: DeserializeOwned>(value: Value) -> Result<T, CliError> {
+    serde_json::from_value(value).map_err(|e| CliError::Usage(format!("unexpected answer: {e}")))
+}
+
+/// One line per item, or `(none)`.
+fn lines<T>(items: &[T], line: fn(&T) -> String) {
+    if items.is_empty() {
+        println!("(none)");
+    }
+    items.iter().for_each(|i| println!("{}", line(i)));
+}
+
+/// `name:` then one indented line per item.
+fn list<T>(name: &str, items: &[T], line: fn(&T) -> String) {
+    println!("{name}:");
+    items.iter().for_each(|i| println!("  - {}", line(i)));
+}
+
+/// `key: value` for each field of an entity (the PEM of a certificate
+/// record is left out: `cert issue --out` writes it).
+fn fields(entity: &impl Serialize) {
+    if let Ok(Value::Object(map)) = serde_json::to_value(entity) {
+        for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "pem") {
+            match v {
+                Value::String(s) => println!("{k}: {s}"),
+                other => println!("{k}: {other}"),
+            }
+        }
+    }
+}
+
+/// A report: `key: value` lines, arrays of objects one item a line.
+fn dump(value: &Value) {
     match value {
-        Value::Array(items) if items.is_empty() => println!("(none)"),
-        Value::Array(items) => items.iter().for_each(|i| println!("{}", summary(i))),
         Value::Object(map) => {
             for (k, v) in map {
                 match v {
                     Value::Array(items)
-                        if items.iter().all(Value::is_object) && !items.is_empty() =>
+                        if !items.is_empty() && items.iter().all(Value::is_object) =>
                     {
                         println!("{k}:");
-                        items.iter().for_each(|i| println!("  - {}", summary(i)));
-                    }
-                    Value::String(s) if k == "certificate" || k == "pem" => {
-                        if k == "certificate" {
-                            println!("{k}:\n{s}");
-                        }
+                        items.iter().for_each(|i| println!("  - {i}"));
                     }
                     Value::String(s) => println!("{k}: {s}"),
                     other => println!("{k}: {other}"),
                 }
             }
-            if map.contains_key("client_secret") && map.len() <= 2 {
-                eprintln!("\nThe previous secret no longer works.");
-            }
-            if map.contains_key("client_secret") {
-                eprintln!("\nThe client_secret above is shown only once: store it now.");
-            }
         }
+        Value::Array(items) if items.is_empty() => println!("(none)"),
+        Value::Array(items) => items.iter().for_each(|i| println!("{i}")),
         other => println!("{other}"),
     }
 }
 
-/// One line describing a partner, application, grant or certificate.
-fn summary(v: &Value) -> String {
-    let s = |k: &str| v[k].as_str().map(str::to_owned);
-    if let (Some(seq), Some(decision)) = (v["seq"].as_u64(), s("decision")) {
-        // A trace record (it also has a thumbprint: test it first).
-        let node = s("node").map(|n| format!("{n}  ")).unwrap_or_default();
-        return format!(
-            "{seq}  {}  {node}{}  {} {}  {}  {decision}  {}",
-            s("time").unwrap_or_default(),
-            s("plane").unwrap_or_default(),
-            s("method").unwrap_or_default(),
-            s("path").unwrap_or_default(),
-            v["status"],
-            s("code").unwrap_or_default()
-        );
-    }
-    if let Some(t) = s("thumbprint") {
-        return format!(
-            "{t}  {}  {}  until {}",
-            s("status").unwrap_or_default(),
-            s("subject").unwrap_or_default(),
-            s("not_after").unwrap_or_default()
-        );
-    }
-    if let Some(c) = s("client_id") {
-        return format!(
-            "{c}  {}  {}  {}",
-            s("environment").unwrap_or_default(),
-            s("status").unwrap_or_default(),
-            s("name").unwrap_or_default()
-        );
-    }
-    if let Some(id) = s("id") {
-        return format!(
-            "{id}  {}  {}  {}",
-            s("siren").unwrap_or_default(),
-            s("status").unwrap_or_default(),
-            s("name").unwrap_or_default()
-        );
-    }
-    if let Some(scope) = s("scope") {
-        return format!("{scope}: {}", v["years"]);
-    }
-    v.to_string()
+fn partner_line(p: &Partner) -> String {
+    format!("{}  {}  {}  {}", p.id, p.siren, p.status.as_str(), p.name)
+}
+
+fn application_line(a: &Application) -> String {
+    format!(
+        "{}  {}  {}  {}",
+        a.client_id,
+        a.environment,
+        a.status.as_str(),
+        a.name
+    )
+}
+
+fn certificate_line(c: &CertificateRecord) -> String {
+    let status = serde_json::to_value(c.status).unwrap_or_default();
+    let until = c
+        .not_after
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    format!(
+        "{}  {}  {}  until {until}",
+        c.thumbprint,
+        status.as_str().unwrap_or_default(),
+        c.subject
+    )
+}
+
+/// One trace record: number, time, node, plane, method and path (or the
+/// system action), status, decision, code.
+fn trace_line(v: &Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let node = v["node"]
+        .as_str()
+        .map(|n| format!("{n}  "))
+        .unwrap_or_default();
+    let what = match v["action"]["kind"].as_str() {
+        Some(kind) => format!(
+            "{kind} {}",
+            v["action"]["target"].as_str().unwrap_or_default()
+        ),
+        None => format!("{} {}", s("method"), s("path")),
+    };
+    format!(
+        "{}  {}  {node}{}  {what}  {}  {}  {}",
+        v["seq"],
+        s("time"),
+        s("plane"),
+        v["status"],
+        s("decision"),
+        s("code")
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::summary;
+    use super::*;
 
     #[test]
-    fn a_trace_record_reads_as_one_line_not_as_a_certificate() {
+    fn a_trace_record_reads_as_one_line() {
         let record = serde_json::json!({
             "seq": 27, "time": "2026-11-30T04:05:06.688Z", "node": "node-b",
             "plane": "sandbox", "method": "GET", "path": "/opale/v1/x", "status": 403,
             "decision": "denied", "code": "910300", "thumbprint": "abc"
         });
-        let line = summary(&record);
+        let line = trace_line(&record);
         assert!(line.starts_with("27  2026-11-30T04:05:06.688Z  node-b  sandbox  GET /opale/v1/x  403  denied  910300"), "{line}");
+        let action = serde_json::json!({
+            "seq": 28, "time": "t", "plane": "admin", "status": 200, "decision": "admitted",
+            "action": {"kind": "notice_sent", "target": "n-1"}
+        });
+        assert!(
+            trace_line(&action).contains("admin  notice_sent n-1  200"),
+            "{}",
+            trace_line(&action)
+        );
+    }
+
+    #[test]
+    fn an_answer_of_another_type_is_an_error_not_a_guess() {
         let cert = serde_json::json!({"thumbprint": "abc", "status": "active"});
-        assert!(summary(&cert).starts_with("abc  active"));
+        assert!(read::<Partner>(cert).is_err());
     }
 }

@@ -1,13 +1,17 @@
 //! What each `admin` command asks of the API: method, path and body. The
-//! bodies are the API's own request types (`admin::types`), built typed and
-//! serialized; query values and path segments are percent-encoded.
+//! method and path come from the admin listener's route table
+//! (`admin::call`: a path is spelt once), the bodies are the API's own
+//! request types (`admin::types`), built typed and serialized; query
+//! values and path segments are percent-encoded.
 
 use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
 use super::{SecretCommand, TraceCommand};
 use crate::admin::types::{
     self, ApplicationPatch, ApplicationQuery, CertificateRequest, Maintenance, NewApplication,
-    NewGrant, NewPartner, PartnerPatch, TraceQuery, VerifyRequest, encode,
+    NewGrant, NewPartner, PartnerPatch, TraceQuery, VerifyRequest,
 };
+use crate::admin::{Op, call};
+use crate::domain::{Cidr, Environment, Status};
 use hyper::Method;
 use serde::Serialize;
 use serde_json::Value;
@@ -21,11 +25,10 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
         AdminCommand::Partner(p) => partner_request(p),
         AdminCommand::App(a) => app_request(a),
         AdminCommand::Cert(c) => cert_request(c),
-        AdminCommand::Secret(SecretCommand::Rotate { app }) => Ok((
-            Method::POST,
-            format!("/admin/v1/applications/{}/secret", encode(app)),
-            None,
-        )),
+        AdminCommand::Secret(SecretCommand::Rotate { app }) => {
+            let (method, path) = call(Op::RotateSecret, &[app]);
+            Ok((method, path, None))
+        }
         AdminCommand::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
         AdminCommand::Env(e) => env_request(e),
         AdminCommand::Trace(TraceCommand::List {
@@ -39,7 +42,8 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
                 limit: Some(limit.to_string()),
                 ..TraceQuery::default()
             };
-            Ok((Method::GET, with_query("/admin/v1/trace", &q), None))
+            let (method, path) = call(Op::ListTrace, &[]);
+            Ok((method, with_query(&path, &q), None))
         }
         AdminCommand::Trace(TraceCommand::Verify { checkpoint }) => {
             let checkpoint = match checkpoint {
@@ -54,24 +58,24 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
                 None => None,
             };
             let verify = body(&VerifyRequest { checkpoint })?;
-            Ok((Method::POST, "/admin/v1/trace/verify".into(), Some(verify)))
+            let (method, path) = call(Op::VerifyTrace, &[]);
+            Ok((method, path, Some(verify)))
         }
         AdminCommand::Trace(TraceCommand::Export { .. } | TraceCommand::Checkpoint { .. }) => Err(
             CliError::Usage("trace export and checkpoint are text".into()),
         ),
-        AdminCommand::Reload => Ok((Method::POST, "/admin/v1/reload".into(), None)),
+        AdminCommand::Reload => plain(Op::Reload, &[]),
         AdminCommand::Stats { app } => Ok((Method::GET, stats_path(app.as_deref()), None)),
     }
 }
 
 fn partner_request(cmd: &PartnerCommand) -> Result<Call, CliError> {
-    let path = |id: &str| format!("/admin/v1/partners/{}", encode(id));
-    let status = |id: &str, status: &str| {
+    let status = |id: &str, status: Status| {
         let patch = PartnerPatch {
-            status: Some(status.to_owned()),
+            status: Some(status),
             ..PartnerPatch::default()
         };
-        Ok((Method::PATCH, path(id), Some(body(&patch)?)))
+        with_body(Op::UpdatePartner, &[id], &patch)
     };
     match cmd {
         PartnerCommand::Add {
@@ -87,45 +91,37 @@ fn partner_request(cmd: &PartnerCommand) -> Result<Call, CliError> {
                     .map(|c| types::parse_contact(c))
                     .collect::<Result<_, _>>()?,
             };
-            Ok((
-                Method::POST,
-                "/admin/v1/partners".into(),
-                Some(body(&input)?),
-            ))
+            with_body(Op::CreatePartner, &[], &input)
         }
-        PartnerCommand::List => Ok((Method::GET, "/admin/v1/partners".into(), None)),
-        PartnerCommand::Show { id } => Ok((Method::GET, path(id), None)),
-        PartnerCommand::Suspend { id } => status(id, "suspended"),
-        PartnerCommand::Resume { id } => status(id, "active"),
+        PartnerCommand::List => plain(Op::ListPartners, &[]),
+        PartnerCommand::Show { id } => plain(Op::ShowPartner, &[id]),
+        PartnerCommand::Suspend { id } => status(id, Status::Suspended),
+        PartnerCommand::Resume { id } => status(id, Status::Active),
     }
 }
 
 fn app_request(cmd: &AppCommand) -> Result<Call, CliError> {
-    let path = |id: &str| format!("/admin/v1/applications/{}", encode(id));
-    let patch = |id: &str, p: ApplicationPatch| Ok((Method::PATCH, path(id), Some(body(&p)?)));
+    let patch = |id: &str, p: ApplicationPatch| with_body(Op::UpdateApplication, &[id], &p);
     match cmd {
-        AppCommand::Add { .. } => {
-            let input = new_application(cmd)?;
-            let b = body(&input)?;
-            Ok((Method::POST, "/admin/v1/applications".into(), Some(b)))
-        }
+        AppCommand::Add { .. } => with_body(Op::CreateApplication, &[], &new_application(cmd)?),
         AppCommand::List { partner } => {
             let q = ApplicationQuery {
                 partner_id: partner.clone(),
             };
+            let (method, path) = call(Op::ListApplications, &[]);
             let path = match q.to_query() {
-                query if query.is_empty() => "/admin/v1/applications".to_owned(),
-                query => format!("/admin/v1/applications?{query}"),
+                query if query.is_empty() => path,
+                query => format!("{path}?{query}"),
             };
-            Ok((Method::GET, path, None))
+            Ok((method, path, None))
         }
-        AppCommand::Show { id } => Ok((Method::GET, path(id), None)),
-        AppCommand::Suspend { id } => patch(id, status_patch("suspended")),
-        AppCommand::Resume { id } => patch(id, status_patch("active")),
+        AppCommand::Show { id } => plain(Op::ShowApplication, &[id]),
+        AppCommand::Suspend { id } => patch(id, status_patch(Status::Suspended)),
+        AppCommand::Resume { id } => patch(id, status_patch(Status::Active)),
         AppCommand::SetIps { id, cidrs } => patch(
             id,
             ApplicationPatch {
-                ip_allowlist: Some(cidrs.clone()),
+                ip_allowlist: Some(networks(cidrs)?),
                 ..ApplicationPatch::default()
             },
         ),
@@ -161,29 +157,53 @@ fn new_application(cmd: &AppCommand) -> Result<NewApplication, CliError> {
     else {
         return Err(CliError::Usage("not app add".into()));
     };
+    let environment = Environment::parse(environment).ok_or_else(|| {
+        CliError::Usage(format!(
+            "environment: must be \"sandbox\" or \"production\", got {environment:?}"
+        ))
+    })?;
     Ok(NewApplication {
         partner_id: partner.clone(),
         name: name.clone(),
-        environment: environment.clone(),
+        environment,
         grants: parse_grants(grants)?,
-        valid_from: valid_from.clone(),
-        valid_until: valid_until.clone(),
-        ip_allowlist: ips.clone(),
+        valid_from: typed("valid_from", valid_from)?,
+        valid_until: typed("valid_until", valid_until)?,
+        ip_allowlist: networks(ips)?,
         quota_per_minute: *quota,
     })
 }
 
-fn status_patch(status: &str) -> ApplicationPatch {
+fn status_patch(status: Status) -> ApplicationPatch {
     ApplicationPatch {
-        status: Some(status.to_owned()),
+        status: Some(status),
         ..ApplicationPatch::default()
     }
 }
 
+/// A command-line value read as the API's type; the error names the
+/// API's field, as the API's own 400 would.
+fn typed<T>(field: &str, text: &str) -> Result<T, CliError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| CliError::Usage(format!("{field}: {e}")))
+}
+
+/// `--ip`/`set-ips` values as CIDR blocks (`ip_allowlist[i]` when one is not).
+fn networks(cidrs: &[String]) -> Result<Vec<Cidr>, CliError> {
+    cidrs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| typed(&format!("ip_allowlist[{i}]"), c))
+        .collect()
+}
+
 fn env_request(cmd: &EnvCommand) -> Result<Call, CliError> {
-    let path = |env: &str| format!("/admin/v1/environments/{}/maintenance", encode(env));
     match cmd {
-        EnvCommand::List => Ok((Method::GET, "/admin/v1/environments".into(), None)),
+        EnvCommand::List => plain(Op::ListEnvironments, &[]),
         EnvCommand::Close {
             env,
             retry_after,
@@ -193,35 +213,30 @@ fn env_request(cmd: &EnvCommand) -> Result<Call, CliError> {
                 retry_after: *retry_after,
                 message: message.clone(),
             };
-            Ok((Method::PUT, path(env), Some(body(&m)?)))
+            with_body(Op::CloseEnvironment, &[env], &m)
         }
-        EnvCommand::Open { env } => Ok((Method::DELETE, path(env), None)),
+        EnvCommand::Open { env } => plain(Op::OpenEnvironment, &[env]),
     }
 }
 
 fn cert_request(cmd: &CertCommand) -> Result<Call, CliError> {
-    let certs = |id: &str| format!("/admin/v1/applications/{}/certificates", encode(id));
     match cmd {
         CertCommand::Issue { app, csr, .. } => {
             let input = CertificateRequest {
                 csr: Some(read_file(csr)?),
                 certificate: None,
             };
-            Ok((Method::POST, certs(app), Some(body(&input)?)))
+            with_body(Op::AddCertificate, &[app], &input)
         }
         CertCommand::Register { app, pem } => {
             let input = CertificateRequest {
                 csr: None,
                 certificate: Some(read_file(pem)?),
             };
-            Ok((Method::POST, certs(app), Some(body(&input)?)))
+            with_body(Op::AddCertificate, &[app], &input)
         }
-        CertCommand::Revoke { app, thumbprint } => Ok((
-            Method::DELETE,
-            format!("{}/{}", certs(app), encode(thumbprint)),
-            None,
-        )),
-        CertCommand::List { app } => Ok((Method::GET, certs(app), None)),
+        CertCommand::Revoke { app, thumbprint } => plain(Op::RevokeCertificate, &[app, thumbprint]),
+        CertCommand::List { app } => plain(Op::ListCertificates, &[app]),
     }
 }
 
@@ -231,7 +246,7 @@ fn stats_path(app: Option<&str>) -> String {
         client_id: app.map(str::to_owned),
         ..TraceQuery::default()
     };
-    with_query("/admin/v1/stats", &q)
+    with_query(&call(Op::Stats, &[]).1, &q)
 }
 
 /// `/admin/v1/trace/export`, for one application or all.
@@ -240,7 +255,7 @@ pub(super) fn export_path(app: Option<&str>) -> String {
         client_id: app.map(str::to_owned),
         ..TraceQuery::default()
     };
-    with_query("/admin/v1/trace/export", &q)
+    with_query(&call(Op::ExportTrace, &[]).1, &q)
 }
 
 /// `path?query`, or `path` when the query is empty.
@@ -249,6 +264,18 @@ fn with_query(path: &str, q: &TraceQuery) -> String {
         query if query.is_empty() => path.to_owned(),
         query => format!("{path}?{query}"),
     }
+}
+
+/// The call of `op` without a body.
+fn plain(op: Op, params: &[&str]) -> Result<Call, CliError> {
+    let (method, path) = call(op, params);
+    Ok((method, path, None))
+}
+
+/// The call of `op` with a typed body.
+fn with_body(op: Op, params: &[&str], input: &impl Serialize) -> Result<Call, CliError> {
+    let (method, path) = call(op, params);
+    Ok((method, path, Some(body(input)?)))
 }
 
 /// A typed request body, serialized as the API will read it.
