@@ -30,7 +30,7 @@ pub use api::parse_json;
 pub use error::ApiError;
 
 use crate::app::App;
-use crate::audit::{self, Actor, AdminAction, Code};
+use crate::audit::{self, Actor, Code};
 use crate::chain::Control;
 use crate::domain::Plane;
 use crate::registry::Snapshot;
@@ -77,11 +77,11 @@ pub async fn handle(app: &Arc<App>, conn: &ConnInfo, req: Request<RequestBody>) 
     } else {
         (Value::Null, Value::Null)
     };
-    trace.actor = conn.peer.as_ref().map(|p| Actor::Admin {
+    let actor = conn.peer.as_ref().map(|p| Actor::Admin {
         subject: p.subject.clone(),
         thumbprint: p.thumbprint.to_string(),
     });
-    trace.admin = Some(AdminAction::change(b, a));
+    trace.acted(actor, b, a);
     audit::http::finish(&app.audit, &app.metrics, (trace, caller), resp, started).await
 }
 

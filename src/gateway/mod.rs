@@ -101,11 +101,7 @@ async fn token(
     let context = oauth::TokenContext::new(&app.oauth, &app.registry, env);
     let (resp, refused) = oauth::token_endpoint(context, conn, req).await;
     if let Some((error, description)) = refused {
-        trace.refuse_with(
-            Control::TokenEndpoint,
-            Code::OAuth(error.to_string()),
-            &description,
-        );
+        trace.refuse_with(Control::TokenEndpoint, Code::OAuth(error), &description);
     }
     with_correlation(resp, &id)
 }
