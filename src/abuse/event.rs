@@ -3,7 +3,7 @@
 //! auto-suspension are admin-plane records whose actor is `abuse`.
 
 use super::window::Alert;
-use crate::audit::{ActionKind, Actor, AdminAction, TraceEvent};
+use crate::audit::{ActionKind, Actor, Address, AdminAction, TraceEvent};
 use crate::domain::{ClientId, Environment, PartnerId};
 use crate::registry::Application;
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,7 @@ pub struct SecurityEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub raised_at: OffsetDateTime,
     /// The caller address of the call that raised it.
-    pub ip: String,
+    pub ip: IpAddr,
     /// The figure that crossed the threshold (denials, minutes, calls).
     pub observed: u32,
     /// Why, in words (thresholds included).
@@ -91,7 +91,7 @@ impl SecurityEvent {
             client_id: application.client_id.clone(),
             partner_id: application.partner_id.clone(),
             raised_at: now,
-            ip: ip.to_string(),
+            ip,
             observed: alert.observed,
             reason,
             suspended: false,
@@ -126,11 +126,11 @@ impl SecurityEvent {
 /// A system action of the detector about `event`'s application, its reason
 /// as detail.
 fn record(event: &SecurityEvent, kind: ActionKind, target: String) -> TraceEvent {
-    let now = crate::audit::timestamp(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
     let mut t = TraceEvent::system(now, Actor::AbuseDetector, kind, target);
-    t.client_id = Some(event.client_id.to_string());
-    t.partner_id = Some(event.partner_id.to_string());
-    t.ip = event.ip.clone();
+    t.client_id = Some(event.client_id.clone());
+    t.partner_id = Some(event.partner_id.clone());
+    t.ip = Some(Address::Ip(event.ip));
     t.detail = Some(event.reason.clone());
     t
 }

@@ -31,7 +31,7 @@ pub use api::{Op, call, parse_json};
 use api::{Routed, Target};
 pub use error::ApiError;
 
-use crate::audit::{self, Actor, AdminAction, Code};
+use crate::audit::{self, Actor, Code};
 use crate::chain::Control;
 use crate::domain::Plane;
 use crate::registry::Snapshot;
@@ -126,11 +126,11 @@ pub async fn handle(
     } else {
         (Value::Null, Value::Null)
     };
-    trace.actor = conn.peer.as_ref().map(|p| Actor::Admin {
+    let actor = conn.peer.as_ref().map(|p| Actor::Admin {
         subject: p.subject.clone(),
         thumbprint: p.thumbprint.to_string(),
     });
-    trace.admin = Some(AdminAction::change(b, a));
+    trace.acted(actor, b, a);
     audit::http::finish(&admin.audit, &admin.metrics, (trace, caller), resp, started).await
 }
 

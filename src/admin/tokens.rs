@@ -118,6 +118,7 @@ fn internal() -> ApiError {
 
 /// The RFC 7009/7662 answer to a bad request (400 `invalid_request`).
 fn oauth_error(e: &ApiError) -> Response<Body> {
-    let body = json!({"error": "invalid_request", "error_description": e.message});
+    let error = crate::oauth::ErrorCode::InvalidRequest;
+    let body = json!({"error": error, "error_description": e.message});
     respond::json(StatusCode::BAD_REQUEST, &body)
 }

@@ -157,11 +157,11 @@ fn filter(q: &TraceQuery) -> Result<Filter, ApiError> {
     })
 }
 
-/// An RFC 3339 query parameter, normalised to the records' time format.
-fn time_param(value: &Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+/// An RFC 3339 query parameter, cut to the records' precision.
+fn time_param(value: &Option<String>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     match value.as_deref().filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => crate::audit::normalize(v)
+        Some(v) => crate::audit::parse_time(v)
             .map(Some)
             .ok_or_else(|| ApiError::bad_request(name, "not an RFC 3339 time")),
     }

@@ -5,7 +5,7 @@
 //! turns the answer into a 503: no response without its trace.
 
 use super::unidentified::{Treatment, this_minute};
-use super::{Auditor, TraceEvent};
+use super::{Address, Auditor, TraceEvent};
 use crate::chain::{self, Denial, Reason};
 use crate::domain::Plane;
 use crate::metrics::Metrics;
@@ -17,10 +17,10 @@ use time::OffsetDateTime;
 
 /// A record for a request arriving on `plane` over `conn`.
 pub fn start<B>(plane: Plane, conn: &ConnInfo, req: &Request<B>) -> TraceEvent {
-    let now = super::timestamp(OffsetDateTime::now_utc());
-    let mut event = TraceEvent::arriving(plane, now, req.method().as_str(), req.uri().path());
-    event.thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.to_string());
-    event.ip = conn.remote.ip().to_canonical().to_string();
+    let now = OffsetDateTime::now_utc();
+    let mut event = TraceEvent::arriving(plane, now, req.method(), req.uri().path());
+    event.thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.clone());
+    event.ip = Some(Address::Ip(conn.remote.ip().to_canonical()));
     event
 }
 

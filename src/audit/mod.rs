@@ -6,17 +6,24 @@
 //! the trail's own checkpoints or one held elsewhere; queried newest
 //! first; purged past retention behind a signed purge checkpoint.
 
+mod action;
+mod address;
 pub mod cluster;
+mod code;
 pub mod http;
 pub mod query;
 mod record;
+mod stamp;
 pub mod unidentified;
+#[cfg(test)]
+mod written_before;
 
 pub use crate::trail::{OpenReport, PurgeOutcome, TrailStats, VerifyReport};
-pub use record::{
-    ActionKind, Actor, AdminAction, Code, Decision, Summary, SystemAction, TraceEvent, TraceRecord,
-    normalize, timestamp,
-};
+pub use action::{ActionKind, Actor, AdminAction, SystemAction};
+pub use address::Address;
+pub use code::Code;
+pub use record::{Decision, Summary, TraceEvent, TraceRecord};
+pub use stamp::{millis, parse_time, timestamp};
 
 use crate::trail::{NoteSigner, Trail, TrailConfig, TrailError};
 use cluster::{ClusterError, ClusterTrail, NodeReport};

@@ -5,9 +5,10 @@ use super::Auditor;
 use super::record::TraceRecord;
 use super::{AuditError, Decision};
 use crate::chain::Control;
-use crate::domain::Plane;
+use crate::domain::{ClientId, PartnerId, Plane};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use time::OffsetDateTime;
 
 /// Most records a single query examines.
 const MAX_SCAN: usize = 200_000;
@@ -29,10 +30,11 @@ pub struct Filter {
     pub correlation_id: Option<String>,
     /// `sandbox` / `production` / `admin`.
     pub plane: Option<String>,
-    /// From this time (RFC 3339, inclusive).
-    pub from: Option<String>,
-    /// Until this time (RFC 3339, exclusive).
-    pub to: Option<String>,
+    /// From this time (inclusive; cut to the millisecond like record
+    /// times, [`super::parse_time`]).
+    pub from: Option<OffsetDateTime>,
+    /// Until this time (exclusive; cut like `from`).
+    pub to: Option<OffsetDateTime>,
     /// Only records with a smaller seq (next page).
     pub before: Option<u64>,
 }
@@ -45,15 +47,18 @@ impl Filter {
             want.as_deref().is_none_or(|w| have == Some(w))
         };
         let code = e.code.as_ref().map(ToString::to_string);
-        eq(&self.client_id, e.client_id.as_deref())
-            && eq(&self.partner_id, e.partner_id.as_deref())
+        eq(&self.client_id, e.client_id.as_ref().map(ClientId::as_str))
+            && eq(
+                &self.partner_id,
+                e.partner_id.as_ref().map(PartnerId::as_str),
+            )
             && eq(&self.decision, Some(e.decision.as_str()))
             && eq(&self.control, e.control.map(Control::as_str))
             && eq(&self.code, code.as_deref())
             && eq(&self.correlation_id, e.correlation_id.as_deref())
             && eq(&self.plane, Some(e.plane.as_str()))
-            && self.from.as_deref().is_none_or(|f| e.time.as_str() >= f)
-            && self.to.as_deref().is_none_or(|t| e.time.as_str() < t)
+            && self.from.is_none_or(|f| e.at >= f)
+            && self.to.is_none_or(|t| e.at < t)
     }
 }
 
@@ -139,9 +144,7 @@ pub fn stats(audit: &Auditor, filter: &Filter) -> Result<Stats, AuditError> {
         }
         let e = r.event;
         s.records += 1;
-        *s.per_day
-            .entry(e.time.get(..10).unwrap_or("").to_owned())
-            .or_default() += 1;
+        *s.per_day.entry(e.at.date().to_string()).or_default() += 1;
         if let Some(d) = e.dataset {
             *s.per_dataset.entry(d.as_str().to_owned()).or_default() += 1;
         }

@@ -1,116 +1,27 @@
-//! One trace record (docs/contract.md §7) and its place in the hash chain: each
-//! record stores the SHA-256 of the previous record's canonical bytes, so
-//! editing, deleting or reordering any record breaks a link.
+//! One trace record (docs/contract.md §7): what happened to one request,
+//! or what the gateway did by itself. Its fields are typed; text appears
+//! only at the serde edge, in exactly the form records have always been
+//! written in (the trail's hash chain covers the stored bytes, see
+//! `crate::trail`, so every record written before still reads back).
 
-use crate::chain::{Control, Denial, Reason};
-use crate::domain::{Dataset, Plane};
+use super::action::{ActionKind, Actor, AdminAction, SystemAction};
+use super::address::{self, Address};
+use super::code::Code;
+use super::stamp::{self, millis};
+use crate::chain::{Control, Denial};
+use crate::domain::{ClientId, Dataset, PartnerId, Plane, Siren, Thumbprint};
 use crate::registry::Application;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use hyper::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 
-/// What an admin call or a system action changed (secrets are never part
-/// of it); who acted is the record's [`Actor`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdminAction {
-    /// Who acted, as records written before [`Actor`] existed name it
-    /// (read back, never written again).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub actor_subject: String,
-    /// The acting admin certificate's thumbprint, in records written
-    /// before [`Actor`] existed (read back, never written again).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub actor_thumbprint: String,
-    /// The entity before the change (`null` when created).
-    pub before: Value,
-    /// The entity after the change (`null` when nothing was found).
-    pub after: Value,
-}
-
-impl AdminAction {
-    /// The change from `before` to `after`.
-    pub fn change(before: Value, after: Value) -> Self {
-        AdminAction {
-            actor_subject: String::new(),
-            actor_thumbprint: String::new(),
-            before,
-            after,
-        }
-    }
-}
-
-/// Who acted: the party a record is about, named by what authenticated it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Actor {
-    /// An admin, by its client certificate.
-    Admin {
-        /// The certificate's subject DN.
-        subject: String,
-        /// Its `x5t#S256`.
-        thumbprint: String,
-    },
-    /// A partner, by its client certificate (self-service).
-    Partner {
-        /// Its `x5t#S256`.
-        thumbprint: String,
-    },
-    /// DataPass, by the webhook's HMAC signature.
-    Datapass,
-    /// The expiry notifier (`crate::notify`).
-    Notifier,
-    /// The abnormal-usage detector (`crate::abuse`).
-    AbuseDetector,
-    /// A signal sent to the process.
-    Signal {
-        /// Its name (`SIGHUP`).
-        name: String,
-    },
-    /// The gateway node itself (summaries, start-up), by its node id.
-    Node {
-        /// `cluster.node_id`.
-        id: String,
-    },
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Actor::Admin { subject, .. } => write!(f, "admin {subject}"),
-            Actor::Partner { thumbprint } => write!(f, "partner {thumbprint}"),
-            Actor::Datapass => f.write_str("datapass"),
-            Actor::Notifier => f.write_str("notifier"),
-            Actor::AbuseDetector => f.write_str("abuse detector"),
-            Actor::Signal { name } => write!(f, "signal {name}"),
-            Actor::Node { id } => write!(f, "node {id}"),
-        }
-    }
-}
-
-/// What a system action did: something the gateway did by itself, not an
-/// HTTP exchange (those have a method and a path instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    /// An expiry notice was sent; target: the notice.
-    NoticeSent,
-    /// A security event was raised; target: the event id.
-    SecurityEventRaised,
-    /// An application was suspended automatically; target: its client_id.
-    ApplicationSuspended,
-    /// The TLS state and limits were reloaded; target: the config file.
-    Reloaded,
-    /// Refusals before identification were summarised; target: the source.
-    RefusalsSummarised,
-}
-
-/// A system action and what it acted on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemAction {
-    /// What was done.
-    pub kind: ActionKind,
-    /// What it was done to (see [`ActionKind`]).
-    pub target: String,
-}
+/// Longest method kept (characters; a method is an ASCII token).
+const MAX_METHOD: usize = 32;
+/// Longest path kept (characters).
+const MAX_PATH: usize = 512;
+/// Longest detail kept (characters).
+const MAX_DETAIL: usize = 512;
 
 /// Whether a request was served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,91 +50,45 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// The code of a refusal: a row of the catalogue (docs/contract.md §5), an RFC 6749
-/// §5.2 error of the token endpoint, or the HTTP status of an admin-plane
-/// refusal. Written as a string (`"910500"`, `"invalid_client"`, `"403"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Code {
-    /// A catalogue row.
-    Catalogue(Reason),
-    /// An OAuth error code.
-    OAuth(String),
-    /// An HTTP status (admin plane).
-    Status(u16),
-}
-
-impl Code {
-    /// The catalogue row, if this is one.
-    pub fn reason(&self) -> Option<Reason> {
-        match self {
-            Code::Catalogue(r) => Some(*r),
-            _ => None,
-        }
-    }
-
-    /// Reads the written form back.
-    pub fn parse(text: &str) -> Code {
-        let number = text
-            .parse::<u32>()
-            .ok()
-            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()));
-        match number {
-            Some(n) if text.len() == 6 => Reason::from_code(n)
-                .map(Code::Catalogue)
-                .unwrap_or_else(|| Code::OAuth(text.to_owned())),
-            Some(n) if text.len() == 3 => Code::Status(n as u16),
-            _ => Code::OAuth(text.to_owned()),
-        }
-    }
-}
-
-impl std::fmt::Display for Code {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Code::Catalogue(r) => write!(f, "{}", r.code()),
-            Code::OAuth(e) => f.write_str(e),
-            Code::Status(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Serialize for Code {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Code {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Code::parse(&String::deserialize(d)?))
-    }
-}
-
-/// What happened to one request. Never a token, a secret, a key or data.
+/// What happened to one request, or what the gateway did by itself. Never
+/// a token, a secret, a key or data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEvent {
-    /// RFC 3339 UTC time the request arrived.
-    pub time: String,
+    /// When the request arrived (or the system action happened): UTC, cut
+    /// to the millisecond ([`super::millis`]); written under `time` as
+    /// `2026-11-23T20:17:15.929Z`.
+    #[serde(rename = "time", with = "stamp::text")]
+    pub at: OffsetDateTime,
     /// The listener: `sandbox`, `production` or `admin`.
     pub plane: Plane,
     /// The caller's X-Correlation-ID (or the one assigned).
     pub correlation_id: Option<String>,
-    /// The application, once known.
-    pub client_id: Option<String>,
+    /// The application, once known (always a registered application's id).
+    pub client_id: Option<ClientId>,
     /// Its partner.
-    pub partner_id: Option<String>,
+    pub partner_id: Option<PartnerId>,
     /// Thumbprint of the presented client certificate.
-    pub thumbprint: Option<String>,
-    /// Socket peer address.
-    pub ip: String,
-    /// HTTP method (absent from system actions).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub method: String,
-    /// Path without the query string (absent from system actions).
+    pub thumbprint: Option<Thumbprint>,
+    /// Where the caller was: the socket peer (canonical: an IPv4-mapped
+    /// address as IPv4), the source a summary counts, or `None` for a
+    /// system action without a caller (written `""`).
+    #[serde(with = "address::text")]
+    pub ip: Option<Address>,
+    /// HTTP method, at most 32 characters (absent from system actions, which
+    /// are no HTTP exchange; records written before system actions were
+    /// typed may name an invented one, `NOTIFY`, `EVENT`, `SIGHUP`, which
+    /// read back as the extension methods they are spelt as).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "method")]
+    pub method: Option<Method>,
+    /// Path without the query string, as the caller sent it (at most 512
+    /// characters; absent from system actions). Kept as text: it is what
+    /// was asked, valid or not, and only ever displayed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
-    /// SIREN of a data call.
-    pub siren: Option<String>,
+    /// SIREN of a data call. Only ever set once the path's segment passed
+    /// validation (a malformed one is refused by `910001`, the segment
+    /// then only quoted in `detail`), so every record holds a valid one.
+    pub siren: Option<Siren>,
     /// Dataset of a data call.
     pub dataset: Option<Dataset>,
     /// Fiscal year of a data call.
@@ -261,62 +126,54 @@ pub struct TraceEvent {
 /// past the ones traced one by one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
-    /// Start of the minute (UTC, the records' timestamp form).
-    pub minute: String,
+    /// Start of the minute (written like the record's time).
+    #[serde(with = "stamp::text")]
+    pub minute: OffsetDateTime,
     /// Refusals counted in that minute, traced one by one or not.
     pub refused: u64,
     /// Of those, the ones only counted here.
     pub summarised: u64,
-    /// The summarised refusals by code.
+    /// The summarised refusals by code, keyed by the code's written form
+    /// (text keys: their order is the written order of the map).
     pub codes: std::collections::BTreeMap<String, u64>,
     /// The summarised refusals by HTTP status.
     pub statuses: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Default for TraceEvent {
-    /// An empty admin-plane record (for tests and builders).
+    /// An empty admin-plane record at the Unix epoch (for tests and
+    /// builders).
     fn default() -> Self {
-        TraceEvent::arriving(Plane::Admin, String::new(), "", "")
+        TraceEvent::empty(Plane::Admin, OffsetDateTime::UNIX_EPOCH)
     }
 }
 
 impl TraceEvent {
-    /// A record for a request arriving on `plane` (no query string: it may
-    /// carry anything, including a misplaced token).
-    pub fn arriving(plane: Plane, time: String, method: &str, path: &str) -> Self {
-        TraceEvent {
-            time,
-            plane,
-            correlation_id: None,
-            client_id: None,
-            partner_id: None,
-            thumbprint: None,
-            ip: String::new(),
-            method: method.chars().take(32).collect(),
-            path: path.chars().take(512).collect(),
-            siren: None,
-            dataset: None,
-            year: None,
-            decision: Decision::Admitted,
-            control: None,
-            code: None,
-            status: 0,
-            latency_us: 0,
-            detail: None,
-            admin: None,
-            actor: None,
-            action: None,
-            summary: None,
-        }
+    /// A record for a request arriving on `plane` at `at` (no query
+    /// string: it may carry anything, including a misplaced token).
+    pub fn arriving(plane: Plane, at: OffsetDateTime, method: &Method, path: &str) -> Self {
+        let mut event = TraceEvent::empty(plane, at);
+        event.method = Some(bounded(method));
+        event.path = path.chars().take(MAX_PATH).collect();
+        event
     }
 
-    /// The record of a system action by `actor` at `time`, on the admin
-    /// plane: no method, no path, no status.
-    pub fn system(time: String, actor: Actor, kind: ActionKind, target: String) -> Self {
-        let mut event = TraceEvent::arriving(Plane::Admin, time, "", "");
+    /// The record of a system action by `actor` at `at`, on the admin
+    /// plane: no method, no path, no status, no caller address. The one
+    /// builder of a system action.
+    pub fn system(at: OffsetDateTime, actor: Actor, kind: ActionKind, target: String) -> Self {
+        let mut event = TraceEvent::empty(Plane::Admin, at);
         event.actor = Some(actor);
         event.action = Some(SystemAction { kind, target });
         event
+    }
+
+    /// Names who acted through the admin listener (an admin by its
+    /// certificate, DataPass by its signature; `None` when nobody could be
+    /// named) and what the call changed.
+    pub fn acted(&mut self, actor: Option<Actor>, before: Value, after: Value) {
+        self.actor = actor;
+        self.admin = Some(AdminAction::change(before, after));
     }
 
     /// Who acted, also for records written before [`Actor`] existed.
@@ -342,13 +199,54 @@ impl TraceEvent {
         self.decision = Decision::Denied;
         self.control = Some(control);
         self.code = Some(code);
-        self.detail = Some(detail.chars().take(512).collect());
+        self.detail = Some(detail.chars().take(MAX_DETAIL).collect());
     }
 
     /// Names the caller's application and partner.
     pub fn caller(&mut self, application: &Application) {
-        self.client_id = Some(application.client_id.to_string());
-        self.partner_id = Some(application.partner_id.to_string());
+        self.client_id = Some(application.client_id.clone());
+        self.partner_id = Some(application.partner_id.clone());
+    }
+
+    /// A record of `plane` at `at` with nothing else known yet.
+    fn empty(plane: Plane, at: OffsetDateTime) -> Self {
+        TraceEvent {
+            at: millis(at),
+            plane,
+            correlation_id: None,
+            client_id: None,
+            partner_id: None,
+            thumbprint: None,
+            ip: None,
+            method: None,
+            path: String::new(),
+            siren: None,
+            dataset: None,
+            year: None,
+            decision: Decision::Admitted,
+            control: None,
+            code: None,
+            status: 0,
+            latency_us: 0,
+            detail: None,
+            admin: None,
+            actor: None,
+            action: None,
+            summary: None,
+        }
+    }
+}
+
+/// `method`, or its first [`MAX_METHOD`] characters (a method is an ASCII
+/// token, so any prefix is one). A standard method is copied without
+/// allocating.
+fn bounded(method: &Method) -> Method {
+    let text = method.as_str().as_bytes();
+    match text.get(..MAX_METHOD) {
+        Some(prefix) if text.len() > MAX_METHOD => {
+            Method::from_bytes(prefix).unwrap_or_else(|_| method.clone())
+        }
+        _ => method.clone(),
     }
 }
 
@@ -367,65 +265,99 @@ pub struct TraceRecord {
     pub event: TraceEvent,
 }
 
-/// The fixed-width UTC timestamp of records (`2026-11-23T20:17:15.929Z`):
-/// fixed width so that comparing the strings compares the times.
-pub fn timestamp(t: time::OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
-}
+/// Serde of a record's method: its name; `""` (never written by this
+/// version, which leaves the field out) reads as none.
+mod method {
+    use hyper::Method;
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::ser::Serializer;
+    use std::fmt;
 
-/// Parses an RFC 3339 time (any offset, any precision) into [`timestamp`] form.
-pub fn normalize(rfc3339: &str) -> Option<String> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(timestamp)
+    /// Writes the method's name (called for `Some` only: `None` is skipped).
+    pub fn serialize<S: Serializer>(m: &Option<Method>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.as_ref().map_or("", Method::as_str))
+    }
+
+    /// Reads a method name (any HTTP token), `""` as none.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Method>, D::Error> {
+        d.deserialize_str(MethodVisitor)
+    }
+
+    struct MethodVisitor;
+
+    impl Visitor<'_> for MethodVisitor {
+        type Value = Option<Method>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an HTTP method")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Method>, E> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            Method::from_bytes(v.as_bytes())
+                .map(Some)
+                .map_err(|_| E::custom(format!("not an HTTP method: {v:?}")))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::Reason;
+    use crate::domain::Environment;
 
-    #[test]
-    fn timestamps_are_fixed_width_so_strings_order_like_times() {
-        let a = normalize("2026-11-23T20:17:15Z").unwrap();
-        let b = normalize("2026-11-23T20:17:15.5+00:00").unwrap();
-        let c = normalize("2026-11-23T21:17:15.123456789+01:00").unwrap();
-        assert_eq!(a, "2026-11-23T20:17:15.000Z");
-        assert_eq!(c, "2026-11-23T20:17:15.123Z");
-        assert!(a < c && c < b);
-        assert_eq!(normalize("yesterday"), None);
+    fn at(text: &str) -> OffsetDateTime {
+        stamp::parse_time(text).unwrap()
     }
 
     #[test]
     fn typed_fields_are_written_as_before() {
         let mut e = TraceEvent::arriving(
-            Plane::Env(crate::domain::Environment::Sandbox),
-            "2026-11-23T20:17:15.000Z".into(),
-            "GET",
+            Plane::Env(Environment::Sandbox),
+            at("2026-11-23T20:17:15.000Z"),
+            &Method::GET,
             "/x",
         );
         e.dataset = Some(Dataset::ComptesBancaires);
+        e.siren = Some(Siren::parse("732829320").unwrap());
+        e.ip = Some(Address::Ip("::ffff:192.0.2.1".parse().unwrap()));
         e.refuse(&Denial::new(Reason::YearNotGranted, "2019"));
         let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["time"], "2026-11-23T20:17:15.000Z");
         assert_eq!(v["plane"], "sandbox");
+        assert_eq!(v["ip"], "::ffff:192.0.2.1");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["siren"], "732829320");
         assert_eq!(v["dataset"], "comptes-bancaires");
         assert_eq!(v["decision"], "denied");
         assert_eq!(v["control"], "rights");
         assert_eq!(v["code"], "910500");
         let back: TraceEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
-        for (text, code) in [
-            ("910500", Code::Catalogue(Reason::YearNotGranted)),
-            ("invalid_client", Code::OAuth("invalid_client".into())),
-            ("403", Code::Status(403)),
-            ("999999", Code::OAuth("999999".into())),
-        ] {
-            assert_eq!(Code::parse(text), code);
-            assert_eq!(code.to_string(), text);
-        }
+    }
+
+    #[test]
+    fn a_system_action_has_no_method_no_path_and_an_empty_ip() {
+        let e = TraceEvent::system(
+            at("2026-12-07T02:59:09.891Z"),
+            Actor::Notifier,
+            ActionKind::NoticeSent,
+            "notice".into(),
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["ip"], "");
+        assert!(v.get("method").is_none() && v.get("path").is_none());
+        assert_eq!(serde_json::from_value::<TraceEvent>(v).unwrap(), e);
+    }
+
+    #[test]
+    fn a_long_method_is_cut_and_a_standard_one_kept() {
+        let long = Method::from_bytes(&[b'X'; 40]).unwrap();
+        let e = TraceEvent::arriving(Plane::Admin, OffsetDateTime::UNIX_EPOCH, &long, "/");
+        assert_eq!(e.method.map(|m| m.as_str().len()), Some(MAX_METHOD));
+        assert_eq!(bounded(&Method::DELETE), Method::DELETE);
     }
 }

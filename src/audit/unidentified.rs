@@ -15,7 +15,7 @@
 //! past that share one row, so memory stays bounded whatever the number of
 //! addresses an attacker has.
 
-use super::record::{ActionKind, Actor, Summary, TraceEvent};
+use super::{ActionKind, Actor, Address, Summary, TraceEvent};
 use crate::config::LimitsSettings;
 use crate::domain::Plane;
 use arc_swap::ArcSwap;
@@ -148,7 +148,10 @@ impl Unidentified {
     /// (minutes since the epoch) and says whether to trace it.
     pub fn count(&self, event: &TraceEvent, minute: i64) -> Treatment {
         let limits = **self.limits.load();
-        let source = event.ip.parse().map(Source::of).unwrap_or(Source::Others);
+        let source = match event.ip {
+            Some(Address::Ip(ip)) => Source::of(ip),
+            _ => Source::Others,
+        };
         let mut minutes = self.lock();
         let current = current(&mut minutes, minute);
         let key = (event.plane, source);
@@ -243,16 +246,13 @@ fn summary_record(
     let start = time::OffsetDateTime::from_unix_timestamp(minute * 60)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let summarised = tally.refused - tally.traced;
-    let (time, actor) = (
-        super::timestamp(start),
-        Actor::Node {
-            id: node.to_owned(),
-        },
-    );
+    let actor = Actor::Node {
+        id: node.to_owned(),
+    };
     let kind = ActionKind::RefusalsSummarised;
-    let mut event = TraceEvent::system(time, actor, kind, source.to_string());
+    let mut event = TraceEvent::system(start, actor, kind, source.to_string());
     event.plane = plane;
-    event.ip = source.to_string();
+    event.ip = Some(Address::from(source));
     event.decision = super::Decision::Denied;
     event.detail = Some(format!(
         "{summarised} more requests refused before identification in this minute, summarised \
@@ -260,7 +260,7 @@ fn summary_record(
         tally.traced
     ));
     event.summary = Some(Summary {
-        minute: super::timestamp(start),
+        minute: event.at,
         refused: tally.refused,
         summarised,
         codes: tally.codes,
@@ -282,8 +282,12 @@ mod tests {
     };
 
     fn refused(ip: &str, reason: Reason) -> TraceEvent {
-        let mut e = TraceEvent::arriving(Plane::Env(Environment::Sandbox), "t".into(), "GET", "/x");
-        e.ip = ip.into();
+        let (plane, at) = (
+            Plane::Env(Environment::Sandbox),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let mut e = TraceEvent::arriving(plane, at, &hyper::Method::GET, "/x");
+        e.ip = Address::parse(ip);
         e.refuse(&Denial::new(reason, "no"));
         e.status = reason.status().as_u16();
         e
@@ -306,8 +310,11 @@ mod tests {
         assert_eq!((s.refused, s.summarised), (5, 2));
         assert_eq!(s.codes.get("910100"), Some(&2));
         assert_eq!(s.statuses.get(&401), Some(&2));
-        assert_eq!(records[0].ip, "192.0.2.1");
-        assert_eq!(records[0].time, "1970-01-01T01:40:00.000Z");
+        assert_eq!(records[0].ip, Address::parse("192.0.2.1"));
+        assert_eq!(
+            crate::audit::timestamp(records[0].at),
+            "1970-01-01T01:40:00.000Z"
+        );
         assert!(u.finished(101, "n").is_empty(), "written once");
     }
 
@@ -351,6 +358,6 @@ mod tests {
         assert_eq!(u.count(&late, 1), Treatment::Summarised);
         let records = u.finished(2, "n");
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].ip, "*");
+        assert_eq!(records[0].ip, Some(Address::Others));
     }
 }

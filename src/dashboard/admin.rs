@@ -169,7 +169,7 @@ fn admin_actions(actions: &[TraceEvent]) -> Markup {
                 } }
                 tbody { @for e in actions {
                     tr {
-                        td { (e.time) }
+                        td { (crate::audit::timestamp(e.at)) }
                         td { (e.actor_name()) }
                         td { (what(e)) }
                         td { (e.status) }
@@ -188,7 +188,11 @@ fn what(e: &TraceEvent) -> String {
             let kind = serde_json::to_value(a.kind).unwrap_or_default();
             format!("{} {}", kind.as_str().unwrap_or_default(), a.target)
         }
-        None => format!("{} {}", e.method, e.path),
+        None => format!(
+            "{} {}",
+            e.method.as_ref().map_or("", |m| m.as_str()),
+            e.path
+        ),
     }
 }
 
@@ -208,7 +212,7 @@ fn activity(state: &Admin) -> Activity {
         seen += 1;
         let e = r.event;
         if e.plane == crate::domain::Plane::Admin {
-            if e.method != "GET" && actions.len() < 20 {
+            if e.method != Some(hyper::Method::GET) && actions.len() < 20 {
                 actions.push(e);
             }
         } else {
@@ -218,9 +222,9 @@ fn activity(state: &Admin) -> Activity {
             if let Some(p) = &e.partner_id {
                 let name = snap
                     .partners
-                    .get(&crate::domain::PartnerId::new(p.as_str()))
+                    .get(p)
                     .map(|p| p.name.clone())
-                    .unwrap_or_else(|| p.clone());
+                    .unwrap_or_else(|| p.to_string());
                 *top.entry(name).or_default() += 1;
             }
         }

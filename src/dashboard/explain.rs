@@ -89,9 +89,10 @@ fn plain(reason: Reason, e: &TraceEvent) -> (String, String) {
             "certificate not registered to an application here",
         ),
         Reason::IpNotAllowed => {
+            let ip = e.ip.map(|a| a.to_string()).unwrap_or_default();
             return (
-                format!("IP {} non déclarée", e.ip),
-                format!("IP {} not declared", e.ip),
+                format!("IP {ip} non déclarée"),
+                format!("IP {ip} not declared"),
             );
         }
         Reason::TokenMissing => ("jeton d'accès absent", "access token missing"),
@@ -162,7 +163,7 @@ mod tests {
 
     fn denied(code: &str) -> TraceEvent {
         TraceEvent {
-            ip: "203.0.113.7".into(),
+            ip: crate::audit::Address::parse("203.0.113.7"),
             year: Some(2019),
             code: Some(Code::parse(code)),
             ..TraceEvent::default()

@@ -114,7 +114,7 @@ fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
         if !filter.matches(&r) || r.event.plane == crate::domain::Plane::Admin {
             return true;
         }
-        if let Some(n) = r.event.time.get(..10).and_then(|d| per_day.get_mut(d)) {
+        if let Some(n) = per_day.get_mut(&r.event.at.date().to_string()) {
             *n += 1;
         }
         if let Some(c) = &r.event.control {
@@ -223,7 +223,7 @@ fn last_requests(recent: &[TraceEvent]) -> Markup {
                 } }
                 tbody { @for e in recent {
                     tr {
-                        td { (e.time.get(..19).unwrap_or(&e.time)) }
+                        td { (to_the_second(e)) }
                         td { (request(e)) }
                         td { (e.status) }
                         td class=(e.decision) { (e.decision) }
@@ -235,10 +235,18 @@ fn last_requests(recent: &[TraceEvent]) -> Markup {
     }
 }
 
+/// When `e` arrived, to the second (`2026-11-23T20:17:15`, UTC).
+fn to_the_second(e: &TraceEvent) -> String {
+    let mut text = crate::audit::timestamp(e.at);
+    text.truncate(19);
+    text
+}
+
 /// A data call as `GET dataset SIREN year`, anything else as method and path.
 fn request(e: &TraceEvent) -> String {
+    let method = e.method.as_ref().map_or("", |m| m.as_str());
     match (&e.dataset, &e.siren, e.year) {
-        (Some(d), Some(s), Some(y)) => format!("{} {d} {s} {y}", e.method),
-        _ => format!("{} {}", e.method, e.path),
+        (Some(d), Some(s), Some(y)) => format!("{method} {d} {s} {y}"),
+        _ => format!("{method} {}", e.path),
     }
 }

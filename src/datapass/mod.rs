@@ -23,7 +23,7 @@ pub mod signature;
 
 use crate::admin::Admin;
 use crate::admin::ApiError;
-use crate::audit::{self, Actor, AdminAction, Code, TraceEvent};
+use crate::audit::{self, Actor, Code, TraceEvent};
 use crate::chain::Control;
 use crate::domain::{Environment, Plane};
 use crate::registry::{Application, Snapshot};
@@ -206,8 +206,7 @@ pub async fn handle(
 /// Names DataPass as the actor, with what changed.
 fn act(trace: &mut TraceEvent, before: &Snapshot, after: &Snapshot) {
     let (before, after) = crate::admin::changes::changes(before, after);
-    trace.actor = Some(Actor::Datapass);
-    trace.admin = Some(AdminAction::change(before, after));
+    trace.acted(Some(Actor::Datapass), before, after);
 }
 
 /// Authenticates, reads and applies one delivery.

@@ -156,8 +156,7 @@ async fn token(
     let context = oauth::TokenContext::new(&gateway.oauth, &gateway.registry, env);
     let (resp, refused) = oauth::token_endpoint(context, conn, req).await;
     if let Some((error, description)) = refused {
-        let code = Code::OAuth(error.to_owned());
-        trace.refuse_with(Control::TokenEndpoint, code, &description);
+        trace.refuse_with(Control::TokenEndpoint, Code::OAuth(error), &description);
     }
     with_correlation(resp, &id)
 }

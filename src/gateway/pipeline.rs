@@ -102,7 +102,7 @@ async fn steps<'s>(
     let (siren, dataset, operation) = route(&parts)?;
     trace.dataset = Some(dataset);
     let siren = hygiene::siren(siren)?;
-    trace.siren = Some(siren.to_string());
+    trace.siren = Some(siren);
     chain::availability::check(cx)?;
     let presented = Credentials {
         conn,

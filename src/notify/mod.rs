@@ -235,14 +235,9 @@ impl Pass<'_> {
 
     /// Appends the record of a sent notice (a system action of the notifier).
     async fn trace(&self, n: &Notice, now: OffsetDateTime) {
-        let mut event = TraceEvent::system(
-            crate::audit::timestamp(now),
-            Actor::Notifier,
-            ActionKind::NoticeSent,
-            n.key(),
-        );
-        event.client_id = Some(n.client_id.to_string());
-        event.partner_id = Some(n.partner_id.to_string());
+        let mut event = TraceEvent::system(now, Actor::Notifier, ActionKind::NoticeSent, n.key());
+        event.client_id = Some(n.client_id.clone());
+        event.partner_id = Some(n.partner_id.clone());
         event.admin = Some(AdminAction::change(
             serde_json::Value::Null,
             json!({

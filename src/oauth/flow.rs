@@ -14,6 +14,7 @@
 //! then the form decoding RFC 6749 §2.3.1 asks for), and the decoded id and
 //! secret are what the flow and the gate see (`basic_credentials`).
 
+use super::code::ErrorCode;
 use super::form::{MAX_FORM_BODY, parse_form};
 use super::gate::{Gate, Minter, grant_scope, refused};
 use super::oxide::{self, FlowFailure, FlowRequest, FlowResponse};
@@ -61,23 +62,23 @@ impl<'a> TokenContext<'a> {
 /// An RFC 6749 §5.2 error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TokenError {
-    error: &'static str,
+    error: ErrorCode,
     description: String,
 }
 
 impl TokenError {
-    pub(super) fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(error: ErrorCode, description: impl Into<String>) -> Self {
         TokenError {
             error,
             description: description.into(),
         }
     }
     fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new("invalid_request", description)
+        Self::new(ErrorCode::InvalidRequest, description)
     }
     /// One text for every client authentication failure: no oracle.
     pub(super) fn invalid_client() -> Self {
-        Self::new("invalid_client", "client authentication failed")
+        Self::new(ErrorCode::InvalidClient, "client authentication failed")
     }
 }
 
@@ -106,7 +107,7 @@ struct Presented {
 
 /// The token endpoint's answer and, when refused, the RFC 6749 error and
 /// its description (for the trace).
-pub type TokenOutcome = (Response<Body>, Option<(&'static str, String)>);
+pub type TokenOutcome = (Response<Body>, Option<(ErrorCode, String)>);
 
 /// `POST /token` on an environment listener.
 pub async fn token_endpoint(
@@ -166,7 +167,7 @@ fn render(outcome: Result<Issued, TokenError>, basic: bool) -> Response<Body> {
             }),
         ),
         Err(e) => {
-            let status = if e.error == "invalid_client" {
+            let status = if e.error == ErrorCode::InvalidClient {
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::BAD_REQUEST
@@ -204,7 +205,7 @@ fn grant(
         Some("client_credentials") => {}
         Some(other) => {
             return Err(TokenError::new(
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported; use client_credentials"),
             ));
         }
@@ -214,7 +215,7 @@ fn grant(
         Some(peer) if peer.verdict.is_ok() => peer.thumbprint.clone(),
         _ => {
             return Err(TokenError::new(
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "a valid client certificate is required on the connection",
             ));
         }
@@ -312,11 +313,11 @@ fn explain_denial(gate: &Gate<'_>, scope: Option<&str>) -> TokenError {
 fn refusal(resp: &FlowResponse) -> TokenError {
     let error = match resp.error {
         Some(AccessTokenErrorType::InvalidClient) => return TokenError::invalid_client(),
-        Some(AccessTokenErrorType::UnsupportedGrantType) => "unsupported_grant_type",
-        Some(AccessTokenErrorType::InvalidScope) => "invalid_scope",
-        Some(AccessTokenErrorType::UnauthorizedClient) => "unauthorized_client",
-        Some(AccessTokenErrorType::InvalidGrant) => "invalid_grant",
-        Some(AccessTokenErrorType::InvalidRequest) | None => "invalid_request",
+        Some(AccessTokenErrorType::UnsupportedGrantType) => ErrorCode::UnsupportedGrantType,
+        Some(AccessTokenErrorType::InvalidScope) => ErrorCode::InvalidScope,
+        Some(AccessTokenErrorType::UnauthorizedClient) => ErrorCode::UnauthorizedClient,
+        Some(AccessTokenErrorType::InvalidGrant) => ErrorCode::InvalidGrant,
+        Some(AccessTokenErrorType::InvalidRequest) | None => ErrorCode::InvalidRequest,
     };
     TokenError::new(error, "the request was refused")
 }
@@ -360,7 +361,7 @@ fn credentials(
             "client_secret without client_id",
         )),
         (None, false) => Err(TokenError::new(
-            "invalid_client",
+            ErrorCode::InvalidClient,
             "no client authentication was given",
         )),
     }

@@ -12,6 +12,7 @@
 //! `explain_denial` in `flow.rs`).
 
 use super::TokenAuthority;
+use super::code::ErrorCode;
 use super::flow::{AuthMethod, TokenError};
 use super::jwt::AccessClaims;
 use crate::domain::{ClientId, Environment, Scope, Thumbprint};
@@ -137,7 +138,7 @@ impl Registrar for Gate<'_> {
 /// oracle); a client that may not be served now is `unauthorized_client`,
 /// saying why.
 pub(super) fn refused(refusal: Refusal<'_>, remote: IpAddr) -> TokenError {
-    let unauthorized = |why: String| TokenError::new("unauthorized_client", why);
+    let unauthorized = |why: String| TokenError::new(ErrorCode::UnauthorizedClient, why);
     match refusal {
         Refusal::AddressNotAllowed(holder) => {
             unauthorized(crate::chain::ip::not_declared(remote, holder.application).detail)
@@ -167,7 +168,7 @@ pub(super) fn grant_scope(
     let requested = requested.unwrap_or(&granted);
     if requested.is_empty() {
         return Err(TokenError::new(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "no scope is granted to this client",
         ));
     }
@@ -176,7 +177,7 @@ pub(super) fn grant_scope(
             Ok(_) => format!("scope {bad} is not granted to this client"),
             Err(_) => format!("unknown scope {bad}"),
         };
-        return Err(TokenError::new("invalid_scope", why));
+        return Err(TokenError::new(ErrorCode::InvalidScope, why));
     }
     Ok(requested.join(" "))
 }

@@ -7,6 +7,7 @@
 //! our registrar and issuer in `gate.rs`), behind our own types;
 //! see `docs/oauth.md` for what it does for us and what we do around it.
 
+mod code;
 mod denylist;
 mod flow;
 mod form;
@@ -16,6 +17,7 @@ mod keys;
 mod metadata;
 mod oxide;
 
+pub use code::ErrorCode;
 pub use denylist::DenyList;
 pub use flow::{TokenContext, TokenOutcome, token_endpoint};
 pub use form::{FormError, MAX_FORM_BODY, parse_form};

@@ -75,7 +75,7 @@ pub fn hangups(reloader: Arc<Reloader>) -> std::io::Result<impl Future<Output = 
 
 /// Appends the admin action of a reload by signal to the trail.
 async fn trace_signal(reloader: &Reloader, result: &Result<Reloaded, ReloadError>) {
-    let now = crate::audit::timestamp(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
     let signal = Actor::Signal {
         name: "SIGHUP".into(),
     };
