@@ -92,7 +92,6 @@ pub struct App {
     metrics: Arc<crate::metrics::Metrics>,
     edges: Arc<crate::server::Edges>,
     abuse: Arc<crate::abuse::Abuse>,
-    cluster: Arc<crate::cluster::Cluster>,
     notices: Arc<crate::notify::Notices>,
     store: std::sync::Weak<dyn Store>,
 }
@@ -227,7 +226,13 @@ impl App {
         bootstrap_admin(&registry, &files)?;
         let upstream = Arc::new(Upstream::new(&config.production)?);
         let edges = crate::server::Edges::new(&config.limits);
-        let metrics = crate::metrics::Metrics::new();
+        let (trail, shipped) = parts.audit.metric_sources();
+        let metrics = crate::metrics::Metrics::new(crate::metrics::Sources {
+            trail,
+            shipped,
+            store: parts.cluster.health.clone(),
+            registry: registry.clone(),
+        });
         let quotas = Quotas::from_settings(&config.quota, metrics.quota_backend_errors())?;
         Ok(App {
             config,
@@ -243,7 +248,6 @@ impl App {
             metrics: Arc::new(metrics),
             edges,
             abuse: Arc::new(parts.abuse),
-            cluster: Arc::new(parts.cluster),
             notices: parts.notices,
             store,
         })
@@ -277,7 +281,6 @@ impl App {
             audit: self.audit.clone(),
             metrics: self.metrics.clone(),
             abuse: self.abuse,
-            cluster: self.cluster,
             notices: self.notices.clone(),
             reloader: reloader.clone(),
             retention_days: self.config.audit.retention_days,

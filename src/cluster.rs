@@ -62,27 +62,6 @@ impl Cluster {
             health,
         }
     }
-
-    /// `opale_store_*` lines for `/metrics` (empty with the embedded store).
-    pub fn metrics_text(&self) -> String {
-        let Some(h) = &self.health else {
-            return String::new();
-        };
-        format!(
-            "# HELP opale_store_reloads_total State reloads caused by other nodes' changes.\n\
-             # TYPE opale_store_reloads_total counter\n\
-             opale_store_reloads_total {}\n\
-             # HELP opale_store_errors_total Failed calls to PostgreSQL.\n\
-             # TYPE opale_store_errors_total counter\n\
-             opale_store_errors_total {}\n\
-             # HELP opale_store_up Whether the last call to PostgreSQL succeeded.\n\
-             # TYPE opale_store_up gauge\n\
-             opale_store_up {}\n",
-            h.reloads.get(),
-            h.errors.get(),
-            u8::from(h.is_up())
-        )
-    }
 }
 
 /// Applies changes until the store's listener goes away; a burst of

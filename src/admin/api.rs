@@ -301,34 +301,14 @@ pub(super) fn not_found<B>(req: &Request<B>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, None, message)
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition, encoded once from the one
+/// registry (scrape-time series included, `crate::metrics::scrape`).
 async fn metrics(c: Call) -> Answer {
     Ok(respond::bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        with_store_metrics(
-            c.admin.metrics.render(
-                (c.admin.audit.stats(), c.admin.audit.intact()),
-                &c.admin.registry.snapshot(),
-            ),
-            &c.admin.cluster,
-            &c.admin.audit,
-        ),
+        c.admin.metrics.render(),
     ))
-}
-
-/// Adds the store's series (docs/contract.md §10) before the closing `# EOF`.
-fn with_store_metrics(
-    mut text: String,
-    cluster: &crate::cluster::Cluster,
-    audit: &crate::audit::Auditor,
-) -> String {
-    let extra = cluster.metrics_text() + &audit.shipping_metrics();
-    match text.rfind("# EOF") {
-        Some(at) => text.insert_str(at, &extra),
-        None => text.push_str(&extra),
-    }
-    text
 }
 
 /// Runs a registry operation (which flushes to disk) off the async threads.

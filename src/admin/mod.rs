@@ -61,8 +61,6 @@ pub struct Admin {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Security events (listed, cleared).
     pub(crate) abuse: Arc<crate::abuse::Abuse>,
-    /// This node's store health and propagation figures.
-    pub(crate) cluster: Arc<crate::cluster::Cluster>,
     /// Expiry notices (listed).
     pub(crate) notices: Arc<crate::notify::Notices>,
     /// `POST /admin/v1/reload`, and the TLS state certificates are checked

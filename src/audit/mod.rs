@@ -265,23 +265,16 @@ impl Auditor {
         }
     }
 
-    /// `opale_trail_unshipped` and `opale_trail_shipping_up` for
-    /// `/metrics` (empty outside a cluster).
-    pub fn shipping_metrics(&self) -> String {
-        let Some(c) = &self.cluster else {
-            return String::new();
-        };
-        let shipped = c.progress();
-        format!(
-            "# HELP opale_trail_unshipped Records of this node's trail not yet committed in PostgreSQL.\n\
-             # TYPE opale_trail_unshipped gauge\n\
-             opale_trail_unshipped {}\n\
-             # HELP opale_trail_shipping_up Whether the last shipment of trail records to PostgreSQL succeeded.\n\
-             # TYPE opale_trail_shipping_up gauge\n\
-             opale_trail_shipping_up {}\n",
-            self.trail.last_seq().saturating_sub(shipped.seq),
-            u8::from(shipped.up)
-        )
+    /// The sources of the trail's scrape-time series (`crate::metrics::scrape`):
+    /// the trail itself and, in a cluster, how far it is shipped.
+    pub fn metric_sources(
+        &self,
+    ) -> (
+        Arc<Trail>,
+        Option<tokio::sync::watch::Receiver<cluster::Shipped>>,
+    ) {
+        let shipped = self.cluster.as_ref().map(ClusterTrail::progress_watch);
+        (self.trail.clone(), shipped)
     }
 
     /// This node's chain in PostgreSQL (cluster only).

@@ -193,6 +193,11 @@ impl ClusterTrail {
         *self.shipped.borrow()
     }
 
+    /// Follows [`ClusterTrail::progress`] (read at each `/metrics` scrape).
+    pub fn progress_watch(&self) -> watch::Receiver<Shipped> {
+        self.shipped.clone()
+    }
+
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.node

@@ -1,19 +1,22 @@
 //! `GET /metrics` on the admin listener: Prometheus text format
-//! (prometheus-client). Request counters and latency come from each trace
-//! record; trace-writer, quota and certificate-expiry figures are read at
-//! scrape time.
+//! (prometheus-client), every series in one registry encoded in one pass.
+//! Request counters and latency come from each trace record; edge, quota
+//! backend and security-event counters are incremented where they happen;
+//! trail, cluster and certificate-expiry figures are read at scrape time
+//! by the collectors of [`scrape`].
 
-use crate::audit::{TraceEvent, TrailStats};
+pub mod scrape;
+
+pub use scrape::{CertLabels, Sources};
+
+use crate::audit::TraceEvent;
 use crate::chain::Control;
 use crate::domain::Plane;
-use crate::registry::{CertStatus, Snapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Labels of a request (static strings: nothing allocated per request).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,15 +49,6 @@ pub struct EdgeLabels {
     pub reason: &'static str,
 }
 
-/// Labels of a certificate.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CertLabels {
-    /// The application.
-    pub client_id: String,
-    /// The certificate.
-    pub thumbprint: String,
-}
-
 /// Labels of a security event (`crate::abuse`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SecurityLabels {
@@ -62,45 +56,27 @@ pub struct SecurityLabels {
     pub kind: &'static str,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
-
 /// Every series the gateway exports.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<EnvLabels, Histogram>,
     quota_rejections: Family<EnvLabels, Counter>,
-    trace_queue: Gauge,
-    trace_written: Gauge,
-    trace_flushes: Gauge,
-    trace_flush_seconds: FloatGauge,
-    cert_expiry: Family<CertLabels, FloatGauge>,
     edge_closed: Family<EdgeLabels, Counter>,
-    trail_intact: Gauge,
     quota_backend_errors: Counter,
     security_events: Family<SecurityLabels, Counter>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    /// Registers every series.
-    pub fn new() -> Self {
+    /// Registers every series; the scrape-time ones read `sources`.
+    pub fn new(sources: Sources) -> Self {
         let mut registry = Registry::with_prefix("opale");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<EnvLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
         });
         let quota_rejections = Family::<EnvLabels, Counter>::default();
-        let (trace_queue, trace_written, trace_flushes) = Default::default();
-        let trace_flush_seconds = FloatGauge::default();
-        let cert_expiry = Family::<CertLabels, FloatGauge>::default();
         let edge_closed = Family::<EdgeLabels, Counter>::default();
-        let trail_intact = Gauge::default();
         let quota_backend_errors = Counter::default();
         registry.register(
             "quota_backend_errors",
@@ -113,11 +89,6 @@ impl Metrics {
             "security_events",
             "Security events raised by the abnormal-usage detector, by kind",
             security_events.clone(),
-        );
-        registry.register(
-            "trail_intact",
-            "1 when the trail extended its own last checkpoint at start-up, else 0",
-            trail_intact.clone(),
         );
         registry.register(
             "connections_closed_at_edge",
@@ -141,43 +112,15 @@ impl Metrics {
             "Calls refused by the quota (429)",
             quota_rejections.clone(),
         );
-        registry.register(
-            "trace_queue_depth",
-            "Trace records waiting for the writer",
-            Gauge::clone(&trace_queue),
-        );
-        registry.register(
-            "trace_records_written",
-            "Trace records made durable",
-            Gauge::clone(&trace_written),
-        );
-        registry.register(
-            "trace_flushes",
-            "Trace batches flushed",
-            Gauge::clone(&trace_flushes),
-        );
-        registry.register(
-            "trace_flush_seconds",
-            "Total time spent flushing trace batches",
-            trace_flush_seconds.clone(),
-        );
-        registry.register(
-            "certificate_expiry_seconds",
-            "Seconds until each active certificate expires",
-            cert_expiry.clone(),
-        );
+        for collector in sources.into_collectors() {
+            registry.register_collector(collector);
+        }
         Metrics {
             registry,
             requests,
             latency,
             quota_rejections,
-            trace_queue,
-            trace_written,
-            trace_flushes,
-            trace_flush_seconds,
-            cert_expiry,
             edge_closed,
-            trail_intact,
             quota_backend_errors,
             security_events,
         }
@@ -225,32 +168,9 @@ impl Metrics {
         self.edge_closed.get_or_create(&labels).inc();
     }
 
-    /// The text exposition, with scrape-time figures (trail writer and
-    /// integrity, certificate expiry) refreshed from `trail` and `snapshot`.
-    pub fn render(&self, trail: (&TrailStats, bool), snapshot: &Snapshot) -> String {
-        let (stats, intact) = trail;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let written = load(&stats.written);
-        self.trace_queue
-            .set(load(&stats.queued).saturating_sub(written) as i64);
-        self.trace_written.set(written as i64);
-        self.trace_flushes.set(load(&stats.batches) as i64);
-        self.trace_flush_seconds
-            .set(load(&stats.sync_ns) as f64 / 1e9);
-        self.trail_intact.set(i64::from(intact));
-        self.cert_expiry.clear();
-        let now = time::OffsetDateTime::now_utc();
-        for cert in snapshot.certificates.values() {
-            if cert.status == CertStatus::Active {
-                let labels = CertLabels {
-                    client_id: cert.client_id.to_string(),
-                    thumbprint: cert.thumbprint.to_string(),
-                };
-                self.cert_expiry
-                    .get_or_create(&labels)
-                    .set((cert.not_after - now).as_seconds_f64());
-            }
-        }
+    /// The text exposition (ends with `# EOF`); scrape-time figures are
+    /// read while it is encoded.
+    pub fn render(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
