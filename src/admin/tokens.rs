@@ -4,8 +4,9 @@
 use super::Admin;
 use super::ApiError;
 use super::api::{Answer, Call, blocking, read_limited};
-use crate::domain::{ClientId, Status};
+use crate::domain::ClientId;
 use crate::oauth::{self, AccessClaims, unix_now};
+use crate::registry::admission::active_owner;
 use crate::respond::{self, Body};
 use crate::server::RequestBody;
 use bytes::Bytes;
@@ -87,13 +88,13 @@ async fn form_token(req: Request<RequestBody>) -> Result<Result<String, ApiError
     Ok(token_param(content_type.as_deref(), &body))
 }
 
+/// Whether the token's application and its partner are still active
+/// (docs/oauth.md, "Introspection"; the policy is the admission module's).
 fn client_active(admin: &Admin, claims: &AccessClaims) -> bool {
     let snap = admin.registry.snapshot();
     snap.applications
         .get(&ClientId::new(claims.client_id.as_str()))
-        .filter(|a| a.status == Status::Active)
-        .and_then(|a| snap.partners.get(&a.partner_id))
-        .is_some_and(|p| p.status == Status::Active)
+        .is_some_and(|a| active_owner(&snap, a).is_some())
 }
 
 fn token_param(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiError> {

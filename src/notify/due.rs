@@ -1,7 +1,7 @@
 //! Which notices are due: for every active certificate and application
-//! of an active partner, the tightest of the 90-, 30- and 7-day
-//! thresholds its expiry has crossed, and to whom the notice goes. Pure
-//! functions of a registry snapshot and a time, so they are tested
+//! of an active partner (`registry::admission::active_owner`), the
+//! tightest of the 90-, 30- and 7-day thresholds its expiry has crossed,
+//! and to whom the notice goes. Pure functions of a registry snapshot and a time, so they are tested
 //! without a clock.
 //!
 //! Grants carry fiscal years (`annee` of the data), not an end date: the
@@ -10,7 +10,7 @@
 //! application, and the application's notice names its scopes.
 
 use super::record::{Delivery, Notice, ObjectKind};
-use crate::domain::Status;
+use crate::registry::admission::active_owner;
 use crate::registry::{Application, CertStatus, Partner, Snapshot};
 use time::{Duration, OffsetDateTime};
 
@@ -54,7 +54,7 @@ pub fn recipient(partner: &Partner) -> Option<String> {
 pub fn due(snap: &Snapshot, now: OffsetDateTime) -> Vec<Notice> {
     let mut out = Vec::new();
     for app in snap.applications.values() {
-        let Some(partner) = live_owner(snap, app) else {
+        let Some(partner) = active_owner(snap, app) else {
             continue;
         };
         if let Some(at) = application_expiry(app) {
@@ -85,16 +85,6 @@ pub fn due(snap: &Snapshot, now: OffsetDateTime) -> Vec<Notice> {
         }
     }
     out
-}
-
-/// The application's partner, if both are active.
-fn live_owner<'s>(snap: &'s Snapshot, app: &Application) -> Option<&'s Partner> {
-    if app.status != Status::Active {
-        return None;
-    }
-    snap.partners
-        .get(&app.partner_id)
-        .filter(|p| p.status == Status::Active)
 }
 
 /// The scopes an application's grants cover, `declarations, paiements`.
@@ -136,6 +126,7 @@ fn push(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
     use crate::registry::Contact;
     use time::macros::datetime;
 

@@ -24,6 +24,11 @@
 //! | 7 | its partner exists and is active | `PartnerSuspended` | yes | yes |
 //! | 8 | today is within the application's `valid_from..=valid_until` | `OutsideValidity` | yes | no |
 //!
+//! Two more places ask only conditions 6 and 7 of an application they
+//! already hold — token introspection (is the token's client still
+//! active?) and expiry notices (is anyone still active to warn?) — through
+//! [`active_owner`], so that "active" is decided here and nowhere else.
+//!
 //! The dashboard asks less. A partner signs in with a certificate of its
 //! own to see its applications, including one that is suspended, expired
 //! or called from elsewhere: that is where it learns why. The admin
@@ -147,6 +152,20 @@ pub fn admit<'s>(
     Ok(Admitted { holder, partner })
 }
 
+/// Conditions 6 and 7 alone: the partner of `application` when the
+/// application is active and its partner exists and is active. The
+/// narrower question of the places that already know the application and
+/// ask only whether its owner still stands behind it, whatever the
+/// certificate, address or date: token introspection (docs/oauth.md,
+/// "Introspection") and expiry notices (`crate::notify`, which warn
+/// before the validity dates pass).
+pub fn active_owner<'s>(snapshot: &'s Snapshot, application: &Application) -> Option<&'s Partner> {
+    if application.status != Status::Active {
+        return None;
+    }
+    active_partner(snapshot, application)
+}
+
 /// The IPv4 network an IPv4-mapped IPv6 network (`::ffff:0:0/96` or
 /// narrower) stands for; any other network unchanged. A mapped network
 /// wider than /96 also covers real IPv6 addresses, so it has no IPv4
@@ -215,15 +234,19 @@ fn usable<'s>(
     if call.is_some() && app.status != Status::Active {
         return Err(Refusal::ApplicationSuspended(holder));
     }
-    let partner = snapshot
-        .partners
-        .get(&app.partner_id)
-        .filter(|p| p.status == Status::Active)
-        .ok_or(Refusal::PartnerSuspended(holder))?;
+    let partner = active_partner(snapshot, app).ok_or(Refusal::PartnerSuspended(holder))?;
     if call.is_some_and(|c| c.today < app.valid_from || c.today > app.valid_until) {
         return Err(Refusal::OutsideValidity(holder));
     }
     Ok(partner)
+}
+
+/// Condition 7: the application's partner, if it exists and is active.
+fn active_partner<'s>(snapshot: &'s Snapshot, application: &Application) -> Option<&'s Partner> {
+    snapshot
+        .partners
+        .get(&application.partner_id)
+        .filter(|p| p.status == Status::Active)
 }
 
 /// Whether `address` is inside one of the networks of `allowlist`, both
@@ -509,6 +532,28 @@ mod tests {
                 "{caller}"
             );
         }
+    }
+
+    #[test]
+    fn an_active_owner_needs_the_application_and_its_partner_active_only() {
+        let mut snap = snapshot();
+        // Neither the dates, the address nor the certificate matter.
+        app(&mut snap).valid_until = date!(2026 - 01 - 31);
+        app(&mut snap).ip_allowlist.clear();
+        snap.certificates.clear();
+        let owner = |snap: &Snapshot| {
+            let app = &snap.applications[&ClientId::new("app-1")];
+            active_owner(snap, app).map(|p| p.id.as_str().to_owned())
+        };
+        assert_eq!(owner(&snap).as_deref(), Some("p-1"));
+        partner(&mut snap).status = Status::Suspended;
+        assert_eq!(owner(&snap), None);
+        partner(&mut snap).status = Status::Active;
+        app(&mut snap).status = Status::Suspended;
+        assert_eq!(owner(&snap), None);
+        app(&mut snap).status = Status::Active;
+        snap.partners.clear();
+        assert_eq!(owner(&snap), None, "a missing partner counts as suspended");
     }
 
     #[test]
