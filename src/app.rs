@@ -362,9 +362,7 @@ fn open_postgres(config: &Config) -> Result<Option<Arc<PgStore>>, AppError> {
             config.store.pool_size,
             &config.cluster.node_id,
         )?))),
-        (StoreBackend::Postgres, None) => {
-            Err(StoreError::Backend("store.url is not set".into()).into())
-        }
+        (StoreBackend::Postgres, None) => Err(StoreError::broken("store.url is not set").into()),
         (StoreBackend::Sled, _) => Ok(None),
     }
 }

@@ -94,7 +94,7 @@ impl Availability {
         let write = match &m {
             Some(m) => Write::Put(
                 key(env),
-                serde_json::to_vec(m).map_err(|e| StoreError::Backend(e.to_string()))?,
+                serde_json::to_vec(m).map_err(StoreError::backend)?,
             ),
             None => Write::Delete(key(env)),
         };

@@ -76,7 +76,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store write failed");
         match e {
-            StoreError::Unavailable(_) => ApiError::new(
+            StoreError::Unavailable { .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
                 "the store (PostgreSQL) is unreachable; nothing was changed, try again later",

@@ -121,8 +121,8 @@ where
 /// (retry later), 500 otherwise.
 pub(super) fn trail_error(e: AuditError) -> ApiError {
     match e {
-        AuditError::Cluster(ClusterError::Unavailable(why)) => {
-            tracing::warn!(error = %why, "trace read failed");
+        AuditError::Cluster(e @ ClusterError::Unavailable { .. }) => {
+            tracing::warn!(error = %e, "trace read failed");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,

@@ -43,9 +43,10 @@ pub enum AuditError {
     /// The trail log failed.
     #[error(transparent)]
     Trail(#[from] TrailError),
-    /// The signing key.
+    /// The signing key (`data_dir/keys/audit-signing.pem`) cannot be
+    /// read or created.
     #[error("audit key: {0}")]
-    Key(String),
+    Key(#[source] crate::pki::PkiError),
     /// The trail in PostgreSQL (cluster).
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -124,9 +125,7 @@ impl Auditor {
         segment_bytes: u64,
         sink: Option<ClusterSink>,
     ) -> Result<Self, AuditError> {
-        let key = || {
-            crate::pki::load_or_create_ed25519(key_path).map_err(|e| AuditError::Key(e.to_string()))
-        };
+        let key = || crate::pki::load_or_create_ed25519(key_path).map_err(AuditError::Key);
         let signer = NoteSigner::new(ORIGIN, key()?)?;
         let mut config = TrailConfig::new(data_dir);
         config.segment_bytes = segment_bytes;

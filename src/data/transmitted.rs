@@ -113,7 +113,7 @@ impl Transmissions {
                 hex::encode(Sha256::digest(k.as_bytes()))
             )
         });
-        let siren = Siren::parse(&tx.siren).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let siren = Siren::parse(&tx.siren).map_err(StoreError::backend)?;
         let mut writes = vec![Write::Put(
             format!("{}{}", tx_prefix(env, &siren, tx.annee), tx.id).into_bytes(),
             to_json(tx)?,
@@ -162,7 +162,7 @@ impl Transmissions {
                                 Recorded::Conflict
                             })
                         })
-                        .map_err(|e| StoreError::Backend(format!("idempotency record: {e}")));
+                        .map_err(|e| StoreError::backend_in("idempotency record", e));
                     None
                 }
                 Err(e) => {
@@ -264,7 +264,7 @@ fn with_transmitted(document: &[u8], txs: &[StoredTransmission]) -> Option<Vec<u
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_vec(value).map_err(StoreError::backend)
 }
 
 #[cfg(test)]

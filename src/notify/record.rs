@@ -142,7 +142,7 @@ impl Notices {
     /// publishes it.
     pub fn put(&self, notice: Notice) -> Result<(), StoreError> {
         let key = notice.key();
-        let value = serde_json::to_vec(&notice).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let value = serde_json::to_vec(&notice).map_err(StoreError::backend)?;
         self.store
             .commit(vec![Write::Put(key.clone().into_bytes(), value)])?;
         self.map().insert(key, notice);

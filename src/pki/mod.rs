@@ -30,7 +30,9 @@ pub enum PkiError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A PEM file or field holds no usable certificate.
+    /// A PEM file or field holds no usable certificate (the text names the
+    /// file or says what is missing; a parse error is [`PkiError::Pem`] or
+    /// [`PkiError::X509`]).
     #[error("not a PEM certificate: {0}")]
     NotACertificate(String),
     /// A PEM text that does not parse.
@@ -47,7 +49,8 @@ pub enum PkiError {
         /// The parser's reason.
         message: String,
     },
-    /// The CSR is unusable.
+    /// The CSR is unusable (a finding about its content; rcgen's own
+    /// refusals are [`PkiError::Csr`]).
     #[error("{0}")]
     BadCsr(String),
     /// rcgen refused the CSR (the message says why in the CSR's terms).

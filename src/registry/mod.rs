@@ -298,10 +298,10 @@ impl Registry {
         })?;
         let (records, out, current) = match prepared {
             Some(p) => p?,
-            None => return Err(StoreError::Backend("write lock not taken".into()).into()),
+            None => return Err(StoreError::broken("write lock not taken").into()),
         };
         let Some(revision) = committed else {
-            return Err(StoreError::Backend("the registry write was not committed".into()).into());
+            return Err(StoreError::broken("the registry write was not committed").into());
         };
         let mut next = (*current).clone();
         for r in records {
@@ -329,7 +329,7 @@ impl Registry {
         let current = self.current.load_full();
         let op = op
             .take()
-            .ok_or_else(|| StoreError::Backend("registry operation run twice".into()))?;
+            .ok_or_else(|| StoreError::broken("registry operation run twice"))?;
         let (records, out) = op(&current)?;
         Ok((records, out, current))
     }

@@ -31,15 +31,39 @@ pub enum ProxyError {
     /// A trusted peer sent something that is not a PROXY header.
     #[error("a PROXY header is required from this peer")]
     Missing,
-    /// A trusted peer sent a header `ppp` refuses.
-    #[error("malformed PROXY header: {0}")]
-    Malformed(String),
+    /// A trusted peer sent a header that ends early or that `ppp`
+    /// refuses.
+    #[error("malformed PROXY header: {reason}")]
+    Malformed {
+        /// What is wrong with it.
+        reason: String,
+        /// `ppp`'s parse error (v1 or v2); `None` when the header was cut
+        /// short before it could be parsed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A peer outside `proxy_protocol_from` sent a header.
     #[error("PROXY header from a peer not in proxy_protocol_from")]
     Untrusted,
 }
 
 impl ProxyError {
+    /// A header that ended before it was whole (`reason` says how).
+    fn cut_short(reason: &str) -> Self {
+        ProxyError::Malformed {
+            reason: reason.to_owned(),
+            source: None,
+        }
+    }
+
+    /// A whole header `ppp` refused with `error`.
+    fn unparsed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ProxyError::Malformed {
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
     /// Whether the refusal is counted and logged at the edge; a connection
     /// that never sent a byte is not, as on a listener without PROXY.
     pub fn counted(&self) -> bool {
@@ -97,7 +121,7 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Vec<u8>, ProxyError> {
     if header.starts_with(V1_PREFIX) {
         while !header.ends_with(b"\r\n") {
             if header.len() == V1_LONGEST {
-                return Err(ProxyError::Malformed("v1 header without CRLF".into()));
+                return Err(ProxyError::cut_short("v1 header without CRLF"));
             }
             let mut byte = [0u8; 1];
             read_exactly(tcp, &mut byte).await?;
@@ -120,7 +144,7 @@ async fn read_exactly(tcp: &mut TcpStream, buf: &mut [u8]) -> Result<(), ProxyEr
     match tcp.read_exact(buf).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(ProxyError::Malformed("truncated header".into()))
+            Err(ProxyError::cut_short("truncated header"))
         }
         Err(e) => Err(e.into()),
     }
@@ -129,16 +153,15 @@ async fn read_exactly(tcp: &mut TcpStream, buf: &mut [u8]) -> Result<(), ProxyEr
 /// The source address a whole header announces; `None` for `LOCAL`, an
 /// `UNKNOWN`/unspecified family or UNIX sockets (the peer then stands).
 fn source_of(header: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
-    let malformed = |e: &dyn std::fmt::Display| ProxyError::Malformed(e.to_string());
     if header.starts_with(V1_PREFIX) {
-        let parsed = v1::Header::try_from(header).map_err(|e| malformed(&e))?;
+        let parsed = v1::Header::try_from(header).map_err(ProxyError::unparsed)?;
         return Ok(match parsed.addresses {
             v1::Addresses::Tcp4(a) => Some((a.source_address, a.source_port).into()),
             v1::Addresses::Tcp6(a) => Some((a.source_address, a.source_port).into()),
             v1::Addresses::Unknown => None,
         });
     }
-    let parsed = v2::Header::try_from(header).map_err(|e| malformed(&e))?;
+    let parsed = v2::Header::try_from(header).map_err(ProxyError::unparsed)?;
     Ok(match (parsed.command, parsed.addresses) {
         (v2::Command::Local, _) => None,
         (v2::Command::Proxy, v2::Addresses::IPv4(a)) => {
@@ -179,15 +202,30 @@ mod tests {
     #[test]
     fn bad_headers_are_malformed() {
         let short = v2(1, 0x11, &[203, 0, 113, 7]);
-        assert!(matches!(source_of(&short), Err(ProxyError::Malformed(_))));
+        assert!(matches!(
+            source_of(&short),
+            Err(ProxyError::Malformed { .. })
+        ));
         let mut version3 = v2(1, 0x11, &[0; 12]);
         version3[12] = 0x31;
         assert!(matches!(
             source_of(&version3),
-            Err(ProxyError::Malformed(_))
+            Err(ProxyError::Malformed { .. })
         ));
         let v1 = b"PROXY TCP4 999.0.0.1 10.0.0.1 1 2\r\n";
-        assert!(matches!(source_of(v1), Err(ProxyError::Malformed(_))));
+        assert!(matches!(source_of(v1), Err(ProxyError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_refused_header_keeps_ppp_s_error_as_its_source() {
+        use std::error::Error as _;
+        let refused = source_of(b"PROXY TCP4 999.0.0.1 10.0.0.1 1 2\r\n").unwrap_err();
+        let cause = refused.source().expect("ppp's error is kept");
+        assert_eq!(
+            refused.to_string(),
+            format!("malformed PROXY header: {cause}")
+        );
+        assert!(ProxyError::cut_short("truncated header").source().is_none());
     }
 
     /// A connected pair: what the client end sends, then the server end.
@@ -240,10 +278,10 @@ mod tests {
         assert!(matches!(refused, ProxyError::Missing), "{refused}");
         let (mut tcp, peer) = pair(&v2(1, 0x11, &[1, 2, 3])).await;
         let refused = caller(&mut tcp, peer, true).await.unwrap_err();
-        assert!(matches!(refused, ProxyError::Malformed(_)), "{refused}");
+        assert!(matches!(refused, ProxyError::Malformed { .. }), "{refused}");
         let (mut tcp, peer) = pair(&[b"PROXY TCP4 ".as_slice(), &[b'1'; 100]].concat()).await;
         let refused = caller(&mut tcp, peer, true).await.unwrap_err();
-        assert!(matches!(refused, ProxyError::Malformed(_)), "{refused}");
+        assert!(matches!(refused, ProxyError::Malformed { .. }), "{refused}");
         let (mut tcp, peer) = pair(b"").await;
         let refused = caller(&mut tcp, peer, true).await.unwrap_err();
         assert!(!refused.counted(), "{refused}");

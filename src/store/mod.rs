@@ -18,19 +18,102 @@ pub use self::health::{Area, Change, Health};
 pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
-/// A storage failure. The message never contains stored values.
+use std::sync::Arc;
+
+/// The underlying error of a store failure, whichever backend raised it
+/// (sled, tokio-postgres, deadpool, serde_json, a thread that could not
+/// start). Cheap to clone, so that errors which are cloned (the cluster
+/// trail's, handed to every waiter) can keep it. It is not an error
+/// itself but dereferences to one, so that `source()` answers the
+/// backend's error (which `downcast_ref` then recognises), not a wrapper.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(error))
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// A storage failure. The message never contains stored values. Where a
+/// failure comes from an error value, that error is kept as the source
+/// (its text also ends the message, which is what logs print).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend reported an I/O or corruption error.
-    #[error("storage backend: {0}")]
-    Backend(String),
+    /// The backend reported an I/O or corruption error, or refused a
+    /// statement.
+    #[error("storage backend: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// The backend's error; `None` for a broken invariant of ours.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The database is held by another process.
-    #[error("the state directory {0} is in use by another opale-apim process")]
-    Locked(String),
+    #[error("the state directory {dir} is in use by another opale-apim process")]
+    Locked {
+        /// The state directory.
+        dir: String,
+        /// The lock failure sled reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The backend cannot be reached (PostgreSQL down, no answer in time):
     /// nothing was written; the caller may retry later (503).
-    #[error("the store is unreachable: {0}")]
-    Unavailable(String),
+    #[error("the store is unreachable: {message}")]
+    Unavailable {
+        /// What could not be reached.
+        message: String,
+        /// The connection or pool error; `None` for a call that got no
+        /// answer in time.
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure that is `error` (its text is the message).
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend {
+            message: error.to_string(),
+            source: Some(Cause::new(error)),
+        }
+    }
+
+    /// A backend failure while doing `what`: the message is `what: error`.
+    pub fn backend_in(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend {
+            message: format!("{what}: {error}"),
+            source: Some(Cause::new(error)),
+        }
+    }
+
+    /// A backend failure with no underlying error (an invariant of ours
+    /// that does not hold, a setting that is missing).
+    pub fn broken(message: impl Into<String>) -> Self {
+        StoreError::Backend {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The backend could not be reached while doing `what` (`what: error`).
+    pub fn unreachable(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable {
+            message: format!("{what}: {error}"),
+            source: Some(Cause::new(error)),
+        }
+    }
 }
 
 /// One write of a batch: set `key` to `value`, or remove `key`.
@@ -100,7 +183,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The backend's connection state and counters, if it has any.
-    fn health(&self) -> Option<std::sync::Arc<Health>> {
+    fn health(&self) -> Option<Arc<Health>> {
         None
     }
 }
@@ -120,7 +203,8 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::{StoreError, prefix_end};
+    use std::error::Error as _;
 
     #[test]
     fn prefix_end_is_the_next_key_after_the_prefix() {
@@ -128,5 +212,23 @@ mod tests {
         assert_eq!(prefix_end(b"a\xff\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff"), None);
         assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn a_backend_error_keeps_its_cause_and_its_text() {
+        let cause = serde_json::from_str::<u8>("x").unwrap_err();
+        let text = cause.to_string();
+        let e = StoreError::backend_in("idempotency record", cause);
+        assert_eq!(
+            e.to_string(),
+            format!("storage backend: idempotency record: {text}")
+        );
+        let source = e.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
+        assert!(
+            StoreError::broken("write lock not taken")
+                .source()
+                .is_none()
+        );
     }
 }

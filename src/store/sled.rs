@@ -23,13 +23,16 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
         let db = config.open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked(dir.display().to_string())
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked {
+                    dir: dir.display().to_string(),
+                    source: io,
+                }
             }
-            sled::Error::Io(io) if io.to_string().contains("lock") => {
-                StoreError::Locked(dir.display().to_string())
-            }
-            other => StoreError::Backend(other.to_string()),
+            other => StoreError::backend(other),
         })?;
         Ok(SledStore {
             db,
@@ -39,7 +42,7 @@ impl SledStore {
 }
 
 fn backend(e: sled::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::backend(e)
 }
 
 impl Store for SledStore {

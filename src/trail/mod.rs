@@ -66,7 +66,7 @@ pub enum TrailError {
     #[error("trail I/O: {0}")]
     Io(#[source] Arc<std::io::Error>),
     /// A record that is not (or no longer) in the retained segments, or a
-    /// writer that was closed.
+    /// writer that was closed (a finding of ours: no error value under it).
     #[error("{0}")]
     Failed(String),
     /// The writer stopped after an I/O error: this batch's or an earlier
@@ -86,13 +86,15 @@ pub enum TrailError {
     /// A body above `MAX_BODY`.
     #[error("record body of {0} bytes exceeds the 1 MiB limit")]
     TooLarge(usize),
-    /// The signing key is unusable.
+    /// The signing key is unusable: not Ed25519, or a key name signed-note
+    /// forbids (a finding about the key, not a wrapped error).
     #[error("trail key: {0}")]
     Key(String),
     /// Signing a checkpoint failed.
     #[error("trail key: {0}")]
     Sign(#[source] Arc<rcgen::Error>),
-    /// A checkpoint text is malformed or not signed by the trail key.
+    /// A checkpoint text is malformed or not signed by the trail key (the
+    /// text says which check of the note failed).
     #[error("checkpoint refused: {0}")]
     BadCheckpoint(String),
 }

@@ -26,7 +26,7 @@ mod verify;
 pub use verify::NodeReport;
 
 use crate::store::postgres::{CALL_TIMEOUT, no_answer, wait_on};
-use crate::store::{Health, PgStore, StoreError};
+use crate::store::{Cause, Health, PgStore, StoreError};
 use crate::trail::{NoteSigner, Trail, TrailError};
 use deadpool_postgres::Pool;
 use std::future::Future;
@@ -40,29 +40,55 @@ pub fn origin(node: &str) -> String {
     format!("{}/{node}", super::ORIGIN)
 }
 
-/// What can go wrong with the cluster trail.
+/// What can go wrong with the cluster trail. Cloned to every waiter of a
+/// shipment, hence the shared [`Cause`]s.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
     /// PostgreSQL did not answer (connection, pool, timeout).
-    #[error("{0}")]
-    Unavailable(String),
-    /// PostgreSQL refused a statement.
-    #[error("{0}")]
-    Backend(String),
-    /// This node may not write its chain (key or history mismatch).
+    #[error("{message}")]
+    Unavailable {
+        /// What could not be reached.
+        message: String,
+        /// The connection or pool error; `None` when no answer came in time.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// PostgreSQL refused a statement, or its copy of the chain is not
+    /// where this node left it.
+    #[error("{message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// PostgreSQL's error; `None` for a chain found elsewhere.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// This node may not write its chain (key or history mismatch). The
+    /// text is the finding itself (which node, which records); no error
+    /// value underlies it.
     #[error("{0}")]
     Refused(String),
+    /// The shipper thread could not be started.
+    #[error("cannot start the trail shipper: {0}")]
+    Thread(#[source] Arc<std::io::Error>),
     /// The local trail failed.
     #[error(transparent)]
     Trail(#[from] TrailError),
 }
 
 impl From<StoreError> for ClusterError {
-    /// The store's mapping of PostgreSQL errors (unreachable or refused).
+    /// The store's mapping of PostgreSQL errors (unreachable or refused),
+    /// the store's error kept as the source.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => ClusterError::Unavailable(m),
-            StoreError::Backend(m) | StoreError::Locked(m) => ClusterError::Backend(m),
+            StoreError::Unavailable { message, source } => {
+                ClusterError::Unavailable { message, source }
+            }
+            StoreError::Backend { message, source } => ClusterError::Backend { message, source },
+            StoreError::Locked { dir, source } => ClusterError::Backend {
+                message: dir,
+                source: Some(Cause::new(source)),
+            },
         }
     }
 }

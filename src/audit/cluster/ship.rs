@@ -68,7 +68,7 @@ impl Shipper {
             .name("opale-ship".into())
             .spawn(move || self.run(&woken))
             .map(drop)
-            .map_err(|e| ClusterError::Refused(format!("cannot start the trail shipper: {e}")))
+            .map_err(|e| ClusterError::Thread(std::sync::Arc::new(e)))
     }
 
     fn run(mut self, woken: &Receiver<()>) {
@@ -155,7 +155,7 @@ impl Shipper {
     fn failed(&self, e: &ClusterError) -> bool {
         let was_up = self.shipped.borrow().up;
         match (e, &self.health) {
-            (ClusterError::Unavailable(_), Some(h)) => h.failure(e),
+            (ClusterError::Unavailable { .. }, Some(h)) => h.failure(e),
             _ if was_up => tracing::error!(
                 node = %self.node, error = %e,
                 "shipping the trail to PostgreSQL failed; re-reading where its copy ends"

@@ -171,9 +171,12 @@ pub async fn ship(
         .map_err(pg)?;
     let inserted: i64 = row.try_get(0).map_err(pg)?;
     if inserted as usize != batch.seqs.len() {
-        return Err(ClusterError::Backend(format!(
-            "PostgreSQL's copy of the chain of {node} no longer ends at record {prev}"
-        )));
+        return Err(ClusterError::Backend {
+            message: format!(
+                "PostgreSQL's copy of the chain of {node} no longer ends at record {prev}"
+            ),
+            source: None,
+        });
     }
     Ok(())
 }

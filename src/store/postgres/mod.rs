@@ -57,7 +57,7 @@ impl PgStore {
     pub fn open(url: &str, pool_size: usize, node_id: &str) -> Result<Self, StoreError> {
         let mut pg: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Backend(format!("store.url: {e}")))?;
+            .map_err(|e| StoreError::backend_in("store.url", e))?;
         pg.connect_timeout(CONNECT_TIMEOUT)
             .application_name(format!("opale-apim {node_id}"));
         let manager = Manager::from_config(
@@ -73,7 +73,7 @@ impl PgStore {
             .wait_timeout(Some(CALL_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            .map_err(StoreError::backend)?;
         let (handle, stop) = start_runtime()?;
         let store = PgStore {
             handle,
@@ -133,10 +133,13 @@ pub(crate) fn wait_on<T: Send + 'static>(
 
 /// The error of a call that got no answer within [`CALL_TIMEOUT`].
 pub(crate) fn no_answer() -> StoreError {
-    StoreError::Unavailable(format!(
-        "no answer from PostgreSQL within {} s",
-        CALL_TIMEOUT.as_secs()
-    ))
+    StoreError::Unavailable {
+        message: format!(
+            "no answer from PostgreSQL within {} s",
+            CALL_TIMEOUT.as_secs()
+        ),
+        source: None,
+    }
 }
 
 /// Starts the `opale-pg` thread and its current-thread runtime; the
@@ -153,7 +156,7 @@ fn start_runtime() -> Result<(Handle, tokio::sync::oneshot::Sender<()>), StoreEr
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = handle_tx.send(Err(e.to_string()));
+                    let _ = handle_tx.send(Err(e));
                     return;
                 }
             };
@@ -163,11 +166,11 @@ fn start_runtime() -> Result<(Handle, tokio::sync::oneshot::Sender<()>), StoreEr
             });
             rt.shutdown_background();
         })
-        .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL thread: {e}")))?;
+        .map_err(|e| StoreError::backend_in("cannot start the PostgreSQL thread", e))?;
     match handle_rx.recv() {
         Ok(Ok(handle)) => Ok((handle, stop)),
-        Ok(Err(e)) => Err(StoreError::Backend(e)),
-        Err(_) => Err(StoreError::Backend("the PostgreSQL thread died".into())),
+        Ok(Err(e)) => Err(StoreError::backend(e)),
+        Err(_) => Err(StoreError::broken("the PostgreSQL thread died")),
     }
 }
 

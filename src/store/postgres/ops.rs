@@ -3,7 +3,7 @@
 //! (`pg_advisory_xact_lock`) and bump the revision in the same transaction,
 //! and every write announces itself with `pg_notify` (delivered at commit).
 
-use super::super::{Area, Pairs, StoreError, Write};
+use super::super::{Area, Cause, Pairs, StoreError, Write};
 use deadpool_postgres::{Pool, PoolError, Transaction};
 use std::sync::mpsc::SyncSender;
 use tokio::sync::oneshot;
@@ -23,15 +23,18 @@ const NOTIFY: &str = "SELECT pg_notify('opale_changes', \
 /// error, anything else (connection lost, refused, closed) unavailability.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
-        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+        Some(db) => StoreError::Backend {
+            message: format!("PostgreSQL: {}", db.message()),
+            source: Some(Cause::new(e)),
+        },
+        None => StoreError::unreachable("PostgreSQL", e),
     }
 }
 
 pub(super) fn pool(e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => pg(e),
-        other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
+        other => StoreError::unreachable("PostgreSQL pool", other),
     }
 }
 
