@@ -45,7 +45,8 @@ pub struct EnvLabels {
 pub struct EdgeLabels {
     /// sandbox, production, admin.
     pub listener: &'static str,
-    /// max_connections, max_connections_per_ip, handshake, header_read, idle.
+    /// max_connections, max_connections_per_ip, handshake, proxy_protocol,
+    /// header_read, idle, send, close_grace.
     pub reason: &'static str,
 }
 
