@@ -26,8 +26,11 @@ missing() {
   # A real PostgreSQL for tests/cluster_store.rs (initdb + postgres, run as
   # the postgres user when the tests run as root).
   if ! command -v initdb >/dev/null && [ -z "$(pg_bin)" ]; then echo postgresql; fi
-  # The SMTP receiver of tests/notices.rs (Debian's aiosmtpd).
-  python3 -c 'import aiosmtpd' 2>/dev/null || echo python3-aiosmtpd
+  # The SMTP receiver of tests/notices.rs (Debian's aiosmtpd), looked for
+  # as the tests do: in `python3` (which may be a pyenv shim), then in
+  # Debian's /usr/bin/python3.
+  { python3 -c 'import aiosmtpd' || /usr/bin/python3 -c 'import aiosmtpd'; } >/dev/null 2>&1 \
+    || echo python3-aiosmtpd
 }
 need=($(missing))
 if [ ${#need[@]} -gt 0 ]; then
