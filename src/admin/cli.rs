@@ -1,6 +1,15 @@
 //! `opale-apim admin …`: the command line over the admin API. Human-readable
 //! output by default, the API's JSON with `--json`.
 
+/// `println!` for command output: a reader that went away (`| head`)
+/// ends the output, it does not panic the process.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod output;
 mod request;
 
@@ -381,7 +390,10 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
             })?;
             return Ok(());
         }
-        print!("{text}");
+        {
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
         return Ok(());
     }
     let (status, value) = match &args.command {
@@ -425,7 +437,7 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
         eprintln!("certificate written to {}", out.display());
     }
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );

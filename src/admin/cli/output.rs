@@ -22,13 +22,13 @@ pub(super) fn print_human(
 ) -> Result<(), CliError> {
     match cmd {
         AdminCommand::Token(TokenCommand::Revoke { .. }) => {
-            println!("token revoked (or already unusable)");
+            say!("token revoked (or already unusable)");
         }
         AdminCommand::Cert(CertCommand::Revoke { thumbprint, .. }) => {
-            println!("certificate {thumbprint} revoked");
+            say!("certificate {thumbprint} revoked");
         }
-        AdminCommand::Env(EnvCommand::Close { env, .. }) => println!("{env} closed (503)"),
-        AdminCommand::Env(EnvCommand::Open { env }) => println!("{env} open"),
+        AdminCommand::Env(EnvCommand::Close { env, .. }) => say!("{env} closed (503)"),
+        AdminCommand::Env(EnvCommand::Open { env }) => say!("{env} open"),
         _ if status == StatusCode::NO_CONTENT => {}
         AdminCommand::Partner(PartnerCommand::List) => {
             lines(&read::<Vec<Partner>>(value)?, partner_line);
@@ -50,7 +50,7 @@ pub(super) fn print_human(
         AdminCommand::App(AppCommand::Add { .. }) => {
             let created: CreatedApplicationView = read(value)?;
             fields(&created.application);
-            println!("client_secret: {}", created.client_secret);
+            say!("client_secret: {}", created.client_secret);
             eprintln!("\nThe client_secret above is shown only once: store it now.");
         }
         AdminCommand::App(_) => fields(&read::<Application>(value)?),
@@ -60,12 +60,12 @@ pub(super) fn print_human(
         AdminCommand::Cert(_) => {
             let stored: StoredCertificate = read(value)?;
             fields(&stored.record);
-            println!("certificate:\n{}", stored.certificate);
+            say!("certificate:\n{}", stored.certificate);
         }
         AdminCommand::Secret(SecretCommand::Rotate { .. }) => {
             let rotated: RotatedSecret = read(value)?;
-            println!("client_id: {}", rotated.client_id);
-            println!("client_secret: {}", rotated.client_secret);
+            say!("client_id: {}", rotated.client_id);
+            say!("client_secret: {}", rotated.client_secret);
             eprintln!("\nThe previous secret no longer works.");
             eprintln!("The client_secret above is shown only once: store it now.");
         }
@@ -90,15 +90,15 @@ fn read<T: DeserializeOwned>(value: Value) -> Result<T, CliError> {
 /// One line per item, or `(none)`.
 fn lines<T>(items: &[T], line: fn(&T) -> String) {
     if items.is_empty() {
-        println!("(none)");
+        say!("(none)");
     }
-    items.iter().for_each(|i| println!("{}", line(i)));
+    items.iter().for_each(|i| say!("{}", line(i)));
 }
 
 /// `name:` then one indented line per item.
 fn list<T>(name: &str, items: &[T], line: fn(&T) -> String) {
-    println!("{name}:");
-    items.iter().for_each(|i| println!("  - {}", line(i)));
+    say!("{name}:");
+    items.iter().for_each(|i| say!("  - {}", line(i)));
 }
 
 /// `key: value` for each field of an entity (the PEM of a certificate
@@ -107,8 +107,8 @@ fn fields(entity: &impl Serialize) {
     if let Ok(Value::Object(map)) = serde_json::to_value(entity) {
         for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "pem") {
             match v {
-                Value::String(s) => println!("{k}: {s}"),
-                other => println!("{k}: {other}"),
+                Value::String(s) => say!("{k}: {s}"),
+                other => say!("{k}: {other}"),
             }
         }
     }
@@ -123,17 +123,17 @@ fn dump(value: &Value) {
                     Value::Array(items)
                         if !items.is_empty() && items.iter().all(Value::is_object) =>
                     {
-                        println!("{k}:");
-                        items.iter().for_each(|i| println!("  - {i}"));
+                        say!("{k}:");
+                        items.iter().for_each(|i| say!("  - {i}"));
                     }
-                    Value::String(s) => println!("{k}: {s}"),
-                    other => println!("{k}: {other}"),
+                    Value::String(s) => say!("{k}: {s}"),
+                    other => say!("{k}: {other}"),
                 }
             }
         }
-        Value::Array(items) if items.is_empty() => println!("(none)"),
-        Value::Array(items) => items.iter().for_each(|i| println!("{i}")),
-        other => println!("{other}"),
+        Value::Array(items) if items.is_empty() => say!("(none)"),
+        Value::Array(items) => items.iter().for_each(|i| say!("{i}")),
+        other => say!("{other}"),
     }
 }
 
