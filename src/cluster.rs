@@ -2,7 +2,9 @@
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
 //! token deny-list, availability, transmitted-claims index — as the store's
-//! listener reports them (within a second of the commit). With the
+//! listener reports them (within a second of the commit), and what one of
+//! this node's writes touched when it failed or its outcome was unknown
+//! (once PostgreSQL settled it). With the
 //! embedded store there is no other node and no reloader.
 //!
 //! The reloader holds only weak references: it never keeps the gateway's
@@ -69,7 +71,7 @@ impl Cluster {
             return String::new();
         };
         format!(
-            "# HELP opale_store_reloads_total State reloads caused by other nodes' changes.\n\
+            "# HELP opale_store_reloads_total State reloads caused by other nodes' changes or this node's failed writes.\n\
              # TYPE opale_store_reloads_total counter\n\
              opale_store_reloads_total {}\n\
              # HELP opale_store_errors_total Failed calls to PostgreSQL.\n\

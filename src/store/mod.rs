@@ -27,10 +27,19 @@ pub enum StoreError {
     /// The database is held by another process.
     #[error("the state directory {0} is in use by another opale-apim process")]
     Locked(String),
-    /// The backend cannot be reached (PostgreSQL down, no answer in time):
-    /// nothing was written; the caller may retry later (503).
+    /// The backend cannot be reached (PostgreSQL down, no answer in time)
+    /// before a write's COMMIT was sent: nothing was written; the caller
+    /// may retry later (503).
     #[error("the store is unreachable: {0}")]
     Unavailable(String),
+    /// A write's COMMIT was sent but its outcome is not known (no answer
+    /// within the call timeout, or the connection broke while it ran): the
+    /// writes may or may not be in the store. The caller says so and reads
+    /// the state again rather than retrying blindly (503); the node reloads
+    /// the state the write touched once PostgreSQL settles it
+    /// (docs/architecture.md style rule 16).
+    #[error("the store did not confirm the commit, its outcome is unknown: {0}")]
+    Unknown(String),
 }
 
 /// One write of a batch: set `key` to `value`, or remove `key`.

@@ -61,7 +61,7 @@ impl From<StoreError> for ClusterError {
     /// The store's mapping of PostgreSQL errors (unreachable or refused).
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => ClusterError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Unknown(m) => ClusterError::Unavailable(m),
             StoreError::Backend(m) | StoreError::Locked(m) => ClusterError::Backend(m),
         }
     }
