@@ -99,3 +99,19 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_commit_is_503_and_never_says_nothing_changed() {
+        let e = ApiError::from(StoreError::Unknown("no answer to COMMIT".into()));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("outcome is unknown"), "{}", e.message);
+        assert!(!e.message.contains("nothing was changed"), "{}", e.message);
+        let e = ApiError::from(StoreError::Unavailable("refused".into()));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("nothing was changed"), "{}", e.message);
+    }
+}
