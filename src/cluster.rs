@@ -2,7 +2,9 @@
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
 //! token deny-list, availability, transmitted-claims index — as the store's
-//! listener reports them (within a second of the commit). With the
+//! listener reports them (within a second of the commit), and what one of
+//! this node's writes touched when it failed or its outcome was unknown
+//! (once PostgreSQL settled it). With the
 //! embedded store there is no other node and no reloader.
 //!
 //! The reloader holds only weak references: it never keeps the gateway's

@@ -6,6 +6,10 @@ use crate::store::StoreError;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
+/// The message of a write whose commit PostgreSQL did not confirm.
+pub const UNKNOWN_OUTCOME: &str = "the store (PostgreSQL) did not confirm the commit: \
+     the outcome is unknown, the change may have been made; read the state again before retrying";
+
 /// A refused admin call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {message}")]
@@ -72,10 +76,16 @@ impl From<RegistryError> for ApiError {
 
 impl From<StoreError> for ApiError {
     /// An unreachable store (PostgreSQL away) is a 503: nothing was
-    /// written and the call can be retried; any other failure a 500.
+    /// written and the call can be retried. A commit whose outcome is
+    /// unknown is a 503 too, saying so: the change may have been made, so
+    /// the caller reads the state again before retrying (docs/contract.md
+    /// §10). Any other failure is a 500.
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store write failed");
         match e {
+            StoreError::Unknown { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, None, UNKNOWN_OUTCOME)
+            }
             StoreError::Unavailable { .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
@@ -87,5 +97,27 @@ impl From<StoreError> for ApiError {
                 "the store could not be written; nothing was changed",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_commit_is_503_and_never_says_nothing_changed() {
+        let e = ApiError::from(StoreError::Unknown {
+            message: "no answer to COMMIT".into(),
+            source: None,
+        });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("outcome is unknown"), "{}", e.message);
+        assert!(!e.message.contains("nothing was changed"), "{}", e.message);
+        let e = ApiError::from(StoreError::Unavailable {
+            message: "refused".into(),
+            source: None,
+        });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("nothing was changed"), "{}", e.message);
     }
 }

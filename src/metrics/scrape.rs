@@ -128,7 +128,7 @@ impl Collector for StoreSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let h = &self.0;
         let e = &mut encoder;
-        let help = "State reloads caused by other nodes' changes.";
+        let help = "State reloads caused by other nodes' changes or this node's failed writes.";
         counter(e, "store_reloads", help, h.reloads.get())?;
         counter(
             e,

@@ -272,7 +272,10 @@ impl Registry {
     /// run under the store's write lock (cluster-wide on PostgreSQL); a
     /// snapshot older than the store's revision is reloaded first, so `op`
     /// always sees the state it commits on. The records are committed
-    /// atomically and durably, then published; on any error nothing changes.
+    /// atomically and durably, then published; on any error nothing is
+    /// published. A `StoreError::Unknown` (the COMMIT was sent, its outcome
+    /// unknown) may have changed the store: the node reloads once
+    /// PostgreSQL settles it (`store::postgres`).
     pub fn apply<T>(
         &self,
         op: impl FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,

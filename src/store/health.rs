@@ -52,14 +52,30 @@ impl Area {
     }
 }
 
-/// The areas another node changed (all of them after a reconnection).
+/// The areas to reload: those another node changed (all of them after a
+/// reconnection), or those a write of this node touched when it failed or
+/// its outcome is unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change(pub Vec<Area>);
+
+impl Change {
+    /// The areas `writes` touch, each once, in the order first written.
+    pub fn of_writes(writes: &[super::Write]) -> Change {
+        let mut areas = Vec::new();
+        for area in writes.iter().filter_map(|w| Area::of_key(w.key())) {
+            if !areas.contains(&area) {
+                areas.push(area);
+            }
+        }
+        Change(areas)
+    }
+}
 
 /// Connection state and counters of a networked store.
 #[derive(Debug)]
 pub struct Health {
-    /// Reloads of in-memory state caused by other nodes' changes.
+    /// Reloads of in-memory state caused by other nodes' changes, or by
+    /// this node's writes that failed or whose outcome was unknown.
     pub reloads: Counter,
     /// Failed calls to the backend (connection, query, timeout).
     pub errors: Counter,

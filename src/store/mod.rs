@@ -68,14 +68,30 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The backend cannot be reached (PostgreSQL down, no answer in time):
-    /// nothing was written; the caller may retry later (503).
+    /// The backend cannot be reached (PostgreSQL down, no answer in time)
+    /// before a write's COMMIT was sent: nothing was written; the caller
+    /// may retry later (503).
     #[error("the store is unreachable: {message}")]
     Unavailable {
         /// What could not be reached.
         message: String,
         /// The connection or pool error; `None` for a call that got no
         /// answer in time.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// A write's COMMIT was sent but its outcome is not known (no answer
+    /// within the call timeout, or the connection broke while it ran): the
+    /// writes may or may not be in the store. The caller says so and reads
+    /// the state again rather than retrying blindly (503); the node reloads
+    /// the state the write touched once PostgreSQL settles it
+    /// (docs/architecture.md style rule 16).
+    #[error("the store did not confirm the commit, its outcome is unknown: {message}")]
+    Unknown {
+        /// What was not confirmed.
+        message: String,
+        /// The connection error, if the connection broke; `None` for a
+        /// COMMIT that got no answer in time.
         #[source]
         source: Option<Cause>,
     },

@@ -68,6 +68,18 @@ impl Postgres {
         pg
     }
 
+    /// Runs `sql` (one statement, outside any transaction block) as the
+    /// superuser on database `opale`, on a connection of its own.
+    pub async fn execute(&self, sql: &str) {
+        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(conn);
+        client.batch_execute(sql).await.unwrap();
+        drop(client);
+        let _ = driver.await;
+    }
+
     /// `postgres://postgres@127.0.0.1:<port>/opale`
     pub fn url(&self) -> String {
         self.url_of("opale")

@@ -81,7 +81,8 @@ impl From<StoreError> for ClusterError {
     /// the store's error kept as the source.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable { message, source } => {
+            StoreError::Unavailable { message, source }
+            | StoreError::Unknown { message, source } => {
                 ClusterError::Unavailable { message, source }
             }
             StoreError::Backend { message, source } => ClusterError::Backend { message, source },

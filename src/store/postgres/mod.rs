@@ -19,17 +19,19 @@
 //! No TLS to PostgreSQL in this part (`NoTls`): run it on the same host or
 //! a trusted network.
 
+mod fate;
 mod listen;
 mod ops;
 mod schema;
 
 pub(crate) use ops::{pg as pg_error, pool_get};
 
-use super::{Change, Health, Pairs, Store, StoreError, Transaction, Write};
+use super::{Area, Change, Health, Pairs, Store, StoreError, Transaction, Write};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use fate::Fate;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::mpsc::{Sender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, sync_channel};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
@@ -46,6 +48,9 @@ pub struct PgStore {
     pg: tokio_postgres::Config,
     node_id: String,
     health: Arc<Health>,
+    /// The reloader (set by `subscribe`): told to reload what a write
+    /// touched when the write failed or its outcome is unknown.
+    reloads: OnceLock<Sender<Change>>,
     /// Dropping it stops the `opale-pg` runtime (and the listener).
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -81,6 +86,7 @@ impl PgStore {
             pg,
             node_id: node_id.to_owned(),
             health: Arc::new(Health::default()),
+            reloads: OnceLock::new(),
             _stop: stop,
         };
         store.call(|pool| async move { schema::migrate(&pool).await })?;
@@ -107,6 +113,51 @@ impl PgStore {
         let result =
             wait_on(&self.handle, task(self.pool.clone())).unwrap_or_else(|| Err(no_answer()));
         self.observe(&result);
+        result
+    }
+
+    /// Spawns a write's `task` on the PostgreSQL runtime; its answer comes
+    /// out of the receiver (wait on it with [`Fate::wait`]). A COMMIT that
+    /// PostgreSQL answers after the caller gave up (`fate`) asks the
+    /// reloader for every area: the outcome is settled now, and this node
+    /// acts on no notification of its own. (Every area, since a
+    /// transaction's writes are only known to its caller; this is rare.)
+    fn spawn_write<T, F>(&self, fate: &Fate, task: F) -> Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let (answer, answered) = sync_channel(1);
+        let (fate, reloads) = (fate.clone(), self.reloads.get().cloned());
+        self.handle.spawn(async move {
+            let result = task.await;
+            if fate.answered_too_late()
+                && let Some(reloads) = reloads
+            {
+                let _ = reloads.send(Change(Area::ALL.to_vec()));
+            }
+            let _ = answer.send(result);
+        });
+        answered
+    }
+
+    /// After a write: counts it in [`Health`] and, when it failed or its
+    /// outcome is unknown, asks the reloader for the areas it touched, so
+    /// that this node's state converges with what PostgreSQL holds (the
+    /// reloader retries; PostgreSQL away, the listener's reconnection
+    /// reloads everything anyway).
+    fn after_write<T>(
+        &self,
+        result: Result<T, StoreError>,
+        touched: Change,
+    ) -> Result<T, StoreError> {
+        self.observe(&result);
+        if result.is_err()
+            && !touched.0.is_empty()
+            && let Some(reloads) = self.reloads.get()
+        {
+            let _ = reloads.send(touched);
+        }
         result
     }
 
@@ -199,8 +250,13 @@ impl Store for PgStore {
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let node = self.node_id.clone();
-        self.call(|pool| async move { ops::commit(&pool, &node, writes).await })
+        let touched = Change::of_writes(&writes);
+        let fate = Fate::default();
+        let (pool, node, task_fate) = (self.pool.clone(), self.node_id.clone(), fate.clone());
+        let answered = self.spawn_write(&fate, async move {
+            ops::commit(&pool, &node, writes, &task_fate).await
+        });
+        self.after_write(fate.wait(&answered), touched)
     }
 
     fn revision(&self) -> Result<u64, StoreError> {
@@ -210,26 +266,24 @@ impl Store for PgStore {
     fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
         let (locked_tx, locked_rx) = sync_channel(1);
         let (writes_tx, writes_rx) = tokio::sync::oneshot::channel();
-        let (done_tx, done_rx) = sync_channel(1);
-        let (pool, node) = (self.pool.clone(), self.node_id.clone());
-        self.handle.spawn(async move {
-            let done = ops::transact(&pool, &node, locked_tx, writes_rx).await;
-            let _ = done_tx.send(done);
+        let fate = Fate::default();
+        let (pool, node, task_fate) = (self.pool.clone(), self.node_id.clone(), fate.clone());
+        let answered = self.spawn_write(&fate, async move {
+            ops::transact(&pool, &node, locked_tx, writes_rx, &task_fate).await
         });
+        // No answer here: the task rolls back when `writes_tx` is dropped.
         let locked = locked_rx
             .recv_timeout(CALL_TIMEOUT)
             .unwrap_or_else(|_| Err(no_answer()));
         self.observe(&locked);
         let writes = f(locked?);
+        let touched = Change::of_writes(writes.as_deref().unwrap_or_default());
         let _ = writes_tx.send(writes);
-        let done = done_rx
-            .recv_timeout(CALL_TIMEOUT)
-            .unwrap_or_else(|_| Err(no_answer()));
-        self.observe(&done);
-        done
+        self.after_write(fate.wait(&answered), touched)
     }
 
     fn subscribe(&self, changes: Sender<Change>) {
+        let _ = self.reloads.set(changes.clone());
         let listener = listen::Listener {
             pg: self.pg.clone(),
             node_id: self.node_id.clone(),

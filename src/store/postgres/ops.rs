@@ -3,7 +3,8 @@
 //! (`pg_advisory_xact_lock`) and bump the revision in the same transaction,
 //! and every write announces itself with `pg_notify` (delivered at commit).
 
-use super::super::{Area, Cause, Pairs, StoreError, Write};
+use super::super::{Area, Cause, Change, Pairs, StoreError, Write};
+use super::fate::{Fate, commit_error};
 use deadpool_postgres::{Pool, PoolError, Transaction};
 use std::sync::mpsc::SyncSender;
 use tokio::sync::oneshot;
@@ -92,23 +93,34 @@ pub(super) async fn revision(pool: &Pool) -> Result<u64, StoreError> {
     Ok(row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64)
 }
 
-/// One transaction applying `writes`.
-pub(super) async fn commit(pool: &Pool, node: &str, writes: Vec<Write>) -> Result<(), StoreError> {
+/// One transaction applying `writes`; rolled back if the caller gave up
+/// before COMMIT (`fate`).
+pub(super) async fn commit(
+    pool: &Pool,
+    node: &str,
+    writes: Vec<Write>,
+    fate: &Fate,
+) -> Result<(), StoreError> {
     let mut client = pool_get(pool).await?;
     let tx = client.transaction().await.map_err(pg)?;
     apply(&tx, &writes).await?;
     notify(&tx, node, &writes).await?;
-    tx.commit().await.map_err(pg)
+    if !fate.may_commit() {
+        return Err(super::no_answer());
+    }
+    tx.commit().await.map_err(commit_error)
 }
 
 /// Takes the write lock, reports the revision on `locked`, waits for the
 /// caller's writes, applies them, bumps the revision and commits. The
-/// caller gone or writing nothing: rolled back, `None`.
+/// caller gone (before COMMIT, `fate`) or writing nothing: rolled back,
+/// `None`.
 pub(super) async fn transact(
     pool: &Pool,
     node: &str,
     locked: SyncSender<Result<u64, StoreError>>,
     writes: oneshot::Receiver<Option<Vec<Write>>>,
+    fate: &Fate,
 ) -> Result<Option<u64>, StoreError> {
     // On failure the caller reads the error from `locked` and stops there.
     let mut client = match pool_get(pool).await {
@@ -139,7 +151,10 @@ pub(super) async fn transact(
         .map_err(pg)?;
     let next = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
     notify(&tx, node, &writes).await?;
-    tx.commit().await.map_err(pg)?;
+    if !fate.may_commit() {
+        return Ok(None);
+    }
+    tx.commit().await.map_err(commit_error)?;
     Ok(Some(next))
 }
 
@@ -175,15 +190,11 @@ async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), StoreError>
 /// `NOTIFY opale_changes, '<node> <revision> <area,area>'` when the writes
 /// touch state other nodes hold in memory.
 async fn notify(tx: &Transaction<'_>, node: &str, writes: &[Write]) -> Result<(), StoreError> {
-    let mut areas: Vec<&str> = Vec::new();
-    for area in writes.iter().filter_map(|w| Area::of_key(w.key())) {
-        if !areas.contains(&area.name()) {
-            areas.push(area.name());
-        }
-    }
+    let Change(areas) = Change::of_writes(writes);
     if areas.is_empty() {
         return Ok(());
     }
+    let areas: Vec<&str> = areas.into_iter().map(Area::name).collect();
     let areas = areas.join(",");
     tx.execute(NOTIFY, &[&node, &areas]).await.map_err(pg)?;
     Ok(())
