@@ -147,7 +147,9 @@ impl Auditor {
     }
 
     /// Appends one event; with `before_response`, returns once it is
-    /// durable (and, in a cluster, committed in PostgreSQL while it answers).
+    /// durable (and, in a cluster, committed in PostgreSQL if that takes
+    /// at most `cluster::SHIP_WAIT`, docs/cluster.md "The trail across
+    /// nodes").
     pub async fn record(&self, event: &TraceEvent) -> Result<(), AuditError> {
         let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let body = serde_json::to_vec(event).map_err(|e| AuditError::Corrupt {
@@ -265,8 +267,8 @@ impl Auditor {
         }
     }
 
-    /// `opale_trail_unshipped` and `opale_trail_shipping_up` for
-    /// `/metrics` (empty outside a cluster).
+    /// `opale_trail_unshipped`, `opale_trail_shipping_up` and
+    /// `opale_trail_shipping_late` for `/metrics` (empty outside a cluster).
     pub fn shipping_metrics(&self) -> String {
         let Some(c) = &self.cluster else {
             return String::new();
@@ -278,9 +280,13 @@ impl Auditor {
              opale_trail_unshipped {}\n\
              # HELP opale_trail_shipping_up Whether the last shipment of trail records to PostgreSQL succeeded.\n\
              # TYPE opale_trail_shipping_up gauge\n\
-             opale_trail_shipping_up {}\n",
+             opale_trail_shipping_up {}\n\
+             # HELP opale_trail_shipping_late Whether responses have stopped waiting for their record's commit in PostgreSQL until shipping catches up.\n\
+             # TYPE opale_trail_shipping_late gauge\n\
+             opale_trail_shipping_late {}\n",
             self.trail.last_seq().saturating_sub(shipped.seq),
-            u8::from(shipped.up)
+            u8::from(shipped.up),
+            u8::from(c.is_late())
         )
     }
 
