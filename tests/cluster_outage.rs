@@ -245,7 +245,13 @@ fn check_outage(log: &[Probe], begun: Instant) -> Duration {
             .count();
         assert!(refused >= 5, "{node}: {refused} probes past the cut-off");
     }
-    during.iter().map(|p| p.latency).max().unwrap_or_default()
+    let mut slowest: Vec<&&Probe> = during.iter().collect();
+    slowest.sort_by_key(|p| std::cmp::Reverse(p.latency));
+    for p in slowest.iter().take(5) {
+        let at = p.sent.duration_since(begun);
+        eprintln!("  {} at +{at:?}: {:?} {:?}", p.node, p.latency, p.answer);
+    }
+    slowest.first().map(|p| p.latency).unwrap_or_default()
 }
 
 async fn outage(kind: Outage) {
