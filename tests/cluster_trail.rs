@@ -219,7 +219,10 @@ fn load(
 // responses A sent just before dying would have their records in A's
 // local segment files (or only in memory) and not yet in PostgreSQL, and
 // nobody restarts A: B, which reads the trail from PostgreSQL alone,
-// would not list them, and `missing` below would not be empty.
+// would not list them, and `missing` below would not be empty. (A
+// response waits for PostgreSQL at most 100 ms, docs/cluster.md "The trail
+// across nodes": this holds while PostgreSQL commits within that, as the
+// private one of this test does.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
     let pg = Postgres::start().await;

@@ -146,7 +146,9 @@ impl Auditor {
     }
 
     /// Appends one event; with `before_response`, returns once it is
-    /// durable (and, in a cluster, committed in PostgreSQL while it answers).
+    /// durable (and, in a cluster, committed in PostgreSQL if that takes
+    /// at most `cluster::SHIP_WAIT`, docs/cluster.md "The trail across
+    /// nodes").
     pub async fn record(&self, event: &TraceEvent) -> Result<(), AuditError> {
         let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let body = serde_json::to_vec(event).map_err(|e| AuditError::Corrupt {
@@ -266,13 +268,8 @@ impl Auditor {
 
     /// The sources of the trail's scrape-time series (`crate::metrics::scrape`):
     /// the trail itself and, in a cluster, how far it is shipped.
-    pub fn metric_sources(
-        &self,
-    ) -> (
-        Arc<Trail>,
-        Option<tokio::sync::watch::Receiver<cluster::Shipped>>,
-    ) {
-        let shipped = self.cluster.as_ref().map(ClusterTrail::progress_watch);
+    pub fn metric_sources(&self) -> (Arc<Trail>, Option<cluster::ShippingView>) {
+        let shipped = self.cluster.as_ref().map(ClusterTrail::shipping_view);
         (self.trail.clone(), shipped)
     }
 

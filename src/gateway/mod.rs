@@ -141,7 +141,8 @@ pub async fn handle(
 }
 
 /// `POST /token`: the authorization server; a refusal is traced with its
-/// RFC 6749 error code.
+/// RFC 6749 error code. A node past the staleness cut-off issues no token
+/// (docs/contract.md §10), as it serves no data call.
 async fn token(
     gateway: &Arc<Gateway>,
     conn: &ConnInfo,
@@ -153,7 +154,8 @@ async fn token(
     let id = correlation.echo();
     trace.correlation_id = Some(id.clone());
     name_caller(gateway, conn, trace);
-    let context = oauth::TokenContext::new(&gateway.oauth, &gateway.registry, env);
+    let stale = gateway.availability.is_stale();
+    let context = oauth::TokenContext::new(&gateway.oauth, &gateway.registry, env, stale);
     let (resp, refused) = oauth::token_endpoint(context, conn, req).await;
     if let Some((error, description)) = refused {
         trace.refuse_with(Control::TokenEndpoint, Code::OAuth(error), &description);

@@ -10,7 +10,7 @@
 //! and docs/openapi-admin.yaml (`GET /metrics`); the registry adds the
 //! `opale_` prefix and, for counters, the `_total` sample suffix.
 
-use crate::audit::cluster::Shipped;
+use crate::audit::cluster::ShippingView;
 use crate::registry::{CertStatus, Registry};
 use crate::store::Health;
 use crate::trail::Trail;
@@ -24,14 +24,13 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::watch;
 
 /// Where the scrape-time figures are read.
 pub struct Sources {
     /// The audit trail: writer counters, start-up check, last seq.
     pub trail: Arc<Trail>,
     /// How far this node's trail is committed in PostgreSQL (cluster only).
-    pub shipped: Option<watch::Receiver<Shipped>>,
+    pub shipped: Option<ShippingView>,
     /// The shared store's health (cluster only).
     pub store: Option<Arc<Health>>,
     /// Partners, applications, certificates.
@@ -65,10 +64,11 @@ pub struct CertLabels {
 }
 
 /// `opale_trace_*` (writer counters since start), `opale_trail_intact`
-/// and, in a cluster, `opale_trail_unshipped` / `opale_trail_shipping_up`.
+/// and, in a cluster, `opale_trail_unshipped`, `opale_trail_shipping_up`
+/// and `opale_trail_shipping_late`.
 struct TrailSeries {
     trail: Arc<Trail>,
-    shipped: Option<watch::Receiver<Shipped>>,
+    shipped: Option<ShippingView>,
 }
 
 impl fmt::Debug for TrailSeries {
@@ -107,15 +107,18 @@ impl Collector for TrailSeries {
         gauge(e, "trace_flush_seconds", help, flush_seconds)?;
         let help = "1 when the trail extended its own last checkpoint at start-up, else 0.";
         gauge(e, "trail_intact", help, u64::from(self.trail.intact()))?;
-        let Some(shipped) = &self.shipped else {
+        let Some(view) = &self.shipped else {
             return Ok(());
         };
-        let shipped = *shipped.borrow();
+        let shipped = view.progress();
         let unshipped = self.trail.last_seq().saturating_sub(shipped.seq);
         let help = "Records of this node's trail not yet committed in PostgreSQL.";
         gauge(e, "trail_unshipped", help, unshipped)?;
         let help = "Whether the last shipment of trail records to PostgreSQL succeeded.";
-        gauge(e, "trail_shipping_up", help, u64::from(shipped.up))
+        gauge(e, "trail_shipping_up", help, u64::from(shipped.up))?;
+        let help = "Whether responses have stopped waiting for their record's commit \
+                    in PostgreSQL until shipping catches up.";
+        gauge(e, "trail_shipping_late", help, u64::from(view.is_late()))
     }
 }
 

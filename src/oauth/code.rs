@@ -1,13 +1,14 @@
 //! The error codes the authorization server answers with: the RFC 6749
 //! §5.2 codes of the token endpoint (also the `invalid_request` of the
 //! RFC 7009 revocation and RFC 7662 introspection answers, which reuse
-//! them). One value each, written as the RFC spells them, in the `error`
+//! them), and `temporarily_unavailable` (RFC 6749 §4.1.2.1), which §5.2
+//! lacks for a server that cannot serve now. One value each, written as the RFC spells them, in the `error`
 //! member of an answer and in the `code` of the request's trace record
 //! (`crate::audit::Code::OAuth`).
 
 use std::fmt;
 
-/// An RFC 6749 §5.2 error code the gateway sends.
+/// An RFC 6749 error code the gateway sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorCode {
     /// `invalid_request`: a parameter is missing, repeated or malformed,
@@ -24,20 +25,26 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// `invalid_scope`: a scope not granted to the client, or unknown.
     InvalidScope,
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1, defined for the
+    /// authorization endpoint; §5.2 has no code for it): answered with 503
+    /// by a cluster node cut off from its store for longer than
+    /// `cluster.max_staleness_secs` (docs/contract.md §3, §10).
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
         ErrorCode::UnauthorizedClient,
         ErrorCode::UnsupportedGrantType,
         ErrorCode::InvalidScope,
+        ErrorCode::TemporarilyUnavailable,
     ];
 
-    /// The code as RFC 6749 §5.2 spells it.
+    /// The code as RFC 6749 spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -46,6 +53,7 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 

@@ -37,8 +37,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What the token endpoint may read (docs/architecture.md style rule 11): this environment's
-/// issuer and the registry as it is when the request arrives. Connection
-/// facts come separately, as [`ConnInfo`].
+/// issuer, the registry as it is when the request arrives, and whether
+/// that registry is too old to be trusted. Connection facts come
+/// separately, as [`ConnInfo`].
 pub struct TokenContext<'a> {
     /// The environment's token authority (issuer, key, lifetime).
     pub authority: &'a TokenAuthority,
@@ -46,15 +47,26 @@ pub struct TokenContext<'a> {
     pub registry: Arc<Snapshot>,
     /// The listener's environment.
     pub environment: Environment,
+    /// The node has been cut off from its store for longer than
+    /// `cluster.max_staleness_secs`: no token is issued (503
+    /// `temporarily_unavailable`), as no data call is served (docs/contract.md §3, §10).
+    pub stale: bool,
 }
 
 impl<'a> TokenContext<'a> {
-    /// The context of `environment`'s token endpoint.
-    pub fn new(oauth: &'a Oauth, registry: &Registry, environment: Environment) -> Self {
+    /// The context of `environment`'s token endpoint; `stale` as
+    /// [`crate::availability::Availability::is_stale`] says now.
+    pub fn new(
+        oauth: &'a Oauth,
+        registry: &Registry,
+        environment: Environment,
+        stale: bool,
+    ) -> Self {
         TokenContext {
             authority: oauth.authority(environment),
             registry: registry.snapshot(),
             environment,
+            stale,
         }
     }
 }
@@ -124,6 +136,11 @@ pub async fn token_endpoint(
         Err(TokenError::invalid_request(
             "parameters must be sent in the body, not the URL",
         ))
+    } else if ctx.stale {
+        Err(TokenError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the gateway lost contact with its store; try again later",
+        ))
     } else {
         match body.read(MAX_FORM_BODY).await {
             Err(e) => Err(TokenError::invalid_request(e.to_string())),
@@ -167,10 +184,10 @@ fn render(outcome: Result<Issued, TokenError>, basic: bool) -> Response<Body> {
             }),
         ),
         Err(e) => {
-            let status = if e.error == ErrorCode::InvalidClient {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
+            let status = match e.error {
+                ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
             };
             let mut r = respond::json(
                 status,

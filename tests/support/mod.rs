@@ -146,6 +146,34 @@ impl Conn {
         Ok(status)
     }
 
+    /// A GET that reports transport errors instead of panicking, with the
+    /// whole reply (for tests that measure every call of a probe).
+    pub async fn try_reply(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, hyper::Error> {
+        let mut req = Request::builder().uri(path).header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.sender.ready().await?;
+        let resp = self
+            .sender
+            .send_request(req.body(Full::new(Bytes::new())).unwrap())
+            .await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp.into_body().collect().await?.to_bytes();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            raw,
+        })
+    }
+
     /// Sends raw bytes (content type JSON when `json`).
     pub async fn send_raw(
         &mut self,

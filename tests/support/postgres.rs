@@ -20,6 +20,8 @@ pub struct Postgres {
     port: u16,
     owner: Option<(u32, u32)>,
     child: Option<Child>,
+    /// The processes `freeze` stopped (postmaster first), until `thaw`.
+    frozen: Vec<u32>,
 }
 
 impl Postgres {
@@ -44,6 +46,7 @@ impl Postgres {
             port: 0,
             owner,
             child: None,
+            frozen: Vec::new(),
         };
         let out = pg
             .command("initdb")
@@ -142,8 +145,68 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Freezes the server without closing anything: SIGSTOP to the
+    /// postmaster, then to each of its children (backends, checkpointer,
+    /// …). Connections stay open and connects are accepted by the kernel,
+    /// but nothing answers: PostgreSQL hung, not stopped.
+    pub fn freeze(&mut self) {
+        let Some(postmaster) = self.child.as_ref().map(Child::id) else {
+            return;
+        };
+        // The postmaster first: stopped, it forks no new child meanwhile.
+        signal("-STOP", postmaster);
+        self.frozen.push(postmaster);
+        for pid in children(postmaster) {
+            signal("-STOP", pid);
+            self.frozen.push(pid);
+        }
+    }
+
+    /// Resumes what `freeze` stopped (children first).
+    pub fn thaw(&mut self) {
+        for pid in self.frozen.drain(..).rev() {
+            signal("-CONT", pid);
+        }
+    }
+}
+
+/// `kill <sig> <pid>`.
+fn signal(sig: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// The pids whose parent is `parent` (from /proc/*/stat).
+fn children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so read after
+        // the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
+        // A frozen server would ignore the shutdown signal.
+        self.thaw();
         self.stop();
     }
 }

@@ -8,12 +8,15 @@
 //! `verify` and checkpoints then read PostgreSQL and cover every node.
 //!
 //! A response with `before_response` durability waits for its record to be
-//! durable locally and then committed in PostgreSQL while PostgreSQL
-//! answers; while it does not (docs/contract.md §10: data calls go on from the
-//! snapshot) the record waits in the local trail and is shipped when
-//! PostgreSQL is back. A SIGKILL therefore loses nothing answered: what
-//! was answered is in PostgreSQL, or (PostgreSQL away) on the node's disk
-//! and shipped at its next start.
+//! durable locally (the promise of docs/contract.md §7), then for its
+//! commit in PostgreSQL for at most [`SHIP_WAIT`]. PostgreSQL away, hung
+//! or merely slower than that (docs/contract.md §10: no data call waits
+//! more than 250 ms because PostgreSQL stopped answering), shipping is
+//! *late*: responses stop waiting for it at all until the shipper has
+//! caught up with the local trail, and the records wait on the node's disk
+//! meanwhile. A SIGKILL therefore loses nothing answered: what was
+//! answered is in PostgreSQL, or (shipping late) on the node's disk and
+//! shipped at its next start.
 //!
 //! Each node signs with its own key (`data_dir/keys/audit-signing.pem`),
 //! registered in `trail_nodes` at first start; a node whose key differs
@@ -25,15 +28,23 @@ mod verify;
 
 pub use verify::NodeReport;
 
-use crate::store::postgres::{CALL_TIMEOUT, no_answer, wait_on};
+use crate::store::postgres::{no_answer, wait_on};
 use crate::store::{Cause, Health, PgStore, StoreError};
 use crate::trail::{NoteSigner, Trail, TrailError};
 use deadpool_postgres::Pool;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+
+/// Longest a response waits for its record's commit in PostgreSQL once it
+/// is durable locally. Past it shipping is late and responses stop
+/// waiting until the shipper has caught up: a hung PostgreSQL costs the
+/// calls in flight at that moment this much, and later calls nothing.
+pub const SHIP_WAIT: Duration = Duration::from_millis(100);
 
 /// The origin (and key name) of a node's checkpoints.
 pub fn origin(node: &str) -> String {
@@ -103,6 +114,27 @@ pub struct Shipped {
     pub up: bool,
 }
 
+/// Follows the shipping of a node's trail: how far it is and whether
+/// responses stopped waiting for it (read at each `/metrics` scrape).
+#[derive(Debug, Clone)]
+pub struct ShippingView {
+    progress: watch::Receiver<Shipped>,
+    late: Arc<AtomicBool>,
+}
+
+impl ShippingView {
+    /// How far the chain is in PostgreSQL.
+    pub fn progress(&self) -> Shipped {
+        *self.progress.borrow()
+    }
+
+    /// Whether responses have stopped waiting for their record's commit
+    /// in PostgreSQL until shipping catches up.
+    pub fn is_late(&self) -> bool {
+        self.late.load(Ordering::Relaxed)
+    }
+}
+
 /// The PostgreSQL side of this node's trail.
 pub struct ClusterTrail {
     /// Keeps the PostgreSQL runtime alive and answers `health`.
@@ -113,6 +145,9 @@ pub struct ClusterTrail {
     signer: Arc<NoteSigner>,
     shipped: watch::Receiver<Shipped>,
     wake: SyncSender<()>,
+    /// Set when a response gave up waiting for its commit ([`SHIP_WAIT`]);
+    /// cleared by the shipper once it has shipped every durable record.
+    late: Arc<AtomicBool>,
     /// Why this node's chain in PostgreSQL cannot be continued, if so.
     flagged: Option<String>,
 }
@@ -176,6 +211,7 @@ impl ClusterTrail {
             up: flagged.is_none(),
         });
         let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        let late = Arc::new(AtomicBool::new(false));
         if let Some(hash) = start {
             let shipper = ship::Shipper {
                 trail,
@@ -185,6 +221,7 @@ impl ClusterTrail {
                 signer: signer.clone(),
                 health: store.health(),
                 shipped: tx,
+                late: late.clone(),
                 next: pg_seq + 1,
                 hash,
             };
@@ -198,21 +235,40 @@ impl ClusterTrail {
             signer,
             shipped: rx,
             wake,
+            late,
             flagged,
         })
     }
 
-    /// Waits until record `seq` is committed in PostgreSQL, or PostgreSQL
-    /// is found away (the record then waits on the local disk), or
-    /// [`CALL_TIMEOUT`] passed.
+    /// Wakes the shipper and waits until record `seq` (durable locally) is
+    /// committed in PostgreSQL, or the last shipment failed, or
+    /// [`SHIP_WAIT`] passed; returns at once while shipping is late. The
+    /// record then waits on the local disk and is shipped later.
     pub async fn shipped(&self, seq: u64) {
         match self.wake.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) => {}
             Err(TrySendError::Disconnected(())) => return,
         }
+        if self.late.load(Ordering::Relaxed) {
+            return;
+        }
         let mut rx = self.shipped.clone();
         let done = rx.wait_for(|s| s.seq >= seq || !s.up);
-        let _ = tokio::time::timeout(CALL_TIMEOUT, done).await;
+        if tokio::time::timeout(SHIP_WAIT, done).await.is_err()
+            && !self.late.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                node = %self.node, wait_ms = SHIP_WAIT.as_millis() as u64,
+                "PostgreSQL did not commit a trail record in time; responses stop waiting for \
+                 it until the shipper catches up (records wait on this node's disk)"
+            );
+        }
+    }
+
+    /// Whether responses have stopped waiting for PostgreSQL (shipping
+    /// late, see [`SHIP_WAIT`]).
+    pub fn is_late(&self) -> bool {
+        self.late.load(Ordering::Relaxed)
     }
 
     /// How far the chain is in PostgreSQL.
@@ -220,9 +276,12 @@ impl ClusterTrail {
         *self.shipped.borrow()
     }
 
-    /// Follows [`ClusterTrail::progress`] (read at each `/metrics` scrape).
-    pub fn progress_watch(&self) -> watch::Receiver<Shipped> {
-        self.shipped.clone()
+    /// What `/metrics` reads of the shipping at each scrape.
+    pub fn shipping_view(&self) -> ShippingView {
+        ShippingView {
+            progress: self.shipped.clone(),
+            late: self.late.clone(),
+        }
     }
 
     /// This node's name.

@@ -8,7 +8,9 @@
 //! A failed round marks the chain "not up" (waiting responses go on: their
 //! records are durable locally) and is retried every `RETRY`, after
 //! re-reading where PostgreSQL's copy ends (a commit whose answer was lost
-//! must not be shipped twice).
+//! must not be shipped twice). A round that has shipped every durable
+//! record clears the "late" flag a response set when it gave up waiting
+//! (`super::SHIP_WAIT`): responses wait for PostgreSQL again.
 
 use super::sql::{self, Batch};
 use super::{ClusterError, Shipped, run};
@@ -16,6 +18,7 @@ use crate::store::Health;
 use crate::trail::{Hash, NoteSigner, Start, Trail, chain_entry};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -54,6 +57,8 @@ pub struct Shipper {
     pub signer: Arc<NoteSigner>,
     pub health: Option<Arc<Health>>,
     pub shipped: watch::Sender<Shipped>,
+    /// Responses stopped waiting for PostgreSQL (`super::SHIP_WAIT`).
+    pub late: Arc<AtomicBool>,
     /// Next seq to ship.
     pub next: u64,
     /// Chain value after `next - 1`.
@@ -113,6 +118,9 @@ impl Shipper {
                 seq: last,
                 up: true,
             });
+        }
+        if self.late.swap(false, Ordering::Relaxed) {
+            tracing::info!(node = %self.node, "trail shipping caught up; responses wait for PostgreSQL again");
         }
         true
     }
