@@ -70,7 +70,7 @@ struct Parts {
     transmissions: Arc<Transmissions>,
     availability: Arc<Availability>,
     audit: Auditor,
-    abuse: crate::abuse::Abuse,
+    abuse: Arc<crate::abuse::Abuse>,
     cluster: crate::cluster::Cluster,
     notices: Arc<crate::notify::Notices>,
 }
@@ -169,13 +169,17 @@ impl App {
             availability = availability.with_staleness(health, config.cluster.max_staleness());
         }
         let availability = Arc::new(availability);
-        let abuse =
-            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
+        let abuse = Arc::new(crate::abuse::Abuse::open(
+            config.abuse.clone(),
+            store.clone(),
+            registry.clone(),
+        )?);
         let targets = crate::cluster::Targets {
             registry: Arc::downgrade(&registry),
             denylist: Arc::downgrade(&oauth.denylist),
             availability: Arc::downgrade(&availability),
             transmissions: Arc::downgrade(&transmissions),
+            abuse: Arc::downgrade(&abuse),
         };
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
         let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
@@ -247,7 +251,7 @@ impl App {
             audit: Arc::new(parts.audit),
             metrics: Arc::new(metrics),
             edges,
-            abuse: Arc::new(parts.abuse),
+            abuse: parts.abuse,
             notices: parts.notices,
             store,
         })

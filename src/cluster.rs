@@ -1,7 +1,8 @@
 //! One node of a cluster (docs/contract.md §10): its name, the shared store's health
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
-//! token deny-list, availability, transmitted-claims index — as the store's
+//! token deny-list, availability, transmitted-claims index, open security
+//! events and learnt addresses — as the store's
 //! listener reports them (within a second of the commit), and what one of
 //! this node's writes touched when it failed or its outcome was unknown
 //! (once PostgreSQL settled it). With the
@@ -10,6 +11,7 @@
 //! The reloader holds only weak references: it never keeps the gateway's
 //! state alive, and it ends when the store (and its listener) is dropped.
 
+use crate::abuse::Abuse;
 use crate::availability::Availability;
 use crate::data::transmitted::Transmissions;
 use crate::oauth::DenyList;
@@ -41,6 +43,8 @@ pub struct Targets {
     pub availability: Weak<Availability>,
     /// Transmitted claims.
     pub transmissions: Weak<Transmissions>,
+    /// Open security events and learnt addresses.
+    pub abuse: Weak<Abuse>,
 }
 
 impl Cluster {
@@ -109,5 +113,6 @@ fn reload(t: &Targets, area: Area) -> Option<Result<(), String>> {
         }
         Area::Availability => t.availability.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Transmissions => t.transmissions.upgrade()?.reload().map_err(|e| text(&e)),
+        Area::Abuse => t.abuse.upgrade()?.reload().map_err(|e| text(&e)),
     })
 }

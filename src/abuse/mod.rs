@@ -11,6 +11,10 @@
 //! (actor `abuse`) and count it on `/metrics`. Admins list and clear open
 //! events through `/admin/v1/security-events` and see them on the admin
 //! dashboard. See `docs/abuse.md`.
+//!
+//! With PostgreSQL, both are shared by the nodes of a cluster
+//! (docs/contract.md §10): a change another node committed under `abuse/`
+//! makes the reloader call [`Abuse::reload`] within a second.
 
 mod book;
 mod event;
@@ -29,11 +33,16 @@ use crate::store::{Store, StoreError, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 use window::{Alert, Call, Tally};
 
 const SHARDS: usize = 32;
+
+/// Scans of the store a reload makes while this node keeps changing its
+/// open events, before it applies the last one anyway.
+const RELOAD_SCANS: u32 = 3;
 
 /// What can go wrong keeping security events.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +84,9 @@ pub struct Abuse {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     open: Mutex<BTreeMap<String, SecurityEvent>>,
+    /// Bumped (under `open`'s lock) by every change this node makes to its
+    /// open events, so that a reload does not overwrite one it did not see.
+    local_changes: AtomicU64,
 }
 
 impl Abuse {
@@ -97,6 +109,7 @@ impl Abuse {
             settings,
             store: store.clone(),
             registry,
+            local_changes: AtomicU64::new(0),
         };
         for (client, addresses) in book::load_addresses(store.as_ref(), max)? {
             let tally = Tally::with_addresses(addresses);
@@ -190,8 +203,41 @@ impl Abuse {
             .cloned()
             .ok_or_else(|| AbuseError::NotFound(id.to_owned()))?;
         self.store.commit(vec![Write::Delete(event.key())])?;
-        lock(&self.open).remove(id);
+        let mut open = lock(&self.open);
+        open.remove(id);
+        self.local_changes.fetch_add(1, Ordering::Relaxed);
         Ok(event)
+    }
+
+    /// Reloads what another node changed (docs/contract.md §10): the open
+    /// events as stored replace the list; the stored addresses are merged
+    /// into each application's book (a merge, not a replacement, so that
+    /// an address this node learnt but has not committed yet is kept).
+    /// Blocking (store reads), called from the reloader thread.
+    pub fn reload(&self) -> Result<(), AbuseError> {
+        for scan in 1..=RELOAD_SCANS {
+            let before = self.local_changes.load(Ordering::Relaxed);
+            let events = book::load_events(self.store.as_ref())?;
+            let mut open = lock(&self.open);
+            // A local commit between the scan and here: its in-memory
+            // change would be undone; scan again (it is in the store).
+            if self.local_changes.load(Ordering::Relaxed) != before && scan < RELOAD_SCANS {
+                continue;
+            }
+            *open = events.into_iter().map(|e| (e.id.clone(), e)).collect();
+            break;
+        }
+        let max = self.settings.max_addresses_per_app as usize;
+        for (client, addresses) in book::load_addresses(self.store.as_ref(), max)? {
+            let mut shard = lock(self.shard(&client));
+            match shard.get_mut(&client) {
+                Some(tally) => tally.merge_addresses(&addresses, max),
+                None => {
+                    shard.insert(client, Tally::with_addresses(addresses));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn shard(&self, client: &ClientId) -> &Mutex<HashMap<ClientId, Tally>> {
@@ -305,6 +351,7 @@ impl Abuse {
         for e in events {
             open.insert(e.id.clone(), e);
         }
+        self.local_changes.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -104,6 +104,21 @@ impl Tally {
         }
     }
 
+    /// Adds the addresses another node learnt (as stored): each address
+    /// kept with the later of the two days, at most `max`, the most
+    /// recently seen.
+    pub fn merge_addresses(&mut self, stored: &[(IpAddr, i64)], max: usize) {
+        for &(ip, day) in stored {
+            match self.addresses.iter_mut().find(|(known, _)| *known == ip) {
+                Some(entry) => entry.1 = entry.1.max(day),
+                None => self.addresses.push((ip, day)),
+            }
+        }
+        self.addresses
+            .sort_by_key(|&(_, day)| std::cmp::Reverse(day));
+        self.addresses.truncate(max);
+    }
+
     /// Counts `call` under `rules`; what it raised goes into `out`.
     pub fn record(&mut self, call: &Call, rules: &AbuseSettings, out: &mut Findings) {
         if matches!(call.verdict, Verdict::Denied | Verdict::OutsideAllowlist) {
@@ -436,5 +451,17 @@ mod tests {
         t.record(&third, &rules(), &mut out);
         assert!(out.addresses.contains(&AddressChange::Forgotten(ip(2))));
         assert_eq!(t.addresses.len(), 2);
+    }
+
+    /// Another node's addresses (docs/contract.md §10) join the book: the
+    /// later day wins, the most recent `max` stay, and an address learnt
+    /// here is kept even when the store does not have it yet.
+    #[test]
+    fn stored_addresses_merge_into_the_book() {
+        let mut t = Tally::with_addresses(vec![(ip(1), 10), (ip(2), 12)]);
+        t.merge_addresses(&[(ip(1), 15), (ip(3), 11)], 3);
+        assert_eq!(t.addresses, [(ip(1), 15), (ip(2), 12), (ip(3), 11)]);
+        t.merge_addresses(&[(ip(4), 20), (ip(2), 5)], 2);
+        assert_eq!(t.addresses, [(ip(4), 20), (ip(1), 15)]);
     }
 }

@@ -19,15 +19,19 @@ pub enum Area {
     Availability,
     /// `tx/…`: transmitted claims (the in-memory index).
     Transmissions,
+    /// `abuse/…`: open security events and the detector's learnt
+    /// addresses.
+    Abuse,
 }
 
 impl Area {
     /// Every area: what a node that missed notifications reloads.
-    pub const ALL: [Area; 4] = [
+    pub const ALL: [Area; 5] = [
         Area::Registry,
         Area::DenyList,
         Area::Availability,
         Area::Transmissions,
+        Area::Abuse,
     ];
 
     /// The key prefix segment naming the area.
@@ -37,6 +41,7 @@ impl Area {
             Area::DenyList => "oauth",
             Area::Availability => "env",
             Area::Transmissions => "tx",
+            Area::Abuse => "abuse",
         }
     }
 
@@ -136,6 +141,8 @@ mod tests {
         assert_eq!(Area::of_key(b"oauth/revoked/j"), Some(Area::DenyList));
         assert_eq!(Area::of_key(b"idem/sandbox/c/k"), None);
         assert_eq!(Area::parse("tx"), Some(Area::Transmissions));
+        assert_eq!(Area::of_key(b"abuse/event/e-1"), Some(Area::Abuse));
+        assert_eq!(Area::of_key(b"abuse/addr/c/127.0.0.1"), Some(Area::Abuse));
     }
 
     #[test]
