@@ -244,6 +244,37 @@ impl Drop for Served {
     }
 }
 
+/// `serve` on three free ports, once its admin listener accepts. A port
+/// found free can be taken by a concurrent test before `serve` binds it
+/// (the process then exits): such a start is tried again on new ports.
+fn serve_on_free_ports(dir: &Path) -> (Served, [u16; 3]) {
+    for _ in 0..3 {
+        let ports = [free_port(), free_port(), free_port()];
+        write_config(dir, ports, "");
+        let mut served = Served(
+            Command::new(BIN)
+                .args(["serve", "--config"])
+                .arg(dir.join("opale.toml"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", ports[2])).is_ok() {
+                return (served, ports);
+            }
+            if served.0.try_wait().unwrap().is_some() {
+                break; // exited: a port was taken meanwhile
+            }
+            assert!(Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("serve exited three times on fresh ports");
+}
+
 fn write_config(dir: &Path, ports: [u16; 3], limits: &str) {
     let [sandbox, production, admin] = ports;
     let config = format!(
@@ -280,23 +311,8 @@ async fn sighup_reloads_certificates_and_limits_of_the_running_binary() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let pki = TestPki::init(&dir.join("certs"));
-    let ports = [free_port(), free_port(), free_port()];
-    write_config(dir, ports, "");
-    let served = Served(
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(dir.join("opale.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (served, ports) = serve_on_free_ports(dir);
     let sandbox = SocketAddr::from(([127, 0, 0, 1], ports[0]));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", ports[2])).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let ca = pki.files.ca_pem();
     let mut old = Observed::open(sandbox, &ca).await;
     assert_ne!(post_200_bytes(sandbox, &ca).await, 413);
