@@ -75,6 +75,17 @@ impl Default for LimitsSettings {
 }
 
 impl LimitsSettings {
+    /// The largest request body a connection may send: `max_body_bytes`,
+    /// and at most `unauthenticated_max_body_bytes` without a verified
+    /// client certificate.
+    pub fn body_cap(&self, verified: bool) -> u64 {
+        if verified {
+            self.max_body_bytes
+        } else {
+            self.max_body_bytes.min(self.unauthenticated_max_body_bytes)
+        }
+    }
+
     /// The TLS handshake timeout.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)

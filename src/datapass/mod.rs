@@ -238,14 +238,7 @@ async fn receive(
 /// `unauthenticated_max_body_bytes` on a connection without a verified
 /// client certificate, as DataPass's).
 fn body_cap(state: &Admin, conn: &ConnInfo) -> u64 {
-    let limits = state.reloader.limits();
-    let gateway = if conn.verified() {
-        limits.max_body_bytes
-    } else {
-        limits
-            .max_body_bytes
-            .min(limits.unauthenticated_max_body_bytes)
-    };
+    let gateway = state.reloader.limits().body_cap(conn.verified());
     state.datapass.max_body_bytes.min(gateway)
 }
 

@@ -426,13 +426,7 @@ async fn dispatch(
         correlation_id = correlation.for_log()
     );
     let resp = async {
-        let max = if conn.verified() {
-            limits.max_body_bytes
-        } else {
-            limits
-                .max_body_bytes
-                .min(limits.unauthenticated_max_body_bytes)
-        };
+        let max = limits.body_cap(conn.verified());
         if let Some(denial) = oversized(&req, max).or_else(|| flooding(&server.audit, conn)) {
             return refuse(server, conn, &correlation, &req, denial).await;
         }
