@@ -266,6 +266,7 @@ impl App {
             self.edges.clone(),
             self.audit.clone(),
         ));
+        let drain = Arc::new(crate::server::Drain::default());
         let gateway = Arc::new(crate::gateway::Gateway {
             registry: self.registry.clone(),
             oauth: self.oauth.clone(),
@@ -276,6 +277,7 @@ impl App {
             abuse: self.abuse.clone(),
             audit: self.audit.clone(),
             metrics: self.metrics.clone(),
+            drain: drain.clone(),
         });
         let admin = Arc::new(crate::admin::Admin {
             registry: self.registry.clone(),
@@ -304,6 +306,7 @@ impl App {
             .map(|plane| c.proxy_protocol_from(plane).clone()),
             gateway,
             admin,
+            drain,
         });
         let tasks = crate::server::Tasks {
             notifier: crate::notify::Notifier {

@@ -160,13 +160,14 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    server::run_workers(
-        (planes.server, planes.tasks),
-        listeners,
-        workers,
-        shutdown_signal(),
-    )
-    .await?;
+    // SIGTERM or Ctrl-C: drain for `cluster.drain_secs` (a second signal
+    // ends it), then stop.
+    let (server, drain) = (planes.server.clone(), config.cluster.drain());
+    let stop = async move {
+        shutdown_signal().await;
+        server::drain_for(server.drain(), drain, shutdown_signal()).await;
+    };
+    server::run_workers((planes.server, planes.tasks), listeners, workers, stop).await?;
     eprintln!("opale-apim stopped");
     Ok(())
 }

@@ -18,8 +18,7 @@ use opale_apim::domain::Environment::Sandbox;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use support::haproxy::Haproxy;
 use support::pki::Identity;
 use support::{TestServer, client_config, correlation_id, http1_over_tls};
 use tokio::io::AsyncWriteExt;
@@ -282,60 +281,9 @@ async fn the_per_address_cap_counts_callers_behind_the_balancer() {
     let _other = open("203.0.113.8").await.unwrap();
 }
 
-/// Kills the HAProxy child when the test ends, passed or not.
-struct Haproxy(Child);
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `haproxy -db` in TCP mode on a free 127.0.0.1 port, relaying to
-/// `backend` with `send-proxy-v2`. Without haproxy the test fails and says
-/// what to install: a missing tool is never a pass.
+/// HAProxy relaying to `backend` with `send-proxy-v2`.
 async fn haproxy(dir: &Path, backend: SocketAddr) -> (Haproxy, SocketAddr) {
-    assert!(
-        Command::new("haproxy").arg("-v").output().is_ok(),
-        "haproxy is not installed: apt-get install haproxy (scripts/test.sh installs it)"
-    );
-    let front = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  \
-             timeout server 30s\nfrontend front\n  bind {front}\n  default_backend opale\n\
-             backend opale\n  server gateway {backend} send-proxy-v2\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
-    let child = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Haproxy(child);
-    for _ in 0..200 {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let log = std::fs::read_to_string(dir.join("haproxy.log")).unwrap();
-            panic!("haproxy exited ({status}): {log}");
-        }
-        if std::net::TcpStream::connect(front).is_ok() {
-            return (child, front);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("haproxy did not listen on {front}");
+    support::haproxy::start(dir, &format!("  server gateway {backend} send-proxy-v2\n")).await
 }
 
 #[tokio::test]

@@ -61,6 +61,12 @@ pub struct ClusterSettings {
     /// With PostgreSQL unreachable this long, data calls answer 503
     /// (910605) instead of serving an old snapshot (seconds, default 30).
     pub max_staleness_secs: u64,
+    /// On SIGTERM, how long the node keeps serving while its health route
+    /// answers 503 and each connection closes after its current response,
+    /// before it stops accepting (seconds, default 0: stop at once). Behind
+    /// a balancer, longer than its health check takes to mark the node
+    /// down (docs/cluster.md "Rolling restart").
+    pub drain_secs: u64,
 }
 
 impl Default for ClusterSettings {
@@ -68,6 +74,7 @@ impl Default for ClusterSettings {
         ClusterSettings {
             node_id: hostname().unwrap_or_else(|| "node-1".into()),
             max_staleness_secs: 30,
+            drain_secs: 0,
         }
     }
 }
@@ -83,7 +90,15 @@ impl ClusterSettings {
     pub fn max_staleness(&self) -> Duration {
         Duration::from_secs(self.max_staleness_secs)
     }
+
+    /// The drain before a stop.
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_secs)
+    }
 }
+
+/// The longest drain accepted: an orchestrator's stop timeout is shorter.
+const MAX_DRAIN_SECS: u64 = 600;
 
 /// Checks `[store]` and `[cluster]` together.
 pub fn validate(store: &StoreSettings, cluster: &ClusterSettings) -> Result<(), ConfigError> {
@@ -104,6 +119,9 @@ pub fn validate(store: &StoreSettings, cluster: &ClusterSettings) -> Result<(), 
     }
     if cluster.max_staleness_secs == 0 {
         return invalid("cluster.max_staleness_secs", "at least 1");
+    }
+    if cluster.drain_secs > MAX_DRAIN_SECS {
+        return invalid("cluster.drain_secs", "at most 600");
     }
     Ok(())
 }

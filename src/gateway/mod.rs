@@ -84,6 +84,8 @@ pub struct Gateway {
     pub(crate) audit: Arc<crate::audit::Auditor>,
     /// Series counted per call.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Draining before a stop: the health route then answers 503.
+    pub(crate) drain: Arc<crate::server::Drain>,
 }
 
 impl Gateway {
@@ -176,12 +178,21 @@ fn service(
     trace.correlation_id = Some(id.clone());
     name_caller(gateway, conn, trace);
     let authority = gateway.oauth.authority(env);
-    let body = match which {
-        Service::Health => json!({"statut": "UP", "environnement": env}),
-        Service::Metadata => oauth::metadata(authority),
-        Service::Jwks => oauth::jwks(authority),
+    let (status, body) = match which {
+        // A draining node tells the balancer's health check to take it
+        // out, while it still serves (docs/cluster.md "Rolling restart").
+        Service::Health if gateway.drain.is_draining() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"statut": "DRAINING", "environnement": env}),
+        ),
+        Service::Health => (
+            StatusCode::OK,
+            json!({"statut": "UP", "environnement": env}),
+        ),
+        Service::Metadata => (StatusCode::OK, oauth::metadata(authority)),
+        Service::Jwks => (StatusCode::OK, oauth::jwks(authority)),
     };
-    with_correlation(respond::json(StatusCode::OK, &body), &id)
+    with_correlation(respond::json(status, &body), &id)
 }
 
 /// 910604 for a path outside the API.

@@ -183,7 +183,8 @@ impl Accepted {
         };
         let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
         let connection = builder.serve_connection(io, service).into_owned();
-        if let Some(expiry) = run(connection, &activity, stop).await {
+        let drain = &self.server.drain;
+        if let Some(expiry) = run(connection, &activity, stop, drain).await {
             self.report(expiry.as_str());
         }
         drop(watcher);
@@ -245,12 +246,13 @@ impl Accepted {
 }
 
 /// Drives `connection` until it ends; asks it to close gracefully at its
-/// age, when retired or when the server stops; drops it when a deadline
-/// passes (returned).
+/// age, when retired, when the node drains or when the server stops; drops
+/// it when a deadline passes (returned).
 async fn run(
     connection: HttpConnection,
     activity: &Activity,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    drain: &super::Drain,
 ) -> Option<Expiry> {
     let mut connection = std::pin::pin!(connection);
     let mut closing = false;
@@ -272,6 +274,9 @@ async fn run(
                     connection.as_mut().graceful_shutdown();
                 }
             }
+            // Draining: closes after the response in progress, so that the
+            // client reconnects through the balancer to another node.
+            _ = drain.started(), if !closing => activity.retire(),
             _ = stop.wait_for(|s| *s), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();

@@ -5,11 +5,13 @@
 mod admission;
 mod body;
 mod connection;
+mod drain;
 mod proxy;
 mod watchdog;
 
 pub use body::{BodyError, RequestBody};
 pub use connection::Edges;
+pub use drain::{Drain, drain_for};
 
 use crate::admin::Admin;
 use crate::audit::Auditor;
@@ -45,9 +47,16 @@ pub struct Server {
     pub(crate) gateway: Arc<Gateway>,
     /// The admin listener's plane.
     pub(crate) admin: Arc<Admin>,
+    /// Draining before a stop (shared with the gateway's health route).
+    pub(crate) drain: Arc<Drain>,
 }
 
 impl Server {
+    /// Draining before a stop: started by [`drain_for`].
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
+
     /// The balancers `plane`'s listener takes a PROXY header from.
     pub(crate) fn proxies(&self, plane: Plane) -> &ProxyProtocolFrom {
         match plane {

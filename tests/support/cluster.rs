@@ -105,12 +105,25 @@ pub struct NodeProcess {
     pub admin: SocketAddr,
     /// Its configuration file (for `opale-apim admin --config`).
     pub config: PathBuf,
+    dir: PathBuf,
 }
 
 impl NodeProcess {
     /// Writes `dir/opale.toml` and starts `serve`; returns once the admin
     /// listener accepts connections. Its log goes to `dir/serve.log`.
     pub fn spawn(peer: &TestServer, url: &str, node: &str, dir: &Path) -> NodeProcess {
+        Self::spawn_with(peer, url, node, dir, |_| {})
+    }
+
+    /// As [`spawn`](Self::spawn), with the configuration file's table
+    /// changed by `tweak` before it is written.
+    pub fn spawn_with(
+        peer: &TestServer,
+        url: &str,
+        node: &str,
+        dir: &Path,
+        tweak: impl FnOnce(&mut toml::Table),
+    ) -> NodeProcess {
         let data = dir.join("data");
         copy_signing_keys(peer, &data);
         let (sandbox, production, admin) = (free_addr(), free_addr(), free_addr());
@@ -130,11 +143,29 @@ impl NodeProcess {
             sb_url = issuer(Environment::Sandbox),
             pr_url = issuer(Environment::Production),
         );
-        std::fs::write(&config, text).unwrap();
-        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut table: toml::Table = text.parse().unwrap();
+        tweak(&mut table);
+        std::fs::write(&config, table.to_string()).unwrap();
+        let child = Self::launch(&config, dir, admin);
+        NodeProcess {
+            child,
+            sandbox,
+            admin,
+            config,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Starts `serve` on `config`; returns once `admin` accepts.
+    fn launch(config: &Path, dir: &Path, admin: SocketAddr) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .unwrap();
+        let mut child = Command::new(BIN)
             .args(["serve", "--config"])
-            .arg(&config)
+            .arg(config)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -142,15 +173,39 @@ impl NodeProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(admin).is_err() {
             let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("serve exited ({status}): {log}");
+            }
             assert!(Instant::now() < deadline, "serve did not start: {log}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        NodeProcess {
-            child,
-            sandbox,
-            admin,
-            config,
+        child
+    }
+
+    /// SIGTERM, then waits for the process to end (at most `within`);
+    /// returns how long it took.
+    pub fn terminate(&mut self, within: Duration) -> Duration {
+        let sent = Instant::now();
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success(), "kill -TERM {pid} failed");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "serve ended with {status} after SIGTERM");
+                return sent.elapsed();
+            }
+            assert!(
+                sent.elapsed() < within,
+                "serve still runs {within:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Starts the process again on the same configuration and data
+    /// directory (after [`terminate`](Self::terminate)).
+    pub fn start_again(&mut self) {
+        self.child = Self::launch(&self.config, &self.dir, self.admin);
     }
 
     /// SIGKILL: no shutdown path runs.

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod handshake;
+pub mod haproxy;
 pub mod pki;
 pub mod postgres;
 
