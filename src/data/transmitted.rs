@@ -1,16 +1,17 @@
 //! Claims transmitted by partners (`POST …/creances`): stored durably (one
 //! atomic, flushed batch with the idempotency record) before the 201, and
 //! read back into the sandbox's `GET …/creances` of the transmitting
-//! partner's applications only. An in-memory index of
-//! (environment, SIREN, year) keeps the read path off the disk when nothing
-//! was transmitted.
+//! partner's applications only. The sandbox's transmissions are also held
+//! in memory, by (SIREN, year), so that a read never waits on the disk or
+//! on PostgreSQL (docs/contract.md §10: no serving thread blocks on the
+//! store); production's are stored only (never read back).
 
 use crate::domain::{Environment, Siren};
 use crate::store::{Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// One transmitted claim, as validated.
@@ -64,10 +65,14 @@ pub enum Recorded {
     Conflict,
 }
 
+/// The sandbox's transmissions by (SIREN, year), in the order stored.
+type Copy = HashMap<(Siren, i32), Vec<StoredTransmission>>;
+
 /// The transmissions store.
 pub struct Transmissions {
     store: Arc<dyn Store>,
-    index: Mutex<HashSet<(Environment, Siren, i32)>>,
+    /// What the sandbox's reads merge, as the store holds it.
+    sandbox: Mutex<Copy>,
     writer: Mutex<()>,
 }
 
@@ -76,21 +81,25 @@ fn tx_prefix(env: Environment, siren: &Siren, year: i32) -> String {
 }
 
 impl Transmissions {
-    /// Loads the index of what was transmitted.
+    /// Loads the sandbox's transmissions.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
         Ok(Transmissions {
-            index: Mutex::new(index_of(&*store)?),
+            sandbox: Mutex::new(sandbox_copy(&*store)?),
             store,
             writer: Mutex::new(()),
         })
     }
 
-    /// Rebuilds the index from the store: another node transmitted
+    /// Reads the sandbox's transmissions again: another node transmitted
     /// (docs/contract.md §10).
     pub fn reload(&self) -> Result<(), StoreError> {
-        let index = index_of(&*self.store)?;
-        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
+        let copy = sandbox_copy(&*self.store)?;
+        *self.copy() = copy;
         Ok(())
+    }
+
+    fn copy(&self) -> std::sync::MutexGuard<'_, Copy> {
+        self.sandbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stores `tx` (answering `response`) unless `idempotency_key` was
@@ -131,10 +140,12 @@ impl Transmissions {
                 }
             }
         }
-        self.index
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((env, siren, tx.annee));
+        if env == Environment::Sandbox {
+            self.copy()
+                .entry((siren, tx.annee))
+                .or_default()
+                .push(tx.clone());
+        }
         Ok(Recorded::New(response))
     }
 
@@ -185,58 +196,45 @@ impl Transmissions {
         visible: impl Fn(&str) -> bool,
         bytes: Vec<u8>,
     ) -> Vec<u8> {
-        let present = self
-            .index
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(env, *siren, year));
-        if !present {
+        if env != Environment::Sandbox {
             return bytes;
         }
-        let mut txs: Vec<StoredTransmission> = self
-            .stored(env, siren, year)
-            .into_iter()
-            .filter(|tx| visible(&tx.client_id))
-            .collect();
+        let mut txs: Vec<StoredTransmission> = match self.copy().get(&(*siren, year)) {
+            Some(stored) => stored
+                .iter()
+                .filter(|tx| visible(&tx.client_id))
+                .cloned()
+                .collect(),
+            None => return bytes,
+        };
         if txs.is_empty() {
             return bytes;
         }
         txs.sort_by(|a, b| a.recue_le.cmp(&b.recue_le).then_with(|| a.id.cmp(&b.id)));
         with_transmitted(&bytes, &txs).unwrap_or(bytes)
     }
-
-    /// Every transmission stored for (env, SIREN, year), any partner.
-    fn stored(&self, env: Environment, siren: &Siren, year: i32) -> Vec<StoredTransmission> {
-        match self
-            .store
-            .scan_prefix(tx_prefix(env, siren, year).as_bytes())
-        {
-            Ok(kv) => kv
-                .iter()
-                .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "reading transmitted claims failed");
-                Vec::new()
-            }
-        }
-    }
 }
 
-/// The (environment, SIREN, year) of every stored transmission.
-fn index_of(store: &dyn Store) -> Result<HashSet<(Environment, Siren, i32)>, StoreError> {
-    let mut index = HashSet::new();
-    for (k, _) in store.scan_prefix(b"tx/")? {
-        let key = String::from_utf8_lossy(&k).into_owned();
-        let parts: Vec<&str> = key.split('/').collect();
-        if let [_, env, siren, year, _] = parts.as_slice() {
-            let parsed = (Environment::parse(env), Siren::parse(siren), year.parse());
-            if let (Some(e), Ok(s), Ok(y)) = parsed {
-                index.insert((e, s, y));
+/// Every sandbox transmission in `store`, by (SIREN, year). A record that
+/// does not decode is skipped and logged (it was written by this code, so
+/// that is a bug or a damaged store, not a reason to refuse to start).
+fn sandbox_copy(store: &dyn Store) -> Result<Copy, StoreError> {
+    let prefix = format!("tx/{}/", Environment::Sandbox);
+    let mut copy = Copy::new();
+    for (k, v) in store.scan_prefix(prefix.as_bytes())? {
+        match serde_json::from_slice::<StoredTransmission>(&v) {
+            Ok(tx) => match Siren::parse(&tx.siren) {
+                Ok(siren) => copy.entry((siren, tx.annee)).or_default().push(tx),
+                Err(e) => {
+                    tracing::error!(key = %String::from_utf8_lossy(&k), error = %e, "stored transmission skipped")
+                }
+            },
+            Err(e) => {
+                tracing::error!(key = %String::from_utf8_lossy(&k), error = %e, "stored transmission skipped")
             }
         }
     }
-    Ok(index)
+    Ok(copy)
 }
 
 /// A sandbox `creances` document with the transmitted claims added. The
