@@ -70,8 +70,7 @@ pub async fn data_call(
         let ip = conn.remote.ip().to_canonical();
         let denial = result.as_ref().err();
         if let Some(found) = gateway.abuse.observe(application, ip, denial, cx.now) {
-            // Boxed: rare, and its future would enlarge every call's.
-            Box::pin(gateway.abuse.act(found, &gateway.audit, &gateway.metrics)).await;
+            act_on(gateway, found).await;
         }
     }
     let mut resp = match result {
@@ -85,6 +84,31 @@ pub async fn data_call(
         chain::rate_limit_headers(resp.headers_mut(), &quota);
     }
     with_correlation(resp, &id)
+}
+
+/// How long the call that raised a security event waits for it to be
+/// stored and traced (and the application suspended, if configured).
+/// Normally a few milliseconds, so that the next call already meets the
+/// suspension; with the store stalled, the call goes on after this and the
+/// event is stored when the store answers (docs/contract.md §10: a slow
+/// database slows only the calls that need it).
+const ACT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Acts on what the abuse detector found, on a task of its own that the
+/// call waits for [`ACT_WAIT`] at most.
+async fn act_on(gateway: &Gateway, found: crate::abuse::Pending) {
+    let (abuse, audit, metrics) = (
+        gateway.abuse.clone(),
+        gateway.audit.clone(),
+        gateway.metrics.clone(),
+    );
+    let acting = tokio::spawn(async move { abuse.act(found, &audit, &metrics).await });
+    if tokio::time::timeout(ACT_WAIT, acting).await.is_err() {
+        tracing::warn!(
+            wait_ms = ACT_WAIT.as_millis() as u64,
+            "security event not stored yet; the call goes on"
+        );
+    }
 }
 
 /// The steps, in order; the first refusal ends the call.
