@@ -179,7 +179,7 @@ fn service(
     let body = match which {
         Service::Health => json!({"statut": "UP", "environnement": env}),
         Service::Metadata => oauth::metadata(authority),
-        Service::Jwks => oauth::jwks(authority),
+        Service::Jwks => oauth::jwks(authority, oauth::unix_now()),
     };
     with_correlation(respond::json(StatusCode::OK, &body), &id)
 }
