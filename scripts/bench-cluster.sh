@@ -80,12 +80,11 @@ start_redis() {
 }
 
 # One OAuth issuer (public_url) for both nodes, as behind a load balancer:
-# a token from either node is valid on the other.
+# a token from either node is valid on the other (each node signs with its
+# own key, registered in PostgreSQL; nothing is copied but certs_dir).
 start_node() { # name: writes $W/<name>.toml, starts serve, sets PR_<name>, AD_<name>
   local n=$1 sb pr ad
   sb=$(port); pr=$(port); ad=$(port)
-  mkdir -p "$W/$n/keys"
-  cp "$W/data/keys/"{sandbox,production}-token-signing.pem "$W/$n/keys/"
   { cat <<CFG
 data_dir = "$W/$n"
 certs_dir = "$W/certs"

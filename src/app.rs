@@ -12,7 +12,7 @@ use crate::config::StoreBackend;
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::{Environment, Plane};
-use crate::oauth::{DenyList, OAuthError, Oauth, SigningKey, TokenAuthority};
+use crate::oauth::{DenyList, Keyring, OAuthError, Oauth, TokenAuthority};
 use crate::pki::{self, CertInfo, PkiError, PkiFiles};
 use crate::quota::Quotas;
 use crate::registry::{AdminRecord, Registry, RegistryError};
@@ -177,6 +177,7 @@ impl App {
         let targets = crate::cluster::Targets {
             registry: Arc::downgrade(&registry),
             denylist: Arc::downgrade(&oauth.denylist),
+            keys: Arc::downgrade(&oauth.keys),
             availability: Arc::downgrade(&availability),
             transmissions: Arc::downgrade(&transmissions),
             abuse: Arc::downgrade(&abuse),
@@ -333,31 +334,30 @@ impl App {
     }
 }
 
-/// Loads (or creates) each environment's signing key, and the deny-list.
+/// Opens the signing keys (this node's in `data_dir/keys`, every node's
+/// registered in the store), each environment's authority, and the
+/// deny-list.
 fn oauth(
     config: &Config,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
 ) -> Result<Oauth, AppError> {
     let lifetime = i64::from(config.oauth.token_lifetime_secs);
-    let authority = |env: Environment| {
-        let path = config
-            .data_dir
-            .join("keys")
-            .join(format!("{env}-token-signing.pem"));
-        let key = SigningKey::load_or_create(&path)?;
-        Ok::<_, AppError>(TokenAuthority::new(
-            env,
-            config.public_url(env),
-            lifetime,
-            key,
-        ))
-    };
+    let keys = Arc::new(Keyring::open(
+        store.clone(),
+        &config.data_dir.join("keys"),
+        &config.cluster.node_id,
+        lifetime,
+        time::OffsetDateTime::now_utc(),
+    )?);
+    let authority =
+        |env: Environment| TokenAuthority::new(env, config.public_url(env), lifetime, keys.clone());
     let now = crate::oauth::unix_now();
     Ok(Oauth {
-        sandbox: authority(Environment::Sandbox)?,
-        production: authority(Environment::Production)?,
+        sandbox: authority(Environment::Sandbox),
+        production: authority(Environment::Production),
         denylist: Arc::new(DenyList::open(store, registry, lifetime, now)?),
+        keys,
     })
 }
 

@@ -1,7 +1,7 @@
 //! One node of a cluster (docs/contract.md §10): its name, the shared store's health
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
-//! token deny-list, availability, transmitted-claims index, open security
+//! token deny-list, token signing keys, availability, transmitted-claims index, open security
 //! events and learnt addresses — as the store's
 //! listener reports them (within a second of the commit), and what one of
 //! this node's writes touched when it failed or its outcome was unknown
@@ -14,7 +14,7 @@
 use crate::abuse::Abuse;
 use crate::availability::Availability;
 use crate::data::transmitted::Transmissions;
-use crate::oauth::DenyList;
+use crate::oauth::{DenyList, Keyring};
 use crate::registry::Registry;
 use crate::store::{Area, Change, Health, Store};
 use std::sync::mpsc::Receiver;
@@ -39,6 +39,8 @@ pub struct Targets {
     pub registry: Weak<Registry>,
     /// Revoked token ids.
     pub denylist: Weak<DenyList>,
+    /// Every node's registered token signing keys.
+    pub keys: Weak<Keyring>,
     /// Maintenance per environment.
     pub availability: Weak<Availability>,
     /// Transmitted claims.
@@ -111,6 +113,7 @@ fn reload(t: &Targets, area: Area) -> Option<Result<(), String>> {
             let now = crate::oauth::unix_now();
             t.denylist.upgrade()?.reload(now).map_err(|e| text(&e))
         }
+        Area::Keys => t.keys.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Availability => t.availability.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Transmissions => t.transmissions.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Abuse => t.abuse.upgrade()?.reload().map_err(|e| text(&e)),

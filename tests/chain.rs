@@ -65,6 +65,7 @@ fn forge(s: &TestServer, env: Environment, claims: &Value) -> String {
     let pair = rcgen::KeyPair::from_pem(&s.signing_key_pem(env)).unwrap();
     let mut h = Header::new(Algorithm::EdDSA);
     h.typ = Some("at+jwt".into());
+    h.kid = Some(s.signing_kid(env));
     jsonwebtoken::encode(&h, claims, &EncodingKey::from_ed_der(&pair.serialize_der())).unwrap()
 }
 

@@ -370,6 +370,7 @@ fn sign(s: &TestServer, claims: &Value) -> String {
     let pair = rcgen::KeyPair::from_pem(&s.signing_key_pem(Sandbox)).unwrap();
     let mut h = Header::new(Algorithm::EdDSA);
     h.typ = Some("at+jwt".into());
+    h.kid = Some(s.signing_kid(Sandbox));
     let key = EncodingKey::from_ed_der(&pair.serialize_der());
     jsonwebtoken::encode(&h, claims, &key).unwrap()
 }

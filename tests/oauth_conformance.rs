@@ -569,11 +569,14 @@ fn repayload(token: &str, claims: &Value) -> String {
     format!("{header}.{payload}.{signature}")
 }
 
-/// Signs `claims` with `header` using an environment's real key.
+/// Signs `claims` with `header` using an environment's real key (named
+/// by its kid when `header` names none).
 fn forge(s: &TestServer, env: Environment, header: &Header, claims: &Value) -> String {
     let pair = rcgen::KeyPair::from_pem(&s.signing_key_pem(env)).unwrap();
     let key = EncodingKey::from_ed_der(&pair.serialize_der());
-    jsonwebtoken::encode(header, claims, &key).unwrap()
+    let mut header = header.clone();
+    header.kid.get_or_insert_with(|| s.signing_kid(env));
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use opale_apim::chain::hygiene::{self, CORRELATION_HEADER, Correlation};
 use opale_apim::chain::{Reason, accepts_problem_json};
 use opale_apim::config::{Config, ConfigError};
 use opale_apim::domain::{Environment, Siren, SirenError, Thumbprint};
-use opale_apim::oauth::{FormError, MAX_FORM_BODY, SigningKey, TokenAuthority, parse_form};
+use opale_apim::oauth::{FormError, Keyring, MAX_FORM_BODY, TokenAuthority, parse_form};
 use opale_apim::pki::{CertInfo, IssuingCa, PkiFiles, parse_certificate_chain};
 use opale_apim::registry::ops::{NewApplication, NewPartner, PartnerPatch};
 use proptest::prelude::*;
@@ -311,12 +311,20 @@ fn authority() -> &'static TokenAuthority {
     &AUTHORITY
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let key = SigningKey::load_or_create(&dir.path().join("sandbox.key")).unwrap();
+            let store = opale_apim::store::SledStore::open(&dir.path().join("sled")).unwrap();
+            let now = time::OffsetDateTime::now_utc();
+            let keys = Keyring::open(
+                std::sync::Arc::new(store),
+                &dir.path().join("keys"),
+                "node-1",
+                600,
+                now,
+            );
             let a = TokenAuthority::new(
                 Environment::Sandbox,
                 "https://localhost:8443".into(),
                 600,
-                key,
+                std::sync::Arc::new(keys.unwrap()),
             );
             (dir, a)
         })

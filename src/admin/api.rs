@@ -7,7 +7,8 @@
 //! 404 naming the call. Also the request-body readers the handlers share.
 
 use super::Admin;
-use super::{ApiError, certs, environments, notices, partners, reload, security, tokens, trace};
+use super::trace;
+use super::{ApiError, certs, environments, keys, notices, partners, reload, security, tokens};
 use crate::admin::types::encode;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
@@ -102,6 +103,10 @@ pub enum Op {
     IntrospectToken,
     /// `POST /admin/v1/tokens/revoke`.
     RevokeToken,
+    /// `GET /admin/v1/keys`.
+    ListKeys,
+    /// `POST /admin/v1/keys/rotate`.
+    RotateKeys,
     /// `GET /admin/v1/environments`.
     ListEnvironments,
     /// `PUT /admin/v1/environments/{environment}/maintenance`.
@@ -178,6 +183,8 @@ const ROUTES: &[(Op, &str, Method, Target)] = {
     (AddAdmin,           "/admin/v1/admins",                                             Method::POST,   Api(op!(certs::add_admin))),
     (IntrospectToken,    "/admin/v1/tokens/introspect",                                  Method::POST,   Api(op!(tokens::introspect))),
     (RevokeToken,        "/admin/v1/tokens/revoke",                                      Method::POST,   Api(op!(tokens::revoke))),
+    (ListKeys,           "/admin/v1/keys",                                               Method::GET,    Api(op!(keys::list))),
+    (RotateKeys,         "/admin/v1/keys/rotate",                                        Method::POST,   Api(op!(keys::rotate))),
     (ListEnvironments,   "/admin/v1/environments",                                       Method::GET,    Api(op!(environments::list))),
     (CloseEnvironment,   "/admin/v1/environments/{environment}/maintenance",             Method::PUT,    Api(op!(environments::close))),
     (OpenEnvironment,    "/admin/v1/environments/{environment}/maintenance",             Method::DELETE, Api(op!(environments::open))),

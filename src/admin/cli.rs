@@ -109,6 +109,9 @@ pub enum AdminCommand {
     /// Environments: maintenance mode (kill switch).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Token signing keys of every node: list, rotate this node's.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The audit trail.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -180,6 +183,21 @@ pub enum EnvCommand {
     Open {
         /// sandbox or production.
         env: String,
+    },
+}
+
+/// `admin keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every node's registered keys: node, environment, kid, created,
+    /// retired (the time it stops verifying, or null while it signs).
+    List,
+    /// Make the node answering the call sign with a new key at once; its
+    /// previous key verifies until every token it signed has expired.
+    Rotate {
+        /// Only this environment (sandbox or production); default both.
+        #[arg(long = "env")]
+        environment: Option<String>,
     },
 }
 

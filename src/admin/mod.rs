@@ -18,6 +18,7 @@ pub mod client;
 mod environments;
 mod error;
 mod export;
+mod keys;
 mod notices;
 mod partners;
 mod reload;

@@ -21,12 +21,16 @@ pub(super) async fn introspect(c: Call) -> Answer {
         Err(e) => return Ok(oauth_error(&e)),
     };
     let now = unix_now();
-    let active = c.admin.oauth.identify(&token).and_then(|(authority, _)| {
-        authority
-            .verify(&token, &c.admin.oauth.denylist, now)
-            .ok()
-            .filter(|claims| client_active(&c.admin, claims))
-    });
+    let active = c
+        .admin
+        .oauth
+        .identify(&token, now)
+        .and_then(|(authority, _)| {
+            authority
+                .verify(&token, &c.admin.oauth.denylist, now)
+                .ok()
+                .filter(|claims| client_active(&c.admin, claims))
+        });
     let body = match active {
         None => json!({"active": false}),
         Some(c) => json!({
@@ -53,9 +57,10 @@ pub(super) async fn revoke(c: Call) -> Answer {
         Ok(token) => token,
         Err(e) => return Ok(oauth_error(&e)),
     };
-    if let Some((_, claims)) = c.admin.oauth.identify(&token) {
+    let now = unix_now();
+    if let Some((_, claims)) = c.admin.oauth.identify(&token, now) {
         let (jti, exp) = (claims.jti.clone(), claims.exp);
-        if exp > unix_now() {
+        if exp > now {
             let admin = c.admin.clone();
             tokio::task::spawn_blocking(move || admin.oauth.denylist.revoke(&jti, exp))
                 .await

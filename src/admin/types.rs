@@ -107,6 +107,16 @@ pub struct AdminRequest {
     pub certificate: String,
 }
 
+/// The body of `POST /admin/v1/keys/rotate` (optional): which
+/// environment's key the answering node replaces; both when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotation {
+    /// `sandbox` or `production`; absent: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<crate::domain::Environment>,
+}
+
 /// `POST /admin/v1/trace/purge`
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

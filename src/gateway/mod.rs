@@ -190,7 +190,7 @@ fn service(
             json!({"statut": "UP", "environnement": env}),
         ),
         Service::Metadata => (StatusCode::OK, oauth::metadata(authority)),
-        Service::Jwks => (StatusCode::OK, oauth::jwks(authority)),
+        Service::Jwks => (StatusCode::OK, oauth::jwks(authority, oauth::unix_now())),
     };
     with_correlation(respond::json(status, &body), &id)
 }

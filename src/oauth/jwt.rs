@@ -1,12 +1,14 @@
 //! RFC 9068 access tokens: minting and verifying. Verification is a pure
-//! function of the token, the environment's public key, the deny-list and
-//! the clock (`now`): no disk, no lock held across an await.
+//! function of the token, the environment's registered public keys (the
+//! [`Keyring`]: the one whose kid the token names), the deny-list and the
+//! clock (`now`): no disk, no lock held across an await.
 
-use super::{DenyList, OAuthError, SigningKey};
+use super::{DenyList, Keyring, OAuthError};
 use crate::domain::{Environment, Thumbprint, random_uuid};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Clock skew tolerated on `iat` and `nbf` (seconds).
 pub const MAX_SKEW_SECS: i64 = 60;
@@ -69,7 +71,9 @@ pub enum TokenRejection {
     /// `typ` other than `at+jwt`.
     #[error("the token is not an access token (typ must be at+jwt)")]
     Type,
-    /// Signature does not verify with this environment's key.
+    /// No registered key of this environment that still verifies has the
+    /// token's `kid` (or it has none), or the signature does not verify
+    /// with it.
     #[error("the token's signature is not valid for this environment")]
     Signature,
     /// `iss` or `aud` of another environment.
@@ -93,6 +97,12 @@ pub enum TokenRejection {
 /// Verified tokens remembered at most (signature checks are memoised).
 const VERIFIED_CAPACITY: u64 = 10_000;
 
+/// A token whose signature verified, and with which key.
+struct Verified {
+    claims: AccessClaims,
+    kid: String,
+}
+
 /// One environment's token issuer and verifier.
 pub struct TokenAuthority {
     /// The environment.
@@ -103,14 +113,15 @@ pub struct TokenAuthority {
     pub audience: String,
     /// Access token lifetime (seconds).
     pub lifetime_secs: i64,
-    key: SigningKey,
+    keys: Arc<Keyring>,
     /// Tokens whose signature, header and issuer already verified, by their
-    /// exact text. Ed25519 verification is most of a call's CPU otherwise;
-    /// the result is a pure function of the token and the key, so
-    /// remembering it changes no decision. Time and deny-list checks still
-    /// run on every request. Only successes are remembered, so a flood of
-    /// forged tokens cannot fill it.
-    verified: moka::sync::Cache<Box<str>, std::sync::Arc<AccessClaims>>,
+    /// exact text, with the kid that verified them. Ed25519 verification is
+    /// most of a call's CPU otherwise; the result is a pure function of the
+    /// token and the key, so remembering it changes no decision as long as
+    /// the key still verifies, which every hit checks (a lookup by kid).
+    /// Time and deny-list checks still run on every request. Only successes
+    /// are remembered, so a flood of forged tokens cannot fill it.
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
 }
 
 impl std::fmt::Debug for TokenAuthority {
@@ -128,7 +139,7 @@ impl TokenAuthority {
         environment: Environment,
         issuer: String,
         lifetime_secs: i64,
-        key: SigningKey,
+        keys: Arc<Keyring>,
     ) -> Self {
         let ttl =
             std::time::Duration::from_secs(lifetime_secs.max(1) as u64 + 2 * MAX_SKEW_SECS as u64);
@@ -137,7 +148,7 @@ impl TokenAuthority {
             audience: format!("urn:opale:api:{environment}"),
             issuer,
             lifetime_secs,
-            key,
+            keys,
             verified: moka::sync::Cache::builder()
                 .max_capacity(VERIFIED_CAPACITY)
                 .time_to_live(ttl)
@@ -145,9 +156,9 @@ impl TokenAuthority {
         }
     }
 
-    /// The signing key (for the JWKS).
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    /// The signing keys of the cluster (for the JWKS).
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// Signs a token for `client_id` bound to `thumbprint`.
@@ -172,11 +183,12 @@ impl TokenAuthority {
                 x5t_s256: thumbprint.to_string(),
             },
         };
+        let signer = self.keys.signer(self.environment);
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(TOKEN_TYP.into());
-        header.kid = Some(self.key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding())
-            .map_err(OAuthError::Sign)?;
+        header.kid = Some(signer.kid().to_owned());
+        let token =
+            jsonwebtoken::encode(&header, &claims, signer.encoding()).map_err(OAuthError::Sign)?;
         Ok((token, claims))
     }
 
@@ -186,7 +198,7 @@ impl TokenAuthority {
     /// refused even when validly signed: lowering the configured lifetime
     /// therefore also refuses the longer tokens issued before.
     pub fn decode(&self, token: &str, now: i64) -> Result<AccessClaims, TokenRejection> {
-        let claims = self.decode_signed(token)?;
+        let claims = self.decode_signed(token, now)?;
         if claims.exp.saturating_sub(claims.iat) > self.lifetime_secs {
             return Err(TokenRejection::Lifetime);
         }
@@ -213,19 +225,27 @@ impl TokenAuthority {
         Ok(claims)
     }
 
-    /// Signature, header and environment checks only (no time checks),
-    /// memoised for tokens that passed them.
-    pub fn decode_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
-        if let Some(claims) = self.verified.get(token) {
-            return Ok((*claims).clone());
+    /// Signature, header and environment checks only (no time checks but
+    /// the signing key's retirement at `now`), memoised for tokens that
+    /// passed them.
+    pub fn decode_signed(&self, token: &str, now: i64) -> Result<AccessClaims, TokenRejection> {
+        if let Some(hit) = self.verified.get(token) {
+            if self
+                .keys
+                .verifier(self.environment, &hit.kid, now)
+                .is_none()
+            {
+                return Err(TokenRejection::Signature);
+            }
+            return Ok(hit.claims.clone());
         }
-        let claims = self.verify_signed(token)?;
-        self.verified
-            .insert(token.into(), std::sync::Arc::new(claims.clone()));
+        let verified = self.verify_signed(token, now)?;
+        let claims = verified.claims.clone();
+        self.verified.insert(token.into(), Arc::new(verified));
         Ok(claims)
     }
 
-    fn verify_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+    fn verify_signed(&self, token: &str, now: i64) -> Result<Verified, TokenRejection> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenRejection::Malformed);
         }
@@ -237,12 +257,17 @@ impl TokenAuthority {
         if typ != TOKEN_TYP && typ != "application/at+jwt" {
             return Err(TokenRejection::Type);
         }
+        let kid = header.kid.ok_or(TokenRejection::Signature)?;
+        let key = self
+            .keys
+            .verifier(self.environment, &kid, now)
+            .ok_or(TokenRejection::Signature)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, self.key.decoding(), &validation)
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenRejection::Signature,
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenRejection::Algorithm,
@@ -252,6 +277,74 @@ impl TokenAuthority {
         if claims.iss != self.issuer || claims.aud != self.audience {
             return Err(TokenRejection::OtherEnvironment);
         }
-        Ok(claims)
+        Ok(Verified { claims, kid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SledStore, Store};
+    use time::OffsetDateTime;
+
+    #[test]
+    fn a_remembered_token_is_refused_once_its_key_retired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("sled")).unwrap());
+        let keys = dir.path().join("keys");
+        let now = OffsetDateTime::now_utc();
+        let ring = Arc::new(Keyring::open(store, &keys, "node-a", 600, now).unwrap());
+        let env = Environment::Sandbox;
+        let authority = TokenAuthority::new(env, "https://i".into(), 600, ring.clone());
+        let thumbprint = Thumbprint::of_der(b"certificate");
+        let t = now.unix_timestamp();
+        let (token, _) = authority.mint("c", "declarations", &thumbprint, t).unwrap();
+        assert!(
+            authority.decode(&token, t).is_ok(),
+            "verified and remembered"
+        );
+
+        let old = ring.signer(env).kid().to_owned();
+        ring.rotate(&[env], now).unwrap();
+        assert_ne!(ring.signer(env).kid(), old);
+        let (newer, _) = authority.mint("c", "declarations", &thumbprint, t).unwrap();
+        assert!(
+            authority.decode(&token, t).is_ok(),
+            "the old key still verifies"
+        );
+        assert!(authority.decode(&newer, t).is_ok());
+        let retired = ring
+            .list()
+            .iter()
+            .find_map(|r| r.retired_at.filter(|_| r.kid == old));
+        let retired = retired.unwrap().unix_timestamp();
+        assert_eq!(
+            authority.decode_signed(&token, retired),
+            Err(TokenRejection::Signature),
+            "remembered, yet refused: its key retired"
+        );
+        assert!(authority.decode_signed(&newer, retired).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_a_registered_kid_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("sled")).unwrap());
+        let now = OffsetDateTime::now_utc();
+        let keys = dir.path().join("keys");
+        let ring = Arc::new(Keyring::open(store, &keys, "node-a", 600, now).unwrap());
+        let authority = TokenAuthority::new(Environment::Sandbox, "https://i".into(), 600, ring);
+        let t = now.unix_timestamp();
+        let thumbprint = Thumbprint::of_der(b"certificate");
+        let (token, claims) = authority.mint("c", "declarations", &thumbprint, t).unwrap();
+        let signer = authority.keys().signer(Environment::Sandbox);
+        for kid in [None, Some("unknown".to_owned())] {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.typ = Some(TOKEN_TYP.into());
+            header.kid = kid;
+            let forged = jsonwebtoken::encode(&header, &claims, signer.encoding()).unwrap();
+            assert_ne!(forged, token);
+            assert_eq!(authority.decode(&forged, t), Err(TokenRejection::Signature));
+        }
     }
 }

@@ -24,7 +24,8 @@ pub fn metadata(authority: &TokenAuthority) -> Value {
     })
 }
 
-/// `GET /.well-known/jwks.json`
-pub fn jwks(authority: &TokenAuthority) -> Value {
-    json!({ "keys": [authority.key().jwk()] })
+/// `GET /.well-known/jwks.json`: every node's keys of the environment
+/// that still verify at `now` (RFC 7517 §5).
+pub fn jwks(authority: &TokenAuthority, now: i64) -> Value {
+    authority.keys().jwks(authority.environment, now)
 }

@@ -22,7 +22,7 @@ pub use denylist::DenyList;
 pub use flow::{TokenContext, TokenOutcome, token_endpoint};
 pub use form::{FormError, MAX_FORM_BODY, parse_form};
 pub use jwt::{AccessClaims, Confirmation, TokenAuthority, TokenRejection};
-pub use keys::SigningKey;
+pub use keys::{KeyRecord, Keyring, PublicKey, SigningKey};
 pub use metadata::{jwks, metadata};
 
 /// Failures of the authorization server's own machinery (not client errors).
@@ -54,7 +54,8 @@ pub fn unix_now() -> i64 {
 
 use crate::domain::Environment;
 
-/// The authorization servers of both environments and the shared deny-list.
+/// The authorization servers of both environments, the cluster's signing
+/// keys and the shared deny-list.
 pub struct Oauth {
     /// Sandbox issuer.
     pub sandbox: TokenAuthority,
@@ -62,6 +63,9 @@ pub struct Oauth {
     pub production: TokenAuthority,
     /// Revoked tokens and certificates (shared with the cluster reloader).
     pub denylist: std::sync::Arc<DenyList>,
+    /// The signing keys of every node (shared with both authorities and
+    /// the cluster reloader).
+    pub keys: std::sync::Arc<Keyring>,
 }
 
 impl Oauth {
@@ -74,11 +78,15 @@ impl Oauth {
     }
 
     /// The environment whose key signed `token` and whose issuer it names,
-    /// with its claims (time not checked).
-    pub fn identify(&self, token: &str) -> Option<(&TokenAuthority, AccessClaims)> {
+    /// with its claims (time not checked, but for the key's retirement at
+    /// `now`).
+    pub fn identify(&self, token: &str, now: i64) -> Option<(&TokenAuthority, AccessClaims)> {
         Environment::ALL.into_iter().find_map(|env| {
             let authority = self.authority(env);
-            authority.decode_signed(token).ok().map(|c| (authority, c))
+            authority
+                .decode_signed(token, now)
+                .ok()
+                .map(|c| (authority, c))
         })
     }
 }

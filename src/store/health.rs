@@ -15,6 +15,8 @@ pub enum Area {
     Registry,
     /// `oauth/…`: revoked token ids.
     DenyList,
+    /// `keys/…`: every node's registered token signing keys.
+    Keys,
     /// `env/…`: maintenance of each environment.
     Availability,
     /// `tx/…`: transmitted claims (the in-memory index).
@@ -26,9 +28,10 @@ pub enum Area {
 
 impl Area {
     /// Every area: what a node that missed notifications reloads.
-    pub const ALL: [Area; 5] = [
+    pub const ALL: [Area; 6] = [
         Area::Registry,
         Area::DenyList,
+        Area::Keys,
         Area::Availability,
         Area::Transmissions,
         Area::Abuse,
@@ -39,6 +42,7 @@ impl Area {
         match self {
             Area::Registry => "reg",
             Area::DenyList => "oauth",
+            Area::Keys => "keys",
             Area::Availability => "env",
             Area::Transmissions => "tx",
             Area::Abuse => "abuse",
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(Area::of_key(b"reg/partner/x"), Some(Area::Registry));
         assert_eq!(Area::of_key(b"oauth/revoked/j"), Some(Area::DenyList));
         assert_eq!(Area::of_key(b"idem/sandbox/c/k"), None);
+        assert_eq!(Area::of_key(b"keys/sandbox/kid"), Some(Area::Keys));
         assert_eq!(Area::parse("tx"), Some(Area::Transmissions));
         assert_eq!(Area::of_key(b"abuse/event/e-1"), Some(Area::Abuse));
         assert_eq!(Area::of_key(b"abuse/addr/c/127.0.0.1"), Some(Area::Abuse));

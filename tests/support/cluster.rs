@@ -38,8 +38,9 @@ pub async fn first_node(
     .await
 }
 
-/// Another node of `peer`'s cluster: the same PKI and token signing keys
-/// (copied into its own data directory, kept in `data`), its own trail.
+/// Another node of `peer`'s cluster: the same PKI (its `certs_dir`), its
+/// own data directory `data` (its own token signing keys, registered in
+/// the shared store, and its own trail). Nothing else is shared.
 pub async fn peer_node(
     peer: &TestServer,
     url: &str,
@@ -47,7 +48,6 @@ pub async fn peer_node(
     data: &Path,
     tweak: impl Fn(&mut Config) + Send + Sync + 'static,
 ) -> TestServer {
-    copy_signing_keys(peer, data);
     let (certs, data, url) = (peer.dir().join("certs"), data.to_path_buf(), url.to_owned());
     let mut node_b = TestServer::start_with(move |c| {
         on_postgres(c, &url, node);
@@ -65,16 +65,6 @@ pub async fn two_nodes(pg: &Postgres, data_b: &Path) -> (TestServer, TestServer)
     let a = first_node(pg, |_| {}).await;
     let b = peer_node(&a, &pg.url(), "node-b", data_b, |_| {}).await;
     (a, b)
-}
-
-/// Copies `peer`'s token signing keys into `data/keys`.
-fn copy_signing_keys(peer: &TestServer, data: &Path) {
-    let keys = data.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    for env in ["sandbox", "production"] {
-        let name = format!("{env}-token-signing.pem");
-        std::fs::copy(peer.dir().join("data/keys").join(&name), keys.join(&name)).unwrap();
-    }
 }
 
 /// Polls `probe` until it returns true or `within` has passed.
@@ -95,8 +85,8 @@ pub async fn eventually<F: Future<Output = bool>>(
 }
 
 /// A node of `peer`'s cluster run as the real `opale-apim serve` process
-/// (its own config, data directory and ports; `peer`'s PKI and token
-/// signing keys), so that a test can SIGKILL it. Killed when dropped.
+/// (its own config, data directory, token signing keys and ports; `peer`'s
+/// PKI), so that a test can SIGKILL it. Killed when dropped.
 pub struct NodeProcess {
     child: Child,
     /// The sandbox listener.
@@ -125,7 +115,6 @@ impl NodeProcess {
         tweak: impl FnOnce(&mut toml::Table),
     ) -> NodeProcess {
         let data = dir.join("data");
-        copy_signing_keys(peer, &data);
         let (sandbox, production, admin) = (free_addr(), free_addr(), free_addr());
         let config = dir.join("opale.toml");
         // The OAuth issuer of the in-process nodes (their configured

@@ -622,13 +622,26 @@ impl TestServer {
         conn.send(Method::GET, path, &h, None).await
     }
 
-    /// The PEM of an environment's token signing key (for forging tests).
+    /// The PEM of an environment's token signing key (for forging tests):
+    /// the node's first key, the one it signs with until a rotation.
     pub fn signing_key_pem(&self, env: Environment) -> String {
         let path = self
             .dir()
             .join("data/keys")
             .join(format!("{env}-token-signing.pem"));
         std::fs::read_to_string(path).unwrap()
+    }
+
+    /// The kid of that key (its RFC 7638 thumbprint), which a forged token
+    /// names so that the gateway picks the key to verify it with.
+    pub fn signing_kid(&self, env: Environment) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let pair = rcgen::KeyPair::from_pem(&self.signing_key_pem(env)).unwrap();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let x = b64.encode(pair.public_key_raw());
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        b64.encode(sha2::Sha256::digest(canonical.as_bytes()))
     }
 }
 

@@ -4,10 +4,11 @@
 //! is read as that type, then printed; nothing is guessed from its keys.
 
 use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
-use super::{SecretCommand, TokenCommand, TraceCommand};
+use super::{KeysCommand, SecretCommand, TokenCommand, TraceCommand};
 use crate::admin::types::{
     ApplicationView, CreatedApplicationView, PartnerView, RotatedSecret, StoredCertificate,
 };
+use crate::oauth::KeyRecord;
 use crate::registry::{Application, CertificateRecord, Partner};
 use hyper::StatusCode;
 use serde::Serialize;
@@ -68,6 +69,16 @@ pub(super) fn print_human(
             say!("client_secret: {}", rotated.client_secret);
             eprintln!("\nThe previous secret no longer works.");
             eprintln!("The client_secret above is shown only once: store it now.");
+        }
+        AdminCommand::Keys(KeysCommand::List) => {
+            lines(&read::<Vec<KeyRecord>>(value)?, key_line);
+        }
+        AdminCommand::Keys(KeysCommand::Rotate { .. }) => {
+            let fresh = read::<Vec<KeyRecord>>(value)?;
+            fresh
+                .iter()
+                .for_each(|k| say!("{} now signs with {}", k.environment, k.kid));
+            eprintln!("\nThe previous keys verify until every token they signed has expired.");
         }
         AdminCommand::Trace(TraceCommand::List { .. }) => {
             lines(&read::<Vec<Value>>(value)?, trace_line);
@@ -135,6 +146,23 @@ fn dump(value: &Value) {
         Value::Array(items) => items.iter().for_each(|i| say!("{i}")),
         other => say!("{other}"),
     }
+}
+
+/// `environment  node  kid  created  retired_at|-`
+fn key_line(k: &KeyRecord) -> String {
+    let rfc3339 = |t: &time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let retired = k.retired_at.as_ref().map_or("-".to_owned(), rfc3339);
+    format!(
+        "{}  {}  {}  {}  {}",
+        k.environment,
+        k.node,
+        k.kid,
+        rfc3339(&k.created),
+        retired
+    )
 }
 
 fn partner_line(p: &Partner) -> String {

@@ -5,10 +5,10 @@
 //! values and path segments are percent-encoded.
 
 use super::{AdminCommand, AppCommand, CertCommand, CliError, EnvCommand, PartnerCommand};
-use super::{SecretCommand, TraceCommand};
+use super::{KeysCommand, SecretCommand, TraceCommand};
 use crate::admin::types::{
-    self, ApplicationPatch, ApplicationQuery, CertificateRequest, Maintenance, NewApplication,
-    NewGrant, NewPartner, PartnerPatch, TraceQuery, VerifyRequest,
+    self, ApplicationPatch, ApplicationQuery, CertificateRequest, KeyRotation, Maintenance,
+    NewApplication, NewGrant, NewPartner, PartnerPatch, TraceQuery, VerifyRequest,
 };
 use crate::admin::{Op, call};
 use crate::domain::{Cidr, Environment, Status};
@@ -31,6 +31,18 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
         }
         AdminCommand::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
         AdminCommand::Env(e) => env_request(e),
+        AdminCommand::Keys(KeysCommand::List) => plain(Op::ListKeys, &[]),
+        AdminCommand::Keys(KeysCommand::Rotate { environment }) => {
+            let environment = match environment {
+                Some(name) => Some(Environment::parse(name).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "environment: must be \"sandbox\" or \"production\", got {name:?}"
+                    ))
+                })?),
+                None => None,
+            };
+            with_body(Op::RotateKeys, &[], &KeyRotation { environment })
+        }
         AdminCommand::Trace(TraceCommand::List {
             app,
             decision,
@@ -365,6 +377,20 @@ mod tests {
         };
         let b = env_request(&close).unwrap().2.unwrap();
         assert_eq!(as_api_reads::<Maintenance>(&b), b);
+        let rotate = |environment: Option<&str>| {
+            let environment = environment.map(str::to_owned);
+            request(&AdminCommand::Keys(KeysCommand::Rotate { environment }))
+        };
+        let (method, path, b) = rotate(Some("production")).unwrap();
+        assert_eq!(
+            (method, path.as_str()),
+            (Method::POST, "/admin/v1/keys/rotate")
+        );
+        let b = b.unwrap();
+        assert_eq!(b, json!({"environment": "production"}));
+        assert_eq!(as_api_reads::<KeyRotation>(&b), b);
+        assert_eq!(rotate(None).unwrap().2.unwrap(), json!({}));
+        assert!(matches!(rotate(Some("staging")), Err(CliError::Usage(_))));
         let bad = AppCommand::Grant {
             id: "c".into(),
             grants: vec!["revenus:2024-2020".into()],
