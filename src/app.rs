@@ -174,15 +174,16 @@ impl App {
             store.clone(),
             registry.clone(),
         )?);
+        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let targets = crate::cluster::Targets {
             registry: Arc::downgrade(&registry),
             denylist: Arc::downgrade(&oauth.denylist),
             availability: Arc::downgrade(&availability),
             transmissions: Arc::downgrade(&transmissions),
             abuse: Arc::downgrade(&abuse),
+            notices: Arc::downgrade(&notices),
         };
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
-        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
         drop(store);
@@ -311,6 +312,7 @@ impl App {
                 registry: self.registry,
                 notices: self.notices,
                 audit: self.audit.clone(),
+                node_id: self.config.cluster.node_id.clone(),
             },
             reloader: reloader.clone(),
             audit: self.audit.clone(),

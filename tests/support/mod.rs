@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod handshake;
 pub mod pki;
 pub mod postgres;
+pub mod smtp;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
