@@ -169,11 +169,14 @@ impl App {
             availability = availability.with_staleness(health, config.cluster.max_staleness());
         }
         let availability = Arc::new(availability);
-        let abuse = Arc::new(crate::abuse::Abuse::open(
-            config.abuse.clone(),
-            store.clone(),
-            registry.clone(),
-        )?);
+        let mut abuse =
+            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
+        if config.quota.backend == crate::config::QuotaBackend::Redis {
+            let shared = crate::abuse::SharedDenials::connect(&config.quota)
+                .map_err(crate::abuse::AbuseError::from)?;
+            abuse = abuse.with_shared_denials(shared);
+        }
+        let abuse = Arc::new(abuse);
         let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let targets = crate::cluster::Targets {
             registry: Arc::downgrade(&registry),

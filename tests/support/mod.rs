@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod handshake;
 pub mod pki;
 pub mod postgres;
+pub mod redis_server;
 pub mod smtp;
 
 use bytes::Bytes;
