@@ -169,11 +169,15 @@ impl App {
             availability = availability.with_staleness(health, config.cluster.max_staleness());
         }
         let availability = Arc::new(availability);
-        let abuse = Arc::new(crate::abuse::Abuse::open(
-            config.abuse.clone(),
-            store.clone(),
-            registry.clone(),
-        )?);
+        let mut abuse =
+            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
+        if config.quota.backend == crate::config::QuotaBackend::Redis {
+            let shared = crate::abuse::SharedDenials::connect(&config.quota)
+                .map_err(crate::abuse::AbuseError::from)?;
+            abuse = abuse.with_shared_denials(shared);
+        }
+        let abuse = Arc::new(abuse);
+        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let targets = crate::cluster::Targets {
             registry: Arc::downgrade(&registry),
             denylist: Arc::downgrade(&oauth.denylist),
@@ -181,9 +185,9 @@ impl App {
             availability: Arc::downgrade(&availability),
             transmissions: Arc::downgrade(&transmissions),
             abuse: Arc::downgrade(&abuse),
+            notices: Arc::downgrade(&notices),
         };
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
-        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
         drop(store);
@@ -315,6 +319,7 @@ impl App {
                 registry: self.registry,
                 notices: self.notices,
                 audit: self.audit.clone(),
+                node_id: self.config.cluster.node_id.clone(),
             },
             reloader: reloader.clone(),
             audit: self.audit.clone(),

@@ -2,7 +2,7 @@
 //! (for `/metrics` and the staleness cut-off) and the reloader, a thread
 //! that applies the changes other nodes committed — registry snapshot,
 //! token deny-list, token signing keys, availability, transmitted-claims index, open security
-//! events and learnt addresses — as the store's
+//! events and learnt addresses, expiry notices — as the store's
 //! listener reports them (within a second of the commit), and what one of
 //! this node's writes touched when it failed or its outcome was unknown
 //! (once PostgreSQL settled it). With the
@@ -14,6 +14,7 @@
 use crate::abuse::Abuse;
 use crate::availability::Availability;
 use crate::data::transmitted::Transmissions;
+use crate::notify::Notices;
 use crate::oauth::{DenyList, Keyring};
 use crate::registry::Registry;
 use crate::store::{Area, Change, Health, Store};
@@ -47,6 +48,8 @@ pub struct Targets {
     pub transmissions: Weak<Transmissions>,
     /// Open security events and learnt addresses.
     pub abuse: Weak<Abuse>,
+    /// Expiry notices (their claims and sent marks).
+    pub notices: Weak<Notices>,
 }
 
 impl Cluster {
@@ -117,5 +120,6 @@ fn reload(t: &Targets, area: Area) -> Option<Result<(), String>> {
         Area::Availability => t.availability.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Transmissions => t.transmissions.upgrade()?.reload().map_err(|e| text(&e)),
         Area::Abuse => t.abuse.upgrade()?.reload().map_err(|e| text(&e)),
+        Area::Notices => t.notices.upgrade()?.reload().map_err(|e| text(&e)),
     })
 }

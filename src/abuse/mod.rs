@@ -3,8 +3,10 @@
 //!
 //! The hot path is [`Abuse::observe`]: one sharded mutex (32 ways, never
 //! held across an await), an O(1) update of the application's tallies
-//! (`window.rs`), no allocation and no I/O unless something was found.
-//! Only then does [`Abuse::act`] run, on that one request: suspend the
+//! (`window.rs`), no allocation and no I/O unless something was found
+//! (or, with the Redis quota backend, the call was a denial to count
+//! across the nodes). Only then does [`Abuse::act`] run, on that one
+//! request: judge such a denial in Redis (`shared.rs`), suspend the
 //! application if `[abuse] auto_suspend` says so (the admin API's own
 //! registry operation, durable and immediate), store the open events and
 //! address-book changes in one durable commit (`book.rs`), trace each event
@@ -14,13 +16,17 @@
 //!
 //! With PostgreSQL, both are shared by the nodes of a cluster
 //! (docs/contract.md §10): a change another node committed under `abuse/`
-//! makes the reloader call [`Abuse::reload`] within a second.
+//! makes the reloader call [`Abuse::reload`] within a second. With the
+//! Redis quota backend, denial bursts are also counted across the nodes
+//! (`shared.rs`): a denial is then judged in [`Abuse::act`], against Redis.
 
 mod book;
 mod event;
+mod shared;
 mod window;
 
 pub use event::{Kind, SecurityEvent};
+pub use shared::SharedDenials;
 pub use window::{Findings, Verdict};
 
 use crate::audit::Auditor;
@@ -65,6 +71,9 @@ pub enum AbuseError {
     /// The blocking store write panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
+    /// The shared denial window's Redis client could not be built.
+    #[error(transparent)]
+    Redis(#[from] crate::quota::QuotaError),
 }
 
 /// What a call found, handed from [`Abuse::observe`] to [`Abuse::act`].
@@ -74,6 +83,8 @@ pub struct Pending {
     ip: IpAddr,
     now: OffsetDateTime,
     findings: Findings,
+    /// A denial still to judge in the shared window.
+    denial: Option<shared::SharedDenial>,
 }
 
 /// The detector and the open events.
@@ -87,6 +98,8 @@ pub struct Abuse {
     /// Bumped (under `open`'s lock) by every change this node makes to its
     /// open events, so that a reload does not overwrite one it did not see.
     local_changes: AtomicU64,
+    /// The denial windows shared through Redis, if the quota is there.
+    shared: Option<SharedDenials>,
 }
 
 impl Abuse {
@@ -110,12 +123,20 @@ impl Abuse {
             store: store.clone(),
             registry,
             local_changes: AtomicU64::new(0),
+            shared: None,
         };
         for (client, addresses) in book::load_addresses(store.as_ref(), max)? {
             let tally = Tally::with_addresses(addresses);
             lock(abuse.shard(&client)).insert(client, tally);
         }
         Ok(abuse)
+    }
+
+    /// Counts denials in `shared` (Redis, beside the quota) rather than in
+    /// this node's memory only; the local windows stay the fallback.
+    pub fn with_shared_denials(mut self, shared: SharedDenials) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Counts one data call of `application` (the hot path): `denial` is
@@ -147,17 +168,30 @@ impl Abuse {
             }
         }
         drop(shard);
-        (!findings.is_empty()).then(|| Pending {
+        let denial = self.shared_denial(call.verdict, &mut findings);
+        (!findings.is_empty() || denial.is_some()).then(|| Pending {
             application: application.clone(),
             ip,
             now,
             findings,
+            denial,
         })
     }
 
-    /// Acts on what a call found: suspends (if configured), stores, traces
-    /// and counts the events. Failures are logged; the call goes on.
-    pub async fn act(&self, pending: Pending, audit: &Auditor, metrics: &Metrics) {
+    /// Acts on what a call found: judges a denial in the shared window (one
+    /// Redis round trip at most `quota.timeout_ms`, or none while Redis is
+    /// away), suspends (if configured), stores, traces and counts the
+    /// events. Failures are logged; the call goes on.
+    pub async fn act(&self, mut pending: Pending, audit: &Auditor, metrics: &Metrics) {
+        if let Some(denial) = pending.denial.take() {
+            let client = &pending.application.client_id;
+            if let Some(alert) = self.judge(client, denial).await {
+                pending.findings.alerts.push(alert);
+            }
+            if pending.findings.is_empty() {
+                return;
+            }
+        }
         let mut events = match self.events_of(&pending) {
             Ok(events) => events,
             Err(e) => return tracing::error!(error = %e, "security event not raised"),

@@ -8,6 +8,9 @@ use serde::{Deserialize, Deserializer};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The longest claim lease accepted: a day.
+const MAX_CLAIM_LEASE_SECS: u64 = 86_400;
+
 /// `[notify]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +28,12 @@ pub struct NotifySettings {
     /// runs at start.
     #[serde(default = "default_check_interval")]
     pub check_interval_secs: u64,
+    /// Seconds a node's claim on a notice holds (default 300, 1 to 86400):
+    /// the longest one send may take, and how long a notice waits when
+    /// the node that claimed it died before sending (another node then
+    /// sends it; `crate::notify` claim.rs).
+    #[serde(default = "default_claim_lease")]
+    pub claim_lease_secs: u64,
 }
 
 impl Default for NotifySettings {
@@ -33,6 +42,7 @@ impl Default for NotifySettings {
             smtp_url: None,
             from: default_from(),
             check_interval_secs: default_check_interval(),
+            claim_lease_secs: default_claim_lease(),
         }
     }
 }
@@ -43,12 +53,28 @@ impl NotifySettings {
         Duration::from_secs(self.check_interval_secs)
     }
 
+    /// How long a claim on a notice holds.
+    pub fn claim_lease(&self) -> Duration {
+        Duration::from_secs(self.claim_lease_secs)
+    }
+
     /// Checks values that are well-formed but unusable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.check_interval_secs == 0 {
+        for (key, value) in [
+            ("notify.check_interval_secs", self.check_interval_secs),
+            ("notify.claim_lease_secs", self.claim_lease_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.claim_lease_secs > MAX_CLAIM_LEASE_SECS {
             return Err(ConfigError::Invalid {
-                key: "notify.check_interval_secs".into(),
-                message: "must be at least 1".into(),
+                key: "notify.claim_lease_secs".into(),
+                message: format!("must be at most {MAX_CLAIM_LEASE_SECS} (a day)"),
             });
         }
         Ok(())
@@ -106,6 +132,10 @@ fn default_check_interval() -> u64 {
     3600
 }
 
+fn default_claim_lease() -> u64 {
+    300
+}
+
 fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
     let s = String::deserialize(d)?;
     Mailbox::from_str(&s)
@@ -130,6 +160,7 @@ mod tests {
         let n = parse("[notify]\n").unwrap();
         assert!(n.smtp_url.is_none());
         assert_eq!(n.check_interval_secs, 3600);
+        assert_eq!(n.claim_lease(), Duration::from_secs(300));
         assert_eq!(n.from.email.to_string(), "opale-apim@localhost");
         for url in [
             "smtp://127.0.0.1:2525",
@@ -167,6 +198,12 @@ mod tests {
             err.to_string().contains("notify.check_interval_secs"),
             "{err}"
         );
+        let zero = "[notify]\nclaim_lease_secs = 0\n";
+        let err = crate::config::Config::parse(zero, std::path::Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("notify.claim_lease_secs"), "{err}");
+        let long = "[notify]\nclaim_lease_secs = 86401\n";
+        let err = crate::config::Config::parse(long, std::path::Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("notify.claim_lease_secs"), "{err}");
     }
 
     #[test]

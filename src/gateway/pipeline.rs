@@ -65,14 +65,20 @@ pub async fn data_call(
     let caller = out
         .caller
         .or_else(|| chain::certificate::registered(conn, &snapshot));
-    if let Some(application) = caller {
+    let found = caller.and_then(|application| {
         trace.caller(application);
         let ip = conn.remote.ip().to_canonical();
         let denial = result.as_ref().err();
-        if let Some(found) = gateway.abuse.observe(application, ip, denial, cx.now) {
+        gateway.abuse.observe(application, ip, denial, cx.now)
+    });
+    // The detector's Redis round trip (a denial counted across nodes) runs
+    // alongside the quota's, so a call never waits for both in turn.
+    let act = async {
+        if let Some(found) = found {
             act_on(gateway, found).await;
         }
-    }
+    };
+    let ((), quota) = tokio::join!(act, out.quota_state(cx.quotas, env));
     let mut resp = match result {
         Ok(resp) => resp,
         Err(denial) => {
@@ -80,7 +86,7 @@ pub async fn data_call(
             chain::render(&denial, &id, problem, cx.now)
         }
     };
-    if let Some(quota) = out.quota_state(cx.quotas, env).await {
+    if let Some(quota) = quota {
         chain::rate_limit_headers(resp.headers_mut(), &quota);
     }
     with_correlation(resp, &id)

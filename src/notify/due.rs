@@ -120,6 +120,8 @@ fn push(
         recipient: recipient(partner),
         attempts: 0,
         last_error: None,
+        claimed_by: None,
+        claim_expires_at: None,
     });
 }
 

@@ -9,13 +9,17 @@
 //! registry snapshot (`due`), skips every notice already sent, and sends
 //! the others; a notice is marked `sent` in the store (durably) only once
 //! the relay accepted it, so a failed send is retried on the next pass
-//! and a restart never sends it again. Each sent notice is traced as an
-//! admin-plane action of actor `notify`. See `docs/notices.md`.
+//! and a restart never sends it again. Nodes sharing a store claim each
+//! notice before sending it (`claim.rs`), so a cluster sends it once. Each
+//! sent notice is traced as an admin-plane action of actor `notify`. See
+//! `docs/notices.md`.
 
+mod claim;
 mod due;
 mod mail;
 mod record;
 
+pub use claim::Claim;
 pub use due::{THRESHOLDS, application_expiry, due, recipient, threshold};
 pub use mail::Mailer;
 pub use record::{Delivery, Notice, Notices, ObjectKind};
@@ -45,6 +49,10 @@ pub enum NotifyError {
     /// for `Relay`).
     #[error("SMTP: {}", mail::describe(.0))]
     Smtp(#[source] lettre::transport::smtp::Error),
+    /// The relay did not accept the message within the claim's lease
+    /// (the send was abandoned, so that no node sends past its claim).
+    #[error("SMTP: no answer within the claim lease ({0:?})")]
+    Timeout(std::time::Duration),
     /// The notice could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -64,10 +72,12 @@ pub struct PassReport {
     pub failed: usize,
     /// Notices recorded for the dashboard only.
     pub recorded: usize,
+    /// Notices another node sent or was sending (its claim held).
+    pub elsewhere: usize,
 }
 
 /// What a pass may touch: the registry snapshot, the notices, the relay
-/// (if any) and the audit trail.
+/// (if any), the audit trail, and how this node claims a notice.
 pub struct Pass<'a> {
     /// The registry as it is now.
     pub snapshot: &'a Snapshot,
@@ -77,6 +87,11 @@ pub struct Pass<'a> {
     pub mailer: Option<&'a Mailer>,
     /// Where sent notices are traced.
     pub audit: &'a Auditor,
+    /// This node (`cluster.node_id`): names its claims.
+    pub node: &'a str,
+    /// How long a claim holds (`[notify] claim_lease_secs`); also the
+    /// bound of one send.
+    pub lease: std::time::Duration,
 }
 
 /// What the notifier task runs on (built by `crate::app::App::planes`).
@@ -89,6 +104,8 @@ pub struct Notifier {
     pub(crate) notices: Arc<Notices>,
     /// Where each sent notice is traced.
     pub(crate) audit: Arc<crate::audit::Auditor>,
+    /// This node (`cluster.node_id`).
+    pub(crate) node_id: String,
 }
 
 /// The notice task: one pass at start, then one every
@@ -112,6 +129,8 @@ pub async fn run(notifier: Notifier) {
             notices: &notifier.notices,
             mailer: mailer.as_ref(),
             audit: &notifier.audit,
+            node: &notifier.node_id,
+            lease: settings.claim_lease(),
         };
         let r = pass.run(OffsetDateTime::now_utc()).await;
         if r.sent + r.failed + r.recorded > 0 {
@@ -134,6 +153,8 @@ enum Outcome {
     Recorded,
     /// Already recorded for the same reason: nothing written.
     Unchanged,
+    /// Sent, or being sent, by another node.
+    Elsewhere,
 }
 
 impl Pass<'_> {
@@ -153,6 +174,7 @@ impl Pass<'_> {
                 Ok(Outcome::Sent) => report.sent += 1,
                 Ok(Outcome::Recorded) => report.recorded += 1,
                 Ok(Outcome::Unchanged) => {}
+                Ok(Outcome::Elsewhere) => report.elsewhere += 1,
                 Err(e) => {
                     report.failed += 1;
                     tracing::warn!(error = %e, "notice not sent; retried next pass");
@@ -169,19 +191,23 @@ impl Pass<'_> {
         existing: Option<Notice>,
         now: OffsetDateTime,
     ) -> Result<Outcome, NotifyError> {
-        let was = existing.as_ref().map(|n| n.delivery);
-        let mut n = existing.unwrap_or_else(|| fresh.clone());
-        n.recipient = fresh.recipient;
-        let (Some(mailer), Some(to)) = (self.mailer, n.recipient.clone()) else {
+        let (Some(mailer), Some(to)) = (self.mailer, fresh.recipient.clone()) else {
+            let was = existing.as_ref().map(|n| n.delivery);
+            let mut n = existing.unwrap_or_else(|| fresh.clone());
+            n.recipient = fresh.recipient;
             return self.dashboard_only(n, was).await;
         };
-        n.attempts += 1;
-        match mailer.send(&n, &to).await {
+        let mut n = match self.claim(fresh).await? {
+            Claim::Won(n) => *n,
+            Claim::Sent | Claim::Held { .. } => return Ok(Outcome::Elsewhere),
+        };
+        let sent = tokio::time::timeout(self.lease, mailer.send(&n, &to)).await;
+        match sent.unwrap_or(Err(NotifyError::Timeout(self.lease))) {
             Ok(()) => {
                 n.delivery = Delivery::Sent;
                 n.sent_at = Some(now);
                 n.last_error = None;
-                self.save(n.clone()).await?;
+                self.settle(n.clone()).await?;
                 self.trace(&n, now).await;
                 tracing::info!(partner_id = %n.partner_id, recipient_domain = domain(&to),
                     kind = n.kind.as_str(), threshold_days = n.threshold_days, "notice sent");
@@ -190,9 +216,11 @@ impl Pass<'_> {
             Err(e) => {
                 n.delivery = Delivery::Pending;
                 n.last_error = Some(e.to_string());
+                // Released: the next pass of any node retries.
+                n.claim_expires_at = None;
                 tracing::warn!(partner_id = %n.partner_id, recipient_domain = domain(&to),
                     attempts = n.attempts, "notice e-mail failed");
-                self.save(n).await?;
+                self.settle(n).await?;
                 Err(e)
             }
         }
@@ -212,6 +240,10 @@ impl Pass<'_> {
         if was == Some(why) {
             return Ok(Outcome::Unchanged);
         }
+        n.delivery = why;
+        if !self.settle(n.clone()).await? {
+            return Ok(Outcome::Elsewhere);
+        }
         if why == Delivery::NoRecipient {
             tracing::warn!(partner_id = %n.partner_id, kind = n.kind.as_str(),
                 "notice due but the partner has no contact e-mail: dashboard only");
@@ -219,18 +251,29 @@ impl Pass<'_> {
             tracing::info!(partner_id = %n.partner_id, kind = n.kind.as_str(),
                 "notice due; no [notify] smtp_url: dashboard only");
         }
-        n.delivery = why;
-        self.save(n).await?;
         Ok(Outcome::Recorded)
     }
 
-    /// Writes a notice durably, off the async threads.
-    async fn save(&self, n: Notice) -> Result<(), NotifyError> {
-        let notices = self.notices.clone();
-        tokio::task::spawn_blocking(move || notices.put(n))
-            .await
-            .map_err(|_| NotifyError::Interrupted)??;
-        Ok(())
+    /// Claims `fresh` for this node, off the async threads. The lease runs
+    /// from the wall clock at the claim (not the pass's start: a pass may
+    /// send many notices).
+    async fn claim(&self, fresh: Notice) -> Result<Claim, NotifyError> {
+        let (notices, node) = (self.notices.clone(), self.node.to_owned());
+        let lease = time::Duration::try_from(self.lease).unwrap_or(time::Duration::MAX);
+        let claimed = tokio::task::spawn_blocking(move || {
+            notices.claim(&fresh, &node, OffsetDateTime::now_utc(), lease)
+        });
+        Ok(claimed.await.map_err(|_| NotifyError::Interrupted)??)
+    }
+
+    /// Writes what became of a notice durably, off the async threads;
+    /// whether it was written (`Notices::settle`).
+    async fn settle(&self, n: Notice) -> Result<bool, NotifyError> {
+        let (notices, node) = (self.notices.clone(), self.node.to_owned());
+        let settled = tokio::task::spawn_blocking(move || {
+            notices.settle(n, &node, OffsetDateTime::now_utc())
+        });
+        Ok(settled.await.map_err(|_| NotifyError::Interrupted)??)
     }
 
     /// Appends the record of a sent notice (a system action of the notifier).

@@ -1,17 +1,24 @@
 //! One expiry notice as stored and listed, and the store of them: every
 //! notice lives under its own key (`notify/notice/…`) in the gateway's
 //! store, committed durably before anything relies on it, and is kept in
-//! memory for the dashboard and the admin API.
+//! memory for the dashboard and the admin API. With PostgreSQL the nodes
+//! share them: a change another node committed under `notify/` makes the
+//! reloader call [`Notices::reload`] (the `notify` area, docs/cluster.md).
 
 use crate::domain::{ClientId, Environment, PartnerId};
 use crate::store::{Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 /// Key prefix of the notices in the store.
 pub const PREFIX: &str = "notify/notice/";
+
+/// Scans of the store a reload makes while this node keeps changing its
+/// notices, before it applies the last one anyway.
+const RELOAD_SCANS: u32 = 3;
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +94,16 @@ pub struct Notice {
     /// Why the last attempt failed.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The node (`cluster.node_id`) that last claimed the notice to send
+    /// it; once `sent`, the node that sent it.
+    #[serde(default)]
+    pub claimed_by: Option<String>,
+    /// Until when that claim holds (RFC 3339): while it does, no other
+    /// node sends the notice; past it, a notice still not sent may be
+    /// claimed again. `None` once the claim was released (a failed send)
+    /// or never taken.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub claim_expires_at: Option<OffsetDateTime>,
 }
 
 impl Notice {
@@ -107,25 +124,20 @@ impl Notice {
 pub struct Notices {
     store: Arc<dyn Store>,
     by_key: Mutex<BTreeMap<String, Notice>>,
+    /// Bumped (under `by_key`'s lock) by every notice this node publishes,
+    /// so that a reload does not overwrite one it did not see.
+    local_changes: AtomicU64,
 }
 
 impl Notices {
     /// Loads the notices from `store`. A record that does not decode is
     /// skipped with a warning (it is re-created if still due).
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let mut by_key = BTreeMap::new();
-        for (k, v) in store.scan_prefix(PREFIX.as_bytes())? {
-            let key = String::from_utf8_lossy(&k).into_owned();
-            match serde_json::from_slice::<Notice>(&v) {
-                Ok(n) => {
-                    by_key.insert(key, n);
-                }
-                Err(e) => tracing::warn!(key, error = %e, "undecodable notice skipped"),
-            }
-        }
+        let by_key = load(store.as_ref())?;
         Ok(Notices {
             store,
             by_key: Mutex::new(by_key),
+            local_changes: AtomicU64::new(0),
         })
     }
 
@@ -138,14 +150,63 @@ impl Notices {
         self.map().get(key).cloned()
     }
 
-    /// Writes `notice` durably (blocking: the store flushes), then
-    /// publishes it.
-    pub fn put(&self, notice: Notice) -> Result<(), StoreError> {
-        let key = notice.key();
-        let value = serde_json::to_vec(&notice).map_err(StoreError::backend)?;
-        self.store
-            .commit(vec![Write::Put(key.clone().into_bytes(), value)])?;
-        self.map().insert(key, notice);
+    /// Reads the notice stored under `key` holding the store's writer lock
+    /// (cluster-wide on PostgreSQL, `Store::transact`), lets `decide`
+    /// choose what to write from it, commits that before the lock is
+    /// released, and publishes what the store holds afterwards. Returns
+    /// `decide`'s verdict. Blocking. A stored record that does not decode
+    /// is handed over as absent (it is rewritten).
+    pub(super) fn update<T>(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<Notice>) -> (Option<Notice>, T),
+    ) -> Result<T, StoreError> {
+        let mut decide = Some(decide);
+        let mut outcome: Result<Option<(Option<Notice>, T)>, StoreError> = Ok(None);
+        self.store.transact(&mut |_| {
+            let decide = decide.take()?;
+            let stored = match self.store.get(key.as_bytes()) {
+                Ok(v) => v.and_then(|v| decode(key, &v)),
+                Err(e) => {
+                    outcome = Err(e);
+                    return None;
+                }
+            };
+            let (write, verdict) = decide(stored.clone());
+            let writes = match write.as_ref().map(encode).transpose() {
+                Ok(value) => value.map(|v| vec![Write::Put(key.as_bytes().to_vec(), v)]),
+                Err(e) => {
+                    outcome = Err(e);
+                    return None;
+                }
+            };
+            outcome = Ok(Some((write.or(stored), verdict)));
+            writes
+        })?;
+        let (now_stored, verdict) = outcome?
+            .ok_or_else(|| StoreError::broken("notice update: the transaction did not run"))?;
+        if let Some(n) = now_stored {
+            self.publish(key.to_owned(), n);
+        }
+        Ok(verdict)
+    }
+
+    /// Replaces the notices held in memory with the stored ones (another
+    /// node changed them, docs/contract.md §10). Blocking (a store scan),
+    /// called from the reloader thread.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        for scan in 1..=RELOAD_SCANS {
+            let before = self.local_changes.load(Ordering::Relaxed);
+            let stored = load(self.store.as_ref())?;
+            let mut map = self.map();
+            // A notice published here between the scan and now would be
+            // undone: scan again (it is in the store).
+            if self.local_changes.load(Ordering::Relaxed) != before && scan < RELOAD_SCANS {
+                continue;
+            }
+            *map = stored;
+            break;
+        }
         Ok(())
     }
 
@@ -166,10 +227,41 @@ impl Notices {
         });
         list
     }
+
+    /// Makes `notice` (as stored under `key`) the one listed.
+    fn publish(&self, key: String, notice: Notice) {
+        let mut map = self.map();
+        map.insert(key, notice);
+        self.local_changes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Every stored notice that decodes, by key.
+fn load(store: &dyn Store) -> Result<BTreeMap<String, Notice>, StoreError> {
+    let mut by_key = BTreeMap::new();
+    for (k, v) in store.scan_prefix(PREFIX.as_bytes())? {
+        let key = String::from_utf8_lossy(&k).into_owned();
+        if let Some(n) = decode(&key, &v) {
+            by_key.insert(key, n);
+        }
+    }
+    Ok(by_key)
+}
+
+/// The notice stored as `value`, or `None` (with a warning) when it does
+/// not decode.
+fn decode(key: &str, value: &[u8]) -> Option<Notice> {
+    serde_json::from_slice::<Notice>(value)
+        .inspect_err(|e| tracing::warn!(key, error = %e, "undecodable notice skipped"))
+        .ok()
+}
+
+fn encode(notice: &Notice) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(notice).map_err(|e| StoreError::backend_in("notice", e))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::SledStore;
 
@@ -189,6 +281,8 @@ mod tests {
             recipient: Some("jd@example.fr".into()),
             attempts: 1,
             last_error: None,
+            claimed_by: Some("node-a".into()),
+            claim_expires_at: None,
         }
     }
 
@@ -198,8 +292,9 @@ mod tests {
         {
             let store = Arc::new(SledStore::open(dir.path()).unwrap());
             let notices = Notices::open(store).unwrap();
-            notices.put(sample(30)).unwrap();
-            notices.put(sample(7)).unwrap();
+            let now = time::macros::datetime!(2026-12-31 10:00 UTC);
+            assert!(notices.settle(sample(30), "node-a", now).unwrap());
+            assert!(notices.settle(sample(7), "node-a", now).unwrap());
         }
         // sled's flusher thread lets go of the directory lock a moment
         // after the last handle is dropped.

@@ -16,7 +16,7 @@
 mod local;
 mod redis;
 
-pub use self::redis::RedisLog;
+pub use self::redis::{RedisLog, connection, member_suffix};
 pub use local::LocalLog;
 
 use crate::config::{OnFailure, QuotaBackend, QuotaSettings};

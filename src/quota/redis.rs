@@ -73,21 +73,8 @@ impl RedisLog {
     /// A lazily connected client of `settings.url`; must run inside a tokio
     /// runtime (the connection manager's tasks live there).
     pub fn connect(settings: &QuotaSettings, errors: Counter) -> Result<Self, QuotaError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(QuotaError::NoRuntime);
-        }
-        let client = ::redis::Client::open(settings.url.as_str()).map_err(QuotaError::Url)?;
-        // No retry loop inside the manager: a call while Redis is away
-        // fails at once (or at `timeout`), and the next call tries again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout()))
-            .set_response_timeout(Some(settings.timeout()))
-            .set_number_of_retries(0);
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(QuotaError::Redis)?;
-        let node = crate::domain::random_bytes::<8>()
-            .map(hex::encode)
-            .map_err(QuotaError::Random)?;
+        let conn = connection(settings)?;
+        let node = member_suffix()?;
         Ok(RedisLog {
             conn,
             script: Script::new(SCRIPT),
@@ -158,6 +145,32 @@ impl RedisLog {
             }
         }
     }
+}
+
+/// A lazily connected, self-reconnecting client of `settings.url`, each
+/// round trip bounded by `settings.timeout()`; must be built inside a
+/// tokio runtime (the connection manager's tasks live there). Also the
+/// abuse detector's shared denial window's (`crate::abuse`).
+pub fn connection(settings: &QuotaSettings) -> Result<ConnectionManager, QuotaError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(QuotaError::NoRuntime);
+    }
+    let client = ::redis::Client::open(settings.url.as_str()).map_err(QuotaError::Url)?;
+    // No retry loop inside the manager: a call while Redis is away
+    // fails at once (or at `timeout`), and the next call tries again.
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.timeout()))
+        .set_response_timeout(Some(settings.timeout()))
+        .set_number_of_retries(0);
+    ConnectionManager::new_lazy_with_config(client, config).map_err(QuotaError::Redis)
+}
+
+/// A random suffix naming this process in the members it adds, so that
+/// members written by two nodes in the same microsecond never collide.
+pub fn member_suffix() -> Result<String, QuotaError> {
+    crate::domain::random_bytes::<8>()
+        .map(hex::encode)
+        .map_err(QuotaError::Random)
 }
 
 /// The log of one application in one environment.

@@ -24,17 +24,20 @@ pub enum Area {
     /// `abuse/…`: open security events and the detector's learnt
     /// addresses.
     Abuse,
+    /// `notify/…`: expiry notices, their claims and sent marks.
+    Notices,
 }
 
 impl Area {
     /// Every area: what a node that missed notifications reloads.
-    pub const ALL: [Area; 6] = [
+    pub const ALL: [Area; 7] = [
         Area::Registry,
         Area::DenyList,
         Area::Keys,
         Area::Availability,
         Area::Transmissions,
         Area::Abuse,
+        Area::Notices,
     ];
 
     /// The key prefix segment naming the area.
@@ -46,6 +49,7 @@ impl Area {
             Area::Availability => "env",
             Area::Transmissions => "tx",
             Area::Abuse => "abuse",
+            Area::Notices => "notify",
         }
     }
 
@@ -148,6 +152,8 @@ mod tests {
         assert_eq!(Area::parse("tx"), Some(Area::Transmissions));
         assert_eq!(Area::of_key(b"abuse/event/e-1"), Some(Area::Abuse));
         assert_eq!(Area::of_key(b"abuse/addr/c/127.0.0.1"), Some(Area::Abuse));
+        let notice = b"notify/notice/certificate/t/2027-01-20/030";
+        assert_eq!(Area::of_key(notice), Some(Area::Notices));
     }
 
     #[test]

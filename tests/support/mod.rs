@@ -7,6 +7,8 @@ pub mod handshake;
 pub mod haproxy;
 pub mod pki;
 pub mod postgres;
+pub mod redis_server;
+pub mod smtp;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
