@@ -128,10 +128,7 @@ struct Stall {
 
 impl Stall {
     async fn start(pg: &Postgres) -> Stall {
-        let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let client = pg.session().await;
         client
             .batch_execute(
                 "BEGIN; LOCK TABLE kv, store_revision, trail_nodes, trail_records, \

@@ -339,3 +339,53 @@ async fn export_from_sled_import_into_postgres_keeps_the_application() {
     let token = r.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(data(&node, &c, &token).await.status, 200);
 }
+
+/// The registry's revision in PostgreSQL.
+async fn stored_revision(pg: &Postgres) -> i64 {
+    pg.session()
+        .await
+        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A transmission with an `Idempotency-Key` takes the cluster write lock
+/// but writes no registry record: the registry's revision stays, so the
+/// next registry write on any node does not reload its snapshot for it.
+#[tokio::test]
+async fn only_registry_writes_move_the_revision() {
+    let pg = Postgres::start().await;
+    let node = first_node(&pg, |_| {}).await;
+    let grants = json!([
+        {"scope": "creances", "years": [2024]},
+        {"scope": "creances_transmission", "years": [2024]}
+    ]);
+    let before = stored_revision(&pg).await;
+    let c = node.client_with(Sandbox, grants, 50).await;
+    let provisioned = stored_revision(&pg).await;
+    assert!(provisioned > before, "registry writes bump the revision");
+    let token = node.token(Sandbox, &c.cert, &c.id).await;
+    let mut conn = node.connect(node.sandbox, Some(&c.cert)).await;
+    let (cid, bearer) = (support::correlation_id(), format!("Bearer {token}"));
+    let sent = conn
+        .send(
+            Method::POST,
+            "/opale/v1/entreprises/732829320/creances",
+            &[
+                ("x-correlation-id", cid.as_str()),
+                ("authorization", bearer.as_str()),
+                ("idempotency-key", "rev-1"),
+            ],
+            Some(&json!({"annee": 2024, "creances": [
+                {"reference": "CR-REV-1", "montant": "10.00", "date_echeance": "2024-09-30", "impot": "TVA"}
+            ]})),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{:?}", sent.body);
+    assert_eq!(
+        stored_revision(&pg).await,
+        provisioned,
+        "a transmission leaves the registry's revision alone"
+    );
+}

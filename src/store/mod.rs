@@ -179,16 +179,20 @@ pub trait Store: Send + Sync + 'static {
     /// Applies every write or none, and returns once they are on disk.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// The revision: how many `transact` commits the store has seen (on
-    /// PostgreSQL, by every node). A reader that loaded its state at
-    /// revision `r` is current as long as this is still `r`.
+    /// The registry's revision: how many `transact` commits touching the
+    /// registry (`reg/…`) the store has seen (on PostgreSQL, by every
+    /// node). A reader that loaded the registry at revision `r` is current
+    /// as long as this is still `r`. Other areas' transactions (an
+    /// idempotency check, a notice claim) leave it alone
+    /// ([`bumps_revision`]), so they do not make registry writers reload.
     fn revision(&self) -> Result<u64, StoreError>;
 
     /// Runs `f` holding the writer lock (cluster-wide on PostgreSQL), with
     /// the current revision: `f` may read the store (to catch up), then
     /// returns the writes, committed atomically and durably before the lock
-    /// is released, and the revision is bumped. Returns the new revision, or
-    /// `None` when `f` returned `None` (nothing written). `f` runs once.
+    /// is released, and the revision is bumped if they touch the registry.
+    /// Returns the revision after, or `None` when `f` returned `None`
+    /// (nothing written). `f` runs once.
     fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError>;
 
     /// Starts delivering the changes other nodes commit to `changes`
@@ -202,6 +206,14 @@ pub trait Store: Send + Sync + 'static {
     fn health(&self) -> Option<Arc<Health>> {
         None
     }
+}
+
+/// Whether a transaction writing `writes` bumps the revision: it touches
+/// the registry, whose writers validate against the revision they loaded.
+pub fn bumps_revision(writes: &[Write]) -> bool {
+    writes
+        .iter()
+        .any(|w| Area::of_key(w.key()) == Some(Area::Registry))
 }
 
 /// The smallest key greater than every key starting with `prefix`, or

@@ -97,8 +97,11 @@ impl Store for SledStore {
         let Some(writes) = f(*revision) else {
             return Ok(None);
         };
+        let bump = super::bumps_revision(&writes);
         self.commit(writes)?;
-        *revision += 1;
+        if bump {
+            *revision += 1;
+        }
         Ok(Some(*revision))
     }
 }
@@ -130,16 +133,18 @@ mod tests {
     fn transact_commits_and_bumps_or_aborts() {
         let dir = tempfile::tempdir().unwrap();
         let s = SledStore::open(dir.path()).unwrap();
-        let put = |rev: u64| {
-            Some(vec![Write::Put(
-                b"k".to_vec(),
-                rev.to_string().into_bytes(),
-            )])
+        let put = |key: &[u8], rev: u64| {
+            Some(vec![Write::Put(key.to_vec(), rev.to_string().into_bytes())])
         };
-        assert_eq!(s.transact(&mut |rev| put(rev)).unwrap(), Some(1));
+        assert_eq!(s.transact(&mut |rev| put(b"reg/k", rev)).unwrap(), Some(1));
         assert_eq!(s.transact(&mut |_| None).unwrap(), None);
         assert_eq!(s.revision().unwrap(), 1);
-        assert_eq!(s.transact(&mut |rev| put(rev)).unwrap(), Some(2));
-        assert_eq!(s.get(b"k").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.transact(&mut |rev| put(b"reg/k", rev)).unwrap(), Some(2));
+        assert_eq!(s.get(b"reg/k").unwrap(), Some(b"1".to_vec()));
+        // Another area's transaction commits under the lock and leaves the
+        // registry's revision alone.
+        assert_eq!(s.transact(&mut |rev| put(b"idem/x", rev)).unwrap(), Some(2));
+        assert_eq!(s.get(b"idem/x").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.revision().unwrap(), 2);
     }
 }

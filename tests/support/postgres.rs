@@ -74,13 +74,17 @@ impl Postgres {
     /// Runs `sql` (one statement, outside any transaction block) as the
     /// superuser on database `opale`, on a connection of its own.
     pub async fn execute(&self, sql: &str) {
+        self.session().await.batch_execute(sql).await.unwrap();
+    }
+
+    /// A session of its own on database `opale`, as the superuser (its
+    /// connection is driven until the client is dropped).
+    pub async fn session(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
             .await
             .unwrap();
-        let driver = tokio::spawn(conn);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
+        tokio::spawn(conn);
+        client
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/opale`

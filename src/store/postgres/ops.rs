@@ -1,6 +1,7 @@
 //! The SQL of each store call, run on the `opale-pg` runtime. Writes take
-//! one transaction each; the registry's take the cluster write lock
-//! (`pg_advisory_xact_lock`) and bump the revision in the same transaction,
+//! one transaction each; `transact` takes the cluster write lock
+//! (`pg_advisory_xact_lock`) and, for the registry's writes, bumps the
+//! revision in the same transaction,
 //! and every write announces itself with `pg_notify` (delivered at commit).
 
 use super::super::{Area, Cause, Change, Pairs, StoreError, Write};
@@ -142,14 +143,18 @@ pub(super) async fn transact(
         return Ok(None);
     };
     apply(&tx, &writes).await?;
-    let row = tx
-        .query_one(
-            "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
-            &[],
-        )
-        .await
-        .map_err(pg)?;
-    let next = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
+    let next = if super::super::bumps_revision(&writes) {
+        let row = tx
+            .query_one(
+                "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64
+    } else {
+        rev
+    };
     notify(&tx, node, &writes).await?;
     if !fate.may_commit() {
         return Ok(None);
