@@ -295,3 +295,93 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request_and_traces_every_answ
         "fresh connections after the restarts reach both nodes"
     );
 }
+
+/// `curl` to the health route of `port` over `protocol` (`--http2` or
+/// `--http1.1`), on a new connection: the status, or 0 when the request
+/// failed.
+fn curl_health(ca: &Path, port: u16, protocol: &str) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            protocol,
+            "--cacert",
+        ])
+        .arg(ca)
+        .arg(format!("https://localhost:{port}/opale/v1/etatSante"))
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+/// A draining node answers new connections, HTTP/2 included, with its 503
+/// health until it stops: a GOAWAY sent before a connection's first
+/// request would make that request fail (seen with curl's HTTP/2).
+#[test]
+fn a_draining_node_answers_new_connections_before_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (sandbox, production, admin) = (port(), port(), port());
+    let d = dir.path().display();
+    std::fs::write(
+        dir.path().join("opale.toml"),
+        format!(
+            "data_dir = \"{d}/data\"\ncerts_dir = \"{d}/certs\"\n\
+             [sandbox]\nlisten = \"127.0.0.1:{sandbox}\"\n\
+             [production]\nlisten = \"127.0.0.1:{production}\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n[cluster]\ndrain_secs = 4\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_opale-apim"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("opale.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", admin)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "serve exited");
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = dir.path().join("certs/ca.pem");
+    assert_eq!(curl_health(&ca, sandbox, "--http2"), 200);
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    for protocol in ["--http2", "--http1.1", "--http2"] {
+        assert_eq!(
+            curl_health(&ca, sandbox, protocol),
+            503,
+            "{protocol} while draining"
+        );
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "checked within the drain"
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        sent.elapsed() >= Duration::from_secs(4),
+        "stopped after the drain"
+    );
+}

@@ -183,8 +183,7 @@ impl Accepted {
         };
         let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
         let connection = builder.serve_connection(io, service).into_owned();
-        let drain = &self.server.drain;
-        if let Some(expiry) = run(connection, &activity, stop, drain).await {
+        if let Some(expiry) = run(connection, &activity, stop).await {
             self.report(expiry.as_str());
         }
         drop(watcher);
@@ -246,13 +245,12 @@ impl Accepted {
 }
 
 /// Drives `connection` until it ends; asks it to close gracefully at its
-/// age, when retired, when the node drains or when the server stops; drops
-/// it when a deadline passes (returned).
+/// age, when retired or when the server stops; drops it when a deadline
+/// passes (returned).
 async fn run(
     connection: HttpConnection,
     activity: &Activity,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    drain: &super::Drain,
 ) -> Option<Expiry> {
     let mut connection = std::pin::pin!(connection);
     let mut closing = false;
@@ -274,9 +272,6 @@ async fn run(
                     connection.as_mut().graceful_shutdown();
                 }
             }
-            // Draining: closes after the response in progress, so that the
-            // client reconnects through the balancer to another node.
-            _ = drain.started(), if !closing => activity.retire(),
             _ = stop.wait_for(|s| *s), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
@@ -402,7 +397,14 @@ impl hyper::service::Service<Request<Incoming>> for Service {
             let req =
                 req.map(|b| RequestBody::new(b, limits.body_read_timeout(), this.activity.clone()));
             let mut resp = dispatch(&this.server, &conn, &limits, req).await;
-            if resp.extensions().get::<CloseConnection>().is_some() {
+            // Draining (docs/cluster.md "Rolling restart"): the connection
+            // closes after this response, so that the client reconnects
+            // through the balancer to another node. Not before a response:
+            // an HTTP/2 GOAWAY sent to a connection that has not asked
+            // anything yet races the client's first request.
+            if resp.extensions().get::<CloseConnection>().is_some()
+                || this.server.drain.is_draining()
+            {
                 this.activity.retire();
             }
             if this.activity.is_closing() && this.activity.http1() {

@@ -7,35 +7,23 @@
 //! what is still open gets the usual graceful close.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
 use tracing::info;
 
 /// Whether the node is draining, for the health route and the connections.
-#[derive(Debug)]
-pub struct Drain(watch::Sender<bool>);
-
-impl Default for Drain {
-    fn default() -> Self {
-        Drain(watch::channel(false).0)
-    }
-}
+#[derive(Debug, Default)]
+pub struct Drain(AtomicBool);
 
 impl Drain {
-    /// Starts draining (once; later calls change nothing).
+    /// Starts draining (later calls change nothing).
     pub fn start(&self) {
-        self.0.send_if_modified(|on| !std::mem::replace(on, true));
+        self.0.store(true, Ordering::Relaxed);
     }
 
     /// Whether draining has started.
     pub fn is_draining(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Resolves once draining has started (at once if it has).
-    pub async fn started(&self) {
-        let mut on = self.0.subscribe();
-        let _ = on.wait_for(|on| *on).await;
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -59,22 +47,6 @@ pub async fn drain_for(drain: &Drain, period: Duration, again: impl Future<Outpu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn draining_starts_once_and_wakes_who_waits() {
-        let drain = Drain::default();
-        assert!(!drain.is_draining());
-        let waiting = drain.started();
-        drain.start();
-        drain.start();
-        tokio::time::timeout(Duration::from_secs(1), waiting)
-            .await
-            .expect("a waiter sees the start");
-        assert!(drain.is_draining());
-        tokio::time::timeout(Duration::from_secs(1), drain.started())
-            .await
-            .expect("a later waiter returns at once");
-    }
 
     #[tokio::test]
     async fn a_second_signal_cuts_the_drain_short() {
