@@ -42,23 +42,18 @@ const CALLERS: usize = 6;
 /// A node behind HAProxy: PROXY v2 from loopback on its sandbox listener,
 /// and a drain on SIGTERM.
 fn behind_haproxy(table: &mut toml::Table) {
-    let section = |table: &mut toml::Table, name: &str| {
-        table
-            .entry(name)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .unwrap()
-            .clone()
+    let mut set = |section: &str, key: &str, value: toml::Value| {
+        let section = table
+            .entry(section)
+            .or_insert_with(|| toml::Table::new().into());
+        section.as_table_mut().unwrap().insert(key.into(), value);
     };
-    let mut sandbox = section(table, "sandbox");
-    sandbox.insert(
-        "proxy_protocol_from".into(),
+    set(
+        "sandbox",
+        "proxy_protocol_from",
         toml::Value::Array(vec!["127.0.0.1/32".into()]),
     );
-    table.insert("sandbox".into(), sandbox.into());
-    let mut cluster = section(table, "cluster");
-    cluster.insert("drain_secs".into(), DRAIN_SECS.into());
-    table.insert("cluster".into(), cluster.into());
+    set("cluster", "drain_secs", DRAIN_SECS.into());
 }
 
 /// HAProxy relaying to `nodes` with PROXY v2, checking each on
