@@ -21,6 +21,10 @@
 #   PG_FSYNC=off                                 PostgreSQL without fsync
 #   QUOTA=local                                  cluster nodes count quota in-process
 #                                                (separates Redis's cost from the trail's)
+#   PROFILE=1                                    instead of the rounds: perf record of
+#                                                node-a, PostgreSQL and Redis during DURATION
+#                                                seconds of cluster load; prints the top
+#                                                symbols of each (self time) and exits
 #
 # Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
 # initdb/postgres, run as the postgres user when root) and redis-server.
@@ -187,6 +191,25 @@ run() { # round target -> one JSON line in $W/cluster.jsonl
 echo "warm-up (1 s per target)" >&2
 ( DURATION=1; oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" 4; oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" 4
   oha_json "$PR" "$W" "$PR_TOK" 4; oha_json "$NX" "$W" "$PR_TOK" 4 ) >/dev/null
+if [ -n "${PROFILE:-}" ]; then
+  command -v perf >/dev/null || { echo "missing: perf (Debian's linux-perf)" >&2; exit 1; }
+  node_a=${NODE_PIDS# }; node_a=${node_a%% *}
+  perf record -F "${FREQ:-499}" -g -o "$W/node.data" -p "$node_a" -- sleep "$DURATION" >/dev/null 2>&1 &
+  P1=$!
+  perf record -F "${FREQ:-499}" -g -o "$W/pg.data" -p "$(pg_pids | tr ' ' ',')" -- sleep "$DURATION" >/dev/null 2>&1 &
+  P2=$!
+  perf record -F "${FREQ:-499}" -g -o "$W/redis.data" -p "$REDIS_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+  P3=$!
+  oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o1.json" &
+  oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o2.json"
+  wait $P1 $P2 $P3 2>/dev/null || true
+  for d in node pg redis; do
+    echo "== $d: top symbols (self time, % of its samples)"
+    perf report -i "$W/$d.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null \
+      | grep -E '^ +[0-9]' | head -"${TOP:-40}"
+  done
+  exit 0
+fi
 TARGETS=(cluster single nginx)
 for r in $(seq "$ROUNDS"); do
   for i in 0 1 2; do run "$r" "${TARGETS[$(((i + r - 1) % 3))]}"; done

@@ -54,6 +54,9 @@ pub enum AppError {
     /// The quota backend.
     #[error(transparent)]
     Quota(#[from] crate::quota::QuotaError),
+    /// Two kinds of state claim the same store area (a wiring bug).
+    #[error(transparent)]
+    Keyspace(#[from] crate::store::keyspace::AreaTaken),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -161,14 +164,20 @@ impl App {
             Some(pg) => pg.clone(),
             None => open_store(&config)?,
         };
+        let keyspaces = crate::store::Keyspaces::new();
         let registry = Arc::new(Registry::open(store.clone())?);
+        keyspaces.join(&registry)?;
         let oauth = oauth(&config, store.clone(), registry.clone())?;
+        keyspaces.join(&oauth.denylist)?;
+        keyspaces.join(&oauth.keys)?;
         let transmissions = Arc::new(Transmissions::open(store.clone())?);
+        keyspaces.join(&transmissions)?;
         let mut availability = Availability::open(store.clone())?;
         if let Some(health) = store.health() {
             availability = availability.with_staleness(health, config.cluster.max_staleness());
         }
         let availability = Arc::new(availability);
+        keyspaces.join(&availability)?;
         let mut abuse =
             crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
         if config.quota.backend == crate::config::QuotaBackend::Redis {
@@ -177,17 +186,10 @@ impl App {
             abuse = abuse.with_shared_denials(shared);
         }
         let abuse = Arc::new(abuse);
+        keyspaces.join(&abuse)?;
         let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
-        let targets = crate::cluster::Targets {
-            registry: Arc::downgrade(&registry),
-            denylist: Arc::downgrade(&oauth.denylist),
-            keys: Arc::downgrade(&oauth.keys),
-            availability: Arc::downgrade(&availability),
-            transmissions: Arc::downgrade(&transmissions),
-            abuse: Arc::downgrade(&abuse),
-            notices: Arc::downgrade(&notices),
-        };
-        let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, targets);
+        keyspaces.join(&notices)?;
+        let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, keyspaces);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
         drop(store);

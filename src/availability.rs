@@ -103,3 +103,16 @@ impl Availability {
         Ok(())
     }
 }
+
+/// The store area of the maintenance of each environment: the first segment of its keys.
+pub const AREA: &str = "env";
+
+impl crate::store::Keyspace for Availability {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Availability::reload(self).map_err(Into::into)
+    }
+}

@@ -131,7 +131,7 @@ impl Stall {
         let client = pg.session().await;
         client
             .batch_execute(
-                "BEGIN; LOCK TABLE kv, store_revision, trail_nodes, trail_records, \
+                "BEGIN; LOCK TABLE kv, store_revision, area_revision, trail_nodes, trail_records, \
                  trail_checkpoints, trail_purges IN ACCESS EXCLUSIVE MODE",
             )
             .await

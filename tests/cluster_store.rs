@@ -340,30 +340,38 @@ async fn export_from_sled_import_into_postgres_keeps_the_application() {
     assert_eq!(data(&node, &c, &token).await.status, 200);
 }
 
-/// The registry's revision in PostgreSQL.
-async fn stored_revision(pg: &Postgres) -> i64 {
+/// The revision of `area` in PostgreSQL (0 before its first transaction).
+async fn stored_revision(pg: &Postgres, area: &str) -> i64 {
     pg.session()
         .await
-        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
+        .query_opt(
+            "SELECT revision FROM area_revision WHERE area = $1",
+            &[&area],
+        )
         .await
         .unwrap()
-        .get(0)
+        .map_or(0, |row| row.get(0))
 }
 
-/// A transmission with an `Idempotency-Key` takes the cluster write lock
-/// but writes no registry record: the registry's revision stays, so the
-/// next registry write on any node does not reload its snapshot for it.
+/// A transmission with an `Idempotency-Key` takes the idempotency area's
+/// write lock and writes no registry record: the registry's revision
+/// stays (the next registry write on any node does not reload its
+/// snapshot for it), while the revisions of the areas it wrote move.
 #[tokio::test]
-async fn only_registry_writes_move_the_revision() {
+async fn each_area_has_its_own_revision() {
     let pg = Postgres::start().await;
     let node = first_node(&pg, |_| {}).await;
     let grants = json!([
         {"scope": "creances", "years": [2024]},
         {"scope": "creances_transmission", "years": [2024]}
     ]);
-    let before = stored_revision(&pg).await;
+    let before = stored_revision(&pg, "reg").await;
     let c = node.client_with(Sandbox, grants, 50).await;
-    let provisioned = stored_revision(&pg).await;
+    let provisioned = stored_revision(&pg, "reg").await;
+    let (tx_before, idem_before) = (
+        stored_revision(&pg, "tx").await,
+        stored_revision(&pg, "idem").await,
+    );
     assert!(provisioned > before, "registry writes bump the revision");
     let token = node.token(Sandbox, &c.cert, &c.id).await;
     let mut conn = node.connect(node.sandbox, Some(&c.cert)).await;
@@ -384,8 +392,10 @@ async fn only_registry_writes_move_the_revision() {
         .await;
     assert_eq!(sent.status, 201, "{:?}", sent.body);
     assert_eq!(
-        stored_revision(&pg).await,
+        stored_revision(&pg, "reg").await,
         provisioned,
         "a transmission leaves the registry's revision alone"
     );
+    assert_eq!(stored_revision(&pg, "tx").await, tx_before + 1);
+    assert_eq!(stored_revision(&pg, "idem").await, idem_before + 1);
 }

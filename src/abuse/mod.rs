@@ -429,6 +429,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The store area of open security events and learnt addresses: the first segment of its keys.
+pub const AREA: &str = "abuse";
+
+impl crate::store::Keyspace for Abuse {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Abuse::reload(self).map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,8 +161,9 @@ impl Transmissions {
     ) -> Result<Option<Recorded>, StoreError> {
         let mut earlier = Ok(None);
         let mut writes = Some(writes);
-        self.store
-            .transact(&mut |_| match self.store.get(key.as_bytes()) {
+        self.store.transact(
+            IDEMPOTENCY_AREA,
+            &mut |_| match self.store.get(key.as_bytes()) {
                 Ok(None) => writes.take(),
                 Ok(Some(prev)) => {
                     earlier = serde_json::from_slice::<IdempotencyRecord>(&prev)
@@ -180,7 +181,8 @@ impl Transmissions {
                     earlier = Err(e);
                     None
                 }
-            })?;
+            },
+        )?;
         earlier
     }
 
@@ -263,6 +265,22 @@ fn with_transmitted(document: &[u8], txs: &[StoredTransmission]) -> Option<Vec<u
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(StoreError::backend)
+}
+
+/// The area of idempotency records (`idem/…`): a claim holds its lock.
+const IDEMPOTENCY_AREA: &str = "idem";
+
+/// The store area of the sandbox's transmitted claims: the first segment of its keys.
+pub const AREA: &str = "tx";
+
+impl crate::store::Keyspace for Transmissions {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Transmissions::reload(self).map_err(Into::into)
+    }
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ impl Notices {
     ) -> Result<T, StoreError> {
         let mut decide = Some(decide);
         let mut outcome: Result<Option<(Option<Notice>, T)>, StoreError> = Ok(None);
-        self.store.transact(&mut |_| {
+        self.store.transact(AREA, &mut |_| {
             let decide = decide.take()?;
             let stored = match self.store.get(key.as_bytes()) {
                 Ok(v) => v.and_then(|v| decode(key, &v)),
@@ -258,6 +258,19 @@ fn decode(key: &str, value: &[u8]) -> Option<Notice> {
 
 fn encode(notice: &Notice) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(notice).map_err(|e| StoreError::backend_in("notice", e))
+}
+
+/// The store area of expiry notices, their claims and sent marks: the first segment of its keys.
+pub const AREA: &str = "notify";
+
+impl crate::store::Keyspace for Notices {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Notices::reload(self).map_err(Into::into)
+    }
 }
 
 #[cfg(test)]

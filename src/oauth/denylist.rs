@@ -135,6 +135,19 @@ fn load(
     Ok(expired)
 }
 
+/// The store area of revoked token ids and clients: the first segment of its keys.
+pub const AREA: &str = "oauth";
+
+impl crate::store::Keyspace for DenyList {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        DenyList::reload(self, crate::oauth::unix_now()).map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

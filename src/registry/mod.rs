@@ -235,7 +235,7 @@ type Prepared<T> = (Vec<Record>, T, Arc<Snapshot>);
 impl Registry {
     /// Loads every record from `store`.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, RegistryError> {
-        let revision = store.revision()?;
+        let revision = store.revision(AREA)?;
         let snap = load_snapshot(&*store)?;
         Ok(Registry {
             store,
@@ -259,7 +259,7 @@ impl Registry {
     fn reload_locked(&self, loaded: &mut u64, known: Option<u64>) -> Result<(), RegistryError> {
         let revision = match known {
             Some(r) => r,
-            None => self.store.revision()?,
+            None => self.store.revision(AREA)?,
         };
         let snap = load_snapshot(&*self.store)?;
         self.current.store(Arc::new(snap));
@@ -283,7 +283,7 @@ impl Registry {
         let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut op = Some(op);
         let mut prepared: Option<Result<Prepared<T>, RegistryError>> = None;
-        let committed = self.store.transact(&mut |revision| {
+        let committed = self.store.transact(AREA, &mut |revision| {
             let step = self.prepare(&mut loaded, revision, &mut op).and_then(|p| {
                 let writes = p.0.iter().map(Record::to_write).collect::<Result<_, _>>()?;
                 Ok((p, writes))
@@ -379,4 +379,17 @@ fn load<T: DeserializeOwned>(
             Ok((id, value))
         })
         .collect()
+}
+
+/// The store area of partners, applications, certificates, secrets, admins, DataPass links: the first segment of its keys.
+pub const AREA: &str = "reg";
+
+impl crate::store::Keyspace for Registry {
+    fn area(&self) -> &'static str {
+        AREA
+    }
+
+    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Registry::reload(self).map_err(Into::into)
+    }
 }

@@ -74,7 +74,8 @@ pub fn export(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<usize, 
 }
 
 /// Reads a dump and writes it into `store`, which must be empty, in one
-/// atomic commit that also bumps the revision (running nodes reload).
+/// atomic commit under the registry's writer lock that bumps the revision
+/// of every area written (running nodes reload).
 /// Returns how many records.
 pub fn import(store: &dyn Store, input: &mut dyn BufRead) -> Result<usize, DumpError> {
     if !store.range(b"", &[0xff; 8], false, 1)?.is_empty() {
@@ -93,7 +94,7 @@ pub fn import(store: &dyn Store, input: &mut dyn BufRead) -> Result<usize, DumpE
     }
     let count = writes.len();
     let mut writes = Some(writes);
-    store.transact(&mut |_| writes.take())?;
+    store.transact("reg", &mut |_| writes.take())?;
     Ok(count)
 }
 
@@ -135,7 +136,8 @@ mod tests {
         let to = SledStore::open(b.path()).unwrap();
         assert_eq!(import(&to, &mut dump.as_slice()).unwrap(), 3);
         assert_eq!(to.scan_prefix(b"").unwrap(), from.scan_prefix(b"").unwrap());
-        assert_eq!(to.revision().unwrap(), 1);
+        assert_eq!(to.revision("reg").unwrap(), 1);
+        assert_eq!(to.revision("oauth").unwrap(), 1);
         let again = import(&to, &mut dump.as_slice());
         assert!(matches!(again, Err(DumpError::NotEmpty)));
     }

@@ -1,88 +1,10 @@
 //! What a networked store reports about itself: when it last answered, the
 //! errors and the reloads it caused (`opale_store_errors_total`,
-//! `opale_store_reloads_total`), and which parts of the state a change
-//! committed by another node touched.
+//! `opale_store_reloads_total`).
 
 use prometheus_client::metrics::counter::Counter;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// A part of the state held in memory and reloaded when another node
-/// changes it. Named by the first segment of its store keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Area {
-    /// `reg/…`: partners, applications, certificates, secrets, admins.
-    Registry,
-    /// `oauth/…`: revoked token ids.
-    DenyList,
-    /// `keys/…`: every node's registered token signing keys.
-    Keys,
-    /// `env/…`: maintenance of each environment.
-    Availability,
-    /// `tx/…`: transmitted claims (the in-memory index).
-    Transmissions,
-    /// `abuse/…`: open security events and the detector's learnt
-    /// addresses.
-    Abuse,
-    /// `notify/…`: expiry notices, their claims and sent marks.
-    Notices,
-}
-
-impl Area {
-    /// Every area: what a node that missed notifications reloads.
-    pub const ALL: [Area; 7] = [
-        Area::Registry,
-        Area::DenyList,
-        Area::Keys,
-        Area::Availability,
-        Area::Transmissions,
-        Area::Abuse,
-        Area::Notices,
-    ];
-
-    /// The key prefix segment naming the area.
-    pub fn name(self) -> &'static str {
-        match self {
-            Area::Registry => "reg",
-            Area::DenyList => "oauth",
-            Area::Keys => "keys",
-            Area::Availability => "env",
-            Area::Transmissions => "tx",
-            Area::Abuse => "abuse",
-            Area::Notices => "notify",
-        }
-    }
-
-    /// The area a store key belongs to, if it is held in memory.
-    pub fn of_key(key: &[u8]) -> Option<Area> {
-        let first = key.split(|b| *b == b'/').next()?;
-        Area::ALL.into_iter().find(|a| a.name().as_bytes() == first)
-    }
-
-    /// The area named `name` (as written in a notification).
-    pub fn parse(name: &str) -> Option<Area> {
-        Area::ALL.into_iter().find(|a| a.name() == name)
-    }
-}
-
-/// The areas to reload: those another node changed (all of them after a
-/// reconnection), or those a write of this node touched when it failed or
-/// its outcome is unknown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change(pub Vec<Area>);
-
-impl Change {
-    /// The areas `writes` touch, each once, in the order first written.
-    pub fn of_writes(writes: &[super::Write]) -> Change {
-        let mut areas = Vec::new();
-        for area in writes.iter().filter_map(|w| Area::of_key(w.key())) {
-            if !areas.contains(&area) {
-                areas.push(area);
-            }
-        }
-        Change(areas)
-    }
-}
 
 /// Connection state and counters of a networked store.
 #[derive(Debug)]
@@ -142,19 +64,6 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_name_their_area() {
-        assert_eq!(Area::of_key(b"reg/partner/x"), Some(Area::Registry));
-        assert_eq!(Area::of_key(b"oauth/revoked/j"), Some(Area::DenyList));
-        assert_eq!(Area::of_key(b"idem/sandbox/c/k"), None);
-        assert_eq!(Area::of_key(b"keys/sandbox/kid"), Some(Area::Keys));
-        assert_eq!(Area::parse("tx"), Some(Area::Transmissions));
-        assert_eq!(Area::of_key(b"abuse/event/e-1"), Some(Area::Abuse));
-        assert_eq!(Area::of_key(b"abuse/addr/c/127.0.0.1"), Some(Area::Abuse));
-        let notice = b"notify/notice/certificate/t/2027-01-20/030";
-        assert_eq!(Area::of_key(notice), Some(Area::Notices));
-    }
 
     #[test]
     fn failures_count_and_contact_restores() {

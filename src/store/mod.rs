@@ -5,16 +5,20 @@
 //! The contract every backend keeps: `commit` is atomic (all of the batch or
 //! nothing) and durable when it returns `Ok` — sled acknowledges writes before
 //! they reach the disk, so the sled backend flushes before returning.
-//! `transact` adds a writer lock (process-wide on sled, cluster-wide on
-//! PostgreSQL) and a revision counter, so that a registry write validates
-//! against the state it commits on even when other nodes write too.
+//! `transact` adds a writer lock per area (process-wide on sled,
+//! cluster-wide on PostgreSQL) and a revision counter per area, so that a
+//! registry write validates against the state it commits on even when
+//! other nodes write too. What a node holds in memory is a
+//! [`Keyspace`](keyspace::Keyspace) (`keyspace.rs`).
 
 pub mod dump;
 mod health;
+pub mod keyspace;
 pub mod postgres;
 mod sled;
 
-pub use self::health::{Area, Change, Health};
+pub use self::health::Health;
+pub use self::keyspace::{Change, Keyspace, Keyspaces, areas_of};
 pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
@@ -153,7 +157,7 @@ impl Write {
 /// Key-value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// What a [`Store::transact`] closure is handed and returns: the store's
+/// What a [`Store::transact`] closure is handed and returns: the area's
 /// current revision in, the writes to commit (or `None` to write nothing)
 /// out.
 pub type Transaction<'a> = &'a mut dyn FnMut(u64) -> Option<Vec<Write>>;
@@ -179,21 +183,21 @@ pub trait Store: Send + Sync + 'static {
     /// Applies every write or none, and returns once they are on disk.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
-    /// The registry's revision: how many `transact` commits touching the
-    /// registry (`reg/…`) the store has seen (on PostgreSQL, by every
-    /// node). A reader that loaded the registry at revision `r` is current
-    /// as long as this is still `r`. Other areas' transactions (an
-    /// idempotency check, a notice claim) leave it alone
-    /// ([`bumps_revision`]), so they do not make registry writers reload.
-    fn revision(&self) -> Result<u64, StoreError>;
+    /// The revision of `area` (the first segment of its keys, e.g. `reg`):
+    /// how many `transact` commits touching it the store has seen (on
+    /// PostgreSQL, by every node). A reader that loaded the area at
+    /// revision `r` is current as long as this is still `r`. Other areas'
+    /// transactions (an idempotency check, a notice claim) leave it alone.
+    fn revision(&self, area: &str) -> Result<u64, StoreError>;
 
-    /// Runs `f` holding the writer lock (cluster-wide on PostgreSQL), with
-    /// the current revision: `f` may read the store (to catch up), then
-    /// returns the writes, committed atomically and durably before the lock
-    /// is released, and the revision is bumped if they touch the registry.
-    /// Returns the revision after, or `None` when `f` returned `None`
-    /// (nothing written). `f` runs once.
-    fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError>;
+    /// Runs `f` holding `area`'s writer lock (cluster-wide on PostgreSQL),
+    /// with `area`'s current revision: `f` may read the store (to catch
+    /// up), then returns the writes, committed atomically and durably
+    /// before the lock is released; the revision of every area they touch
+    /// is bumped. Returns `area`'s revision after, or `None` when `f`
+    /// returned `None` (nothing written). `f` runs once. Writes stay in
+    /// `area`, or in areas no other writer locks.
+    fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError>;
 
     /// Starts delivering the changes other nodes commit to `changes`
     /// (PostgreSQL LISTEN/NOTIFY). A single-node backend has none: the
@@ -206,14 +210,6 @@ pub trait Store: Send + Sync + 'static {
     fn health(&self) -> Option<Arc<Health>> {
         None
     }
-}
-
-/// Whether a transaction writing `writes` bumps the revision: it touches
-/// the registry, whose writers validate against the revision they loaded.
-pub fn bumps_revision(writes: &[Write]) -> bool {
-    writes
-        .iter()
-        .any(|w| Area::of_key(w.key()) == Some(Area::Registry))
 }
 
 /// The smallest key greater than every key starting with `prefix`, or

@@ -1,8 +1,9 @@
 //! The embedded sled backend: one database directory, one tree, one
 //! process (sled locks the directory). Its writer lock is a process mutex
-//! and its revision an in-memory counter: nobody else can write.
+//! and its revisions in-memory counters per area: nobody else can write.
 
 use super::{Pairs, Store, StoreError, Transaction, Write};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -13,8 +14,9 @@ pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// A sled database opened on a directory (one process per directory).
 pub struct SledStore {
     db: sled::Db,
-    /// The writer lock of `transact`, holding the revision.
-    revision: Mutex<u64>,
+    /// The writer lock of `transact` (one for every area: one process
+    /// writes), holding each area's revision.
+    revisions: Mutex<HashMap<String, u64>>,
 }
 
 impl SledStore {
@@ -36,7 +38,7 @@ impl SledStore {
         })?;
         Ok(SledStore {
             db,
-            revision: Mutex::new(0),
+            revisions: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -88,21 +90,22 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn revision(&self) -> Result<u64, StoreError> {
-        Ok(*self.revision.lock().unwrap_or_else(|p| p.into_inner()))
+    fn revision(&self, area: &str) -> Result<u64, StoreError> {
+        let revisions = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(revisions.get(area).copied().unwrap_or(0))
     }
 
-    fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
-        let mut revision = self.revision.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(writes) = f(*revision) else {
+    fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
+        let mut revisions = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(writes) = f(revisions.get(area).copied().unwrap_or(0)) else {
             return Ok(None);
         };
-        let bump = super::bumps_revision(&writes);
+        let touched = super::areas_of(&writes);
         self.commit(writes)?;
-        if bump {
-            *revision += 1;
+        for written in touched {
+            *revisions.entry(written).or_insert(0) += 1;
         }
-        Ok(Some(*revision))
+        Ok(Some(revisions.get(area).copied().unwrap_or(0)))
     }
 }
 
@@ -136,15 +139,21 @@ mod tests {
         let put = |key: &[u8], rev: u64| {
             Some(vec![Write::Put(key.to_vec(), rev.to_string().into_bytes())])
         };
-        assert_eq!(s.transact(&mut |rev| put(b"reg/k", rev)).unwrap(), Some(1));
-        assert_eq!(s.transact(&mut |_| None).unwrap(), None);
-        assert_eq!(s.revision().unwrap(), 1);
-        assert_eq!(s.transact(&mut |rev| put(b"reg/k", rev)).unwrap(), Some(2));
+        let reg = |rev| put(b"reg/k", rev);
+        assert_eq!(s.transact("reg", &mut |rev| reg(rev)).unwrap(), Some(1));
+        assert_eq!(s.transact("reg", &mut |_| None).unwrap(), None);
+        assert_eq!(s.revision("reg").unwrap(), 1);
+        assert_eq!(s.transact("reg", &mut |rev| reg(rev)).unwrap(), Some(2));
         assert_eq!(s.get(b"reg/k").unwrap(), Some(b"1".to_vec()));
-        // Another area's transaction commits under the lock and leaves the
-        // registry's revision alone.
-        assert_eq!(s.transact(&mut |rev| put(b"idem/x", rev)).unwrap(), Some(2));
-        assert_eq!(s.get(b"idem/x").unwrap(), Some(b"2".to_vec()));
-        assert_eq!(s.revision().unwrap(), 2);
+        // Another area's transaction has its own revision and leaves the
+        // registry's alone.
+        assert_eq!(
+            s.transact("idem", &mut |rev| put(b"idem/x", rev)).unwrap(),
+            Some(1)
+        );
+        assert_eq!(s.get(b"idem/x").unwrap(), Some(b"0".to_vec()));
+        assert_eq!(s.revision("reg").unwrap(), 2);
+        assert_eq!(s.revision("idem").unwrap(), 1);
+        assert_eq!(s.revision("tx").unwrap(), 0);
     }
 }

@@ -5,7 +5,7 @@
 //! it). The connection lost: reconnect with backoff, then ask for a reload
 //! of everything, since notifications sent meanwhile are gone.
 
-use super::super::{Area, Change, Health};
+use super::super::{Change, Health};
 use super::ops::CHANNEL;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -52,7 +52,7 @@ impl Listener {
         self.health.contact();
         *backoff = BACKOFF.0;
         // Whatever was committed before LISTEN took effect is loaded now.
-        if self.changes.send(Change(Area::ALL.to_vec())).is_err() {
+        if self.changes.send(Change::Everything).is_err() {
             return Ok(());
         }
         let mut tick = tokio::time::interval(HEARTBEAT);
@@ -60,7 +60,7 @@ impl Listener {
             tokio::select! {
                 note = notes.recv() => match note {
                     Some(payload) => {
-                        if let Some(change) = self.parse(&payload)
+                        if let Some(change) = parse(&self.node_id, &payload)
                             && self.changes.send(change).is_err()
                         {
                             return Ok(());
@@ -79,17 +79,23 @@ impl Listener {
             }
         }
     }
+}
 
-    /// `<node> <revision> <area,…>` from another node: the areas to reload.
-    fn parse(&self, payload: &str) -> Option<Change> {
-        let mut parts = payload.split(' ');
-        let node = parts.next()?;
-        if node == self.node_id {
-            return None;
-        }
-        let areas: Vec<Area> = parts.nth(1)?.split(',').filter_map(Area::parse).collect();
-        (!areas.is_empty()).then_some(Change(areas))
+/// `<node> <area,…>` from another node: the areas to reload. (A node
+/// of the previous version sends `<node> <revision> <area,…>`: the
+/// areas are the last field either way, so a rolling upgrade works.)
+fn parse(node_id: &str, payload: &str) -> Option<Change> {
+    let mut fields = payload.split(' ');
+    if fields.next()? == node_id {
+        return None;
     }
+    let areas: Vec<String> = fields
+        .next_back()?
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!areas.is_empty()).then_some(Change::Areas(areas))
 }
 
 /// Drives the connection on its own task; its notifications' payloads
@@ -118,5 +124,24 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Change, parse};
+
+    #[test]
+    fn a_notification_names_the_areas_of_another_node() {
+        let areas = |a: &[&str]| Some(Change::Areas(a.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(
+            parse("node-a", "node-b reg,oauth"),
+            areas(&["reg", "oauth"])
+        );
+        // A node of the previous version also sends its revision.
+        assert_eq!(parse("node-a", "node-b 17 tx,idem"), areas(&["tx", "idem"]));
+        assert_eq!(parse("node-a", "node-a reg"), None, "its own changes");
+        assert_eq!(parse("node-a", "node-b"), None, "no areas");
+        assert_eq!(parse("node-a", "node-b ,"), None);
     }
 }

@@ -26,7 +26,7 @@ mod schema;
 
 pub(crate) use ops::{pg as pg_error, pool_get};
 
-use super::{Area, Change, Health, Pairs, Store, StoreError, Transaction, Write};
+use super::{Change, Health, Pairs, Store, StoreError, Transaction, Write};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use fate::Fate;
 use std::future::Future;
@@ -134,7 +134,7 @@ impl PgStore {
             if fate.answered_too_late()
                 && let Some(reloads) = reloads
             {
-                let _ = reloads.send(Change(Area::ALL.to_vec()));
+                let _ = reloads.send(Change::Everything);
             }
             let _ = answer.send(result);
         });
@@ -153,7 +153,7 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         self.observe(&result);
         if result.is_err()
-            && !touched.0.is_empty()
+            && !touched.is_empty()
             && let Some(reloads) = self.reloads.get()
         {
             let _ = reloads.send(touched);
@@ -259,17 +259,24 @@ impl Store for PgStore {
         self.after_write(fate.wait(&answered), touched)
     }
 
-    fn revision(&self) -> Result<u64, StoreError> {
-        self.call(|pool| async move { ops::revision(&pool).await })
+    fn revision(&self, area: &str) -> Result<u64, StoreError> {
+        let area = area.to_owned();
+        self.call(|pool| async move { ops::revision(&pool, &area).await })
     }
 
-    fn transact(&self, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
+    fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
+        let area = area.to_owned();
         let (locked_tx, locked_rx) = sync_channel(1);
         let (writes_tx, writes_rx) = tokio::sync::oneshot::channel();
         let fate = Fate::default();
         let (pool, node, task_fate) = (self.pool.clone(), self.node_id.clone(), fate.clone());
         let answered = self.spawn_write(&fate, async move {
-            ops::transact(&pool, &node, locked_tx, writes_rx, &task_fate).await
+            let held = ops::Held {
+                area: &area,
+                node: &node,
+                fate: &task_fate,
+            };
+            ops::transact(&pool, held, locked_tx, writes_rx).await
         });
         // No answer here: the task rolls back when `writes_tx` is dropped.
         let locked = locked_rx

@@ -1,25 +1,28 @@
 //! The SQL of each store call, run on the `opale-pg` runtime. Writes take
-//! one transaction each; `transact` takes the cluster write lock
-//! (`pg_advisory_xact_lock`) and, for the registry's writes, bumps the
-//! revision in the same transaction,
-//! and every write announces itself with `pg_notify` (delivered at commit).
+//! one transaction each; `transact` takes the area's cluster write lock
+//! (`pg_advisory_xact_lock`) and bumps the revision of every area written
+//! in the same transaction, and every write announces the areas it
+//! touches with `pg_notify` (delivered at commit).
 
-use super::super::{Area, Cause, Change, Pairs, StoreError, Write};
+use super::super::{Cause, Pairs, StoreError, Write, areas_of};
 use super::fate::{Fate, commit_error};
 use deadpool_postgres::{Pool, PoolError, Transaction};
 use std::sync::mpsc::SyncSender;
 use tokio::sync::oneshot;
 
-/// The advisory lock of registry writes, cluster-wide ("opale" + 1).
-const WRITE_LOCK: i64 = 0x6f70_616c_6501;
+/// The first key of the advisory locks of `transact`, cluster-wide
+/// ("opal"); the second is the area's `hashtext`.
+const WRITE_LOCK: i32 = 0x6f70_616c;
 /// The channel of change notifications.
 pub(super) const CHANNEL: &str = "opale_changes";
 
 const UPSERT: &str = "INSERT INTO kv (key, value) VALUES ($1, $2) \
                       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM kv WHERE key = $1";
-const NOTIFY: &str = "SELECT pg_notify('opale_changes', \
-                      $1::text || ' ' || (SELECT revision FROM store_revision WHERE id = 1)::text || ' ' || $2::text)";
+const NOTIFY: &str = "SELECT pg_notify('opale_changes', $1::text || ' ' || $2::text)";
+const REVISION: &str = "SELECT coalesce((SELECT revision FROM area_revision WHERE area = $1), 0)";
+const BUMP: &str = "INSERT INTO area_revision (area, revision) SELECT unnest($1::text[]), 1 \
+                    ON CONFLICT (area) DO UPDATE SET revision = area_revision.revision + 1";
 
 /// A PostgreSQL error as a store error: a refused statement is a backend
 /// error, anything else (connection lost, refused, closed) unavailability.
@@ -84,14 +87,22 @@ pub(super) async fn get(pool: &Pool, key: Vec<u8>) -> Result<Option<Vec<u8>>, St
     row.map(|r| r.try_get(0).map_err(pg)).transpose()
 }
 
-/// The current revision.
-pub(super) async fn revision(pool: &Pool) -> Result<u64, StoreError> {
+/// The current revision of `area`.
+pub(super) async fn revision(pool: &Pool, area: &str) -> Result<u64, StoreError> {
     let client = pool_get(pool).await?;
-    let row = client
-        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
-        .await
-        .map_err(pg)?;
+    let row = client.query_one(REVISION, &[&area]).await.map_err(pg)?;
     Ok(row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64)
+}
+
+/// What a `transact` holds: the area locked, the node writing, and
+/// whether its caller still waits for the COMMIT.
+pub(super) struct Held<'a> {
+    /// The area whose lock is taken and whose revision is reported.
+    pub area: &'a str,
+    /// This node (named in the notification).
+    pub node: &'a str,
+    /// The caller's wait.
+    pub fate: &'a Fate,
 }
 
 /// One transaction applying `writes`; rolled back if the caller gave up
@@ -112,16 +123,15 @@ pub(super) async fn commit(
     tx.commit().await.map_err(commit_error)
 }
 
-/// Takes the write lock, reports the revision on `locked`, waits for the
-/// caller's writes, applies them, bumps the revision and commits. The
-/// caller gone (before COMMIT, `fate`) or writing nothing: rolled back,
-/// `None`.
+/// Takes the area's write lock, reports its revision on `locked`, waits
+/// for the caller's writes, applies them, bumps the revisions of the areas
+/// written and commits. The caller gone (before COMMIT, `fate`) or
+/// writing nothing: rolled back, `None`.
 pub(super) async fn transact(
     pool: &Pool,
-    node: &str,
+    held: Held<'_>,
     locked: SyncSender<Result<u64, StoreError>>,
     writes: oneshot::Receiver<Option<Vec<Write>>>,
-    fate: &Fate,
 ) -> Result<Option<u64>, StoreError> {
     // On failure the caller reads the error from `locked` and stops there.
     let mut client = match pool_get(pool).await {
@@ -131,7 +141,7 @@ pub(super) async fn transact(
             return Ok(None);
         }
     };
-    let (tx, rev) = match lock(&mut client).await {
+    let (tx, rev) = match lock(&mut client, held.area).await {
         Ok(v) => v,
         Err(e) => {
             let _ = locked.send(Err(e));
@@ -143,38 +153,34 @@ pub(super) async fn transact(
         return Ok(None);
     };
     apply(&tx, &writes).await?;
-    let next = if super::super::bumps_revision(&writes) {
-        let row = tx
-            .query_one(
-                "UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
-                &[],
-            )
-            .await
-            .map_err(pg)?;
-        row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64
+    let areas = areas_of(&writes);
+    tx.execute(BUMP, &[&areas]).await.map_err(pg)?;
+    let next = if areas.iter().any(|a| a == held.area) {
+        rev + 1
     } else {
         rev
     };
-    notify(&tx, node, &writes).await?;
-    if !fate.may_commit() {
+    notify(&tx, held.node, &writes).await?;
+    if !held.fate.may_commit() {
         return Ok(None);
     }
     tx.commit().await.map_err(commit_error)?;
     Ok(Some(next))
 }
 
-/// Opens a transaction holding the cluster write lock; the revision.
-async fn lock(
-    client: &mut deadpool_postgres::Object,
-) -> Result<(Transaction<'_>, u64), StoreError> {
+/// Opens a transaction holding `area`'s cluster write lock; its revision.
+async fn lock<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    area: &str,
+) -> Result<(Transaction<'c>, u64), StoreError> {
     let tx = client.transaction().await.map_err(pg)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-        .await
-        .map_err(pg)?;
-    let row = tx
-        .query_one("SELECT revision FROM store_revision WHERE id = 1", &[])
-        .await
-        .map_err(pg)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&WRITE_LOCK, &area],
+    )
+    .await
+    .map_err(pg)?;
+    let row = tx.query_one(REVISION, &[&area]).await.map_err(pg)?;
     let rev = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
     Ok((tx, rev))
 }
@@ -192,14 +198,13 @@ async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), StoreError>
     Ok(())
 }
 
-/// `NOTIFY opale_changes, '<node> <revision> <area,area>'` when the writes
-/// touch state other nodes hold in memory.
+/// `NOTIFY opale_changes, '<node> <area,area>'`: the areas the writes
+/// touch (the other nodes reload those they hold in memory).
 async fn notify(tx: &Transaction<'_>, node: &str, writes: &[Write]) -> Result<(), StoreError> {
-    let Change(areas) = Change::of_writes(writes);
+    let areas = areas_of(writes);
     if areas.is_empty() {
         return Ok(());
     }
-    let areas: Vec<&str> = areas.into_iter().map(Area::name).collect();
     let areas = areas.join(",");
     tx.execute(NOTIFY, &[&node, &areas]).await.map_err(pg)?;
     Ok(())

@@ -13,6 +13,10 @@ const MIGRATION_LOCK: i64 = 0x6f70_616c_6500;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../../migrations/0001_kv.sql")),
     (2, include_str!("../../../migrations/0002_trail.sql")),
+    (
+        3,
+        include_str!("../../../migrations/0003_area_revisions.sql"),
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet.
