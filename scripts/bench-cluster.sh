@@ -196,18 +196,22 @@ if [ -n "${PROFILE:-}" ]; then
   node_a=${NODE_PIDS# }; node_a=${node_a%% *}
   perf record -F "${FREQ:-499}" -g -o "$W/node.data" -p "$node_a" -- sleep "$DURATION" >/dev/null 2>&1 &
   P1=$!
-  perf record -F "${FREQ:-499}" -g -o "$W/pg.data" -p "$(pg_pids | tr ' ' ',')" -- sleep "$DURATION" >/dev/null 2>&1 &
+  perf record -F "${FREQ:-499}" -g -o "$W/pg.data" -p "$(pg_pids | tr -s ' \n' ',' | sed 's/,$//')" -- sleep "$DURATION" >/dev/null 2>&1 &
   P2=$!
   perf record -F "${FREQ:-499}" -g -o "$W/redis.data" -p "$REDIS_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
   P3=$!
   oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o1.json" &
   oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" "$CONNS" > "$W/o2.json"
   wait $P1 $P2 $P3 2>/dev/null || true
+  set +o pipefail
   for d in node pg redis; do
+    echo "== $d: samples $(perf report -i "$W/$d.data" --stdio 2>/dev/null | sed -n 's/^# Samples: \([^ ]*\).*/\1/p' | head -1); by thread"
+    perf report -i "$W/$d.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
     echo "== $d: top symbols (self time, % of its samples)"
-    perf report -i "$W/$d.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null \
+    perf report -i "$W/$d.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
       | grep -E '^ +[0-9]' | head -"${TOP:-40}"
   done
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$W"/*.data "$KEEP"/
   exit 0
 fi
 TARGETS=(cluster single nginx)

@@ -5,7 +5,9 @@
 //! after, so a certificate expiring in 20 days yields exactly one mail,
 //! listed as sent on every node; and a claim left by a node that died
 //! between claim and send is taken over by another node once its lease
-//! has passed, still one mail.
+//! has passed, still one mail — both for a claim row written as a dead
+//! node would have left it, and for a real `serve` process killed with
+//! SIGKILL while its SMTP conversation hangs.
 // A test crate: its helpers may unwrap like its #[test] functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +23,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 use support::TestServer;
-use support::cluster::{PROPAGATION, eventually, first_node, peer_node};
+use support::cluster::{NodeProcess, PROPAGATION, eventually, first_node, peer_node};
 use support::pki::Identity;
 use support::postgres::Postgres;
 use support::smtp::{Sink, python};
@@ -169,4 +171,87 @@ async fn a_claim_left_by_a_dead_node_is_sent_by_another_after_its_lease() {
     let sender = on_a[0]["claimed_by"].as_str().unwrap();
     assert!(["node-b", "node-c"].contains(&sender), "{on_a:?}");
     assert_eq!(on_a[0]["attempts"], 2, "the dead node's attempt counts");
+}
+
+/// A relay that accepts connections and never says a word: a node
+/// sending through it hangs in the SMTP greeting (for 30 s). Returns its
+/// port and how many connections it accepted so far.
+fn black_hole() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn a_node_killed_between_claim_and_send_leaves_the_notice_to_another() {
+    let sink = Sink::start(python(), 0);
+    let pg = Postgres::start().await;
+    // Node A runs its one pass at start, before the certificate exists.
+    let a = first_node(&pg, relay(sink.port, 3600)).await;
+    let partner = a.partner().await;
+    let (client_id, _) = a.application(&partner, Sandbox).await;
+    let soon = cert_expiring(&a, &client_id, 20).await;
+
+    // Node X, a real `serve` process whose relay never answers: its pass
+    // at start claims the notice (6 s lease) and hangs sending it.
+    let (hole, accepted) = black_hole();
+    let dir_x = tempfile::tempdir().unwrap();
+    let x = NodeProcess::spawn_with(&a, &pg.url(), "node-x", dir_x.path(), |t| {
+        let notify = toml::Table::from_iter([
+            (
+                "smtp_url".to_owned(),
+                toml::Value::String(format!("smtp://127.0.0.1:{hole}")),
+            ),
+            ("check_interval_secs".to_owned(), toml::Value::Integer(3600)),
+            ("claim_lease_secs".to_owned(), toml::Value::Integer(6)),
+        ]);
+        t.insert("notify".into(), toml::Value::Table(notify));
+    });
+    let claimed_by_x = eventually(StdDuration::from_secs(15), || async {
+        let list = notices(&a, &partner).await;
+        list.len() == 1
+            && list[0]["claimed_by"] == "node-x"
+            && list[0]["delivery"] != "sent"
+            && accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    assert!(
+        claimed_by_x,
+        "node X claims and starts sending: {:?}",
+        notices(&a, &partner).await
+    );
+    let lease_ends = notices(&a, &partner).await[0]["claim_expires_at"]
+        .as_str()
+        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap())
+        .expect("the claim's lease");
+    x.kill9();
+
+    let (dir_b, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = peer_node(&a, &pg.url(), "node-b", dir_b.path(), relay(sink.port, 1)).await;
+    let c = peer_node(&a, &pg.url(), "node-c", dir_c.path(), relay(sink.port, 1)).await;
+    let mail = sink.wait_for(1).await;
+    assert!(
+        OffsetDateTime::now_utc() >= lease_ends,
+        "sent before the dead node's lease ended ({lease_ends})"
+    );
+    assert!(mail[0]["body"].as_str().unwrap().contains(&soon.thumbprint));
+    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    assert_eq!(sink.messages().len(), 1, "{:?}", sink.messages());
+    for node in [&a, &b, &c] {
+        let listed = eventually(PROPAGATION, || lists_one_sent(node, &partner)).await;
+        assert!(listed, "{:?}", notices(node, &partner).await);
+    }
+    let on_a = notices(&a, &partner).await;
+    let sender = on_a[0]["claimed_by"].as_str().unwrap();
+    assert!(["node-b", "node-c"].contains(&sender), "{on_a:?}");
+    assert_eq!(on_a[0]["attempts"], 2, "the killed node's attempt counts");
 }
