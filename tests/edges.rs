@@ -209,3 +209,48 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     assert_eq!(trace.body[0]["code"], "910005", "{:?}", trace.body);
     assert_eq!(trace.body[0]["status"], 413);
 }
+
+/// The value of `opale_worker_connections{worker="<worker>"}` in `text`.
+fn worker_connections(text: &str, worker: u32) -> i64 {
+    let series = format!("opale_worker_connections{{worker=\"{worker}\"}} ");
+    let line = text.lines().find(|l| l.starts_with(&series));
+    line.map_or(0, |l| l[series.len()..].trim().parse().unwrap())
+}
+
+/// A burst of connections opened at once is spread over the worker
+/// threads (`src/server/balance.rs`): a worker holding more than one
+/// connection above the other leaves the next ones to it. Before, the
+/// worker that woke first took the whole burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_is_spread_over_the_workers() {
+    let s = server(100).await;
+    let addr = s.env_addr(Sandbox);
+    // All 16 in the listen queue before the workers see any of them.
+    let mut queued = Vec::new();
+    for _ in 0..16 {
+        queued.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let connector = tokio_rustls::TlsConnector::from(client_config(&s.pki.files.ca_pem(), None));
+    let mut held = Vec::new();
+    for tcp in queued {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"GET /opale/v1/etatSante HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(tls);
+    }
+    let metrics = s.admin_call(hyper::Method::GET, "/metrics", None).await.raw;
+    let text = String::from_utf8_lossy(&metrics);
+    let (first, second) = (worker_connections(&text, 0), worker_connections(&text, 1));
+    // The 16 held, and the admin connection of this scrape.
+    assert!(first + second >= 16, "{first} + {second}: {text}");
+    assert!(
+        (first - second).abs() <= 2,
+        "16 connections as {first} and {second}"
+    );
+    drop(held);
+}

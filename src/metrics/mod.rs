@@ -15,6 +15,7 @@ use crate::domain::Plane;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -38,6 +39,13 @@ pub struct RequestLabels {
 pub struct EnvLabels {
     /// sandbox, production, admin.
     pub environment: &'static str,
+}
+
+/// Labels of a worker thread's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    /// Its index, 0 to workers − 1.
+    pub worker: u32,
 }
 
 /// Labels of a connection closed at the edge.
@@ -66,6 +74,7 @@ pub struct Metrics {
     edge_closed: Family<EdgeLabels, Counter>,
     quota_backend_errors: Counter,
     security_events: Family<SecurityLabels, Counter>,
+    worker_connections: Family<WorkerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -113,6 +122,12 @@ impl Metrics {
             "Calls refused by the quota (429)",
             quota_rejections.clone(),
         );
+        let worker_connections = Family::<WorkerLabels, Gauge>::default();
+        registry.register(
+            "worker_connections",
+            "Connections open on each worker thread, all listeners together",
+            worker_connections.clone(),
+        );
         for collector in sources.into_collectors() {
             registry.register_collector(collector);
         }
@@ -124,7 +139,16 @@ impl Metrics {
             edge_closed,
             quota_backend_errors,
             security_events,
+            worker_connections,
         }
+    }
+
+    /// The gauge of connections open on `worker`
+    /// (`opale_worker_connections{worker}`), which the worker keeps.
+    pub fn worker_connections(&self, worker: u32) -> Gauge {
+        self.worker_connections
+            .get_or_create(&WorkerLabels { worker })
+            .clone()
     }
 
     /// The counter of quota backend failures, for the quota backend to

@@ -8,6 +8,7 @@
 
 use super::Server;
 use super::admission::{Admission, LogGate, Ticket};
+use super::balance::Balance;
 use super::body::RequestBody;
 use super::proxy;
 use super::watchdog::{Activity, Deadlines, Expiry, Sending, WatchedIo};
@@ -89,10 +90,12 @@ impl Edges {
     }
 }
 
-/// Accepts on `listener` until `stop` changes.
+/// Accepts on `listener` until `stop` changes, when `balance` (this
+/// worker's share of the connections) says it is this worker's turn.
 pub async fn accept_loop(
     server: Arc<Server>,
     (listener, plane): (TcpListener, Plane),
+    balance: Option<Balance>,
     graceful: &GracefulShutdown,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -100,8 +103,14 @@ pub async fn accept_loop(
     let table = edges.tables[Edges::index(plane)].clone();
     let proxies = server.proxies(plane);
     loop {
+        let next = async {
+            if let Some(balance) = &balance {
+                balance.turn().await;
+            }
+            listener.accept().await
+        };
         let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = next => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // EMFILE and the like: back off instead of spinning.
@@ -140,7 +149,15 @@ pub async fn accept_loop(
             ticket,
         };
         let stopping = (watcher, stop.clone());
-        tokio::spawn(connection.serve(tcp, acceptor, stopping).instrument(span));
+        let held = balance.as_ref().map(Balance::hold);
+        let serving = connection.serve(tcp, acceptor, stopping);
+        tokio::spawn(
+            async move {
+                serving.await;
+                drop(held);
+            }
+            .instrument(span),
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! already-bound listeners so tests can bind `127.0.0.1:0`.
 
 mod admission;
+mod balance;
 mod body;
 mod connection;
 mod drain;
@@ -20,6 +21,7 @@ use crate::domain::{Environment, Plane};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::reload::{Live, Reloader};
+use balance::Balance;
 use connection::accept_loop;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
@@ -137,14 +139,18 @@ pub async fn run_workers(
         listeners.production.into_std()?,
         listeners.admin.into_std()?,
     ];
+    let workers = workers.max(1);
+    let gauges = (0..workers).map(|i| server.metrics.worker_connections(i as u32));
+    let mut balances = Balance::per_worker(gauges.collect()).into_iter();
     let mut threads = Vec::new();
-    for i in 0..workers.max(1) {
+    for i in 0..workers {
         let [a, b, c] = [
             sockets[0].try_clone()?,
             sockets[1].try_clone()?,
             sockets[2].try_clone()?,
         ];
         let (server, mut stop) = (server.clone(), stop_rx.clone());
+        let balance = balances.next();
         let thread = std::thread::Builder::new()
             .name(format!("opale-worker-{i}"))
             .spawn(move || -> std::io::Result<()> {
@@ -160,7 +166,7 @@ pub async fn run_workers(
                     let stopped = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    serve(server, listeners, stopped).await;
+                    serve(server, listeners, balance, stopped).await;
                     Ok(())
                 })
             })?;
@@ -189,7 +195,12 @@ pub async fn run_workers(
 }
 
 /// Accept loops of the three listeners until `shutdown`, then drain.
-async fn serve(server: Arc<Server>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+async fn serve(
+    server: Arc<Server>,
+    listeners: Listeners,
+    balance: Option<Balance>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     {
@@ -198,7 +209,10 @@ async fn serve(server: Arc<Server>, listeners: Listeners, shutdown: impl Future<
             (listeners.production, Plane::Env(Environment::Production)),
             (listeners.admin, Plane::Admin),
         ]
-        .map(|bound| accept_loop(server.clone(), bound, &graceful, stop_rx.clone()));
+        .map(|bound| {
+            let balance = balance.clone();
+            accept_loop(server.clone(), bound, balance, &graceful, stop_rx.clone())
+        });
         let [a, b, c] = loops;
         tokio::select! {
             _ = async { tokio::join!(a, b, c) } => {}
