@@ -101,12 +101,13 @@ pub fn message(lang: Lang, title: Msg, text: Msg, back: Option<&str>) -> Markup 
     page(lang, lang.t(title), body)
 }
 
-/// A titled section; its `<h2>` has the id `{id}-title`, which its tables
-/// use as their name.
+/// A titled section; its `<h2>` has the id `{id}-title`, which its table
+/// uses as its name. (Not a named landmark itself: its table's scrolling
+/// frame is, and two landmarks may not share a name.)
 pub fn section(id: &str, title: &str, content: Markup) -> Markup {
     let title_id = format!("{id}-title");
     html! {
-        section #(id) aria-labelledby=(title_id) {
+        section #(id) {
             h2 #(title_id) { (title) }
             (content)
         }

@@ -71,6 +71,21 @@ impl ChainVerifier {
         })
     }
 
+    /// The same verifier, whose CertificateRequest also names the subjects
+    /// of `others` as acceptable issuers, without trusting them for
+    /// [`verdict`](Self::verdict). A browser offers only certificates
+    /// issued by a CA the server names: the admin listener's dashboards
+    /// sign partners in with certificates of the environments' CAs (judged
+    /// by registration, not by this chain), so it names those CAs too.
+    pub fn also_naming(mut self, others: &[CertificateDer<'static>]) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for ca in others {
+            store.add(ca.clone()).map_err(TlsError::CaCertificate)?;
+        }
+        self.hints.extend(store.subjects());
+        Ok(self)
+    }
+
     /// Judges a presented chain (leaf first) at the current time.
     pub fn verdict(&self, chain: &[CertificateDer<'_>]) -> Result<(), CertFault> {
         let (leaf, intermediates) = chain

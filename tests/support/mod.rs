@@ -2,6 +2,7 @@
 //! at test start, certificates made with rcgen, and a real mTLS HTTP client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cluster;
 pub mod handshake;
 pub mod haproxy;
