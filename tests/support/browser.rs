@@ -361,6 +361,22 @@ fn http(
         body.len()
     )?;
     let mut reader = BufReader::new(stream);
+    let (status, length) = head(&mut reader)?;
+    let mut raw = Vec::new();
+    match length {
+        Some(n) => {
+            raw.resize(n, 0);
+            reader.read_exact(&mut raw)?;
+        }
+        None => {
+            reader.read_to_end(&mut raw)?;
+        }
+    }
+    Ok((status, serde_json::from_slice(&raw).unwrap_or(Value::Null)))
+}
+
+/// A response's status line and headers: the status and `Content-Length`.
+fn head(reader: &mut impl BufRead) -> std::io::Result<(u16, Option<usize>)> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status = line
@@ -373,7 +389,7 @@ fn http(
         line.clear();
         reader.read_line(&mut line)?;
         if line.trim().is_empty() {
-            break;
+            return Ok((status, length));
         }
         if let Some((name, value)) = line.split_once(':')
             && name.eq_ignore_ascii_case("content-length")
@@ -381,15 +397,4 @@ fn http(
             length = value.trim().parse::<usize>().ok();
         }
     }
-    let mut raw = Vec::new();
-    match length {
-        Some(n) => {
-            raw.resize(n, 0);
-            reader.read_exact(&mut raw)?;
-        }
-        None => {
-            reader.read_to_end(&mut raw)?;
-        }
-    }
-    Ok((status, serde_json::from_slice(&raw).unwrap_or(Value::Null)))
 }

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod cluster;
 pub mod handshake;
 pub mod haproxy;
+pub mod page_checks;
 pub mod pki;
 pub mod postgres;
 pub mod redis_server;
