@@ -9,7 +9,7 @@
 //! the other pages people read.
 
 mod admin;
-mod chart;
+pub(crate) mod chart;
 mod explain;
 pub(crate) mod html;
 pub(crate) mod lang;

@@ -255,3 +255,40 @@ impl ClientCertVerifier for PossessionOnly {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(name: &str) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.self_signed(&key).unwrap().der().clone()
+    }
+
+    /// Regression (issue 19): the admin listener named only its root CA in
+    /// its CertificateRequest, so a browser never offered a partner's
+    /// certificate there and the partner dashboard could not be opened.
+    #[test]
+    fn the_other_cas_are_named_to_clients_but_not_trusted() {
+        let (root, partners) = (ca("root"), ca("partners"));
+        let v = ChainVerifier::new(super::super::provider(), &[root.clone()], Vec::new())
+            .unwrap()
+            .also_naming(std::slice::from_ref(&partners))
+            .unwrap();
+        let named = v.handshake_verifier(false).root_hint_subjects().to_vec();
+        let mut expected = RootCertStore::empty();
+        expected.add(root).unwrap();
+        expected.add(partners.clone()).unwrap();
+        let bytes = |names: &[DistinguishedName]| {
+            names
+                .iter()
+                .map(|n| n.as_ref().to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bytes(&named), bytes(&expected.subjects()));
+        assert!(v.verdict(&[partners]).is_err(), "named, not trusted");
+    }
+}
