@@ -274,10 +274,14 @@ mod tests {
     #[test]
     fn the_other_cas_are_named_to_clients_but_not_trusted() {
         let (root, partners) = (ca("root"), ca("partners"));
-        let v = ChainVerifier::new(super::super::provider(), &[root.clone()], Vec::new())
-            .unwrap()
-            .also_naming(std::slice::from_ref(&partners))
-            .unwrap();
+        let v = ChainVerifier::new(
+            super::super::provider(),
+            std::slice::from_ref(&root),
+            Vec::new(),
+        )
+        .unwrap()
+        .also_naming(std::slice::from_ref(&partners))
+        .unwrap();
         let named = v.handshake_verifier(false).root_hint_subjects().to_vec();
         let mut expected = RootCertStore::empty();
         expected.add(root).unwrap();
