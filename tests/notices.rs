@@ -117,7 +117,7 @@ async fn a_certificate_within_30_days_is_notified_once_even_across_restarts() {
     let section = &html[html.find("id=\"notices\"").expect("a notices section")..];
     assert!(section.contains(&soon.thumbprint), "{section}");
     assert!(
-        section.contains("30 j / days") && section.contains("sent"),
+        section.contains("30 jours") && section.contains("envoyé le"),
         "{section}"
     );
     assert!(!section.contains(&later.thumbprint), "{section}");
@@ -199,7 +199,7 @@ async fn without_a_relay_notices_are_listed_for_the_dashboard_only() {
     assert_eq!(list[0]["threshold_days"], 90);
     assert!(list[0]["label"].as_str().unwrap().contains("declarations"));
     let html = partner_dashboard(&s, &far).await;
-    assert!(html.contains("dashboard only"), "{html}");
+    assert!(html.contains("tableau de bord seulement"), "{html}");
     let all = s.admin_call(Method::GET, "/admin/v1/notices", None).await;
     let all = all.body.as_array().unwrap();
     assert!(

@@ -7,7 +7,7 @@
 use hyper::StatusCode;
 
 /// The control that refused a request (the `control` field of errors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Control {
     /// Request hygiene, before the chain.
     Hygiene,

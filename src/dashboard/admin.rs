@@ -2,11 +2,14 @@
 //! partner (with suspend / resume), live denials by control, top partners
 //! by calls, recent admin actions.
 
-use super::html::{message, page};
-use super::{DashboardError, off_thread, page as respond_page, redirect};
+use super::html::{Tone, alert, badge, message, page, section, table};
+use super::lang::Lang;
+use super::messages::Msg;
+use super::{DashboardError, off_thread, redirect, respond};
 use crate::admin::Admin;
 use crate::audit::TraceEvent;
 use crate::audit::query;
+use crate::chain::Control;
 use crate::domain::Status;
 use crate::registry::Snapshot;
 use crate::registry::ops::PartnerPatch;
@@ -21,79 +24,83 @@ use std::sync::Arc;
 const WINDOW: usize = 5000;
 
 /// The page (the trace scan runs off the serving thread).
-pub async fn render(state: &Arc<Admin>) -> Result<Markup, DashboardError> {
+pub async fn render(state: &Arc<Admin>, lang: Lang) -> Result<Markup, DashboardError> {
     let (denials, top, actions) = off_thread(state, activity).await?;
+    let denials: BTreeMap<String, u64> = denials
+        .into_iter()
+        .map(|(c, n)| (lang.control(c).to_owned(), n))
+        .collect();
     let body = html! {
-        (trail_banner(state.audit.open_report()))
-        (security_events(&state.abuse.open_events()))
-        (partners(&state.registry.snapshot()))
-        (counts(
-            "Refus récents par contrôle / Recent denials by control",
-            "Contrôle / control",
-            &denials,
-        ))
-        (counts(
-            "Partenaires les plus actifs / Top partners by calls",
-            "Partenaire / partner",
-            &top,
-        ))
-        (admin_actions(&actions))
+        (trail_banner(lang, state.audit.open_report()))
+        (security_events(lang, &state.abuse.open_events()))
+        (partners(lang, &state.registry.snapshot()))
+        (counts(lang, "denials", (Msg::DenialsByControl, Msg::Control), &denials))
+        (counts(lang, "top-partners", (Msg::TopPartners, Msg::Partner), &top))
+        (admin_actions(lang, &actions))
     };
-    Ok(page("OPALE — administration", body))
+    Ok(page(lang, lang.t(Msg::AdminTitle), body))
 }
 
 /// A red banner while the trail failed its start-up check (records
 /// missing or altered since its last checkpoint).
-fn trail_banner(report: &crate::audit::OpenReport) -> Markup {
+fn trail_banner(lang: Lang, report: &crate::audit::OpenReport) -> Markup {
     if report.intact {
         return html! {};
     }
     let first = report
         .first_bad
-        .map(|n| format!(" (record {n})"))
+        .map(|n| format!(" ({})", lang.record(n)))
         .unwrap_or_default();
     let reason = report.reason.as_deref().unwrap_or("");
     html! {
-        p.crit role="alert" id="trail-alert" {
-            "Piste d'audit altérée / audit trail damaged" (first) " : " (reason)
-            " — " "voir / see " code { "opale-apim admin trace verify" }
+        div #trail-alert {
+            (alert(Tone::Error, true, lang.t(Msg::TrailDamaged), html! {
+                (reason) (first) ". " (lang.t(Msg::TrailSee)) " "
+                code { "opale-apim admin trace verify" } "."
+            }))
         }
     }
 }
 
 /// Open security events, newest first, with their reason (cleared with
 /// `POST /admin/v1/security-events/{id}/clear`).
-fn security_events(events: &[crate::abuse::SecurityEvent]) -> Markup {
-    html! {
-        section id="security-events" {
-            h2 { "Événements de sécurité / Security events (" (events.len()) ")" }
+fn security_events(lang: Lang, events: &[crate::abuse::SecurityEvent]) -> Markup {
+    let title = format!("{} ({})", lang.t(Msg::SecurityEvents), events.len());
+    let head = [
+        Msg::Time,
+        Msg::Kind,
+        Msg::Application,
+        Msg::IpAddress,
+        Msg::Reason,
+        Msg::Identifier,
+    ]
+    .map(|m| lang.t(m));
+    section(
+        "security-events",
+        &title,
+        html! {
             @if events.is_empty() {
-                p { "Aucun événement ouvert. / No open event." }
+                p { (lang.t(Msg::NoOpenEvent)) }
             } @else {
-                div.scroll { table {
-                    thead { tr {
-                        th scope="col" { "Heure" } th scope="col" { "Type / kind" }
-                        th scope="col" { "Application" } th scope="col" { "IP" }
-                        th scope="col" { "Raison / reason" } th scope="col" { "Id" }
-                    } }
-                    tbody { @for e in events.iter().take(100) {
+                (table("security-events-title", &head, html! {
+                    @for e in events.iter().take(100) {
                         tr {
                             td { (crate::audit::timestamp(e.raised_at)) }
-                            td { (e.kind.as_str()) }
-                            td { (e.client_id) " (" (e.environment) ")" }
+                            td { (badge(Tone::Warning, lang.security_kind(e.kind))) }
+                            td { code { (e.client_id) } " (" (lang.environment(e.environment)) ")" }
                             td { (e.ip) }
                             td { (e.reason) }
                             td { code { (e.id) } }
                         }
-                    } }
-                } }
+                    }
+                }))
             }
-        }
-    }
+        },
+    )
 }
 
 /// Every partner, by name, with its suspend or resume form.
-fn partners(snap: &Snapshot) -> Markup {
+fn partners(lang: Lang, snap: &Snapshot) -> Markup {
     let mut partners: Vec<_> = snap.partners.values().collect();
     partners.sort_by(|a, b| a.name.cmp(&b.name));
     let apps_of = |p: &crate::registry::Partner| {
@@ -102,82 +109,102 @@ fn partners(snap: &Snapshot) -> Markup {
             .filter(|a| a.partner_id == p.id)
             .count()
     };
-    html! {
-        section {
-            h2 { "Partenaires / Partners" }
-            div.scroll { table {
-                thead { tr {
-                    th scope="col" { "Nom" } th scope="col" { "SIREN" }
-                    th scope="col" { "Applications" } th scope="col" { "Statut" }
-                    th scope="col" { "Action" }
-                } }
-                tbody { @for p in partners {
+    let head = [
+        Msg::Name,
+        Msg::Siren,
+        Msg::Applications,
+        Msg::Status,
+        Msg::Action,
+    ]
+    .map(|m| lang.t(m));
+    section(
+        "partners",
+        lang.t(Msg::Partners),
+        html! {
+            (table("partners-title", &head, html! {
+                @for p in partners {
                     @let (verb, label) = toggle(p.status);
                     tr {
-                        td { (p.name) } td { (p.siren) } td { (apps_of(p)) }
-                        td { (format!("{:?}", p.status)) }
+                        td { (p.name) } td { (p.siren) } td.num { (apps_of(p)) }
+                        td { (status_badge(lang, p.status)) }
                         td {
-                            form method="post"
-                                action=(format!("/dashboard/partners/{}/{verb}", p.id)) {
-                                button type="submit" aria-label=(format!("{label} {}", p.name)) {
-                                    (label)
+                            form method="post" action=(format!("/dashboard/partners/{}/{verb}", p.id)) {
+                                button.button.button--secondary.button--sm type="submit"
+                                    aria-label=(format!("{} {}", lang.t(label), p.name)) {
+                                    (lang.t(label))
                                 }
                             }
                         }
                     }
-                } }
-            } }
-        }
-    }
+                }
+            }))
+        },
+    )
+}
+
+/// A partner's or an application's status as a badge.
+pub fn status_badge(lang: Lang, status: Status) -> Markup {
+    let tone = match status {
+        Status::Active => Tone::Success,
+        Status::Suspended => Tone::Warning,
+    };
+    badge(tone, lang.status(status))
 }
 
 /// The action that flips `status`, and its button label.
-fn toggle(status: Status) -> (&'static str, &'static str) {
+fn toggle(status: Status) -> (&'static str, Msg) {
     match status {
-        Status::Active => ("suspend", "Suspendre / Suspend"),
-        Status::Suspended => ("resume", "Réactiver / Resume"),
+        Status::Active => ("suspend", Msg::Suspend),
+        Status::Suspended => ("resume", Msg::Resume),
     }
 }
 
-/// The ten largest counts of `m`, largest first.
-fn counts(title: &str, col: &str, m: &BTreeMap<String, u64>) -> Markup {
+/// The ten largest counts of `m`, largest first, under `(title, column)`.
+fn counts(lang: Lang, id: &str, (title, col): (Msg, Msg), m: &BTreeMap<String, u64>) -> Markup {
     let mut rows: Vec<_> = m.iter().collect();
     rows.sort_by(|a, b| b.1.cmp(a.1));
-    html! {
-        section {
-            h2 { (title) }
-            table {
-                thead { tr { th scope="col" { (col) } th scope="col" { "Nombre / count" } } }
-                tbody { @for (k, v) in rows.into_iter().take(10) {
-                    tr { td { (k) } td { (v) } }
-                } }
+    let label = format!("{id}-title");
+    section(
+        id,
+        lang.t(title),
+        html! {
+            @if rows.is_empty() {
+                p { (lang.t(Msg::NothingYet)) }
+            } @else {
+                (table(&label, &[lang.t(col), lang.t(Msg::Count)], html! {
+                    @for (k, v) in rows.into_iter().take(10) {
+                        tr { td { (k) } td.num { (v) } }
+                    }
+                }))
             }
-        }
-    }
+        },
+    )
 }
 
 /// Recent changes made through the admin listener (method and path as
 /// recorded, so as any caller sent them: escaped like everything else).
-fn admin_actions(actions: &[TraceEvent]) -> Markup {
-    html! {
-        section {
-            h2 { "Actions d'administration récentes / Recent admin actions" }
-            table {
-                thead { tr {
-                    th scope="col" { "Heure" } th scope="col" { "Qui / who" }
-                    th scope="col" { "Quoi / what" } th scope="col" { "Statut" }
-                } }
-                tbody { @for e in actions {
-                    tr {
-                        td { (crate::audit::timestamp(e.at)) }
-                        td { (e.actor_name()) }
-                        td { (what(e)) }
-                        td { (e.status) }
+fn admin_actions(lang: Lang, actions: &[TraceEvent]) -> Markup {
+    let head = [Msg::Time, Msg::Who, Msg::What, Msg::HttpStatus].map(|m| lang.t(m));
+    section(
+        "admin-actions",
+        lang.t(Msg::AdminActions),
+        html! {
+            @if actions.is_empty() {
+                p { (lang.t(Msg::NothingYet)) }
+            } @else {
+                (table("admin-actions-title", &head, html! {
+                    @for e in actions {
+                        tr {
+                            td { (crate::audit::timestamp(e.at)) }
+                            td { (e.actor_name()) }
+                            td { code { (what(e)) } }
+                            td { (e.status) }
+                        }
                     }
-                } }
+                }))
             }
-        }
-    }
+        },
+    )
 }
 
 /// What an admin-plane record did: its method and path, or its system
@@ -197,7 +224,7 @@ fn what(e: &TraceEvent) -> String {
 }
 
 type Activity = (
-    BTreeMap<String, u64>,
+    BTreeMap<Control, u64>,
     BTreeMap<String, u64>,
     Vec<TraceEvent>,
 );
@@ -216,8 +243,8 @@ fn activity(state: &Admin) -> Activity {
                 actions.push(e);
             }
         } else {
-            if let Some(c) = &e.control {
-                *denials.entry(c.to_string()).or_default() += 1;
+            if let Some(c) = e.control {
+                *denials.entry(c).or_default() += 1;
             }
             if let Some(p) = &e.partner_id {
                 let name = snap
@@ -240,6 +267,7 @@ fn activity(state: &Admin) -> Activity {
 pub async fn action(
     state: &Arc<Admin>,
     req: &Request<RequestBody>,
+    lang: Lang,
     id: &str,
     status: Status,
 ) -> Response<Body> {
@@ -252,13 +280,13 @@ pub async fn action(
         None => req.headers().get("origin").is_none(),
     };
     if !same_origin {
-        return respond_page(
-            StatusCode::FORBIDDEN,
-            message(
-                "OPALE",
-                "Requête d'une autre origine refusée. / Cross-origin request refused.",
-            ),
+        let page = message(
+            lang,
+            Msg::RefusedTitle,
+            Msg::CrossOriginText,
+            Some("/dashboard"),
         );
+        return respond(StatusCode::FORBIDDEN, lang, page);
     }
     let (app2, id) = (state.clone(), id.to_owned());
     let patch = PartnerPatch {
@@ -267,9 +295,14 @@ pub async fn action(
     };
     match tokio::task::spawn_blocking(move || app2.registry.update_partner(&id, patch)).await {
         Ok(Ok(_)) => redirect("/dashboard"),
-        _ => respond_page(
-            StatusCode::BAD_REQUEST,
-            message("OPALE", "Action impossible. / Action failed."),
-        ),
+        _ => {
+            let page = message(
+                lang,
+                Msg::ActionFailedTitle,
+                Msg::ActionFailedText,
+                Some("/dashboard"),
+            );
+            respond(StatusCode::BAD_REQUEST, lang, page)
+        }
     }
 }

@@ -1,13 +1,14 @@
-//! Why a request was refused, in plain French and English, for the
-//! "last requests" table of the partner dashboard. One sentence per row of
+//! Why a request was refused, in plain French or English (the page's
+//! language), for the "last requests" table of the partner dashboard. One
+//! sentence in each language per row of
 //! the docs/contract.md §5 catalogue, keyed by [`Reason`]: the `match` in [`plain`]
 //! is exhaustive, so a new catalogue row does not compile until it is
 //! explained here. [`cause_of`] is the one place that reads the trace
 //! record's code. Mostly a data table.
 
+use super::lang::Lang;
 use crate::audit::{Code, TraceEvent};
 use crate::chain::Reason;
-use maud::{Markup, html};
 
 /// What a trace record says about a refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,17 +32,17 @@ pub fn cause_of(e: &TraceEvent) -> Option<Cause> {
     }
 }
 
-/// The explanation of `e`'s refusal as `<span lang=fr>… / <span lang=en>…`,
-/// empty when the record carries no code (an admitted request).
-pub fn explain(e: &TraceEvent) -> Markup {
+/// The explanation of `e`'s refusal in `lang`, empty when the record
+/// carries no code (an admitted request).
+pub fn explain(e: &TraceEvent, lang: Lang) -> String {
     let Some(cause) = cause_of(e) else {
-        return html! {};
+        return String::new();
     };
     let (fr, en) = match cause {
         Cause::Row(reason) => plain(reason, e),
         Cause::Other(code) => (format!("refus {code}"), format!("refused ({code})")),
     };
-    html! { span lang="fr" { (fr) } " / " span lang="en" { (en) } }
+    lang.pick(fr, en)
 }
 
 /// `(French, English)` for a catalogue row; the IP and year come from the
@@ -195,22 +196,32 @@ mod tests {
     }
 
     #[test]
-    fn the_record_fills_in_the_ip_and_the_year() {
-        let ip = explain(&denied("910200")).into_string();
-        assert!(ip.contains("IP 203.0.113.7 non déclarée"), "{ip}");
-        let year = explain(&denied("910500")).into_string();
+    fn the_record_fills_in_the_ip_and_the_year_in_one_language() {
         assert_eq!(
-            year,
-            "<span lang=\"fr\">année 2019 non couverte par l'habilitation</span> / \
-             <span lang=\"en\">year 2019 not covered by the grant</span>"
+            explain(&denied("910200"), Lang::Fr),
+            "IP 203.0.113.7 non déclarée"
         );
-        assert!(explain(&TraceEvent::default()).into_string().is_empty());
+        assert_eq!(
+            explain(&denied("910200"), Lang::En),
+            "IP 203.0.113.7 not declared"
+        );
+        assert_eq!(
+            explain(&denied("910500"), Lang::Fr),
+            "année 2019 non couverte par l'habilitation"
+        );
+        assert_eq!(
+            explain(&denied("910500"), Lang::En),
+            "year 2019 not covered by the grant"
+        );
+        assert!(explain(&TraceEvent::default(), Lang::Fr).is_empty());
     }
 
     #[test]
-    fn an_unknown_code_is_explained_generically_and_escaped() {
-        let html = explain(&denied("<b>x</b>")).into_string();
-        assert!(html.contains("refus &lt;b&gt;x&lt;/b&gt;"), "{html}");
-        assert!(!html.contains("<b>"), "{html}");
+    fn an_unknown_code_is_explained_generically() {
+        assert_eq!(
+            explain(&denied("invalid_client"), Lang::Fr),
+            "refus invalid_client"
+        );
+        assert_eq!(explain(&denied("404"), Lang::En), "refused (404)");
     }
 }

@@ -1,13 +1,19 @@
 //! `/dashboard` on the admin listener: the partner dashboard (a partner
 //! signs in with its own registered certificate and sees only its own
 //! applications) and the admin dashboard (admin certificate). Server-side
-//! HTML and SVG; no JavaScript. Pages are maud templates (escaped by
-//! default); the trace scans behind them run on tokio's blocking pool, off
-//! the current-thread runtimes that also serve partners.
+//! HTML and SVG in the State's design system, one language per page
+//! (French, or English when the browser prefers it); no JavaScript. Pages
+//! are maud templates (escaped by default); the trace scans behind them
+//! run on tokio's blocking pool, off the current-thread runtimes that also
+//! serve partners. `html`, `lang` and `messages` are the look shared with
+//! the other pages people read.
 
 mod admin;
+pub(crate) mod chart;
 mod explain;
-mod html;
+pub(crate) mod html;
+pub(crate) mod lang;
+pub(crate) mod messages;
 mod partner;
 
 use crate::admin::Admin;
@@ -17,9 +23,11 @@ use crate::registry::admission::{self, Purpose};
 use crate::respond::{self, Body};
 use crate::server::RequestBody;
 use crate::tls::ConnInfo;
-use hyper::header::{HeaderValue, LOCATION};
+use hyper::header::{CACHE_CONTROL, CONTENT_LANGUAGE, HeaderValue, LOCATION, VARY};
 use hyper::{Request, Response, StatusCode};
+use lang::Lang;
 use maud::Markup;
+use messages::Msg;
 use std::sync::Arc;
 
 /// What can go wrong while building a dashboard page.
@@ -64,34 +72,39 @@ pub async fn handle(
     (route, id): (Option<Page>, &str),
     req: Request<RequestBody>,
 ) -> Response<Body> {
+    let lang = Lang::of_request(req.headers());
     let viewer = if is_admin {
         Some(Viewer::Admin)
     } else {
         partner_of(state, conn).map(Viewer::Partner)
     };
     let Some(viewer) = viewer else {
-        let (status, msg) = match conn.peer {
-            None => (
-                StatusCode::UNAUTHORIZED,
-                "Un certificat client est requis. / A client certificate is required.",
-            ),
-            Some(_) => (
-                StatusCode::FORBIDDEN,
-                "Ce certificat n'ouvre aucun tableau de bord. / This certificate opens no dashboard.",
-            ),
+        let (status, title, text) = match conn.peer {
+            None => (StatusCode::UNAUTHORIZED, Msg::SignInTitle, Msg::SignInText),
+            Some(_) => (StatusCode::FORBIDDEN, Msg::RefusedTitle, Msg::RefusedText),
         };
-        return page(status, html::message("OPALE — accès refusé", msg));
+        return respond(status, lang, html::message(lang, title, text, None));
     };
     match (route, viewer) {
-        (Some(Page::Home), Viewer::Partner(p)) => rendered(partner::render(state, p).await),
-        (Some(Page::Home), Viewer::Admin) => rendered(admin::render(state).await),
-        (Some(Page::Suspend), Viewer::Admin) => {
-            admin::action(state, &req, id, Status::Suspended).await
+        (Some(Page::Home), Viewer::Partner(p)) => {
+            rendered(lang, partner::render(state, lang, p).await)
         }
-        (Some(Page::Resume), Viewer::Admin) => admin::action(state, &req, id, Status::Active).await,
-        _ => page(
+        (Some(Page::Home), Viewer::Admin) => rendered(lang, admin::render(state, lang).await),
+        (Some(Page::Suspend), Viewer::Admin) => {
+            admin::action(state, &req, lang, id, Status::Suspended).await
+        }
+        (Some(Page::Resume), Viewer::Admin) => {
+            admin::action(state, &req, lang, id, Status::Active).await
+        }
+        _ => respond(
             StatusCode::NOT_FOUND,
-            html::message("OPALE", "Page introuvable. / Not found."),
+            lang,
+            html::message(
+                lang,
+                Msg::NotFoundTitle,
+                Msg::NotFoundText,
+                Some("/dashboard"),
+            ),
         ),
     }
 }
@@ -108,15 +121,14 @@ async fn off_thread<T: Send + 'static>(
 }
 
 /// The response for a rendered page, or a 500 page.
-fn rendered(result: Result<Markup, DashboardError>) -> Response<Body> {
+fn rendered(lang: Lang, result: Result<Markup, DashboardError>) -> Response<Body> {
     match result {
-        Ok(markup) => page(StatusCode::OK, markup),
+        Ok(markup) => respond(StatusCode::OK, lang, markup),
         Err(e) => {
             tracing::error!(error = %e, "dashboard not rendered");
-            page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                html::message("OPALE", "Erreur interne. / Internal error."),
-            )
+            let text = (Msg::InternalErrorTitle, Msg::InternalErrorText);
+            let page = html::message(lang, text.0, text.1, None);
+            respond(StatusCode::INTERNAL_SERVER_ERROR, lang, page)
         }
     }
 }
@@ -133,21 +145,27 @@ fn partner_of(state: &Admin, conn: &ConnInfo) -> Option<Partner> {
         .map(|admitted| admitted.partner.clone())
 }
 
-/// An HTML response with the dashboards' security headers: nothing but
-/// inline styles, same-origin images and same-origin form posts; no frames.
-fn page(status: StatusCode, html: Markup) -> Response<Body> {
+/// An HTML page as a response, with the pages' security headers: the
+/// Content-Security-Policy of [`html::CSP`] (no script; the inlined
+/// stylesheet allowed by its hash), no framing, not stored by caches
+/// (dashboards show private data); its language in `Content-Language`,
+/// and `Vary: Accept-Language` since that header chose it.
+pub(crate) fn respond(status: StatusCode, lang: Lang, html: Markup) -> Response<Body> {
     let mut r = respond::bytes(status, "text/html; charset=utf-8", html.into_string());
-    r.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'",
-        ),
-    );
-    r.headers_mut()
-        .insert("x-frame-options", HeaderValue::from_static("DENY"));
+    let h = r.headers_mut();
+    // Built from a constant and a base64 hash: always a valid header; were
+    // it not, the page would go out with no style allowed rather than none.
+    let csp = HeaderValue::from_str(&html::CSP)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; form-action 'self'"));
+    h.insert("content-security-policy", csp);
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(VARY, HeaderValue::from_static("accept-language"));
     r
 }
 
+/// A redirection after a form post (303: the browser then GETs `to`).
 fn redirect(to: &'static str) -> Response<Body> {
     let mut r = respond::empty(StatusCode::SEE_OTHER);
     r.headers_mut()

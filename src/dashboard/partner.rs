@@ -3,14 +3,21 @@
 //! credential expiry warnings, expiry notices sent or due. Only the
 //! partner's own applications.
 
+use super::admin::status_badge;
+use super::chart::{BarChart, bar_chart};
 use super::explain::explain;
-use super::html::{bar_chart, page};
+use super::html::{Tone, alert, badge, page, section, table};
+use super::lang::Lang;
+use super::messages::Msg;
 use super::{DashboardError, off_thread};
 use crate::admin::Admin;
-use crate::audit::TraceEvent;
 use crate::audit::query::{self, Filter};
+use crate::audit::{Decision, TraceEvent};
+use crate::chain::Control;
+use crate::domain::Environment;
 use crate::notify::{Delivery, Notice};
-use crate::registry::{CertStatus, Partner};
+use crate::quota::Decision as QuotaLeft;
+use crate::registry::{Application, CertStatus, Partner, Snapshot};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,35 +29,39 @@ const LAST: usize = 50;
 const DAYS: i64 = 30;
 
 /// The page for `partner` (the trace scan runs off the serving thread).
-pub async fn render(state: &Arc<Admin>, partner: Partner) -> Result<Markup, DashboardError> {
+pub async fn render(
+    state: &Arc<Admin>,
+    lang: Lang,
+    partner: Partner,
+) -> Result<Markup, DashboardError> {
     let now = OffsetDateTime::now_utc();
     let id = partner.id.to_string();
     let (recent, per_day, per_control) =
         off_thread(state, move |state| activity(state, &id, now)).await?;
     let points: Vec<(String, u64)> = per_day.into_iter().collect();
-    let body = html! {
-        p {
-            (partner.name) " — SIREN " (partner.siren) " — "
-            a href="/dashboard" { "actualiser / refresh" }
-        }
-        (applications(state, &partner, now).await)
-        (notices(&state.notices.list(Some(partner.id.as_str()))))
-        section {
-            h2 { "Usage par jour (30 jours) / Usage per day (30 days)" }
-            (bar_chart("Appels par jour / Calls per day", &points))
-        }
-        (errors_by_control(&per_control))
-        (last_requests(&recent))
+    let usage = BarChart {
+        id: "usage-chart",
+        title: lang.t(Msg::CallsPerDay),
+        x_label: lang.t(Msg::Day),
+        y_label: lang.t(Msg::Calls),
+        points: &points,
     };
-    let title = format!(
-        "OPALE — tableau de bord partenaire / partner dashboard — {}",
-        partner.name
-    );
-    Ok(page(&title, body))
+    let body = html! {
+        p.lead { (partner.name) " — SIREN " (partner.siren) }
+        p { a href="/dashboard" { (lang.t(Msg::Refresh)) } }
+        (applications(state, lang, &partner, now).await)
+        (notices(lang, &state.notices.list(Some(partner.id.as_str()))))
+        (section("usage", lang.t(Msg::UsageTitle), bar_chart(lang, &usage)))
+        (errors_by_control(lang, &per_control))
+        (last_requests(lang, &recent))
+    };
+    let title = format!("{} — {}", lang.t(Msg::PartnerTitle), partner.name);
+    Ok(page(lang, &title, body))
 }
 
-/// Each application: quota left this minute, grant and certificate expiry.
-async fn applications(state: &Admin, partner: &Partner, now: OffsetDateTime) -> Markup {
+/// Each application as a card: quota left this minute, grant and
+/// certificate expiry.
+async fn applications(state: &Admin, lang: Lang, partner: &Partner, now: OffsetDateTime) -> Markup {
     let snap = state.registry.snapshot();
     let mut apps: Vec<_> = snap
         .applications
@@ -66,26 +77,45 @@ async fn applications(state: &Admin, partner: &Partner, now: OffsetDateTime) -> 
             .peek(a.environment, &a.client_id, a.quota_per_minute);
         quotas.push(q.await.ok());
     }
-    html! {
-        section {
-            h2 { "Applications, quotas et échéances / Applications, quotas and expiry" }
-            @for (a, q) in apps.iter().zip(quotas) {
-                @let status = a.status.as_str();
-                h3 { (a.name) " (" (a.environment) ", " (status) ")" }
-                p {
-                    "client_id " code { (a.client_id) } " — quota : "
-                    @match q {
-                        Some(q) => { (q.remaining) " / " (q.limit) " appels restants cette minute (calls left this minute)" }
-                        None => { "indisponible (unavailable)" }
-                    }
+    section(
+        "applications",
+        lang.t(Msg::AppsTitle),
+        html! {
+            div.row {
+                @for (a, q) in apps.iter().zip(quotas) {
+                    div.col-12.col-md-6.col-lg-4 { (card(&snap, lang, a, q, now)) }
                 }
-                (expiry("Habilitation / grant", a.valid_until.midnight().assume_utc(), now))
-                @for c in snap.certificates_of(&a.client_id) {
-                    @if c.status == CertStatus::Active {
-                        @let thumb = c.thumbprint.as_str();
-                        @let short = thumb.get(..12).unwrap_or(thumb);
-                        (expiry(&format!("Certificat / certificate {short}"), c.not_after, now))
-                    }
+            }
+        },
+    )
+}
+
+/// One application's card.
+fn card(
+    snap: &Snapshot,
+    lang: Lang,
+    a: &Application,
+    q: Option<QuotaLeft>,
+    now: OffsetDateTime,
+) -> Markup {
+    html! {
+        div.card {
+            h3 { (a.name) }
+            p { (environment_badge(lang, a.environment)) " " (status_badge(lang, a.status)) }
+            dl.facts {
+                dt { (lang.t(Msg::ClientId)) } dd { code { (a.client_id) } }
+                dt { (lang.t(Msg::Quota)) }
+                dd { @match q {
+                    Some(q) => { (lang.quota_left(q.remaining.into(), q.limit.into())) }
+                    None => { (lang.t(Msg::QuotaUnavailable)) }
+                } }
+            }
+            (expiry(lang, lang.t(Msg::Grant), a.valid_until.midnight().assume_utc(), now))
+            @for c in snap.certificates_of(&a.client_id) {
+                @if c.status == CertStatus::Active {
+                    @let thumb = c.thumbprint.as_str();
+                    @let short = thumb.get(..12).unwrap_or(thumb);
+                    (expiry(lang, &format!("{} {short}", lang.t(Msg::Certificate)), c.not_after, now))
                 }
             }
         }
@@ -95,7 +125,7 @@ async fn applications(state: &Admin, partner: &Partner, now: OffsetDateTime) -> 
 type Activity = (
     Vec<TraceEvent>,
     BTreeMap<String, u64>,
-    BTreeMap<String, u64>,
+    BTreeMap<Control, u64>,
 );
 
 /// The partner's last [`LAST`] requests, calls per day over [`DAYS`] days
@@ -117,8 +147,8 @@ fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
         if let Some(n) = per_day.get_mut(&r.event.at.date().to_string()) {
             *n += 1;
         }
-        if let Some(c) = &r.event.control {
-            *per_control.entry(c.to_string()).or_default() += 1;
+        if let Some(c) = r.event.control {
+            *per_control.entry(c).or_default() += 1;
         }
         if recent.len() < LAST {
             recent.push(r.event);
@@ -131,108 +161,125 @@ fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
     (recent, per_day, per_control)
 }
 
-/// An expiry date, flagged from 90 days before (critical from 7).
-fn expiry(what: &str, until: OffsetDateTime, now: OffsetDateTime) -> Markup {
+/// An expiry date: a plain line, or an alert from 90 days before
+/// (a red one from 7 days before, and once expired).
+fn expiry(lang: Lang, what: &str, until: OffsetDateTime, now: OffsetDateTime) -> Markup {
     let days = (until - now).whole_days();
-    let (class, note) = match days {
-        d if d < 0 => ("crit", "expiré / expired".to_owned()),
-        d if d <= 7 => (
-            "crit",
-            format!("expire dans {d} jours / expires in {d} days"),
-        ),
-        d if d <= 90 => (
-            "warn",
-            format!("expire dans {d} jours / expires in {d} days"),
-        ),
-        _ => return html! { p { (what) " : " (until.date()) " " } },
+    let (tone, note) = match days {
+        d if d < 0 => (Tone::Error, lang.t(Msg::Expired).to_owned()),
+        d if d <= 7 => (Tone::Error, lang.expires_in(d)),
+        d if d <= 90 => (Tone::Warning, lang.expires_in(d)),
+        _ => return html! { p.text-sm { (what) (lang.pick(" : ", ": ")) (until.date()) } },
     };
-    html! { p class=(class) role="status" { (what) " : " (until.date()) " — " (note) } }
+    alert(tone, false, what, html! { (until.date()) " — " (note) })
 }
 
 /// The partner's expiry notices (`crate::notify`): object, threshold,
 /// expiry date and whether the e-mail went out.
-fn notices(list: &[Notice]) -> Markup {
-    html! {
-        section #notices {
-            h2 { "Avis d'expiration / Notices" }
+fn notices(lang: Lang, list: &[Notice]) -> Markup {
+    let head = [Msg::Object, Msg::Threshold, Msg::Expiry, Msg::Delivery].map(|m| lang.t(m));
+    section(
+        "notices",
+        lang.t(Msg::NoticesTitle),
+        html! {
             @if list.is_empty() {
-                p { "Aucun avis. / No notice." }
+                p { (lang.t(Msg::NoNotice)) }
             } @else {
-                table {
-                    thead { tr {
-                        th scope="col" { "Objet / object" } th scope="col" { "Seuil / threshold" }
-                        th scope="col" { "Expiration" } th scope="col" { "Envoi / sent" }
-                    } }
-                    tbody { @for n in list {
+                (table("notices-title", &head, html! {
+                    @for n in list {
                         tr {
-                            td { (n.kind.as_str()) " " (n.label) br; code { (n.object_id) } }
-                            td { (n.threshold_days) " j / days" }
+                            td { (lang.notice_object(n.kind)) " " (n.label) br; code { (n.object_id) } }
+                            td { (lang.days(n.threshold_days)) }
                             td { (n.expires_at.date()) }
-                            td { (delivery(n)) }
+                            td { (delivery(lang, n)) }
                         }
-                    } }
-                }
+                    }
+                }))
             }
-        }
-    }
+        },
+    )
 }
 
 /// A notice's delivery, in words.
-fn delivery(n: &Notice) -> String {
+fn delivery(lang: Lang, n: &Notice) -> String {
     match (n.delivery, n.sent_at) {
-        (Delivery::Sent, Some(at)) => format!(
-            "envoyé / sent {} {:02}:{:02} UTC",
-            at.date(),
-            at.hour(),
-            at.minute()
-        ),
-        (Delivery::Sent, None) => "envoyé / sent".into(),
-        (Delivery::Pending, _) => "à renvoyer / to be retried".into(),
-        (Delivery::DashboardOnly, _) => "tableau de bord seulement / dashboard only".into(),
-        (Delivery::NoRecipient, _) => "aucun contact e-mail / no contact e-mail".into(),
+        (Delivery::Sent, Some(at)) => lang.sent_at(at.date(), at.hour(), at.minute()),
+        (Delivery::Sent, None) => lang.t(Msg::Sent).to_owned(),
+        (Delivery::Pending, _) => lang.t(Msg::Pending).to_owned(),
+        (Delivery::DashboardOnly, _) => lang.t(Msg::DashboardOnly).to_owned(),
+        (Delivery::NoRecipient, _) => lang.t(Msg::NoRecipient).to_owned(),
     }
 }
 
 /// Denials by failing control.
-fn errors_by_control(per_control: &BTreeMap<String, u64>) -> Markup {
-    html! {
-        section {
-            h2 { "Erreurs par contrôle / Errors by control" }
-            table {
-                thead { tr {
-                    th scope="col" { "Contrôle / control" } th scope="col" { "Refus / denials" }
-                } }
-                tbody { @for (control, n) in per_control {
-                    tr { td { (control) } td { (n) } }
-                } }
+fn errors_by_control(lang: Lang, per_control: &BTreeMap<Control, u64>) -> Markup {
+    let head = [lang.t(Msg::Control), lang.t(Msg::Denials)];
+    section(
+        "errors",
+        lang.t(Msg::ErrorsByControl),
+        html! {
+            @if per_control.is_empty() {
+                p { (lang.t(Msg::NothingYet)) }
+            } @else {
+                (table("errors-title", &head, html! {
+                    @for (control, n) in per_control {
+                        tr { td { (lang.control(*control)) } td.num { (n) } }
+                    }
+                }))
             }
-        }
-    }
+        },
+    )
 }
 
 /// The last requests, newest first, each refusal explained.
-fn last_requests(recent: &[TraceEvent]) -> Markup {
-    html! {
-        section {
-            h2 { "50 dernières requêtes / Last 50 requests" }
-            div.scroll { table #last-requests {
-                thead { tr {
-                    th scope="col" { "Heure / time" } th scope="col" { "Requête / request" }
-                    th scope="col" { "Statut" } th scope="col" { "Décision" }
-                    th scope="col" { "Motif / reason" }
-                } }
-                tbody { @for e in recent {
-                    tr {
-                        td { (to_the_second(e)) }
-                        td { (request(e)) }
-                        td { (e.status) }
-                        td class=(e.decision) { (e.decision) }
-                        td { (explain(e)) }
+fn last_requests(lang: Lang, recent: &[TraceEvent]) -> Markup {
+    let head = [
+        Msg::Time,
+        Msg::Request,
+        Msg::HttpStatus,
+        Msg::Decision,
+        Msg::Reason,
+    ]
+    .map(|m| lang.t(m));
+    section(
+        "last-requests",
+        lang.t(Msg::LastRequests),
+        html! {
+            @if recent.is_empty() {
+                p { (lang.t(Msg::NothingYet)) }
+            } @else {
+                (table("last-requests-title", &head, html! {
+                    @for e in recent {
+                        tr {
+                            td { (to_the_second(e)) }
+                            td { code { (request(e)) } }
+                            td { (e.status) }
+                            td { (decision_badge(lang, e.decision)) }
+                            td { (explain(e, lang)) }
+                        }
                     }
-                } }
-            } }
-        }
-    }
+                }))
+            }
+        },
+    )
+}
+
+/// An environment as a badge: the sandbox stands out in blue.
+fn environment_badge(lang: Lang, e: Environment) -> Markup {
+    let tone = match e {
+        Environment::Sandbox => Tone::Info,
+        Environment::Production => Tone::Neutral,
+    };
+    badge(tone, lang.environment(e))
+}
+
+/// A traced decision as a badge.
+fn decision_badge(lang: Lang, d: Decision) -> Markup {
+    let tone = match d {
+        Decision::Admitted => Tone::Success,
+        Decision::Denied => Tone::Error,
+    };
+    badge(tone, lang.decision(d))
 }
 
 /// When `e` arrived, to the second (`2026-11-23T20:17:15`, UTC).

@@ -202,7 +202,11 @@ impl Trust {
         };
         let sandbox = env_state(Environment::Sandbox, sandbox)?;
         let production = env_state(Environment::Production, production)?;
+        // Partners sign in to their dashboard here with a certificate of
+        // an environment's CA: name those CAs to their browsers too.
+        let partner_cas = [&sandbox, &production].map(|env| env.ca.certificate().clone());
         let verifier = ChainVerifier::new(provider.clone(), &m.roots, Vec::new())
+            .and_then(|v| v.also_naming(&partner_cas))
             .map_err(|e| tls_error(&m.files.ca_pem(), e))?;
         let handshake = if policy.admin_without_certificate {
             verifier.handshake_verifier_allowing_none(reject)

@@ -71,6 +71,21 @@ impl ChainVerifier {
         })
     }
 
+    /// The same verifier, whose CertificateRequest also names the subjects
+    /// of `others` as acceptable issuers, without trusting them for
+    /// [`verdict`](Self::verdict). A browser offers only certificates
+    /// issued by a CA the server names: the admin listener's dashboards
+    /// sign partners in with certificates of the environments' CAs (judged
+    /// by registration, not by this chain), so it names those CAs too.
+    pub fn also_naming(mut self, others: &[CertificateDer<'static>]) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for ca in others {
+            store.add(ca.clone()).map_err(TlsError::CaCertificate)?;
+        }
+        self.hints.extend(store.subjects());
+        Ok(self)
+    }
+
     /// Judges a presented chain (leaf first) at the current time.
     pub fn verdict(&self, chain: &[CertificateDer<'_>]) -> Result<(), CertFault> {
         let (leaf, intermediates) = chain
@@ -238,5 +253,46 @@ impl ClientCertVerifier for PossessionOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(name: &str) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.self_signed(&key).unwrap().der().clone()
+    }
+
+    /// Regression (issue 19): the admin listener named only its root CA in
+    /// its CertificateRequest, so a browser never offered a partner's
+    /// certificate there and the partner dashboard could not be opened.
+    #[test]
+    fn the_other_cas_are_named_to_clients_but_not_trusted() {
+        let (root, partners) = (ca("root"), ca("partners"));
+        let v = ChainVerifier::new(
+            super::super::provider(),
+            std::slice::from_ref(&root),
+            Vec::new(),
+        )
+        .unwrap()
+        .also_naming(std::slice::from_ref(&partners))
+        .unwrap();
+        let named = v.handshake_verifier(false).root_hint_subjects().to_vec();
+        let mut expected = RootCertStore::empty();
+        expected.add(root).unwrap();
+        expected.add(partners.clone()).unwrap();
+        let bytes = |names: &[DistinguishedName]| {
+            names
+                .iter()
+                .map(|n| n.as_ref().to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bytes(&named), bytes(&expected.subjects()));
+        assert!(v.verdict(&[partners]).is_err(), "named, not trusted");
     }
 }

@@ -2,9 +2,11 @@
 //! at test start, certificates made with rcgen, and a real mTLS HTTP client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cluster;
 pub mod handshake;
 pub mod haproxy;
+pub mod page_checks;
 pub mod pki;
 pub mod postgres;
 pub mod redis_server;
