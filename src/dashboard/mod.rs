@@ -7,7 +7,7 @@
 
 mod admin;
 mod explain;
-mod html;
+pub(crate) mod html;
 mod partner;
 
 use crate::admin::Admin;
@@ -131,6 +131,12 @@ fn partner_of(state: &Admin, conn: &ConnInfo) -> Option<Partner> {
     admission::admit(&snap, &peer.thumbprint, Purpose::Dashboard { now })
         .ok()
         .map(|admitted| admitted.partner.clone())
+}
+
+/// An HTML page with the dashboards' security headers (the public status
+/// page uses them too, `crate::status::public`).
+pub(crate) fn html_response(status: StatusCode, html: Markup) -> Response<Body> {
+    page(status, html)
 }
 
 /// An HTML response with the dashboards' security headers: nothing but

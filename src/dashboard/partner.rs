@@ -33,6 +33,7 @@ pub async fn render(state: &Arc<Admin>, partner: Partner) -> Result<Markup, Dash
             (partner.name) " — SIREN " (partner.siren) " — "
             a href="/dashboard" { "actualiser / refresh" }
         }
+        (service_notices(state, &partner, now))
         (applications(state, &partner, now).await)
         (notices(&state.notices.list(Some(partner.id.as_str()))))
         section {
@@ -147,6 +148,57 @@ fn expiry(what: &str, until: OffsetDateTime, now: OffsetDateTime) -> Markup {
         _ => return html! { p { (what) " : " (until.date()) " " } },
     };
     html! { p class=(class) role="status" { (what) " : " (until.date()) " — " (note) } }
+}
+
+/// Open incidents and maintenances not over on the environments of the
+/// partner's applications (docs/contract.md §11), as announced by e-mail.
+fn service_notices(state: &Admin, partner: &Partner, now: OffsetDateTime) -> Markup {
+    let snap = state.registry.snapshot();
+    let envs: Vec<_> = snap
+        .applications
+        .values()
+        .filter(|a| a.partner_id == partner.id)
+        .map(|a| a.environment)
+        .collect();
+    let touches = |list: &[crate::domain::Environment]| list.iter().any(|e| envs.contains(e));
+    let board = state.status.board();
+    let incidents: Vec<_> = board
+        .incidents
+        .iter()
+        .filter(|i| i.is_open() && touches(&i.components))
+        .collect();
+    let maintenances: Vec<_> = board
+        .maintenances
+        .iter()
+        .filter(|m| m.is_pending(now) && touches(&m.components))
+        .collect();
+    let stamp = crate::audit::timestamp;
+    html! {
+        section #service {
+            h2 { "Incidents et maintenances" }
+            @if incidents.is_empty() && maintenances.is_empty() {
+                p { "Aucun incident en cours, aucune maintenance prévue." }
+            }
+            @for i in &incidents {
+                div.crit role="status" {
+                    strong { "Incident : " (i.name) } " — " (i.components.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "))
+                    @if let Some(u) = i.incident_updates.first() { br; (u.body) }
+                }
+            }
+            @for m in &maintenances {
+                div.warn role="status" {
+                    strong { (m.name) } " — " (m.components.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "))
+                    " : du " time datetime=(stamp(m.scheduled_for)) { (stamp(m.scheduled_for)) }
+                    " au " time datetime=(stamp(m.ends_at())) { (stamp(m.ends_at())) }
+                    br; (m.message)
+                }
+            }
+            @if let Some(env) = envs.first() {
+                @let url = format!("{}/status", state.status.url(*env));
+                p { "État du service et disponibilité : " a href=(url) { (url) } }
+            }
+        }
+    }
 }
 
 /// The partner's expiry notices (`crate::notify`): object, threshold,
