@@ -103,7 +103,9 @@ fn week(env: Environment, days: &[DayView]) -> Markup {
             text x="0" y="14" font-size="10" { "100 %" }
             text x="0" y="100" font-size="10" { "0 %" }
             @for (i, d) in last.iter().enumerate() {
-                @let h = d.availability.unwrap_or(0.0) * 90.0;
+                // An unmeasured day gets a grey stub, so that it reads as
+                // "no data" rather than as a day at 0 %.
+                @let h = d.availability.map_or(4.0, |a| a * 90.0);
                 @let x = 34.0 + i as f64 * 45.0;
                 rect x=(format!("{x:.0}")) y=(format!("{:.1}", 100.0 - h)) width="36"
                     height=(format!("{h:.1}")) fill=(bar_colour(d.availability)) {}
