@@ -162,3 +162,85 @@ fn environments(names: &[String]) -> Result<Vec<Environment>, CliError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::api::parse_json;
+    use crate::status::{IncidentUpdate, NewIncident, NewMaintenance};
+    use hyper::Method;
+    use serde_json::json;
+
+    #[test]
+    fn every_status_body_is_what_the_api_reads() {
+        let open = IncidentCommand::Open {
+            name: "Lenteurs".into(),
+            impact: "minor".into(),
+            components: vec!["sandbox".into(), "production".into()],
+            message: "Analyse en cours.".into(),
+        };
+        let (method, path, body) = incident_request(&open).unwrap();
+        assert_eq!(
+            (method, path.as_str()),
+            (Method::POST, "/admin/v1/incidents")
+        );
+        let body = body.unwrap();
+        let read: NewIncident = parse_json(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), body);
+        let update = IncidentCommand::Update {
+            id: "a b".into(),
+            status: "resolved".into(),
+            message: "Rétabli.".into(),
+        };
+        let (_, path, body) = incident_request(&update).unwrap();
+        assert_eq!(path, "/admin/v1/incidents/a%20b/updates");
+        let read: IncidentUpdate =
+            parse_json(&serde_json::to_vec(&body.unwrap()).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap()["status"], "resolved");
+        let schedule = MaintenanceCommand::Schedule {
+            components: vec!["production".into()],
+            from: "2026-12-09T23:30:00+01:00".into(),
+            until: "2026-12-10T01:00:00+01:00".into(),
+            message: "Montée de version.".into(),
+            name: None,
+            emergency: true,
+        };
+        let body = maintenance_request(&schedule).unwrap().2.unwrap();
+        assert_eq!(body["emergency"], json!(true));
+        let read: NewMaintenance = parse_json(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), body);
+        let cancel = maintenance_request(&MaintenanceCommand::Cancel { id: "m1".into() }).unwrap();
+        assert_eq!(
+            (cancel.0, cancel.1.as_str()),
+            (Method::DELETE, "/admin/v1/maintenances/m1")
+        );
+    }
+
+    #[test]
+    fn bad_words_name_the_api_field() {
+        let open = |impact: &str, component: &str| IncidentCommand::Open {
+            name: "n".into(),
+            impact: impact.into(),
+            components: vec![component.into()],
+            message: "m".into(),
+        };
+        let err = incident_request(&open("huge", "sandbox"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("impact:"), "{err}");
+        let err = incident_request(&open("minor", "staging"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("components[0]:"), "{err}");
+        let bad_time = MaintenanceCommand::Schedule {
+            components: vec!["sandbox".into()],
+            from: "demain".into(),
+            until: "2026-12-10T01:00:00Z".into(),
+            message: "m".into(),
+            name: None,
+            emergency: false,
+        };
+        let err = maintenance_request(&bad_time).unwrap_err().to_string();
+        assert!(err.starts_with("scheduled_for:"), "{err}");
+    }
+}
