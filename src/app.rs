@@ -57,6 +57,9 @@ pub enum AppError {
     /// Two kinds of state claim the same store area (a wiring bug).
     #[error(transparent)]
     Keyspace(#[from] crate::store::keyspace::AreaTaken),
+    /// Service quality (incidents, maintenances, availability).
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -76,6 +79,7 @@ struct Parts {
     abuse: Arc<crate::abuse::Abuse>,
     cluster: crate::cluster::Cluster,
     notices: Arc<crate::notify::Notices>,
+    status: Arc<crate::status::Status>,
 }
 
 /// The gateway's parts, built once from the configuration. Not an
@@ -96,6 +100,7 @@ pub struct App {
     edges: Arc<crate::server::Edges>,
     abuse: Arc<crate::abuse::Abuse>,
     notices: Arc<crate::notify::Notices>,
+    status: Arc<crate::status::Status>,
     store: std::sync::Weak<dyn Store>,
 }
 
@@ -189,6 +194,14 @@ impl App {
         keyspaces.join(&abuse)?;
         let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
         keyspaces.join(&notices)?;
+        let status = Arc::new(crate::status::Status::open(
+            config.status.clone(),
+            store.clone(),
+            &config.cluster.node_id,
+            Environment::ALL.map(|env| config.public_url(env)),
+            time::OffsetDateTime::now_utc(),
+        )?);
+        keyspaces.join(&status)?;
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, keyspaces);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
@@ -216,6 +229,7 @@ impl App {
             abuse,
             cluster,
             notices,
+            status,
         };
         let app = Self::assemble(config, files, registry, parts, held)?;
         Ok((app, startup))
@@ -260,6 +274,7 @@ impl App {
             edges,
             abuse: parts.abuse,
             notices: parts.notices,
+            status: parts.status,
             store,
         })
     }
@@ -274,6 +289,16 @@ impl App {
             self.audit.clone(),
         ));
         let drain = Arc::new(crate::server::Drain::default());
+        let public = crate::status::public::Sources {
+            status: self.status.clone(),
+            availability: self.availability.clone(),
+        };
+        let watch = crate::status::task::Watch {
+            status: self.status.clone(),
+            availability: self.availability.clone(),
+            upstream: self.upstream.clone(),
+        };
+        let announcer = Arc::new(announcer(&self.config, &self.status));
         let gateway = Arc::new(crate::gateway::Gateway {
             registry: self.registry.clone(),
             oauth: self.oauth.clone(),
@@ -285,6 +310,7 @@ impl App {
             audit: self.audit.clone(),
             metrics: self.metrics.clone(),
             drain: drain.clone(),
+            status: public,
         });
         let admin = Arc::new(crate::admin::Admin {
             registry: self.registry.clone(),
@@ -298,6 +324,8 @@ impl App {
             reloader: reloader.clone(),
             retention_days: self.config.audit.retention_days,
             datapass: self.config.datapass.clone(),
+            status: self.status,
+            announcer,
         });
         let c = &self.config;
         let server = Arc::new(crate::server::Server {
@@ -327,6 +355,7 @@ impl App {
             audit: self.audit.clone(),
             retention_days: self.config.audit.retention_days,
             node_id: self.config.cluster.node_id.clone(),
+            status: watch,
         };
         let held = Held {
             store: self.store,
@@ -338,6 +367,24 @@ impl App {
             reloader,
             held,
         }
+    }
+}
+
+/// The announcer of incidents and maintenances: `[notify]`'s relay (none
+/// without `smtp_url`, or if it cannot be built: logged, the dashboard
+/// still shows them).
+fn announcer(
+    config: &Config,
+    status: &crate::status::Status,
+) -> crate::status::announce::Announcer {
+    let mailer = crate::notify::Mailer::from_settings(&config.notify).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "incidents and maintenances: no e-mail (status page and dashboard only)");
+        None
+    });
+    crate::status::announce::Announcer {
+        mailer,
+        zone: config.status.timezone.clone(),
+        page: format!("{}/status", status.url(Environment::Production)),
     }
 }
 

@@ -16,7 +16,9 @@
 //! - `registry`, `store` — partners, applications, certificates; storage;
 //! - `trail` — the audit trail's append-only, checkpointed log (segments);
 //! - `abuse` — abnormal-usage detection and security events;
-//! - `notify` — expiry notices (e-mail and dashboard).
+//! - `notify` — expiry notices (e-mail and dashboard);
+//! - `status` — service quality: availability, status page, incidents,
+//!   maintenances.
 #![forbid(unsafe_code)]
 
 pub mod abuse;
@@ -41,6 +43,7 @@ pub mod registry;
 pub mod reload;
 pub mod respond;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod trail;

@@ -85,9 +85,7 @@ struct Page {
 }
 
 /// Every page checked, in order. A new page is one line; `{alpha}` and
-/// `{beta}` stand for the two partners' ids. (The status page will be
-/// `Page { name: "status", who: Who::Nobody, lang: Lang::Fr, at: At::Sandbox,
-/// reach: Reach::Get("/status"), shows: "…" }`.)
+/// `{beta}` stand for the two partners' ids.
 #[rustfmt::skip]
 const PAGES: &[Page] = &[
     Page { name: "admin", who: Who::Admin, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "rafale de refus" },
@@ -100,6 +98,7 @@ const PAGES: &[Page] = &[
     Page { name: "sign-in", who: Who::Nobody, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "Connexion par certificat" },
     Page { name: "sign-in-en", who: Who::Nobody, lang: Lang::En, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "Sign in with a certificate" },
     Page { name: "refused", who: Who::Stranger, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "Accès refusé" },
+    Page { name: "status", who: Who::Nobody, lang: Lang::Fr, at: At::Sandbox, reach: Reach::Get("/status"), shows: "Lenteurs du bac à sable" },
 ];
 
 /// What the pages are filled with, and who signs in.
@@ -181,6 +180,30 @@ async fn fill(s: &TestServer) -> Fixture {
         let p = format!("/opale/v1/entreprises/732829320/declarations?annee={year}");
         s.data_call_with_token(Sandbox, &alpha.cert, &token, &p)
             .await;
+    }
+    // An open incident and a maintenance to come: on the status page and
+    // on Alpha's dashboard.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let announced = [
+        (
+            "/admin/v1/incidents",
+            json!({"name": "Lenteurs du bac à sable", "impact": "minor",
+            "components": ["sandbox"], "message": "Temps de réponse dégradés, analyse en cours."}),
+        ),
+        (
+            "/admin/v1/maintenances",
+            json!({"components": ["sandbox"], "scheduled_for": rfc3339(soon),
+            "scheduled_until": rfc3339(soon + time::Duration::minutes(30)),
+            "message": "Remplacement d'un serveur", "emergency": true}),
+        ),
+    ];
+    for (path, body) in announced {
+        let r = s.admin_call(Method::POST, path, Some(body)).await;
+        assert_eq!(r.status, 201, "{path}: {:?}", r.body);
     }
     // The certificate expires in 30 days: a notice is due at once.
     wait_until_listed(s, "/admin/v1/security-events").await;

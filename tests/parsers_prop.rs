@@ -635,6 +635,7 @@ const CONFIG_SECTIONS: &[&str] = &[
     "store",
     "cluster",
     "notify",
+    "status",
 ];
 
 /// A TOML document of sections and keys of the configuration (and a few

@@ -8,7 +8,9 @@
 
 use super::Admin;
 use super::trace;
-use super::{ApiError, certs, environments, keys, notices, partners, reload, security, tokens};
+use super::{
+    ApiError, certs, environments, keys, notices, partners, reload, security, status, tokens,
+};
 use crate::admin::types::encode;
 use crate::registry::RegistryError;
 use crate::respond::{self, Body};
@@ -113,6 +115,18 @@ pub enum Op {
     CloseEnvironment,
     /// `DELETE /admin/v1/environments/{environment}/maintenance`.
     OpenEnvironment,
+    /// `GET /admin/v1/incidents`.
+    ListIncidents,
+    /// `POST /admin/v1/incidents`.
+    OpenIncident,
+    /// `POST /admin/v1/incidents/{id}/updates`.
+    UpdateIncident,
+    /// `GET /admin/v1/maintenances`.
+    ListMaintenances,
+    /// `POST /admin/v1/maintenances`.
+    ScheduleMaintenance,
+    /// `DELETE /admin/v1/maintenances/{id}`.
+    CancelMaintenance,
     /// `GET /admin/v1/trace`.
     ListTrace,
     /// `GET /admin/v1/trace/export`.
@@ -188,6 +202,12 @@ const ROUTES: &[(Op, &str, Method, Target)] = {
     (ListEnvironments,   "/admin/v1/environments",                                       Method::GET,    Api(op!(environments::list))),
     (CloseEnvironment,   "/admin/v1/environments/{environment}/maintenance",             Method::PUT,    Api(op!(environments::close))),
     (OpenEnvironment,    "/admin/v1/environments/{environment}/maintenance",             Method::DELETE, Api(op!(environments::open))),
+    (ListIncidents,      "/admin/v1/incidents",                                          Method::GET,    Api(op!(status::list_incidents))),
+    (OpenIncident,       "/admin/v1/incidents",                                          Method::POST,   Api(op!(status::open_incident))),
+    (UpdateIncident,     "/admin/v1/incidents/{id}/updates",                             Method::POST,   Api(op!(status::update_incident))),
+    (ListMaintenances,   "/admin/v1/maintenances",                                       Method::GET,    Api(op!(status::list_maintenances))),
+    (ScheduleMaintenance,"/admin/v1/maintenances",                                       Method::POST,   Api(op!(status::schedule))),
+    (CancelMaintenance,  "/admin/v1/maintenances/{id}",                                  Method::DELETE, Api(op!(status::cancel))),
     (ListTrace,          "/admin/v1/trace",                                              Method::GET,    Api(op!(trace::list))),
     (ExportTrace,        "/admin/v1/trace/export",                                       Method::GET,    Api(op!(trace::export))),
     (VerifyTrace,        "/admin/v1/trace/verify",                                       Method::POST,   Api(op!(trace::verify))),

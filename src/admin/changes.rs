@@ -1,8 +1,11 @@
 //! What an admin operation changed: the registry entities that differ
-//! between the snapshot before and after it, as `before`/`after` JSON for
-//! the trace. Client-secret digests are never part of it.
+//! between the snapshot before and after it, and the incidents and
+//! maintenances (§11) that differ between the status board before and
+//! after it, as `before`/`after` JSON for the trace. Client-secret digests
+//! are never part of it.
 
 use crate::registry::Snapshot;
+use crate::status::{Board, Incident, Maintenance};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -44,6 +47,38 @@ pub fn changes(old: &Snapshot, new: &Snapshot) -> (Value, Value) {
         &mut after,
     );
     (Value::Object(before), Value::Object(after))
+}
+
+/// Adds to `(before, after)` the incidents and maintenances that differ
+/// between two status boards, keyed by id.
+pub fn board_changes(old: &Board, new: &Board, (before, after): (&mut Value, &mut Value)) {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return;
+    };
+    let by_id = |list: &[Incident]| {
+        list.iter()
+            .map(|i| (i.id.clone(), i.clone()))
+            .collect::<HashMap<_, _>>()
+    };
+    diff(
+        "incidents",
+        &by_id(&old.incidents),
+        &by_id(&new.incidents),
+        before,
+        after,
+    );
+    let by_id = |list: &[Maintenance]| {
+        list.iter()
+            .map(|m| (m.id.clone(), m.clone()))
+            .collect::<HashMap<_, _>>()
+    };
+    diff(
+        "maintenances",
+        &by_id(&old.maintenances),
+        &by_id(&new.maintenances),
+        before,
+        after,
+    );
 }
 
 fn diff<K, V>(

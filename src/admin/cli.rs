@@ -12,6 +12,9 @@ macro_rules! say {
 
 mod output;
 mod request;
+mod status;
+
+pub use status::{IncidentCommand, MaintenanceCommand};
 
 use super::client::{AdminClient, ClientError};
 use super::types::SyntaxError;
@@ -109,6 +112,12 @@ pub enum AdminCommand {
     /// Environments: maintenance mode (kill switch).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Incidents shown on the status page and mailed to partners.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Scheduled maintenances: close environments by themselves, announced.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
     /// Token signing keys of every node: list, rotate this node's.
     #[command(subcommand)]
     Keys(KeysCommand),

@@ -23,6 +23,7 @@ mod notices;
 mod partners;
 mod reload;
 mod security;
+mod status;
 mod tokens;
 mod trace;
 pub mod types;
@@ -71,6 +72,10 @@ pub struct Admin {
     pub(crate) retention_days: u32,
     /// `[datapass]`.
     pub(crate) datapass: crate::config::DatapassSettings,
+    /// Incidents, maintenances and availability (§11).
+    pub(crate) status: Arc<crate::status::Status>,
+    /// E-mails incidents and maintenances to the partners concerned.
+    pub(crate) announcer: Arc<crate::status::announce::Announcer>,
 }
 
 /// Handles one request on the admin listener, and traces it with the
@@ -88,6 +93,7 @@ pub async fn handle(
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Admin, conn, &req);
     let before = admin.registry.snapshot();
+    let board_before = admin.status.board();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
     let caller = audit::http::Caller::known(is_admin.is_ok());
@@ -121,7 +127,9 @@ pub async fn handle(
         }
     };
     let (b, a) = if mutating {
-        changes::changes(&before, &admin.registry.snapshot())
+        let (mut b, mut a) = changes::changes(&before, &admin.registry.snapshot());
+        changes::board_changes(&board_before, &admin.status.board(), (&mut b, &mut a));
+        (b, a)
     } else {
         (Value::Null, Value::Null)
     };

@@ -1,5 +1,6 @@
 //! Before step 1 — availability: an environment under maintenance or shut
-//! by the kill switch answers 503 (code 910600) with `Retry-After`, before
+//! by the kill switch or a scheduled maintenance (§11) answers 503 (code
+//! 910600) with `Retry-After`, before
 //! any credential is looked at. The switch itself lives in
 //! `crate::availability` (set by admins, persisted, read lock-free). A
 //! cluster node cut off from its store for longer than
@@ -13,14 +14,13 @@ pub fn check(cx: &Context<'_>) -> Result<(), Denial> {
         let detail = "the gateway lost contact with its store; try again later";
         return Err(Denial::new(Reason::StorageFailure, detail));
     }
-    let Some(m) = cx.availability.maintenance(cx.env) else {
+    let Some(closed) = cx.availability.closed(cx.env, cx.now) else {
         return Ok(());
     };
-    let detail = m
+    let detail = closed
         .message
-        .clone()
         .unwrap_or_else(|| format!("the {} environment is under maintenance", cx.env));
     let mut denial = Denial::new(Reason::Unavailable, detail);
-    denial.retry_after = Some(m.retry_after);
+    denial.retry_after = Some(closed.retry_after);
     Err(denial)
 }

@@ -8,6 +8,7 @@ mod limits;
 mod notify;
 mod proxy;
 mod quota;
+mod status;
 mod store;
 
 pub use abuse::AbuseSettings;
@@ -16,6 +17,7 @@ pub use limits::LimitsSettings;
 pub use notify::{NotifySettings, SmtpUrl};
 pub use proxy::ProxyProtocolFrom;
 pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
+pub use status::{LocalRange, StatusSettings, Zone};
 pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl};
 
 use serde::{Deserialize, Deserializer};
@@ -110,6 +112,10 @@ pub struct Config {
     /// Expiry notices: SMTP relay, sender, pass interval (docs/contract.md §9).
     #[serde(default)]
     pub notify: NotifySettings,
+    /// Service quality: time zone, maintenance window, probes, objective
+    /// (docs/contract.md §11).
+    #[serde(default)]
+    pub status: StatusSettings,
 }
 
 /// `[tls]`
@@ -401,6 +407,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             cluster: ClusterSettings::default(),
             notify: NotifySettings::default(),
+            status: StatusSettings::default(),
         }
     }
 }
@@ -502,7 +509,8 @@ impl Config {
         self.quota.validate()?;
         self.abuse.validate()?;
         self.datapass.validate()?;
-        self.notify.validate()
+        self.notify.validate()?;
+        self.status.validate()
     }
 }
 

@@ -49,6 +49,7 @@ pub async fn render(
     let body = html! {
         p.lead { (partner.name) " — SIREN " (partner.siren) }
         p { a href="/dashboard" { (lang.t(Msg::Refresh)) } }
+        (service_notices(state, lang, &partner, now))
         (applications(state, lang, &partner, now).await)
         (notices(lang, &state.notices.list(Some(partner.id.as_str()))))
         (section("usage", lang.t(Msg::UsageTitle), bar_chart(lang, &usage)))
@@ -172,6 +173,64 @@ fn expiry(lang: Lang, what: &str, until: OffsetDateTime, now: OffsetDateTime) ->
         _ => return html! { p.text-sm { (what) (lang.pick(" : ", ": ")) (until.date()) } },
     };
     alert(tone, false, what, html! { (until.date()) " — " (note) })
+}
+
+/// Open incidents and maintenances not over on the environments of the
+/// partner's applications (docs/contract.md §11), as announced by e-mail.
+fn service_notices(state: &Admin, lang: Lang, partner: &Partner, now: OffsetDateTime) -> Markup {
+    let snap = state.registry.snapshot();
+    let envs: Vec<_> = snap
+        .applications
+        .values()
+        .filter(|a| a.partner_id == partner.id)
+        .map(|a| a.environment)
+        .collect();
+    let touches = |list: &[crate::domain::Environment]| list.iter().any(|e| envs.contains(e));
+    let board = state.status.board();
+    let incidents: Vec<_> = (board.incidents.iter())
+        .filter(|i| i.is_open() && touches(&i.components))
+        .collect();
+    let maintenances: Vec<_> = (board.maintenances.iter())
+        .filter(|m| m.is_pending(now) && touches(&m.components))
+        .collect();
+    let names = |list: &[crate::domain::Environment]| {
+        list.iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let stamp = crate::audit::timestamp;
+    let title = lang.pick("Incidents et maintenances", "Incidents and maintenance");
+    section(
+        "service",
+        title,
+        html! {
+            @if incidents.is_empty() && maintenances.is_empty() {
+                p { (lang.pick("Aucun incident en cours, aucune maintenance prévue.",
+                    "No open incident, no maintenance scheduled.")) }
+            }
+            @for i in &incidents {
+                (alert(Tone::Error, false, &format!("Incident : {}", i.name), html! {
+                    (names(&i.components))
+                    @if let Some(u) = i.incident_updates.first() { " — " (u.body) }
+                }))
+            }
+            @for m in &maintenances {
+                (alert(Tone::Warning, false, &m.name, html! {
+                    (names(&m.components)) " — "
+                    time datetime=(stamp(m.scheduled_for)) { (stamp(m.scheduled_for)) }
+                    " → "
+                    time datetime=(stamp(m.ends_at())) { (stamp(m.ends_at())) }
+                    " — " (m.message)
+                }))
+            }
+            @if let Some(env) = envs.first() {
+                @let url = format!("{}/status", state.status.url(*env));
+                p { (lang.pick("État du service et disponibilité : ", "Service status and availability: "))
+                    a href=(url) { (url) } }
+            }
+        },
+    )
 }
 
 /// The partner's expiry notices (`crate::notify`): object, threshold,

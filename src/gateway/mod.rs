@@ -34,6 +34,8 @@ enum Route {
     Service(Service),
     /// Under `/opale/v1/`: the data pipeline.
     Data,
+    /// `GET /status…`: the public status page and documents (§11).
+    Status(crate::status::public::Public),
     /// Anything else: 910604.
     Unknown,
 }
@@ -58,6 +60,9 @@ impl Route {
                 Route::Service(Service::Metadata)
             }
             (&Method::GET, "/.well-known/jwks.json") => Route::Service(Service::Jwks),
+            (&Method::GET, p) if crate::status::public::Public::of(p).is_some() => {
+                crate::status::public::Public::of(p).map_or(Route::Unknown, Route::Status)
+            }
             (_, p) if p.starts_with(API_PREFIX) => Route::Data,
             _ => Route::Unknown,
         }
@@ -86,6 +91,8 @@ pub struct Gateway {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Draining before a stop: the health route then answers 503.
     pub(crate) drain: Arc<crate::server::Drain>,
+    /// The status page's state, and where data calls are counted per minute.
+    pub(crate) status: crate::status::public::Sources,
 }
 
 impl Gateway {
@@ -125,21 +132,49 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let mut trace = audit::http::start(Plane::Env(env), conn, &req);
-    let resp = match Route::of(req.method(), req.uri().path()) {
+    let route = Route::of(req.method(), req.uri().path());
+    let resp = match route {
         Route::Data => pipeline::data_call(gateway, conn, env, correlation, req, &mut trace).await,
         Route::Token => token(gateway, conn, env, correlation, req, &mut trace).await,
         Route::Service(s) => service(gateway, conn, env, s, correlation, &mut trace),
+        Route::Status(page) => {
+            public_status(gateway, env, page, correlation, req, &mut trace).await
+        }
         Route::Unknown => unknown(correlation, &req, &mut trace),
     };
+    let closed = trace.code == Some(Code::Catalogue(Reason::Unavailable));
     let caller = audit::http::Caller::known(trace.client_id.is_some());
-    audit::http::finish(
+    let resp = audit::http::finish(
         &gateway.audit,
         &gateway.metrics,
         (trace, caller),
         resp,
         started,
     )
-    .await
+    .await;
+    if route == Route::Data {
+        // A platform fault: a 5xx other than a closed environment's 910600.
+        let fault = resp.status().is_server_error() && !closed;
+        gateway.status.status.meter.call(env, fault);
+    }
+    resp
+}
+
+/// `GET /status…` (§11): public, no certificate, no chain; traced like
+/// every request.
+async fn public_status(
+    gateway: &Gateway,
+    env: Environment,
+    page: crate::status::public::Public,
+    correlation: &Correlation,
+    req: Request<RequestBody>,
+    trace: &mut TraceEvent,
+) -> Response<Body> {
+    let id = correlation.echo();
+    trace.correlation_id = Some(id.clone());
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let resp = crate::status::public::answer(&gateway.status, env, page, &query).await;
+    with_correlation(resp, &id)
 }
 
 /// `POST /token`: the authorization server; a refusal is traced with its

@@ -38,13 +38,25 @@ impl Mailer {
 
     /// Sends `notice` to `to`; `Ok` once the relay accepted it.
     pub async fn send(&self, notice: &Notice, to: &str) -> Result<(), NotifyError> {
+        self.send_text(to, subject(notice), body(notice)).await
+    }
+
+    /// Sends a plain-text message to `to` (notices, and the incident and
+    /// maintenance announcements of `crate::status`); `Ok` once the relay
+    /// accepted it.
+    pub async fn send_text(
+        &self,
+        to: &str,
+        subject: String,
+        body: String,
+    ) -> Result<(), NotifyError> {
         let to = Mailbox::from_str(to).map_err(NotifyError::Recipient)?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject(notice))
+            .subject(subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(body(notice))
+            .body(body)
             .map_err(NotifyError::Message)?;
         self.transport
             .send(message)

@@ -81,6 +81,8 @@ pub struct Tasks {
     pub(crate) retention_days: u32,
     /// `cluster.node_id` (actor of the summaries).
     pub(crate) node_id: String,
+    /// The status ticker and probes (§11).
+    pub(crate) status: crate::status::task::Watch,
 }
 
 /// The three bound listeners.
@@ -128,7 +130,10 @@ pub async fn run_workers(
         audit,
         retention_days,
         node_id,
+        status,
     } = tasks;
+    let status_probe = tokio::spawn(crate::status::task::probe(status.clone()));
+    let status_ticker = tokio::spawn(crate::status::task::run(status));
     let retention = tokio::spawn(retention_task(audit.clone(), retention_days));
     let crl_watch = tokio::spawn(crate::reload::watch_crls(reloader));
     let notices = tokio::spawn(crate::notify::run(notifier));
@@ -185,6 +190,10 @@ pub async fn run_workers(
     let _ = joined.await;
     retention.abort();
     crl_watch.abort();
+    status_probe.abort();
+    let _ = status_probe.await;
+    status_ticker.abort();
+    let _ = status_ticker.await;
     notices.abort();
     let _ = notices.await;
     summaries.abort();

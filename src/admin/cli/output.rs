@@ -30,6 +30,9 @@ pub(super) fn print_human(
         }
         AdminCommand::Env(EnvCommand::Close { env, .. }) => say!("{env} closed (503)"),
         AdminCommand::Env(EnvCommand::Open { env }) => say!("{env} open"),
+        AdminCommand::Maintenance(crate::admin::cli::MaintenanceCommand::Cancel { id }) => {
+            say!("maintenance {id} cancelled (announced)");
+        }
         _ if status == StatusCode::NO_CONTENT => {}
         AdminCommand::Partner(PartnerCommand::List) => {
             lines(&read::<Vec<Partner>>(value)?, partner_line);
@@ -84,6 +87,7 @@ pub(super) fn print_human(
             lines(&read::<Vec<Value>>(value)?, trace_line);
         }
         // Reports whose every field is meant to be read as it is.
+        AdminCommand::Incident(_) | AdminCommand::Maintenance(_) => status_lines(&value),
         AdminCommand::Token(TokenCommand::Introspect { .. })
         | AdminCommand::Env(EnvCommand::List)
         | AdminCommand::Trace(_)
@@ -91,6 +95,39 @@ pub(super) fn print_human(
         | AdminCommand::Stats { .. } => dump(&value),
     }
     Ok(())
+}
+
+/// Incidents or maintenances, one line each: id, status, impact,
+/// components, title (and the times of a maintenance).
+fn status_lines(value: &Value) {
+    let items = match value {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    if items.is_empty() {
+        say!("(none)");
+    }
+    for i in &items {
+        let text = |k: &str| i[k].as_str().unwrap_or("").to_owned();
+        let components: Vec<_> = i["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .collect();
+        let span = match i["scheduled_for"].as_str() {
+            Some(from) => format!(" {from} → {}", text("scheduled_until")),
+            None => String::new(),
+        };
+        say!(
+            "{}  {}  {}  [{}]{span}  {}",
+            text("id"),
+            text("status"),
+            text("impact"),
+            components.join(","),
+            text("name")
+        );
+    }
 }
 
 /// The answer as the type its operation documents.

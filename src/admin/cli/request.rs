@@ -31,6 +31,8 @@ pub(super) fn request(cmd: &AdminCommand) -> Result<Call, CliError> {
         }
         AdminCommand::Token(_) => Err(CliError::Usage("token commands use a form body".into())),
         AdminCommand::Env(e) => env_request(e),
+        AdminCommand::Incident(i) => super::status::incident_request(i),
+        AdminCommand::Maintenance(m) => super::status::maintenance_request(m),
         AdminCommand::Keys(KeysCommand::List) => plain(Op::ListKeys, &[]),
         AdminCommand::Keys(KeysCommand::Rotate { environment }) => {
             let environment = match environment {
@@ -279,13 +281,13 @@ fn with_query(path: &str, q: &TraceQuery) -> String {
 }
 
 /// The call of `op` without a body.
-fn plain(op: Op, params: &[&str]) -> Result<Call, CliError> {
+pub(super) fn plain(op: Op, params: &[&str]) -> Result<Call, CliError> {
     let (method, path) = call(op, params);
     Ok((method, path, None))
 }
 
 /// The call of `op` with a typed body.
-fn with_body(op: Op, params: &[&str], input: &impl Serialize) -> Result<Call, CliError> {
+pub(super) fn with_body(op: Op, params: &[&str], input: &impl Serialize) -> Result<Call, CliError> {
     let (method, path) = call(op, params);
     Ok((method, path, Some(body(input)?)))
 }
