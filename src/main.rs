@@ -224,6 +224,10 @@ fn print_banner(config: &Config, startup: &Startup, l: &Listeners, source: Optio
             "              shipped to PostgreSQL as the chain of {node} ({records} records there)"
         );
     }
+    println!(
+        "  status      https://{}/status (public: availability, incidents, maintenances)",
+        addr(&l.sandbox)
+    );
     println!();
     println!("Try next (in another terminal):");
     println!(
