@@ -90,7 +90,7 @@ async fn three_nodes_mail_a_notice_once() {
 
     let mail = sink.wait_for(1).await;
     assert!(mail[0]["body"].as_str().unwrap().contains(&soon.thumbprint));
-    assert!(mail[0]["subject"].as_str().unwrap().contains("30 days"));
+    assert!(mail[0]["subject"].as_str().unwrap().contains("30 jours"));
     // Every node runs a pass each second: several more passes each.
     tokio::time::sleep(StdDuration::from_secs(4)).await;
     assert_eq!(sink.messages().len(), 1, "{:?}", sink.messages());

@@ -91,13 +91,11 @@ async fn a_certificate_within_30_days_is_notified_once_even_across_restarts() {
     let mail = sink.wait_for(1).await;
     assert_eq!(mail[0]["rcpt_tos"], json!(["jd@example.fr"]));
     let subject = mail[0]["subject"].as_str().unwrap();
-    assert!(
-        subject.contains("30 jours") && subject.contains("30 days"),
-        "{subject}"
-    );
+    assert_eq!(subject, "[OPALE] Certificat : expiration dans 30 jours");
     let body = mail[0]["body"].as_str().unwrap();
     assert!(body.contains(&soon.thumbprint), "{body}");
-    assert!(body.contains("30 jours / days"), "{body}");
+    assert!(body.contains("30 jours avant l'expiration"), "{body}");
+    assert!(!body.contains("days"), "one language: {body}");
     assert!(!body.contains(&later.thumbprint), "{body}");
 
     let list = wait_notice(&s, &partner, "sent").await;
@@ -171,7 +169,7 @@ async fn a_refused_send_is_retried_and_marked_only_once_accepted() {
     let sink = Sink::start(python, port);
     let mail = sink.wait_for(1).await;
     assert!(mail[0]["body"].as_str().unwrap().contains(&cert.thumbprint));
-    assert!(mail[0]["subject"].as_str().unwrap().contains("7 days"));
+    assert!(mail[0]["subject"].as_str().unwrap().contains("7 jours"));
     let list = wait_notice(&s, &partner, "sent").await;
     assert!(list[0]["sent_at"].is_string());
     tokio::time::sleep(StdDuration::from_millis(2500)).await;

@@ -88,37 +88,38 @@ pub(super) fn describe(e: &lettre::transport::smtp::Error) -> String {
     }
 }
 
-/// `[OPALE] Certificat : expiration dans 30 jours / Certificate expires within 30 days`
+/// `[OPALE] Certificat : expiration dans 30 jours`. In French, as every
+/// text partners read (one language, not two side by side).
 pub fn subject(n: &Notice) -> String {
-    let (fr, en) = match n.kind {
-        ObjectKind::Certificate => ("Certificat", "Certificate"),
-        ObjectKind::Application => ("Habilitation", "Application"),
+    let what = match n.kind {
+        ObjectKind::Certificate => "Certificat",
+        ObjectKind::Application => "Habilitation",
     };
     let t = n.threshold_days;
-    format!("[OPALE] {fr} : expiration dans {t} jours / {en} expires within {t} days")
+    format!("[OPALE] {what} : expiration dans {t} jours")
 }
 
-/// The text of the e-mail: what expires, when, and what to do.
+/// The text of the e-mail, in French: what expires, when, and what to do.
 pub fn body(n: &Notice) -> String {
     let (what, action) = match n.kind {
         ObjectKind::Certificate => (
-            "Certificat / certificate",
-            "Déposez un nouveau certificat avant cette date. / Register a new certificate before that date.",
+            "Certificat",
+            "Déposez un nouveau certificat avant cette date.",
         ),
         ObjectKind::Application => (
-            "Application (habilitations / grants)",
-            "Demandez le renouvellement de l'habilitation. / Ask for the grants to be renewed.",
+            "Application (habilitations)",
+            "Demandez le renouvellement de l'habilitation avant cette date.",
         ),
     };
     format!(
         "Bonjour,\n\n\
-         Seuil d'alerte / notice threshold: {t} jours / days\n\
-         {what}: {label}\n\
-         Identifiant / id:\n{id}\n\
-         Application (client_id): {client} — environnement / environment: {env}\n\
-         Expiration: {at} UTC\n\n\
+         Seuil d'alerte : {t} jours avant l'expiration\n\
+         {what} : {label}\n\
+         Identifiant :\n{id}\n\
+         Application (client_id) : {client} — environnement : {env}\n\
+         Expiration : {at} (UTC)\n\n\
          {action}\n\n\
-         -- \nOPALE API management\n",
+         -- \nOPALE, passerelle API\n",
         t = n.threshold_days,
         label = n.label,
         id = n.object_id,
