@@ -103,7 +103,12 @@ pub fn body(n: &Notice) -> String {
     let (what, action) = match n.kind {
         ObjectKind::Certificate => (
             "Certificat / certificate",
-            "Déposez un nouveau certificat avant cette date. / Register a new certificate before that date.",
+            "Déposez un nouveau certificat avant cette date, ou renouvelez-le par machine avec le \
+             certificat actuel (EST, RFC 7030) : openssl req … | base64 | curl --cert … \
+             https://<environnement>/.well-known/est/simplereenroll (guide des partenaires, \
+             section 4). / Register a new certificate before that date, or renew it by machine \
+             with the current one (EST, RFC 7030): POST a base64 CSR under the same subject to \
+             /.well-known/est/simplereenroll (partners' guide, section 4).",
         ),
         ObjectKind::Application => (
             "Application (habilitations / grants)",
