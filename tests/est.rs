@@ -14,6 +14,7 @@ mod support;
 use hyper::Method;
 use opale_apim::domain::Environment::{self, Production, Sandbox};
 use opale_apim::domain::Thumbprint;
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use support::TestServer;
@@ -171,6 +172,36 @@ async fn a_cron_renewal_works_and_the_old_certificate_still_does() {
         .unwrap();
     assert_eq!(renewed["status"], "active");
     assert_eq!(renewed["origin"], "issued");
+    let traced = renewal_record(&s).await;
+    assert_eq!(traced["status"], 200, "{traced}");
+    assert_eq!(traced["actor"]["kind"], "partner", "{traced}");
+    assert_eq!(traced["actor"]["thumbprint"], old.thumbprint.as_str());
+    assert_eq!(traced["client_id"], client_id.as_str());
+    assert_eq!(
+        traced["admin"]["after"]["thumbprint"],
+        new.thumbprint.as_str()
+    );
+}
+
+/// The trail's record of the first renewal (the trail is written
+/// asynchronously: polled for a few seconds).
+async fn renewal_record(s: &TestServer) -> Value {
+    for _ in 0..50 {
+        let r = s
+            .admin_call(Method::GET, "/admin/v1/trace/export", None)
+            .await;
+        let found = String::from_utf8_lossy(&r.raw)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| {
+                v.to_string().contains("simplereenroll") && v.to_string().contains("\"after\"")
+            });
+        if let Some(v) = found {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no trace record of the renewal");
 }
 
 #[tokio::test]
