@@ -123,6 +123,8 @@ status=0
 ROOT=$PWD
 DOCS=$PWD/docs
 CID_HEADER="X-Correlation-ID: 6f1c2a52-8a52-4a4e-9a53-2b1c7d1e9f00"
+# The EST operation's application/pkcs10 body (scripts/contract_hooks.py).
+export SCHEMATHESIS_HOOKS=contract_hooks PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}"
 cd "$W"   # schemathesis keeps its state (.schemathesis/) in the working directory
 echo "contract: partner API (docs/openapi.yaml) on the sandbox listener https://localhost:$SB"
 run "$(config sandbox "$SANDBOX_TOKEN" 504)" openapi.yaml "https://localhost:$SB" \

@@ -311,6 +311,10 @@ impl App {
             metrics: self.metrics.clone(),
             drain: drain.clone(),
             status: public,
+            est: crate::est::Est {
+                live: self.live.clone(),
+                max_certificates: self.config.dashboard.max_certificates_per_application as usize,
+            },
         });
         let admin = Arc::new(crate::admin::Admin {
             registry: self.registry.clone(),

@@ -33,6 +33,7 @@ pub mod dashboard;
 pub mod data;
 pub mod datapass;
 pub mod domain;
+pub mod est;
 pub mod gateway;
 pub mod metrics;
 pub mod notify;

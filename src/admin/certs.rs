@@ -5,7 +5,7 @@ use super::ApiError;
 use super::api::{Answer, Call, blocking, read_json};
 use super::types::{AdminRequest, CertificateRequest, StoredCertificate};
 use crate::pki::{self, CertInfo, PkiError};
-use crate::registry::{AdminRecord, CertOrigin, CertStatus, CertificateRecord};
+use crate::registry::{AdminRecord, CertOrigin, CertificateRecord};
 use crate::respond;
 use hyper::StatusCode;
 use rustls_pki_types::CertificateDer;
@@ -121,20 +121,6 @@ fn record(
     origin: CertOrigin,
     now: OffsetDateTime,
 ) -> Result<CertificateRecord, ApiError> {
-    let info = CertInfo::from_der(der).map_err(cert_error)?;
-    Ok(CertificateRecord {
-        thumbprint: info.thumbprint,
-        client_id: crate::domain::ClientId::new(client_id),
-        environment,
-        subject: info.subject,
-        issuer: info.issuer,
-        serial: info.serial,
-        not_before: info.not_before,
-        not_after: info.not_after,
-        status: CertStatus::Active,
-        revoked_at: None,
-        origin,
-        registered_at: now,
-        pem: pki::pem_encode(der),
-    })
+    let client_id = crate::domain::ClientId::new(client_id);
+    CertificateRecord::active(&client_id, environment, der, origin, now).map_err(cert_error)
 }

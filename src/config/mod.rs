@@ -3,6 +3,7 @@
 //! With no file at all, the built-in defaults run a complete local setup.
 
 mod abuse;
+mod dashboard;
 mod datapass;
 mod limits;
 mod notify;
@@ -12,6 +13,7 @@ mod status;
 mod store;
 
 pub use abuse::AbuseSettings;
+pub use dashboard::DashboardSettings;
 pub use datapass::{DatapassSettings, WebhookSecret};
 pub use limits::LimitsSettings;
 pub use notify::{NotifySettings, SmtpUrl};
@@ -116,6 +118,10 @@ pub struct Config {
     /// (docs/contract.md §11).
     #[serde(default)]
     pub status: StatusSettings,
+    /// Partner self-service: active certificates per application
+    /// (docs/contract.md §12).
+    #[serde(default)]
+    pub dashboard: DashboardSettings,
 }
 
 /// `[tls]`
@@ -408,6 +414,7 @@ impl Default for Config {
             cluster: ClusterSettings::default(),
             notify: NotifySettings::default(),
             status: StatusSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -510,6 +517,7 @@ impl Config {
         self.abuse.validate()?;
         self.datapass.validate()?;
         self.notify.validate()?;
+        self.dashboard.validate()?;
         self.status.validate()
     }
 }

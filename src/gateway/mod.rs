@@ -4,6 +4,7 @@
 //! source), then traced. Every answer carries `X-Correlation-ID`, and the
 //! RateLimit headers once the caller's application is known.
 
+mod est;
 mod pipeline;
 mod source;
 mod transmission;
@@ -36,6 +37,8 @@ enum Route {
     Data,
     /// `GET /status…`: the public status page and documents (§11).
     Status(crate::status::public::Public),
+    /// `/.well-known/est/…`: certificate renewal by machine (§12).
+    Est(crate::est::Operation),
     /// Anything else: 910604.
     Unknown,
 }
@@ -60,6 +63,9 @@ impl Route {
                 Route::Service(Service::Metadata)
             }
             (&Method::GET, "/.well-known/jwks.json") => Route::Service(Service::Jwks),
+            (m, p) if crate::est::Operation::of(m, p).is_some() => {
+                crate::est::Operation::of(m, p).map_or(Route::Unknown, Route::Est)
+            }
             (&Method::GET, p) if crate::status::public::Public::of(p).is_some() => {
                 crate::status::public::Public::of(p).map_or(Route::Unknown, Route::Status)
             }
@@ -93,6 +99,8 @@ pub struct Gateway {
     pub(crate) drain: Arc<crate::server::Drain>,
     /// The status page's state, and where data calls are counted per minute.
     pub(crate) status: crate::status::public::Sources,
+    /// The CAs and limit of certificate renewal by EST.
+    pub(crate) est: crate::est::Est,
 }
 
 impl Gateway {
@@ -140,6 +148,7 @@ pub async fn handle(
         Route::Status(page) => {
             public_status(gateway, env, page, correlation, req, &mut trace).await
         }
+        Route::Est(op) => est::answer(gateway, conn, env, op, correlation, req, &mut trace).await,
         Route::Unknown => unknown(correlation, &req, &mut trace),
     };
     let closed = trace.code == Some(Code::Catalogue(Reason::Unavailable));

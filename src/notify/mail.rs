@@ -104,7 +104,10 @@ pub fn body(n: &Notice) -> String {
     let (what, action) = match n.kind {
         ObjectKind::Certificate => (
             "Certificat",
-            "Déposez un nouveau certificat avant cette date.",
+            "Déposez un nouveau certificat avant cette date, ou renouvelez-le par machine avec le \
+             certificat actuel (EST, RFC 7030) : une demande (CSR) au même sujet, encodée en \
+             base64, envoyée par POST à /.well-known/est/simplereenroll (guide des partenaires, \
+             section 4).",
         ),
         ObjectKind::Application => (
             "Application (habilitations)",

@@ -115,7 +115,28 @@ impl IssuingCa {
         csr_pem: &str,
         now: OffsetDateTime,
     ) -> Result<CertificateDer<'static>, PkiError> {
-        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::Csr)?;
+        let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::Csr)?;
+        self.sign(csr, now)
+    }
+
+    /// As [`IssuingCa::issue`], from a DER CSR (EST, RFC 7030 §4.2.1).
+    pub fn issue_der(
+        &self,
+        csr_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<CertificateDer<'static>, PkiError> {
+        let der = rustls_pki_types::CertificateSigningRequestDer::from(csr_der);
+        let csr = CertificateSigningRequestParams::from_der(&der).map_err(PkiError::Csr)?;
+        self.sign(csr, now)
+    }
+
+    /// The one place a partner certificate is signed: the CSR's subject
+    /// and key, the CA's validity, key usage and EKU.
+    fn sign(
+        &self,
+        mut csr: CertificateSigningRequestParams,
+        now: OffsetDateTime,
+    ) -> Result<CertificateDer<'static>, PkiError> {
         let requested_dn = std::mem::take(&mut csr.params.distinguished_name);
         let mut params = leaf_params("", now, Duration::days(PARTNER_CERT_DAYS))?;
         params.distinguished_name = requested_dn;

@@ -145,6 +145,36 @@ pub struct CertificateRecord {
     pub pem: String,
 }
 
+impl CertificateRecord {
+    /// The active record of the DER certificate `der`, pinned to
+    /// `client_id` of `environment` at `now`: the one builder shared by the
+    /// admin's `cert issue` / `cert add` and EST renewals.
+    pub fn active(
+        client_id: &ClientId,
+        environment: Environment,
+        der: &[u8],
+        origin: CertOrigin,
+        now: OffsetDateTime,
+    ) -> Result<CertificateRecord, crate::pki::PkiError> {
+        let info = crate::pki::CertInfo::from_der(der)?;
+        Ok(CertificateRecord {
+            thumbprint: info.thumbprint,
+            client_id: client_id.clone(),
+            environment,
+            subject: info.subject,
+            issuer: info.issuer,
+            serial: info.serial,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            status: CertStatus::Active,
+            revoked_at: None,
+            origin,
+            registered_at: now,
+            pem: crate::pki::pem_encode(der),
+        })
+    }
+}
+
 /// A certificate allowed on the admin listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminRecord {

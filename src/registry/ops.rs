@@ -249,8 +249,38 @@ impl Registry {
         &self,
         record: CertificateRecord,
     ) -> Result<CertificateRecord, RegistryError> {
+        self.add_certificate_within(record, None)
+    }
+
+    /// As [`Registry::add_certificate`], refused (409) when `limit` =
+    /// `(max, now)` is given and the application already holds `max`
+    /// active certificates (neither revoked nor past `not_after` at
+    /// `now`): self-service and EST renewals (docs/contract.md §12).
+    /// Counted inside the write, so two renewals at once cannot both pass.
+    pub fn add_certificate_within(
+        &self,
+        record: CertificateRecord,
+        limit: Option<(usize, OffsetDateTime)>,
+    ) -> Result<CertificateRecord, RegistryError> {
         self.apply(|snap| {
             let app = snap.application("client_id", record.client_id.as_str())?;
+            if let Some((max, now)) = limit {
+                let active = snap
+                    .certificates_of(&app.client_id)
+                    .into_iter()
+                    .filter(|c| c.status == CertStatus::Active && c.not_after > now)
+                    .count();
+                if active >= max {
+                    return Err(RegistryError::conflict(
+                        "certificate",
+                        format!(
+                            "application {} already holds {active} active certificates \
+                             (at most {max}); revoke one first",
+                            app.client_id
+                        ),
+                    ));
+                }
+            }
             if app.environment != record.environment {
                 return Err(RegistryError::invalid(
                     "certificate",
