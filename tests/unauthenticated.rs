@@ -728,7 +728,7 @@ async fn an_old_connection_holding_a_stalled_body_is_dropped_after_the_grace() {
 /// reading (as Python's http.client does); whether every write went
 /// through, then what the server answered, read until it closed.
 async fn send_before_reading(s: &TestServer, total: usize, sent: usize) -> (bool, Stalled) {
-    let mut tls = tls(cfg(&s, None, b"http/1.1"), "127.0.0.1", s.sandbox).await;
+    let mut tls = tls(cfg(s, None, b"http/1.1"), "127.0.0.1", s.sandbox).await;
     let head = format!(
         "POST /.well-known/est/simplereenroll HTTP/1.1\r\nhost: localhost\r\n\
          content-type: application/pkcs10\r\ncontent-length: {total}\r\n\r\n"
