@@ -9,6 +9,7 @@ use crate::audit::Auditor;
 use crate::availability::Availability;
 use crate::config::Config;
 use crate::config::StoreBackend;
+use crate::dashboard::form::FormKey;
 use crate::data::transmitted::Transmissions;
 use crate::data::upstream::{Upstream, UpstreamError};
 use crate::domain::{Environment, Plane};
@@ -60,6 +61,9 @@ pub enum AppError {
     /// Service quality (incidents, maintenances, availability).
     #[error(transparent)]
     Status(#[from] crate::status::StatusError),
+    /// The dashboards' form key.
+    #[error(transparent)]
+    Form(#[from] crate::dashboard::form::FormError),
     /// Creating the state directory.
     #[error("{path}: {source}")]
     Io {
@@ -80,6 +84,7 @@ struct Parts {
     cluster: crate::cluster::Cluster,
     notices: Arc<crate::notify::Notices>,
     status: Arc<crate::status::Status>,
+    form_key: Arc<FormKey>,
 }
 
 /// The gateway's parts, built once from the configuration. Not an
@@ -101,6 +106,7 @@ pub struct App {
     abuse: Arc<crate::abuse::Abuse>,
     notices: Arc<crate::notify::Notices>,
     status: Arc<crate::status::Status>,
+    form_key: Arc<FormKey>,
     store: std::sync::Weak<dyn Store>,
 }
 
@@ -202,6 +208,7 @@ impl App {
             time::OffsetDateTime::now_utc(),
         )?);
         keyspaces.join(&status)?;
+        let form_key = Arc::new(FormKey::open(&*store)?);
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, keyspaces);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
@@ -230,6 +237,7 @@ impl App {
             cluster,
             notices,
             status,
+            form_key,
         };
         let app = Self::assemble(config, files, registry, parts, held)?;
         Ok((app, startup))
@@ -275,6 +283,7 @@ impl App {
             abuse: parts.abuse,
             notices: parts.notices,
             status: parts.status,
+            form_key: parts.form_key,
             store,
         })
     }
@@ -330,6 +339,8 @@ impl App {
             datapass: self.config.datapass.clone(),
             status: self.status,
             announcer,
+            form_key: self.form_key,
+            max_certificates: self.config.dashboard.max_certificates_per_application as usize,
         });
         let c = &self.config;
         let server = Arc::new(crate::server::Server {

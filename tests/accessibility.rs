@@ -69,6 +69,14 @@ enum Reach {
         on: &'static str,
         control: &'static str,
     },
+    /// On the page at `on`, writes `value` into the field `id`, then
+    /// presses the control `control` from the keyboard.
+    Fill {
+        on: &'static str,
+        id: &'static str,
+        value: &'static str,
+        control: &'static str,
+    },
     /// Sends a form to `action` from a page of another site.
     FromOtherSite { action: &'static str },
 }
@@ -85,7 +93,8 @@ struct Page {
 }
 
 /// Every page checked, in order. A new page is one line; `{alpha}` and
-/// `{beta}` stand for the two partners' ids.
+/// `{beta}` stand for the two partners' ids, `{alpha_app}` for Alpha's
+/// application and `{csr}` for a certificate request made by the test.
 #[rustfmt::skip]
 const PAGES: &[Page] = &[
     Page { name: "admin", who: Who::Admin, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "rafale de refus" },
@@ -93,7 +102,16 @@ const PAGES: &[Page] = &[
     Page { name: "admin-suspend-form", who: Who::Admin, lang: Lang::Fr, at: At::Admin, reach: Reach::Press { on: "/dashboard", control: "Suspendre Société Bêta" }, shows: "Réactiver" },
     Page { name: "admin-cross-site-form", who: Who::Admin, lang: Lang::Fr, at: At::Admin, reach: Reach::FromOtherSite { action: "/dashboard/partners/{beta}/resume" }, shows: "autre site" },
     Page { name: "partner", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "année 2019 non couverte par l'habilitation" },
+    Page { name: "partner-contacts", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard/partners/{alpha}/contacts"), shows: "Contact technique" },
+    Page { name: "partner-contacts-error", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Fill { on: "/dashboard/partners/{alpha}/contacts", id: "technique-email", value: "pas-une-adresse", control: "Enregistrer les contacts" }, shows: "Adresse e-mail invalide" },
+    Page { name: "partner-contacts-saved", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Press { on: "/dashboard/partners/{alpha}/contacts", control: "Enregistrer les contacts" }, shows: "Contacts enregistrés" },
+    Page { name: "partner-application", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard/applications/{alpha_app}"), shows: "Nouveau certificat" },
+    Page { name: "partner-csr-error", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Fill { on: "/dashboard/applications/{alpha_app}", id: "csr", value: "bonjour", control: "Obtenir le certificat" }, shows: "Demande de certificat illisible" },
+    Page { name: "partner-certificate", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Fill { on: "/dashboard/applications/{alpha_app}", id: "csr", value: "{csr}", control: "Obtenir le certificat" }, shows: "Certificat émis et enregistré" },
+    Page { name: "partner-secret", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Press { on: "/dashboard/applications/{alpha_app}", control: "Générer un nouveau secret" }, shows: "Copiez ce secret maintenant" },
+    Page { name: "partner-cross-site-form", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::FromOtherSite { action: "/dashboard/applications/{alpha_app}/secret" }, shows: "autre site" },
     Page { name: "partner-en", who: Who::Partner, lang: Lang::En, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "year 2019 not covered by the grant" },
+    Page { name: "partner-application-en", who: Who::Partner, lang: Lang::En, at: At::Admin, reach: Reach::Get("/dashboard/applications/{alpha_app}"), shows: "New certificate" },
     Page { name: "not-found", who: Who::Partner, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard/nulle-part"), shows: "Page introuvable" },
     Page { name: "sign-in", who: Who::Nobody, lang: Lang::Fr, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "Connexion par certificat" },
     Page { name: "sign-in-en", who: Who::Nobody, lang: Lang::En, at: At::Admin, reach: Reach::Get("/dashboard"), shows: "Sign in with a certificate" },
@@ -107,6 +125,8 @@ struct Fixture {
     admin: u16,
     sandbox: u16,
     alpha: String,
+    alpha_app: String,
+    csr: String,
     beta: String,
     identities: HashMap<Who, Identity>,
 }
@@ -123,6 +143,8 @@ impl Fixture {
     /// `path` with its placeholders filled in.
     fn fill(&self, path: &str) -> String {
         path.replace("{alpha}", &self.alpha)
+            .replace("{alpha_app}", &self.alpha_app)
+            .replace("{csr}", &self.csr)
             .replace("{beta}", &self.beta)
     }
 }
@@ -222,6 +244,8 @@ async fn fill(s: &TestServer) -> Fixture {
         admin: s.admin.port(),
         sandbox: s.sandbox.port(),
         alpha: alpha.partner,
+        alpha_app: alpha.id,
+        csr: support::pki::csr("alpha-nouveau").0,
         beta: beta.partner,
         identities,
     }
@@ -283,6 +307,19 @@ fn reach(browser: &Browser, fixture: &Fixture, page: &Page) -> String {
         Reach::Get(path) => browser.goto(&format!("{origin}{}", fixture.fill(path))),
         Reach::Press { on, control } => {
             browser.goto(&format!("{origin}{}", fixture.fill(on)));
+            submit_with_keyboard(browser, control);
+        }
+        Reach::Fill {
+            on,
+            id,
+            value,
+            control,
+        } => {
+            browser.goto(&format!("{origin}{}", fixture.fill(on)));
+            browser.run(
+                "document.getElementById(arguments[0]).value = arguments[1]",
+                json!([id, fixture.fill(value)]),
+            );
             submit_with_keyboard(browser, control);
         }
         Reach::FromOtherSite { action } => {

@@ -104,14 +104,25 @@ async fn a_partner_sees_only_its_own_applications() {
         )
         .await;
     assert_eq!(r.status, 403);
+    // Same origin without the form's token: refused too.
+    let same_origin = [
+        ("sec-fetch-site", "same-origin"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
     let r = conn
-        .send_raw(
-            Method::POST,
-            &path,
-            &[("sec-fetch-site", "same-origin")],
-            Vec::new(),
-            false,
-        )
+        .send_raw(Method::POST, &path, &same_origin, Vec::new(), false)
+        .await;
+    assert_eq!(r.status, 403);
+    // With the token the admin's page gave for this form: done.
+    let (_, page) = dashboard(&s, Some(&admin)).await;
+    let form = page
+        .split("<form ")
+        .find(|f| f.contains(&format!("action=\"{path}\"")))
+        .unwrap();
+    let token = form.split("name=\"jeton\" value=\"").nth(1).unwrap();
+    let body = format!("jeton={}", token.split('"').next().unwrap());
+    let r = conn
+        .send_raw(Method::POST, &path, &same_origin, body.into_bytes(), false)
         .await;
     assert_eq!(r.status, 303);
     let p = s

@@ -12,86 +12,13 @@
 mod support;
 
 use hyper::Method;
-use opale_apim::domain::Environment::{self, Production, Sandbox};
-use opale_apim::domain::Thumbprint;
+use opale_apim::domain::Environment::{Production, Sandbox};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use support::TestServer;
-use support::pki::Identity;
+use support::est::{base, renew, sh, workdir};
 
 const DATA: &str = "/opale/v1/entreprises/732829320/declarations?annee=2024";
-
-/// Runs `script` with bash (`pipefail`) in `dir` off the test's runtime
-/// (which also drives the server); its stdout, or a panic with its stderr.
-async fn sh(dir: &Path, script: &str) -> String {
-    let (dir, script) = (dir.to_path_buf(), script.to_owned());
-    tokio::task::spawn_blocking(move || run(&dir, &script))
-        .await
-        .unwrap()
-}
-
-fn run(dir: &Path, script: &str) -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -euo pipefail\n{script}"))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The listener's base URL (the server certificate names `localhost`).
-fn base(s: &TestServer, env: Environment) -> String {
-    format!("https://localhost:{}", s.env_addr(env).port())
-}
-
-/// A partner's working directory: the gateway's root CA (to trust the
-/// server) and the current certificate and key as `old.pem` / `old.key`.
-fn workdir(s: &TestServer, current: &Identity) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(s.pki.files.ca_pem(), dir.path().join("ca.pem")).unwrap();
-    std::fs::write(dir.path().join("old.pem"), &current.cert_pem).unwrap();
-    std::fs::write(dir.path().join("old.key"), &current.key_pem).unwrap();
-    dir
-}
-
-/// The partner's cron, word for word (docs/partners.md): a new key, a CSR
-/// under `subj`, posted with the current certificate; the new certificate
-/// in `new.pem`, its key in `new.key`.
-async fn renew(dir: &Path, url: &str, subj: &str) -> Identity {
-    sh(
-        dir,
-        &format!(
-            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out new.key\n\
-             SUBJ='{subj}'\n\
-             openssl req -new -key new.key -subj \"$SUBJ\" -outform DER | base64 \\\n\
-             | curl -sS --fail --cacert ca.pem --cert old.pem --key old.key --data-binary @- \\\n\
-               -H 'Content-Type: application/pkcs10' {url}/.well-known/est/simplereenroll \\\n\
-             | base64 -d | openssl pkcs7 -inform DER -print_certs > new.pem"
-        ),
-    )
-    .await;
-    identity(dir, "new")
-}
-
-/// The certificate and key `{name}.pem` / `{name}.key` in `dir`.
-fn identity(dir: &Path, name: &str) -> Identity {
-    let cert_pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
-    let key_pem = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
-    let der = opale_apim::pki::parse_certificate_chain(&cert_pem).unwrap();
-    Identity {
-        thumbprint: Thumbprint::of_der(&der[0]).to_string(),
-        cert_pem,
-        key_pem,
-        serial: Vec::new(),
-    }
-}
 
 /// A simplereenroll with `client` (curl options naming the certificate,
 /// or none) and a CSR under `subj`: the status and the body.
@@ -183,25 +110,12 @@ async fn a_cron_renewal_works_and_the_old_certificate_still_does() {
     );
 }
 
-/// The trail's record of the first renewal (the trail is written
-/// asynchronously: polled for a few seconds).
+/// The trail's record of the first renewal.
 async fn renewal_record(s: &TestServer) -> Value {
-    for _ in 0..50 {
-        let r = s
-            .admin_call(Method::GET, "/admin/v1/trace/export", None)
-            .await;
-        let found = String::from_utf8_lossy(&r.raw)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| {
-                v.to_string().contains("simplereenroll") && v.to_string().contains("\"after\"")
-            });
-        if let Some(v) = found {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no trace record of the renewal");
+    s.trail_record("the renewal", |v| {
+        v.to_string().contains("simplereenroll") && v.to_string().contains("\"after\"")
+    })
+    .await
 }
 
 #[tokio::test]

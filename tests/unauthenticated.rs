@@ -10,7 +10,9 @@
 //! admin API is refused (401 910102) on the connection already open, which
 //! is then closed; and every connection is closed gracefully at
 //! `max_connection_age_secs` (HTTP/1.1 `Connection: close`, HTTP/2 GOAWAY),
-//! and dropped 10 s later if it still holds a request.
+//! and dropped 10 s later if it still holds a request; a body answered
+//! before its end (413) is drained so that a client still sending reads
+//! the answer, and that drain ends within 2 s for a body that never does.
 // A test crate: its helpers may unwrap like its #[test] functions (a
 // panic is a failed test). The lib and binary deny it (Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -719,4 +721,60 @@ async fn an_old_connection_holding_a_stalled_body_is_dropped_after_the_grace() {
         stalled.await.unwrap().is_err(),
         "the stalled stream got no answer"
     );
+}
+
+/// Sends a head declaring `total` body bytes to the EST renewal (which
+/// answers 413 past 16 KiB), then `sent` of them in 16 KiB writes, without
+/// reading (as Python's http.client does); whether every write went
+/// through, then what the server answered, read until it closed.
+async fn send_before_reading(s: &TestServer, total: usize, sent: usize) -> (bool, Stalled) {
+    let mut tls = tls(cfg(s, None, b"http/1.1"), "127.0.0.1", s.sandbox).await;
+    let head = format!(
+        "POST /.well-known/est/simplereenroll HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/pkcs10\r\ncontent-length: {total}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'A'; 16 * 1024];
+    let mut all_written = true;
+    for _ in 0..sent / chunk.len() {
+        if tls.write_all(&chunk).await.is_err() || tls.flush().await.is_err() {
+            all_written = false;
+            break;
+        }
+        sleep(ms(2)).await;
+    }
+    (all_written, until_closed(tls, Instant::now()).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_answered_before_its_end_is_drained_so_the_client_reads_the_answer() {
+    let s = server(|c| c.limits.body_read_timeout_ms = 10_000).await;
+    // 512 KiB sent in full after the server's answer: drained, then the
+    // answer is read whole (no reset, no TLS stream cut short).
+    let (written, got) = send_before_reading(&s, 512 * 1024, 512 * 1024).await;
+    assert!(written, "the server stopped taking the body");
+    assert_eq!(got.status, 413, "{}", got.text);
+    assert!(
+        got.text.trim_end().ends_with('}'),
+        "body read whole: {}",
+        got.text
+    );
+    // A body that never ends is drained 2 s at most, then the connection
+    // closes: the drain is bounded for callers who never authenticate.
+    let mut tls = tls(cfg(&s, None, b"http/1.1"), "127.0.0.1", s.sandbox).await;
+    let head = "POST /.well-known/est/simplereenroll HTTP/1.1\r\nhost: localhost\r\n\
+                content-type: application/pkcs10\r\ncontent-length: 100000000\r\n\r\n";
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&[b'A'; 20 * 1024]).await.unwrap();
+    let started = Instant::now();
+    let mut closed = None;
+    while started.elapsed() < 8 * SECOND {
+        if tls.write_all(&[b'A'; 1024]).await.is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        sleep(ms(20)).await;
+    }
+    let closed = closed.expect("a trickling body was drained for 8 s");
+    assert!(closed < 4 * SECOND, "closed after {closed:?}");
 }

@@ -155,6 +155,18 @@ pub enum Op {
     SuspendPartnerPage,
     /// `POST /dashboard/partners/{id}/resume`.
     ResumePartnerPage,
+    /// `GET /dashboard/partners/{id}/contacts`.
+    ContactsPage,
+    /// `POST /dashboard/partners/{id}/contacts`.
+    SaveContactsPage,
+    /// `GET /dashboard/applications/{client_id}`.
+    ApplicationPage,
+    /// `POST /dashboard/applications/{client_id}/secret`.
+    RotateSecretPage,
+    /// `POST /dashboard/applications/{client_id}/certificates`.
+    IssueCertificatePage,
+    /// `POST /dashboard/applications/{client_id}/certificates/{thumbprint}/revoke`.
+    RevokeCertificatePage,
     /// `POST /datapass/webhook`.
     DatapassWebhook,
 }
@@ -222,6 +234,12 @@ const ROUTES: &[(Op, &str, Method, Target)] = {
     (DashboardPage,      "/dashboard",                                                   Method::GET,    Dashboard(Page::Home)),
     (SuspendPartnerPage, "/dashboard/partners/{id}/suspend",                             Method::POST,   Dashboard(Page::Suspend)),
     (ResumePartnerPage,  "/dashboard/partners/{id}/resume",                              Method::POST,   Dashboard(Page::Resume)),
+    (ContactsPage,       "/dashboard/partners/{id}/contacts",                            Method::GET,    Dashboard(Page::Contacts)),
+    (SaveContactsPage,   "/dashboard/partners/{id}/contacts",                            Method::POST,   Dashboard(Page::SaveContacts)),
+    (ApplicationPage,    "/dashboard/applications/{client_id}",                          Method::GET,    Dashboard(Page::Application)),
+    (RotateSecretPage,   "/dashboard/applications/{client_id}/secret",                   Method::POST,   Dashboard(Page::RotateSecret)),
+    (IssueCertificatePage, "/dashboard/applications/{client_id}/certificates",           Method::POST,   Dashboard(Page::IssueCertificate)),
+    (RevokeCertificatePage, "/dashboard/applications/{client_id}/certificates/{thumbprint}/revoke", Method::POST, Dashboard(Page::RevokeCertificate)),
     (DatapassWebhook,    crate::datapass::PATH,                                          Method::POST,   Datapass),
     ]
 };

@@ -76,6 +76,10 @@ pub struct Admin {
     pub(crate) status: Arc<crate::status::Status>,
     /// E-mails incidents and maintenances to the partners concerned.
     pub(crate) announcer: Arc<crate::status::announce::Announcer>,
+    /// Signs and checks the dashboards' form tokens.
+    pub(crate) form_key: Arc<crate::dashboard::form::FormKey>,
+    /// `[dashboard] max_certificates_per_application`.
+    pub(crate) max_certificates: usize,
 }
 
 /// Handles one request on the admin listener, and traces it with the
@@ -96,19 +100,16 @@ pub async fn handle(
     let board_before = admin.status.board();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD);
     let is_admin = authenticate(conn, &before);
+    let admin_signed = is_admin.is_ok();
     let caller = audit::http::Caller::known(is_admin.is_ok());
     let outcome = match routed {
         Routed::Found(Target::Dashboard(page), params) => {
-            let id = params
-                .iter()
-                .find(|(k, _)| k == "id")
-                .map_or("", |(_, v)| v);
-            let view = (Some(page), id);
-            Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), view, req).await)
+            let view = (Some(page), params.as_slice());
+            Ok(crate::dashboard::handle(admin, conn, admin_signed, view, req).await)
         }
         _ if crate::dashboard::is_dashboard(req.uri().path()) => {
-            let view = (None, "");
-            Ok(crate::dashboard::handle(admin, conn, is_admin.is_ok(), view, req).await)
+            let view = (None, [].as_slice());
+            Ok(crate::dashboard::handle(admin, conn, admin_signed, view, req).await)
         }
         Routed::Found(Target::Api(handler), params) => {
             match is_admin.and_then(|()| same_origin_call(&req)) {
@@ -133,9 +134,16 @@ pub async fn handle(
     } else {
         (Value::Null, Value::Null)
     };
-    let actor = conn.peer.as_ref().map(|p| Actor::Admin {
-        subject: p.subject.clone(),
-        thumbprint: p.thumbprint.to_string(),
+    // Anyone else signed in on this listener is a partner on its
+    // dashboard (self-service, docs/contract.md §12).
+    let actor = conn.peer.as_ref().map(|p| match admin_signed {
+        true => Actor::Admin {
+            subject: p.subject.clone(),
+            thumbprint: p.thumbprint.to_string(),
+        },
+        false => Actor::Partner {
+            thumbprint: p.thumbprint.to_string(),
+        },
     });
     trace.acted(actor, b, a);
     audit::http::finish(&admin.audit, &admin.metrics, (trace, caller), resp, started).await

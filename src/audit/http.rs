@@ -58,7 +58,8 @@ pub async fn finish(
 ) -> Response<Body> {
     trace.status = resp.status().as_u16();
     trace.latency_us = started.elapsed().as_micros() as u64;
-    if !resp.status().is_success() {
+    // A redirection (a dashboard form's 303) is the form's success.
+    if resp.status().is_client_error() || resp.status().is_server_error() {
         trace.decision = super::Decision::Denied;
     }
     metrics.observe(&trace);

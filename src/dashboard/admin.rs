@@ -5,7 +5,7 @@
 use super::html::{Tone, alert, badge, message, page, section, table};
 use super::lang::Lang;
 use super::messages::Msg;
-use super::{DashboardError, off_thread, redirect, respond};
+use super::{DashboardError, form, off_thread, redirect_to, respond};
 use crate::admin::Admin;
 use crate::audit::TraceEvent;
 use crate::audit::query;
@@ -24,7 +24,11 @@ use std::sync::Arc;
 const WINDOW: usize = 5000;
 
 /// The page (the trace scan runs off the serving thread).
-pub async fn render(state: &Arc<Admin>, lang: Lang) -> Result<Markup, DashboardError> {
+pub async fn render(
+    state: &Arc<Admin>,
+    lang: Lang,
+    thumbprint: &str,
+) -> Result<Markup, DashboardError> {
     let (denials, top, actions) = off_thread(state, activity).await?;
     let denials: BTreeMap<String, u64> = denials
         .into_iter()
@@ -33,7 +37,10 @@ pub async fn render(state: &Arc<Admin>, lang: Lang) -> Result<Markup, DashboardE
     let body = html! {
         (trail_banner(lang, state.audit.open_report()))
         (security_events(lang, &state.abuse.open_events()))
-        (partners(lang, &state.registry.snapshot()))
+        (partners(lang, &state.registry.snapshot(), |action| {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            state.form_key.token(thumbprint, action, now)
+        }))
         (counts(lang, "denials", (Msg::DenialsByControl, Msg::Control), &denials))
         (counts(lang, "top-partners", (Msg::TopPartners, Msg::Partner), &top))
         (admin_actions(lang, &actions))
@@ -99,8 +106,9 @@ fn security_events(lang: Lang, events: &[crate::abuse::SecurityEvent]) -> Markup
     )
 }
 
-/// Every partner, by name, with its suspend or resume form.
-fn partners(lang: Lang, snap: &Snapshot) -> Markup {
+/// Every partner, by name, with its suspend or resume form (each with the
+/// token `token` gives for its action).
+fn partners(lang: Lang, snap: &Snapshot, token: impl Fn(&str) -> String) -> Markup {
     let mut partners: Vec<_> = snap.partners.values().collect();
     partners.sort_by(|a, b| a.name.cmp(&b.name));
     let apps_of = |p: &crate::registry::Partner| {
@@ -128,7 +136,9 @@ fn partners(lang: Lang, snap: &Snapshot) -> Markup {
                         td { (p.name) } td { (p.siren) } td.num { (apps_of(p)) }
                         td { (status_badge(lang, p.status)) }
                         td {
-                            form method="post" action=(format!("/dashboard/partners/{}/{verb}", p.id)) {
+                            @let action = format!("/dashboard/partners/{}/{verb}", p.id);
+                            form method="post" action=(action) {
+                                input type="hidden" name=(form::FIELD) value=(token(&action));
                                 button.button.button--secondary.button--sm type="submit"
                                     aria-label=(format!("{} {}", lang.t(label), p.name)) {
                                     (lang.t(label))
@@ -263,27 +273,42 @@ fn activity(state: &Admin) -> Activity {
     (denials, top, actions)
 }
 
-/// `POST /dashboard/partners/{id}/suspend|resume`, same-origin forms only.
+/// `POST /dashboard/partners/{id}/suspend|resume`: same-origin forms
+/// carrying the token their page gave the signed-in admin only.
 pub async fn action(
     state: &Arc<Admin>,
-    req: &Request<RequestBody>,
-    lang: Lang,
+    req: Request<RequestBody>,
+    (lang, thumbprint): (Lang, &str),
     id: &str,
     status: Status,
 ) -> Response<Body> {
-    let same_origin = match req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(site) => site == "same-origin",
-        None => req.headers().get("origin").is_none(),
+    let verb = match status {
+        Status::Suspended => "suspend",
+        Status::Active => "resume",
     };
-    if !same_origin {
+    let path = format!("/dashboard/partners/{id}/{verb}");
+    let (parts, body) = req.into_parts();
+    // Read (bounded) before answering: see `selfservice::Session::posted`.
+    let body = body.read(4096).await.unwrap_or_default();
+    if !form::same_origin(&Request::from_parts(parts, ())) {
         let page = message(
             lang,
             Msg::RefusedTitle,
             Msg::CrossOriginText,
+            Some("/dashboard"),
+        );
+        return respond(StatusCode::FORBIDDEN, lang, page);
+    }
+    let token = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == form::FIELD)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if !state.form_key.accepts(&token, thumbprint, &path, now) {
+        let page = message(
+            lang,
+            Msg::RefusedTitle,
+            Msg::FormExpiredText,
             Some("/dashboard"),
         );
         return respond(StatusCode::FORBIDDEN, lang, page);
@@ -294,7 +319,7 @@ pub async fn action(
         ..PartnerPatch::default()
     };
     match tokio::task::spawn_blocking(move || app2.registry.update_partner(&id, patch)).await {
-        Ok(Ok(_)) => redirect("/dashboard"),
+        Ok(Ok(_)) => redirect_to("/dashboard".to_owned()),
         _ => {
             let page = message(
                 lang,

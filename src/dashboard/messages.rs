@@ -73,6 +73,10 @@ catalogue! {
         "Requête venue d'un autre site refusée : ce formulaire ne s'envoie que depuis le tableau de bord.",
         "Request from another site refused: this form can only be sent from the dashboard."
     ),
+    FormExpiredText => (
+        "Formulaire expiré ou incomplet : rien n'a été modifié. Rechargez la page et envoyez-le de nouveau.",
+        "Form expired or incomplete: nothing was changed. Reload the page and send it again."
+    ),
     ActionFailedTitle => ("Action impossible", "Action failed"),
     ActionFailedText => ("Ce partenaire n'a pas pu être modifié.", "This partner could not be changed."),
     // The admin dashboard (admin.rs).

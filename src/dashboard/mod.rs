@@ -11,10 +11,12 @@
 mod admin;
 pub(crate) mod chart;
 mod explain;
+pub mod form;
 pub(crate) mod html;
 pub(crate) mod lang;
 pub(crate) mod messages;
 mod partner;
+mod selfservice;
 
 use crate::admin::Admin;
 use crate::domain::Status;
@@ -53,6 +55,26 @@ pub enum Page {
     Suspend,
     /// `POST /dashboard/partners/{id}/resume` (admin).
     Resume,
+    /// `GET /dashboard/partners/{id}/contacts` (the partner).
+    Contacts,
+    /// `POST /dashboard/partners/{id}/contacts` (the partner).
+    SaveContacts,
+    /// `GET /dashboard/applications/{client_id}` (the partner).
+    Application,
+    /// `POST /dashboard/applications/{client_id}/secret` (the partner).
+    RotateSecret,
+    /// `POST /dashboard/applications/{client_id}/certificates` (the partner).
+    IssueCertificate,
+    /// `POST /dashboard/applications/{client_id}/certificates/{thumbprint}/revoke`
+    /// (the partner).
+    RevokeCertificate,
+}
+
+impl Page {
+    /// A partner's own page or form (§12), as opposed to the admin's.
+    fn is_self_service(self) -> bool {
+        !matches!(self, Page::Home | Page::Suspend | Page::Resume)
+    }
 }
 
 /// Who is looking.
@@ -61,17 +83,24 @@ enum Viewer {
     Partner(Partner),
 }
 
-/// Serves a dashboard request: `route` with its partner `id` (`None`: a
-/// dashboard path that is no page, 404 once the viewer is known);
+/// Serves a dashboard request: `route` with its path parameters (`None`:
+/// a dashboard path that is no page, 404 once the viewer is known);
 /// `is_admin` says whether the connection carries a registered admin
 /// certificate.
 pub async fn handle(
     state: &Arc<Admin>,
     conn: &ConnInfo,
     is_admin: bool,
-    (route, id): (Option<Page>, &str),
+    (route, params): (Option<Page>, &[(String, String)]),
     req: Request<RequestBody>,
 ) -> Response<Body> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let id = param("id");
     let lang = Lang::of_request(req.headers());
     let viewer = if is_admin {
         Some(Viewer::Admin)
@@ -85,16 +114,43 @@ pub async fn handle(
         };
         return respond(status, lang, html::message(lang, title, text, None));
     };
+    let thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.to_string());
+    let thumbprint = thumbprint.unwrap_or_default();
     match (route, viewer) {
         (Some(Page::Home), Viewer::Partner(p)) => {
             rendered(lang, partner::render(state, lang, p).await)
         }
-        (Some(Page::Home), Viewer::Admin) => rendered(lang, admin::render(state, lang).await),
+        (Some(page), Viewer::Partner(partner)) if page.is_self_service() => {
+            let s = selfservice::Session {
+                state,
+                lang,
+                partner,
+                thumbprint,
+            };
+            let client_id = param("client_id");
+            match page {
+                Page::Contacts => {
+                    let saved = req.uri().query() == Some("enregistre");
+                    selfservice::contacts_page(&s, id, saved)
+                }
+                Page::SaveContacts => selfservice::save_contacts(&s, id, req).await,
+                Page::Application => selfservice::application_page(&s, client_id),
+                Page::RotateSecret => selfservice::rotate_secret(&s, client_id, req).await,
+                Page::IssueCertificate => selfservice::issue_certificate(&s, client_id, req).await,
+                _ => {
+                    let thumb = param("thumbprint");
+                    selfservice::revoke_certificate(&s, (client_id, thumb), req).await
+                }
+            }
+        }
+        (Some(Page::Home), Viewer::Admin) => {
+            rendered(lang, admin::render(state, lang, &thumbprint).await)
+        }
         (Some(Page::Suspend), Viewer::Admin) => {
-            admin::action(state, &req, lang, id, Status::Suspended).await
+            admin::action(state, req, (lang, &thumbprint), id, Status::Suspended).await
         }
         (Some(Page::Resume), Viewer::Admin) => {
-            admin::action(state, &req, lang, id, Status::Active).await
+            admin::action(state, req, (lang, &thumbprint), id, Status::Active).await
         }
         _ => respond(
             StatusCode::NOT_FOUND,
@@ -165,10 +221,11 @@ pub(crate) fn respond(status: StatusCode, lang: Lang, html: Markup) -> Response<
     r
 }
 
-/// A redirection after a form post (303: the browser then GETs `to`).
-fn redirect(to: &'static str) -> Response<Body> {
+/// A redirection after a form post (303: the browser then GETs `to`, a
+/// path of ours).
+fn redirect_to(to: String) -> Response<Body> {
     let mut r = respond::empty(StatusCode::SEE_OTHER);
-    r.headers_mut()
-        .insert(LOCATION, HeaderValue::from_static(to));
+    let location = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/dashboard"));
+    r.headers_mut().insert(LOCATION, location);
     r
 }

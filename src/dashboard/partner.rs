@@ -48,7 +48,11 @@ pub async fn render(
     };
     let body = html! {
         p.lead { (partner.name) " — SIREN " (partner.siren) }
-        p { a href="/dashboard" { (lang.t(Msg::Refresh)) } }
+        ul.links {
+            li { a href="/dashboard" { (lang.t(Msg::Refresh)) } }
+            li { a href=(format!("/dashboard/partners/{}/contacts", partner.id)) {
+                (lang.pick("Contacts de la convention", "Contacts of the agreement")) } }
+        }
         (service_notices(state, lang, &partner, now))
         (applications(state, lang, &partner, now).await)
         (notices(lang, &state.notices.list(Some(partner.id.as_str()))))
@@ -111,6 +115,9 @@ fn card(
                     None => { (lang.t(Msg::QuotaUnavailable)) }
                 } }
             }
+            p { a href=(format!("/dashboard/applications/{}", a.client_id))
+                aria-label=(format!("{} {}", lang.pick("Secret et certificats de", "Secret and certificates of"), a.name)) {
+                (lang.pick("Secret et certificats", "Secret and certificates")) } }
             (expiry(lang, lang.t(Msg::Grant), a.valid_until.midnight().assume_utc(), now))
             @for c in snap.certificates_of(&a.client_id) {
                 @if c.status == CertStatus::Active {
@@ -324,7 +331,7 @@ fn last_requests(lang: Lang, recent: &[TraceEvent]) -> Markup {
 }
 
 /// An environment as a badge: the sandbox stands out in blue.
-fn environment_badge(lang: Lang, e: Environment) -> Markup {
+pub(super) fn environment_badge(lang: Lang, e: Environment) -> Markup {
     let tone = match e {
         Environment::Sandbox => Tone::Info,
         Environment::Production => Tone::Neutral,

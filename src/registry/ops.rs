@@ -385,17 +385,40 @@ fn contacts(
                     format!("{email:?} is not an e-mail address"),
                 ));
             }
+            let telephone = c
+                .telephone
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty());
+            if let Some(t) = &telephone
+                && !valid_phone(t)
+            {
+                return Err(RegistryError::invalid(
+                    format!("{field}.telephone"),
+                    format!(
+                        "{t:?} is not a phone number (digits, with spaces, dots, dashes or \
+                         parentheses, an optional leading +; 6 to 15 digits)"
+                    ),
+                ));
+            }
             let contact = Contact {
                 nom: non_empty(&format!("{field}.nom"), &c.nom)?,
                 email: email.to_owned(),
-                telephone: c
-                    .telephone
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty()),
+                telephone,
             };
             Ok((role, contact))
         })
         .collect()
+}
+
+/// A phone number as people write it: digits grouped by spaces, dots,
+/// dashes or parentheses, an optional leading `+`; 6 to 15 digits (E.164
+/// allows 15; short numbers are internal extensions).
+pub(crate) fn valid_phone(phone: &str) -> bool {
+    let body = phone.strip_prefix('+').unwrap_or(phone);
+    let digits = body.chars().filter(char::is_ascii_digit).count();
+    body.chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        && (6..=15).contains(&digits)
 }
 
 /// RFC 5322 syntax (email_address crate) plus a dotted domain, since
@@ -484,6 +507,29 @@ fn quota(value: Option<u32>) -> Result<u32, RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_rules() {
+        for ok in [
+            "01 23 45 67 89",
+            "+33 1 23 45 67 89",
+            "01.23.45.67.89",
+            "(01) 23-45-67-89",
+            "123456",
+        ] {
+            assert!(valid_phone(ok), "{ok}");
+        }
+        for bad in [
+            "0102",
+            "abc",
+            "01 23 45 67 89 ext 3",
+            "++33123456789",
+            "1234567890123456",
+            "+",
+        ] {
+            assert!(!valid_phone(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn email_rules() {

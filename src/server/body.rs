@@ -9,12 +9,20 @@
 //!
 //! The deadline's timer is armed only when a read has to wait, so bodies
 //! that are empty or already buffered cost nothing.
+//!
+//! A handler may answer without reading the whole body (a refusal, a body
+//! over its limit). Closing the connection then, while the client is still
+//! sending, makes the kernel reset it (unread data in the socket): the
+//! client loses the answer, or sees its TLS stream end without
+//! `close_notify`. So a body dropped before its end is drained in the
+//! background first — at most [`LINGER_BYTES`], for at most
+//! [`LINGER_TIME`] and never past its deadline — as nginx's lingering
+//! close does; then the connection ends or is kept alive as usual.
 
 use super::watchdog::Activity;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,17 +44,22 @@ pub enum BodyError {
     Cut(#[source] hyper::Error),
 }
 
-pin_project! {
-    /// A request body that must be complete by its deadline.
-    #[derive(Debug)]
-    pub struct RequestBody {
-        #[pin]
-        inner: Incoming,
-        deadline: Instant,
-        timeout: Duration,
-        timer: Option<Pin<Box<Sleep>>>,
-        activity: Option<Arc<Activity>>,
-    }
+/// What is drained of a body its handler dropped, at most.
+pub const LINGER_BYTES: usize = 1024 * 1024;
+/// How long a dropped body is drained, at most.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// A request body that must be complete by its deadline.
+#[derive(Debug)]
+pub struct RequestBody {
+    /// `None` once handed to the drain (on drop only).
+    inner: Option<Incoming>,
+    deadline: Instant,
+    timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    activity: Option<Arc<Activity>>,
+    /// The body ended (its end, an error or the deadline): nothing to drain.
+    over: bool,
 }
 
 impl RequestBody {
@@ -54,11 +67,12 @@ impl RequestBody {
     /// the connection `activity` watches.
     pub fn new(inner: Incoming, timeout: Duration, activity: Arc<Activity>) -> Self {
         RequestBody {
-            inner,
+            inner: Some(inner),
             deadline: Instant::now() + timeout,
             timeout,
             timer: None,
             activity: Some(activity),
+            over: false,
         }
     }
 
@@ -87,30 +101,69 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.project();
-        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(frame) = Pin::new(inner).poll_frame(cx) {
+            if !matches!(frame, Some(Ok(_))) {
+                this.over = true;
+            }
             return Poll::Ready(frame.map(|f| f.map_err(BodyError::Cut)));
         }
-        let deadline = *this.deadline;
+        let deadline = this.deadline;
         let timer = this
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         match timer.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
+                this.over = true;
                 if let Some(activity) = this.activity.take() {
                     activity.retire();
                 }
-                Poll::Ready(Some(Err(BodyError::TimedOut(*this.timeout))))
+                Poll::Ready(Some(Err(BodyError::TimedOut(this.timeout))))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for RequestBody {
+    /// Drains what the client is still sending (see the module's text).
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if self.over || inner.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let until = self.deadline.min(Instant::now() + LINGER_TIME);
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout_at(until, drain(inner, LINGER_BYTES)).await;
+        });
+    }
+}
+
+/// Reads and discards `body` until its end, an error or `limit` bytes.
+async fn drain(mut body: Incoming, limit: usize) {
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, Bytes::len);
+        if seen > limit {
+            return;
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod cluster;
+pub mod est;
 pub mod handshake;
 pub mod haproxy;
 pub mod page_checks;
@@ -592,6 +593,26 @@ impl TestServer {
             false,
         )
         .await
+    }
+
+    /// The first exported trail record `matches` accepts (the trail is
+    /// written asynchronously: polled for five seconds); `what` names it
+    /// in the panic.
+    pub async fn trail_record(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..50 {
+            let r = self
+                .admin_call(Method::GET, "/admin/v1/trace/export", None)
+                .await;
+            let found = String::from_utf8_lossy(&r.raw)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| matches(v));
+            if let Some(v) = found {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no trail record of {what}");
     }
 
     /// A token obtained with tls_client_auth.
