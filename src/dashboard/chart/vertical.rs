@@ -58,7 +58,8 @@ pub struct BarChart<'a> {
 
 /// The margins and height of a vertical chart, in SVG user units.
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+/// Room right of the plot: the last day's label is centred under its bar.
+const RIGHT: f64 = 40.0;
 const BOTTOM: f64 = 56.0;
 const H: f64 = 300.0;
 /// The plot area's height.
@@ -302,13 +303,13 @@ mod tests {
         assert!(html.contains("<pattern id=\"c-hatch\""), "{html}");
         assert!(
             html.contains(
-                "class=\"chart__bar\" x=\"112.0\" y=\"100.0\" width=\"224.0\" height=\"144.0\""
+                "class=\"chart__bar\" x=\"110.2\" y=\"100.0\" width=\"215.6\" height=\"144.0\""
             ),
             "{html}"
         );
         assert!(
             html.contains(
-                "fill=\"url(#c-hatch)\" x=\"112.0\" y=\"52.0\" width=\"224.0\" height=\"48.0\""
+                "fill=\"url(#c-hatch)\" x=\"110.2\" y=\"52.0\" width=\"215.6\" height=\"48.0\""
             ),
             "{html}"
         );
