@@ -64,9 +64,17 @@ async fn a_partner_sees_only_its_own_applications() {
         !html.contains("year 2019 not covered by the grant"),
         "French only: no English beside it"
     );
-    assert!(html.contains("<svg") && html.contains("id=\"last-requests\""));
+    assert!(html.contains("id=\"last-requests\""));
     let rows = html.matches("<tr><td>").count();
     assert!(rows >= 2);
+    // The charts are on the usage page the home page leads to
+    // (tests/dashboard_usage.rs checks their numbers).
+    assert!(html.contains("href=\"/dashboard/usage\""));
+    let mut conn = s.connect(s.admin, Some(&a.cert)).await;
+    let r = conn.send(Method::GET, "/dashboard/usage", &[], None).await;
+    assert_eq!(r.status, 200);
+    let usage = String::from_utf8_lossy(&r.raw);
+    assert!(usage.contains("<svg") && usage.contains(&a.id) && !usage.contains(&b.id));
     // The admin sees every partner; no certificate or a stranger sees nothing.
     let admin = s.pki.admin();
     let (status, html) = dashboard(&s, Some(&admin)).await;

@@ -151,6 +151,10 @@ pub enum Op {
     Metrics,
     /// `GET /dashboard`.
     DashboardPage,
+    /// `GET /dashboard/usage`.
+    UsagePage,
+    /// `GET /dashboard/usage.csv`.
+    UsageCsv,
     /// `POST /dashboard/partners/{id}/suspend`.
     SuspendPartnerPage,
     /// `POST /dashboard/partners/{id}/resume`.
@@ -232,6 +236,8 @@ const ROUTES: &[(Op, &str, Method, Target)] = {
     (ClearSecurityEvent, "/admin/v1/security-events/{id}/clear",                         Method::POST,   Api(op!(security::clear))),
     (Metrics,            "/metrics",                                                     Method::GET,    Api(op!(metrics))),
     (DashboardPage,      "/dashboard",                                                   Method::GET,    Dashboard(Page::Home)),
+    (UsagePage,          "/dashboard/usage",                                             Method::GET,    Dashboard(Page::Usage)),
+    (UsageCsv,           "/dashboard/usage.csv",                                         Method::GET,    Dashboard(Page::UsageCsv)),
     (SuspendPartnerPage, "/dashboard/partners/{id}/suspend",                             Method::POST,   Dashboard(Page::Suspend)),
     (ResumePartnerPage,  "/dashboard/partners/{id}/resume",                              Method::POST,   Dashboard(Page::Resume)),
     (ContactsPage,       "/dashboard/partners/{id}/contacts",                            Method::GET,    Dashboard(Page::Contacts)),

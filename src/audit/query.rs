@@ -10,8 +10,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-/// Most records a single query examines.
-const MAX_SCAN: usize = 200_000;
+/// Most records a single query examines (a reader that must say when it
+/// was cut short compares its count with it).
+pub const MAX_SCAN: usize = 200_000;
 
 /// Filters of `GET /admin/v1/trace` (all optional, combined with AND).
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,8 @@
 //! the docs/contract.md §5 catalogue, keyed by [`Reason`]: the `match` in [`plain`]
 //! is exhaustive, so a new catalogue row does not compile until it is
 //! explained here. [`cause_of`] is the one place that reads the trace
-//! record's code. Mostly a data table.
+//! record's code; [`meaning`] says what a code means in general (the
+//! usage page's denials by code). Mostly a data table.
 
 use super::lang::Lang;
 use crate::audit::{Code, TraceEvent};
@@ -18,6 +19,16 @@ pub enum Cause {
     /// Any other code: an OAuth error (`invalid_client`), or the HTTP
     /// status of a refused admin call.
     Other(String),
+}
+
+impl Cause {
+    /// The code as the trace writes it (`910500`, `invalid_client`).
+    pub fn code(&self) -> String {
+        match self {
+            Cause::Row(reason) => reason.code().to_string(),
+            Cause::Other(code) => code.clone(),
+        }
+    }
 }
 
 /// The cause recorded in `e`, if any. The only reader of `e.code` in the
@@ -41,6 +52,28 @@ pub fn explain(e: &TraceEvent, lang: Lang) -> String {
     let (fr, en) = match cause {
         Cause::Row(reason) => plain(reason, e),
         Cause::Other(code) => (format!("refus {code}"), format!("refused ({code})")),
+    };
+    lang.pick(fr, en)
+}
+
+/// What a code means in general, in `lang` (the usage page's denials by
+/// code): the sentence of [`explain`] without a record's IP or year.
+pub fn meaning(cause: &Cause, lang: Lang) -> String {
+    let generic = |fr: &str, en: &str| (fr.to_owned(), en.to_owned());
+    let (fr, en) = match cause {
+        Cause::Row(Reason::IpNotAllowed) => {
+            generic("adresse IP non déclarée", "IP address not declared")
+        }
+        Cause::Row(Reason::YearNotGranted) => generic(
+            "année non couverte par l'habilitation",
+            "year not covered by the grant",
+        ),
+        Cause::Row(Reason::NoDataForYear) => generic(
+            "aucune donnée pour l'année demandée",
+            "no data for the year asked",
+        ),
+        Cause::Row(reason) => plain(*reason, &TraceEvent::default()),
+        Cause::Other(_) => generic("code sans description", "code without a description"),
     };
     lang.pick(fr, en)
 }
@@ -214,6 +247,29 @@ mod tests {
             "year 2019 not covered by the grant"
         );
         assert!(explain(&TraceEvent::default(), Lang::Fr).is_empty());
+    }
+
+    #[test]
+    fn a_code_has_a_meaning_without_the_record() {
+        let cause = |code: &str| cause_of(&denied(code)).unwrap();
+        assert_eq!(cause("910500").code(), "910500");
+        assert_eq!(
+            meaning(&cause("910500"), Lang::Fr),
+            "année non couverte par l'habilitation"
+        );
+        assert_eq!(
+            meaning(&cause("910200"), Lang::En),
+            "IP address not declared"
+        );
+        assert_eq!(
+            meaning(&cause("900901"), Lang::Fr),
+            "jeton d'accès invalide, expiré ou révoqué"
+        );
+        assert_eq!(cause("invalid_client").code(), "invalid_client");
+        assert_eq!(
+            meaning(&cause("invalid_client"), Lang::En),
+            "code without a description"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::audit::Decision;
 use crate::chain::Control;
 use crate::domain::{Environment, Status};
 use crate::notify::ObjectKind;
+use std::fmt::Display;
 
 /// Declares [`Msg`] and its `(French, English)` table.
 macro_rules! catalogue {
@@ -110,6 +111,25 @@ catalogue! {
     What => ("Quoi", "What"),
     HttpStatus => ("Code HTTP", "HTTP status"),
     NothingYet => ("Rien pour l'instant.", "Nothing yet."),
+    // The usage page (usage/) and its summary on the partner dashboard.
+    UsagePage => ("Usage de l'API sur 30 jours", "API usage over 30 days"),
+    UsageLink => ("Voir l'usage détaillé", "See detailed usage"),
+    UsageCalls => (
+        "Un appel est une requête à l'API de données (/opale/v1/entreprises/…) reçue sur le bac à sable ou la production et tracée pour l'une de vos applications, acceptée ou refusée. Les demandes de jeton, les routes de santé et de découverte, le renouvellement EST et les requêtes refusées avant la lecture de leur chemin (X-Correlation-ID absent) ne sont pas comptés ; ils figurent parmi les dernières requêtes du tableau de bord.",
+        "A call is a request to the data API (/opale/v1/entreprises/…) received on the sandbox or production listener and traced for one of your applications, admitted or denied. Token requests, health and discovery routes, EST renewal and requests refused before their path was read (no X-Correlation-ID) are not counted; they are listed among the dashboard's last requests."
+    ),
+    CsvDays => ("Télécharger les appels par jour (CSV)", "Download calls per day (CSV)"),
+    CsvDenials => ("Télécharger les refus par code (CSV)", "Download denials by code (CSV)"),
+    Admitted => ("Acceptés", "Admitted"),
+    Denied => ("Refusés", "Denied"),
+    Total => ("Total", "Total"),
+    DenialsByCode => ("Refus par code d'erreur", "Denials by error code"),
+    CodeMeaning => ("Code et signification", "Code and meaning"),
+    NoDenial => ("Aucun refus sur ces 30 jours.", "No denial over these 30 days."),
+    PeakTitle => ("Pic d'appels par minute face au quota", "Peak calls per minute against the quota"),
+    PeakPerMinute => ("Pic d'appels par minute", "Peak calls per minute"),
+    QuotaPerMinute => ("Quota par minute", "Quota per minute"),
+    PartialTitle => ("Données partielles", "Partial data"),
     // The partner dashboard (partner.rs).
     PartnerTitle => ("Tableau de bord partenaire", "Partner dashboard"),
     Refresh => ("Actualiser la page", "Refresh the page"),
@@ -181,25 +201,109 @@ impl Lang {
         self.pick(format!("enregistrement {n}"), format!("record {n}"))
     }
 
-    /// A chart's text alternative: its span, total and peak.
-    pub fn chart_summary(self, s: &ChartSummary<'_>) -> String {
-        let ChartSummary {
-            bars,
+    /// "From DATE to DATE (UTC days)." (the usage page's span).
+    pub fn period(self, first: impl Display, last: impl Display) -> String {
+        self.pick(
+            format!("Du {first} au {last} (jours UTC)."),
+            format!("From {first} to {last} (UTC days)."),
+        )
+    }
+
+    /// "N calls over the last 30 days, M of them denied." (the partner
+    /// dashboard's summary of the usage page).
+    pub fn usage_summary(self, calls: u64, denied: u64) -> String {
+        self.pick(
+            format!("{calls} appels sur les 30 derniers jours, dont {denied} refusés."),
+            format!("{calls} calls over the last 30 days, {denied} of them denied."),
+        )
+    }
+
+    /// The text alternative of an application's calls per day.
+    pub fn calls_summary(self, s: &CallsSummary<'_>) -> String {
+        let CallsSummary {
             first,
             last,
-            total,
-            peak,
-            peak_at,
-            unit,
+            admitted,
+            denied,
+            busiest,
         } = s;
+        let span = self.pick(
+            format!("Du {first} au {last} : {admitted} appels acceptés et {denied} refusés"),
+            format!("From {first} to {last}: {admitted} calls admitted and {denied} denied"),
+        );
+        match busiest {
+            Some((day, n)) => self.pick(
+                format!("{span} ; au plus {n} appels en un jour ({day})."),
+                format!("{span}; at most {n} calls in one day ({day})."),
+            ),
+            None => format!("{span}."),
+        }
+    }
+
+    /// The text alternative of an application's peaks against its quota.
+    pub fn peaks_summary(self, s: &PeaksSummary<'_>) -> String {
+        let PeaksSummary {
+            first,
+            last,
+            highest,
+            quota,
+            days_at_quota,
+        } = s;
+        let days = self.days_count(*days_at_quota);
+        let peak = match highest {
+            Some((day, n)) => self.pick(
+                format!("au plus {n} appels en une minute ({day})"),
+                format!("at most {n} calls in one minute ({day})"),
+            ),
+            None => self.pick("aucun appel", "no call").to_owned(),
+        };
         self.pick(
             format!(
-                "{bars} barres, de {first} à {last} : {total} {unit} au total, au plus {peak} ({peak_at})."
+                "Du {first} au {last} : {peak} ; quota de {quota} appels par minute, atteint {days}."
             ),
             format!(
-                "{bars} bars, from {first} to {last}: {total} {unit} in all, at most {peak} ({peak_at})."
+                "From {first} to {last}: {peak}; quota of {quota} calls per minute, reached on {days}."
             ),
         )
+    }
+
+    /// The text alternative of the denials by code.
+    pub fn codes_summary(self, total: u64, codes: usize, most: (&str, u64)) -> String {
+        let (code, n) = most;
+        self.pick(
+            format!("{total} refus, {codes} codes ; le plus fréquent : {code} ({n} refus)."),
+            format!("{total} denials, {codes} codes; the most frequent: {code} ({n} denials)."),
+        )
+    }
+
+    /// The quota line's label: "quota: 50 calls per minute".
+    pub fn quota_line(self, quota: u32) -> String {
+        self.pick(
+            format!("quota : {quota} appels par minute"),
+            format!("quota: {quota} calls per minute"),
+        )
+    }
+
+    /// Why the counts may be short: the scan stopped at its limit.
+    pub fn partial(self, records: usize) -> String {
+        self.pick(
+            format!(
+                "La lecture de la piste s'est arrêtée à sa limite de {records} enregistrements \
+                 avant le premier jour : les jours les plus anciens peuvent être incomplets."
+            ),
+            format!(
+                "Reading the trail stopped at its limit of {records} records before the first \
+                 day: the oldest days may be incomplete."
+            ),
+        )
+    }
+
+    /// "1 day", "N days" (a count of days in a sentence).
+    fn days_count(self, n: usize) -> String {
+        match n {
+            1 => self.pick("1 jour", "1 day").to_owned(),
+            n => self.pick(format!("{n} jours"), format!("{n} days")),
+        }
     }
 
     /// A partner's or an application's status.
@@ -272,22 +376,34 @@ impl Lang {
     }
 }
 
-/// What a chart's text alternative says ([`Lang::chart_summary`]).
-pub struct ChartSummary<'a> {
-    /// How many bars.
-    pub bars: usize,
-    /// The first bar's label.
+/// What the text alternative of calls per day says
+/// ([`Lang::calls_summary`]).
+pub struct CallsSummary<'a> {
+    /// The first day shown.
     pub first: &'a str,
-    /// The last bar's label.
+    /// The last day shown.
     pub last: &'a str,
-    /// The sum of the values.
-    pub total: u64,
-    /// The largest value.
-    pub peak: u64,
-    /// The label of the (first) largest value.
-    pub peak_at: &'a str,
-    /// What the values count, in the page's language (`appels`).
-    pub unit: &'a str,
+    /// Calls admitted over the days shown.
+    pub admitted: u64,
+    /// Calls denied over the days shown.
+    pub denied: u64,
+    /// The (first) day with the most calls and their number, if any call.
+    pub busiest: Option<(&'a str, u64)>,
+}
+
+/// What the text alternative of peaks per minute says
+/// ([`Lang::peaks_summary`]).
+pub struct PeaksSummary<'a> {
+    /// The first day shown.
+    pub first: &'a str,
+    /// The last day shown.
+    pub last: &'a str,
+    /// The (first) day with the highest peak and that peak, if any call.
+    pub highest: Option<(&'a str, u64)>,
+    /// The application's quota, calls per minute.
+    pub quota: u32,
+    /// Days whose peak reached the quota.
+    pub days_at_quota: usize,
 }
 
 #[cfg(test)]
@@ -321,5 +437,51 @@ mod tests {
         );
         assert_eq!(Lang::En.status(Status::Suspended), "suspended");
         assert_eq!(Lang::Fr.decision(Decision::Denied), "refusé");
+    }
+
+    #[test]
+    fn the_usage_charts_say_what_they_show() {
+        let calls = CallsSummary {
+            first: "2026-11-08",
+            last: "2026-12-07",
+            admitted: 4,
+            denied: 1,
+            busiest: Some(("2026-12-07", 5)),
+        };
+        assert_eq!(
+            Lang::Fr.calls_summary(&calls),
+            "Du 2026-11-08 au 2026-12-07 : 4 appels acceptés et 1 refusés ; \
+             au plus 5 appels en un jour (2026-12-07)."
+        );
+        let quiet = CallsSummary {
+            busiest: None,
+            ..calls
+        };
+        assert_eq!(
+            Lang::En.calls_summary(&quiet),
+            "From 2026-11-08 to 2026-12-07: 4 calls admitted and 1 denied."
+        );
+        let peaks = PeaksSummary {
+            first: "2026-11-08",
+            last: "2026-12-07",
+            highest: Some(("2026-12-07", 6)),
+            quota: 5,
+            days_at_quota: 1,
+        };
+        assert_eq!(
+            Lang::Fr.peaks_summary(&peaks),
+            "Du 2026-11-08 au 2026-12-07 : au plus 6 appels en une minute (2026-12-07) ; \
+             quota de 5 appels par minute, atteint 1 jour."
+        );
+        let none = PeaksSummary {
+            highest: None,
+            days_at_quota: 0,
+            ..peaks
+        };
+        assert_eq!(
+            Lang::En.peaks_summary(&none),
+            "From 2026-11-08 to 2026-12-07: no call; quota of 5 calls per minute, reached on 0 days."
+        );
+        assert_eq!(Lang::En.quota_line(50), "quota: 50 calls per minute");
     }
 }

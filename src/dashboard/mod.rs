@@ -1,6 +1,7 @@
 //! `/dashboard` on the admin listener: the partner dashboard (a partner
 //! signs in with its own registered certificate and sees only its own
-//! applications) and the admin dashboard (admin certificate). Server-side
+//! applications), with its usage page and CSV (`usage/`), and the admin
+//! dashboard (admin certificate). Server-side
 //! HTML and SVG in the State's design system, one language per page
 //! (French, or English when the browser prefers it); no JavaScript. Pages
 //! are maud templates (escaped by default); the trace scans behind them
@@ -17,6 +18,7 @@ pub(crate) mod lang;
 pub(crate) mod messages;
 mod partner;
 mod selfservice;
+mod usage;
 
 use crate::admin::Admin;
 use crate::domain::Status;
@@ -26,7 +28,7 @@ use crate::respond::{self, Body};
 use crate::server::RequestBody;
 use crate::tls::ConnInfo;
 use hyper::header::{CACHE_CONTROL, CONTENT_LANGUAGE, HeaderValue, LOCATION, VARY};
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use lang::Lang;
 use maud::Markup;
 use messages::Msg;
@@ -38,6 +40,10 @@ enum DashboardError {
     /// The blocking task that scanned the trace panicked or was cancelled.
     #[error("dashboard trace scan did not complete: {0}")]
     Scan(#[from] tokio::task::JoinError),
+    /// The trail could not be read (the usage page reads it whole for 30
+    /// days: a partial count would be a wrong one).
+    #[error("dashboard trace scan failed: {0}")]
+    Trail(#[from] crate::audit::AuditError),
 }
 
 /// Whether `path` belongs to the dashboards (a path of theirs that is no
@@ -51,6 +57,11 @@ pub fn is_dashboard(path: &str) -> bool {
 pub enum Page {
     /// `GET /dashboard`: the viewer's own dashboard.
     Home,
+    /// `GET /dashboard/usage`: the partner's usage as charts (partner).
+    Usage,
+    /// `GET /dashboard/usage.csv[?table=denials]`: the same data as CSV
+    /// (partner).
+    UsageCsv,
     /// `POST /dashboard/partners/{id}/suspend` (admin).
     Suspend,
     /// `POST /dashboard/partners/{id}/resume` (admin).
@@ -73,7 +84,15 @@ pub enum Page {
 impl Page {
     /// A partner's own page or form (§12), as opposed to the admin's.
     fn is_self_service(self) -> bool {
-        !matches!(self, Page::Home | Page::Suspend | Page::Resume)
+        matches!(
+            self,
+            Page::Contacts
+                | Page::SaveContacts
+                | Page::Application
+                | Page::RotateSecret
+                | Page::IssueCertificate
+                | Page::RevokeCertificate
+        )
     }
 }
 
@@ -137,14 +156,26 @@ pub async fn handle(
                 Page::Application => selfservice::application_page(&s, client_id),
                 Page::RotateSecret => selfservice::rotate_secret(&s, client_id, req).await,
                 Page::IssueCertificate => selfservice::issue_certificate(&s, client_id, req).await,
-                _ => {
+                Page::RevokeCertificate => {
                     let thumb = param("thumbprint");
                     selfservice::revoke_certificate(&s, (client_id, thumb), req).await
                 }
+                _ => not_found(lang),
             }
         }
         (Some(Page::Home), Viewer::Admin) => {
             rendered(lang, admin::render(state, lang, &thumbprint).await)
+        }
+        (Some(Page::Usage), Viewer::Partner(p)) => {
+            rendered(lang, usage::render(state, lang, p).await)
+        }
+        (Some(Page::UsageCsv), Viewer::Partner(p)) => {
+            match usage::Table::of_query(req.uri().query()) {
+                Some(table) => usage::csv(state, &p, table)
+                    .await
+                    .unwrap_or_else(|e| failed(lang, e)),
+                None => not_found(lang),
+            }
         }
         (Some(Page::Suspend), Viewer::Admin) => {
             admin::action(state, req, (lang, &thumbprint), id, Status::Suspended).await
@@ -152,17 +183,15 @@ pub async fn handle(
         (Some(Page::Resume), Viewer::Admin) => {
             admin::action(state, req, (lang, &thumbprint), id, Status::Active).await
         }
-        _ => respond(
-            StatusCode::NOT_FOUND,
-            lang,
-            html::message(
-                lang,
-                Msg::NotFoundTitle,
-                Msg::NotFoundText,
-                Some("/dashboard"),
-            ),
-        ),
+        _ => not_found(lang),
     }
+}
+
+/// The 404 page of the dashboards.
+fn not_found(lang: Lang) -> Response<Body> {
+    let text = (Msg::NotFoundTitle, Msg::NotFoundText);
+    let page = html::message(lang, text.0, text.1, Some("/dashboard"));
+    respond(StatusCode::NOT_FOUND, lang, page)
 }
 
 /// Runs `scan` (a read of the trace store: thousands of records read and
@@ -180,13 +209,16 @@ async fn off_thread<T: Send + 'static>(
 fn rendered(lang: Lang, result: Result<Markup, DashboardError>) -> Response<Body> {
     match result {
         Ok(markup) => respond(StatusCode::OK, lang, markup),
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard not rendered");
-            let text = (Msg::InternalErrorTitle, Msg::InternalErrorText);
-            let page = html::message(lang, text.0, text.1, None);
-            respond(StatusCode::INTERNAL_SERVER_ERROR, lang, page)
-        }
+        Err(e) => failed(lang, e),
     }
+}
+
+/// The 500 page for what could not be built, the error logged.
+fn failed(lang: Lang, e: DashboardError) -> Response<Body> {
+    tracing::error!(error = %e, "dashboard not rendered");
+    let text = (Msg::InternalErrorTitle, Msg::InternalErrorText);
+    let page = html::message(lang, text.0, text.1, None);
+    respond(StatusCode::INTERNAL_SERVER_ERROR, lang, page)
 }
 
 /// The partner whose registered, active, unexpired certificate is on the
@@ -209,6 +241,16 @@ fn partner_of(state: &Admin, conn: &ConnInfo) -> Option<Partner> {
 pub(crate) fn respond(status: StatusCode, lang: Lang, html: Markup) -> Response<Body> {
     let mut r = respond::bytes(status, "text/html; charset=utf-8", html.into_string());
     let h = r.headers_mut();
+    security_headers(h);
+    h.insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(VARY, HeaderValue::from_static("accept-language"));
+    r
+}
+
+/// The headers of everything the dashboards send (pages and CSV): the
+/// Content-Security-Policy of [`html::CSP`], no framing, not stored by
+/// caches.
+fn security_headers(h: &mut HeaderMap) {
     // Built from a constant and a base64 hash: always a valid header; were
     // it not, the page would go out with no style allowed rather than none.
     let csp = HeaderValue::from_str(&html::CSP)
@@ -216,9 +258,6 @@ pub(crate) fn respond(status: StatusCode, lang: Lang, html: Markup) -> Response<
     h.insert("content-security-policy", csp);
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
-    h.insert(VARY, HeaderValue::from_static("accept-language"));
-    r
 }
 
 /// A redirection after a form post (303: the browser then GETs `to`, a

@@ -1,14 +1,15 @@
-//! The partner dashboard: usage per day, last 50 requests with the reason
-//! of each refusal, errors by control, quota use, certificate and
+//! The partner dashboard: a summary of the last 30 days' calls with links
+//! to the usage page (`usage/`) and its CSV, last 50 requests with the
+//! reason of each refusal, errors by control, quota use, certificate and
 //! credential expiry warnings, expiry notices sent or due. Only the
 //! partner's own applications.
 
 use super::admin::status_badge;
-use super::chart::{BarChart, bar_chart};
 use super::explain::explain;
 use super::html::{Tone, alert, badge, page, section, table};
 use super::lang::Lang;
 use super::messages::Msg;
+use super::usage::{first_day, is_call};
 use super::{DashboardError, off_thread};
 use crate::admin::Admin;
 use crate::audit::query::{self, Filter};
@@ -21,12 +22,10 @@ use crate::registry::{Application, CertStatus, Partner, Snapshot};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// Rows of the "last requests" table.
 const LAST: usize = 50;
-/// Days of the usage chart.
-const DAYS: i64 = 30;
 
 /// The page for `partner` (the trace scan runs off the serving thread).
 pub async fn render(
@@ -36,16 +35,8 @@ pub async fn render(
 ) -> Result<Markup, DashboardError> {
     let now = OffsetDateTime::now_utc();
     let id = partner.id.to_string();
-    let (recent, per_day, per_control) =
+    let (recent, calls, per_control) =
         off_thread(state, move |state| activity(state, &id, now)).await?;
-    let points: Vec<(String, u64)> = per_day.into_iter().collect();
-    let usage = BarChart {
-        id: "usage-chart",
-        title: lang.t(Msg::CallsPerDay),
-        x_label: lang.t(Msg::Day),
-        y_label: lang.t(Msg::Calls),
-        points: &points,
-    };
     let body = html! {
         p.lead { (partner.name) " — SIREN " (partner.siren) }
         ul.links {
@@ -56,7 +47,7 @@ pub async fn render(
         (service_notices(state, lang, &partner, now))
         (applications(state, lang, &partner, now).await)
         (notices(lang, &state.notices.list(Some(partner.id.as_str()))))
-        (section("usage", lang.t(Msg::UsageTitle), bar_chart(lang, &usage)))
+        (section("usage", lang.t(Msg::UsagePage), usage(lang, calls)))
         (errors_by_control(lang, &per_control))
         (last_requests(lang, &recent))
     };
@@ -130,19 +121,16 @@ fn card(
     }
 }
 
-type Activity = (
-    Vec<TraceEvent>,
-    BTreeMap<String, u64>,
-    BTreeMap<Control, u64>,
-);
+/// The last requests, the 30 days' calls (all, denied) and denials by
+/// control.
+type Activity = (Vec<TraceEvent>, (u64, u64), BTreeMap<Control, u64>);
 
-/// The partner's last [`LAST`] requests, calls per day over [`DAYS`] days
-/// and denials by control. Blocking: reads the store.
+/// The partner's last [`LAST`] requests, its calls over the usage page's
+/// 30 days (calls as that page counts them) and denials by control.
+/// Blocking: reads the store.
 fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
-    let mut per_day = BTreeMap::new();
-    for d in 0..DAYS {
-        per_day.insert((now - Duration::days(DAYS - 1 - d)).date().to_string(), 0);
-    }
+    let since = first_day(now).midnight().assume_utc();
+    let mut calls = (0, 0);
     let filter = Filter {
         partner_id: Some(partner_id.to_owned()),
         ..Filter::default()
@@ -152,8 +140,11 @@ fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
         if !filter.matches(&r) || r.event.plane == crate::domain::Plane::Admin {
             return true;
         }
-        if let Some(n) = per_day.get_mut(&r.event.at.date().to_string()) {
-            *n += 1;
+        if is_call(&r.event) && r.event.at >= since {
+            calls.0 += 1;
+            if r.event.decision == Decision::Denied {
+                calls.1 += 1;
+            }
         }
         if let Some(c) = r.event.control {
             *per_control.entry(c).or_default() += 1;
@@ -166,7 +157,19 @@ fn activity(state: &Admin, partner_id: &str, now: OffsetDateTime) -> Activity {
     if let Err(e) = scanned {
         tracing::warn!(error = %e, "partner dashboard: trace scan stopped early");
     }
-    (recent, per_day, per_control)
+    (recent, calls, per_control)
+}
+
+/// The 30 days' calls in one sentence, and the way to the usage page and
+/// its CSV.
+fn usage(lang: Lang, (calls, denied): (u64, u64)) -> Markup {
+    html! {
+        p { (lang.usage_summary(calls, denied)) }
+        ul {
+            li { a href="/dashboard/usage" { (lang.t(Msg::UsageLink)) } }
+            li { a href="/dashboard/usage.csv" { (lang.t(Msg::CsvDays)) } }
+        }
+    }
 }
 
 /// An expiry date: a plain line, or an alert from 90 days before
