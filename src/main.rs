@@ -228,6 +228,11 @@ fn print_banner(config: &Config, startup: &Startup, l: &Listeners, source: Optio
         "  status      https://{}/status (public: availability, incidents, maintenances)",
         addr(&l.sandbox)
     );
+    println!(
+        "  dashboard   https://{}/dashboard (partners sign in with an application's certificate: \
+         usage, contacts, secret, certificates; admins with admin.pem)",
+        addr(&l.admin)
+    );
     println!();
     println!("Try next (in another terminal):");
     println!(

@@ -11,11 +11,11 @@
 //! that are empty or already buffered cost nothing.
 //!
 //! A handler may answer without reading the whole body (a refusal, a body
-//! over its limit). Closing the connection then, while the client is still
-//! sending, makes the kernel reset it (unread data in the socket): the
-//! client loses the answer, or sees its TLS stream end without
-//! `close_notify`. So a body dropped before its end is drained in the
-//! background first — at most [`LINGER_BYTES`], for at most
+//! over its limit). Closing an HTTP/1 connection then, while the client is
+//! still sending, makes the kernel reset it (unread data in the socket):
+//! the client loses the answer, or sees its TLS stream end without
+//! `close_notify`. So an HTTP/1 body dropped before its end is drained in
+//! the background first — at most [`LINGER_BYTES`], for at most
 //! [`LINGER_TIME`] and never past its deadline — as nginx's lingering
 //! close does; then the connection ends or is kept alive as usual.
 
@@ -60,6 +60,9 @@ pub struct RequestBody {
     activity: Option<Arc<Activity>>,
     /// The body ended (its end, an error or the deadline): nothing to drain.
     over: bool,
+    /// Whether a body dropped before its end is drained (HTTP/1; an HTTP/2
+    /// stream is reset with NO_ERROR instead).
+    linger: bool,
 }
 
 impl RequestBody {
@@ -73,7 +76,15 @@ impl RequestBody {
             timer: None,
             activity: Some(activity),
             over: false,
+            linger: false,
         }
+    }
+
+    /// Drains this body if it is dropped before its end (see the module's
+    /// text): for HTTP/1 requests.
+    pub fn lingering(mut self, linger: bool) -> Self {
+        self.linger = linger;
+        self
     }
 
     /// Reads the whole body, refusing more than `limit` bytes.
@@ -144,7 +155,7 @@ impl Drop for RequestBody {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        if self.over || inner.is_end_stream() {
+        if !self.linger || self.over || inner.is_end_stream() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -411,8 +411,13 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                 this.activity.retire();
             }
             let limits = this.server.live.limits();
-            let req =
-                req.map(|b| RequestBody::new(b, limits.body_read_timeout(), this.activity.clone()));
+            // HTTP/1 only: an HTTP/2 stream answered early is reset with
+            // NO_ERROR, and its client keeps the answer (RFC 9113 §8.1).
+            let linger = req.version() < hyper::Version::HTTP_2;
+            let req = req.map(|b| {
+                RequestBody::new(b, limits.body_read_timeout(), this.activity.clone())
+                    .lingering(linger)
+            });
             let mut resp = dispatch(&this.server, &conn, &limits, req).await;
             // Draining (docs/cluster.md "Rolling restart"): the connection
             // closes after this response, so that the client reconnects

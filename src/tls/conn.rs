@@ -60,14 +60,21 @@ impl ConnInfo {
     ) -> Self {
         let peer = peer_chain.and_then(|chain| {
             let leaf = chain.first()?;
-            let subject = x509_parser::parse_x509_certificate(leaf)
-                .map(|(_, c)| c.subject().to_string())
-                .unwrap_or_default();
+            let parsed = x509_parser::parse_x509_certificate(leaf).ok();
+            let subject = parsed.as_ref().map(|(_, c)| c.subject().to_string());
+            let verdict = match &parsed {
+                Some((_, c)) => {
+                    let v = c.validity();
+                    let dates = (v.not_before.timestamp(), v.not_after.timestamp());
+                    verifier.verdict_kept(chain, dates, rustls::pki_types::UnixTime::now())
+                }
+                None => verifier.verdict(chain),
+            };
             Some(PeerCert {
                 der: leaf.clone().into_owned(),
                 thumbprint: Thumbprint::of_der(leaf),
-                subject,
-                verdict: verifier.verdict(chain),
+                subject: subject.unwrap_or_default(),
+                verdict,
             })
         });
         ConnInfo {

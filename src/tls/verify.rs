@@ -1,7 +1,11 @@
 //! Client-certificate verification in two halves: the handshake proves key
 //! possession ([`ChainVerifier::handshake_verifier`]); [`ChainVerifier::verdict`]
 //! then judges the chain, the dates and the CRLs with rustls' own WebPKI
-//! verifier, once per connection.
+//! verifier, once per connection. A partner reconnecting presents the same
+//! chain again: its verdict is kept ([`VERDICTS`] chains, [`VERDICT_TTL`]
+//! at most, and only while the leaf is within its dates), so the chain's
+//! signatures are checked once, not at every handshake. The cache belongs
+//! to one verifier: a reload or a CRL change builds a new one, empty.
 
 use super::TlsError;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -11,7 +15,19 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Chains whose verdict a verifier keeps, at most.
+pub const VERDICTS: u64 = 10_000;
+/// How long a verdict is kept, at most (a CA's or an intermediate's own
+/// dates are checked again after that).
+pub const VERDICT_TTL: Duration = Duration::from_secs(300);
+
+/// A kept verdict, and the leaf's dates (unix seconds) outside which it is
+/// not reused.
+type Kept = (Result<(), CertFault>, i64, i64);
 
 /// Why a presented certificate is not acceptable (before registration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +59,8 @@ pub struct ChainVerifier {
     webpki: Arc<dyn ClientCertVerifier>,
     algorithms: WebPkiSupportedAlgorithms,
     hints: Vec<DistinguishedName>,
+    /// Verdicts by the SHA-256 of the chain (see the module's text).
+    kept: moka::sync::Cache<[u8; 32], Kept>,
 }
 
 impl ChainVerifier {
@@ -64,10 +82,15 @@ impl ChainVerifier {
             .build()
             .map_err(TlsError::Verifier)?;
         let hints = webpki.root_hint_subjects().to_vec();
+        let kept = moka::sync::Cache::builder()
+            .max_capacity(VERDICTS)
+            .time_to_live(VERDICT_TTL)
+            .build();
         Ok(ChainVerifier {
             webpki,
             algorithms,
             hints,
+            kept,
         })
     }
 
@@ -88,13 +111,49 @@ impl ChainVerifier {
 
     /// Judges a presented chain (leaf first) at the current time.
     pub fn verdict(&self, chain: &[CertificateDer<'_>]) -> Result<(), CertFault> {
+        self.verdict_at(chain, UnixTime::now())
+    }
+
+    /// Judges a presented chain (leaf first) at `now`.
+    fn verdict_at(&self, chain: &[CertificateDer<'_>], now: UnixTime) -> Result<(), CertFault> {
         let (leaf, intermediates) = chain
             .split_first()
             .ok_or_else(|| CertFault::Untrusted("empty chain".into()))?;
         self.webpki
-            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .verify_client_cert(leaf, intermediates, now)
             .map(|_| ())
             .map_err(fault)
+    }
+
+    /// As [`verdict`](Self::verdict), at `now`, kept for the next
+    /// handshake presenting the same chain while it is within the leaf's
+    /// dates `leaf_dates` (unix seconds: not before, not after).
+    pub fn verdict_kept(
+        &self,
+        chain: &[CertificateDer<'_>],
+        leaf_dates: (i64, i64),
+        now: UnixTime,
+    ) -> Result<(), CertFault> {
+        let (not_before, not_after) = leaf_dates;
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if secs < not_before || secs > not_after {
+            return self.verdict_at(chain, now);
+        }
+        let mut hash = Sha256::new();
+        for der in chain {
+            hash.update((der.len() as u64).to_be_bytes());
+            hash.update(der.as_ref());
+        }
+        let key: [u8; 32] = hash.finalize().into();
+        if let Some((verdict, nb, na)) = self.kept.get(&key)
+            && (nb..=na).contains(&secs)
+        {
+            return verdict;
+        }
+        let verdict = self.verdict_at(chain, now);
+        self.kept
+            .insert(key, (verdict.clone(), not_before, not_after));
+        verdict
     }
 
     /// The verifier to put in the `ServerConfig`: the full WebPKI verifier
@@ -266,6 +325,74 @@ mod tests {
         p.distinguished_name.push(rcgen::DnType::CommonName, name);
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         p.self_signed(&key).unwrap().der().clone()
+    }
+
+    /// A CA, and a leaf it signs valid from `from` to `until` (unix secs).
+    fn signed_leaf(from: i64, until: i64) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, "ca");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(p, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, "leaf");
+        p.not_before = time::OffsetDateTime::from_unix_timestamp(from).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(until).unwrap();
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let leaf = p.signed_by(&key, &issuer).unwrap();
+        (ca.der().clone(), leaf.der().clone())
+    }
+
+    fn at(secs: i64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(secs as u64))
+    }
+
+    #[test]
+    fn a_kept_verdict_is_not_reused_outside_the_leaf_dates() {
+        let (from, until) = (1_800_000_000, 1_800_086_400);
+        let (ca, leaf) = signed_leaf(from, until);
+        let v = ChainVerifier::new(super::super::provider(), &[ca], Vec::new()).unwrap();
+        let chain = [leaf];
+        assert_eq!(
+            v.verdict_kept(&chain, (from, until), at(until - 10)),
+            Ok(())
+        );
+        // Kept: the same answer without checking again…
+        assert_eq!(v.verdict_kept(&chain, (from, until), at(until - 5)), Ok(()));
+        // …but not once the leaf has expired: judged again.
+        assert_eq!(
+            v.verdict_kept(&chain, (from, until), at(until + 10)),
+            Err(CertFault::Expired)
+        );
+        assert_eq!(
+            v.verdict_kept(&chain, (from, until), at(from - 10)),
+            Err(CertFault::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn a_new_verifier_keeps_nothing_of_the_old_one() {
+        let (from, until) = (1_800_000_000, 1_800_086_400);
+        let (ca, leaf) = signed_leaf(from, until);
+        let (other_ca, _) = signed_leaf(from, until);
+        let chain = [leaf];
+        let v = ChainVerifier::new(super::super::provider(), &[ca], Vec::new()).unwrap();
+        assert_eq!(v.verdict_kept(&chain, (from, until), at(from + 10)), Ok(()));
+        // A reload that no longer trusts that CA: refused at once.
+        let reloaded =
+            ChainVerifier::new(super::super::provider(), &[other_ca], Vec::new()).unwrap();
+        assert!(matches!(
+            reloaded.verdict_kept(&chain, (from, until), at(from + 10)),
+            Err(CertFault::Untrusted(_))
+        ));
+        // The clones of one verifier share what it kept.
+        let clone = v.clone();
+        assert_eq!(
+            clone.verdict_kept(&chain, (from, until), at(from + 20)),
+            Ok(())
+        );
     }
 
     /// Regression (issue 19): the admin listener named only its root CA in
