@@ -13,6 +13,8 @@
 #
 #   scripts/bench-ab.sh OLD_BINARY NEW_BINARY        C=64 DURATION=5 ROUNDS=5
 #   C=16 scripts/bench-ab.sh /tmp/before target/release/opale-apim
+#   NEWCONN=1 C=16 scripts/bench-ab.sh …   one new mTLS connection per request
+#                                          (scripts/bench-newconn.py, never resumed)
 #
 # Needs oha, nginx, python3, openssl, curl (see scripts/bench.sh).
 set -euo pipefail
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 C=${C:-64}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
+NEWCONN=${NEWCONN:-0}
 AUDIT_DURABILITY=${AUDIT_DURABILITY:-before_response}
 HERE=$PWD/scripts
 export PATH=$HOME/.cargo/bin:$PATH
@@ -53,12 +56,18 @@ done
 
 cpu() { local t=0 p; for p in "$1" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
-load() { # index seconds -> oha JSON
+load() { # index seconds -> oha-shaped JSON
   local W=${W_OF[$1]}
-  oha -z "${2}s" -c "$C" --no-tui --output-format json \
-    --cacert "$W/certs/ca.pem" --cert "$W/production.pem" --key "$W/production.key" \
-    -H "Authorization: Bearer ${TOK_OF[$1]}" -H "X-Correlation-ID: ${CID_OF[$1]}" \
-    "https://localhost:${PORT_OF[$1]}$URLP"
+  local hdr=(-H "Authorization: Bearer ${TOK_OF[$1]}" -H "X-Correlation-ID: ${CID_OF[$1]}")
+  if [ "$NEWCONN" = 1 ]; then   # one full (never resumed) handshake per request
+    python3 "$HERE/bench-newconn.py" --port "${PORT_OF[$1]}" --path "$URLP" \
+      --cert "$W/production.pem" --key "$W/production.key" --ca "$W/certs/ca.pem" \
+      -c "$C" -z "$2" "${hdr[@]}"
+  else
+    oha -z "${2}s" -c "$C" --no-tui --output-format json \
+      --cacert "$W/certs/ca.pem" --cert "$W/production.pem" --key "$W/production.key" \
+      "${hdr[@]}" "https://localhost:${PORT_OF[$1]}$URLP"
+  fi
 }
 for i in 0 1; do load "$i" 1 >/dev/null; done   # warm-up
 : > "$ROOT/results"
@@ -91,7 +100,7 @@ print(i, r, "%.0f" % s["requestsPerSec"], "%.2f" % (d["latencyPercentiles"]["p99
       | tee -a "$ROOT/results" >&2
   done
 done
-echo "A/B run of $(date -u +%FT%TZ), C=$C DURATION=$DURATION ROUNDS=$ROUNDS AUDIT_DURABILITY=$AUDIT_DURABILITY; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "A/B run of $(date -u +%FT%TZ), C=$C NEWCONN=$NEWCONN DURATION=$DURATION ROUNDS=$ROUNDS AUDIT_DURABILITY=$AUDIT_DURABILITY; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$ROOT/results" "${BINS[@]}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
