@@ -123,12 +123,7 @@ async fn a_partner_sees_only_its_own_applications() {
     assert_eq!(r.status, 403);
     // With the token the admin's page gave for this form: done.
     let (_, page) = dashboard(&s, Some(&admin)).await;
-    let form = page
-        .split("<form ")
-        .find(|f| f.contains(&format!("action=\"{path}\"")))
-        .unwrap();
-    let token = form.split("name=\"jeton\" value=\"").nth(1).unwrap();
-    let body = format!("jeton={}", token.split('"').next().unwrap());
+    let body = format!("jeton={}", support::form_token(&page, &path));
     let r = conn
         .send_raw(Method::POST, &path, &same_origin, body.into_bytes(), false)
         .await;

@@ -19,7 +19,7 @@ use opale_apim::domain::Thumbprint;
 use serde_json::{Value, json};
 use support::pki::{Identity, csr};
 use support::smtp::{Sink, python};
-use support::{Client, Reply, TestServer};
+use support::{Client, Reply, TestServer, form_token};
 use time::{Duration, OffsetDateTime};
 
 /// Header or form pairs.
@@ -38,22 +38,6 @@ async fn get(s: &TestServer, who: &Identity, path: &str) -> (u16, String) {
 
 fn html(r: &Reply) -> String {
     String::from_utf8_lossy(&r.raw).into_owned()
-}
-
-/// The token of the form posting to `action` on `page`.
-fn token_of(page: &str, action: &str) -> String {
-    let form = page
-        .split("<form ")
-        .find(|f| f.contains(&format!("action=\"{action}\"")))
-        .unwrap_or_else(|| panic!("no form to {action} in {page}"));
-    let value = form
-        .split("name=\"jeton\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    value.to_owned()
 }
 
 /// Posts `fields` (form-encoded) to `path` with `who`'s certificate and
@@ -85,7 +69,7 @@ async fn submit(
 ) -> Reply {
     let (status, page) = get(s, who, page_path).await;
     assert_eq!(status, 200, "{page}");
-    let token = token_of(&page, action);
+    let token = form_token(&page, action);
     let mut all = vec![("jeton", token.as_str())];
     all.extend_from_slice(fields);
     post(s, who, action, &[SAME_ORIGIN], &all).await
@@ -336,7 +320,7 @@ async fn a_partner_rotates_its_secret_gets_renews_and_revokes_a_certificate() {
     let (_, page) = get(&s, &a.cert, &app).await;
     assert!(!page.contains(&format!("action=\"{own}\"")));
     let other = get(&s, &renewed, &app).await.1;
-    let token = token_of(&other, &own);
+    let token = form_token(&other, &own);
     let r = post(&s, &a.cert, &own, &[SAME_ORIGIN], &[("jeton", &token)]).await;
     assert_eq!(
         r.status, 403,
@@ -380,7 +364,7 @@ async fn a_write_from_another_site_or_without_its_token_changes_nothing() {
         } else {
             &page
         };
-        let token = token_of(source, action);
+        let token = form_token(source, action);
         let with_token = |extra: &[(&'static str, &'static str)]| {
             let mut f = fields.clone();
             f.extend_from_slice(extra);
@@ -388,7 +372,7 @@ async fn a_write_from_another_site_or_without_its_token_changes_nothing() {
         };
         let mut signed = with_token(&[]);
         signed.push(("jeton", token.as_str()));
-        let other_action = token_of(&page, &format!("{app}/secret"));
+        let other_action = form_token(&page, &format!("{app}/secret"));
         let mut wrong = with_token(&[]);
         wrong.push(("jeton", other_action.as_str()));
         let cases: Vec<(&str, Headers, Headers)> = vec![
@@ -445,7 +429,7 @@ async fn a_partner_never_reaches_another_partners_records() {
     let a_app = format!("/dashboard/applications/{}", a.id);
     // A's own forms carry valid tokens, for A's paths.
     let (_, a_page) = get(&s, &a.cert, &a_app).await;
-    let a_token = token_of(&a_page, &format!("{a_app}/secret"));
+    let a_token = form_token(&a_page, &format!("{a_app}/secret"));
     for path in [&b_app, &b_contacts] {
         let (status, page) = get(&s, &a.cert, path).await;
         assert_eq!(status, 404, "GET {path}");

@@ -38,8 +38,7 @@ pub async fn render(
         (trail_banner(lang, state.audit.open_report()))
         (security_events(lang, &state.abuse.open_events()))
         (partners(lang, &state.registry.snapshot(), |action| {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            state.form_key.token(thumbprint, action, now)
+            form::token_field(&state.form_key, thumbprint, action)
         }))
         (counts(lang, "denials", (Msg::DenialsByControl, Msg::Control), &denials))
         (counts(lang, "top-partners", (Msg::TopPartners, Msg::Partner), &top))
@@ -107,8 +106,8 @@ fn security_events(lang: Lang, events: &[crate::abuse::SecurityEvent]) -> Markup
 }
 
 /// Every partner, by name, with its suspend or resume form (each with the
-/// token `token` gives for its action).
-fn partners(lang: Lang, snap: &Snapshot, token: impl Fn(&str) -> String) -> Markup {
+/// token field `token` gives for its action).
+fn partners(lang: Lang, snap: &Snapshot, token: impl Fn(&str) -> Markup) -> Markup {
     let mut partners: Vec<_> = snap.partners.values().collect();
     partners.sort_by(|a, b| a.name.cmp(&b.name));
     let apps_of = |p: &crate::registry::Partner| {
@@ -138,7 +137,7 @@ fn partners(lang: Lang, snap: &Snapshot, token: impl Fn(&str) -> String) -> Mark
                         td {
                             @let action = format!("/dashboard/partners/{}/{verb}", p.id);
                             form method="post" action=(action) {
-                                input type="hidden" name=(form::FIELD) value=(token(&action));
+                                (token(&action))
                                 button.button.button--secondary.button--sm type="submit"
                                     aria-label=(format!("{} {}", lang.t(label), p.name)) {
                                     (lang.t(label))

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use hyper::Request;
+use maud::{Markup, html};
 use sha2::Sha256;
 
 /// The store key of the form key (its own area: written once).
@@ -131,24 +132,22 @@ impl FormKey {
 
 /// Whether a browser sent this post from the dashboard's own pages:
 /// `Sec-Fetch-Site: same-origin` where the browser sends it, otherwise no
-/// `Origin` or an `Origin` naming the host the request went to. (A client
-/// that is not a browser sends neither, and still needs the form token.)
+/// `Origin` or this listener's own (as the admin API judges it,
+/// `crate::admin::is_own_origin`). A client that is not a browser sends
+/// neither, and still needs the form token.
 pub fn same_origin<B>(req: &Request<B>) -> bool {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-    };
+    let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("?"));
     if let Some(site) = header("sec-fetch-site") {
-        return site == "same-origin";
+        return site.trim().eq_ignore_ascii_case("same-origin");
     }
-    match header("origin") {
-        None => true,
-        Some(origin) => {
-            let host = header("host").or_else(|| req.uri().authority().map(|a| a.to_string()));
-            host.is_some_and(|host| origin == format!("https://{host}"))
-        }
-    }
+    header("origin").is_none_or(|origin| crate::admin::is_own_origin(origin, req))
+}
+
+/// The hidden field carrying the token of the form posting to `action`,
+/// for the holder of the certificate `thumbprint`.
+pub fn token_field(key: &FormKey, thumbprint: &str, action: &str) -> Markup {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    html! { input type="hidden" name=(FIELD) value=(key.token(thumbprint, action, now)); }
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use crate::registry::ops::{NewContact, PartnerPatch, valid_email, valid_phone};
 use crate::registry::{Application, CertOrigin, CertStatus, CertificateRecord, Partner};
 use crate::registry::{RegistryError, Snapshot};
 use crate::respond::Body;
-use crate::server::RequestBody;
-use hyper::header::CONTENT_TYPE;
-use hyper::{HeaderMap, Request, Response, StatusCode};
+use crate::server::{RequestBody, media_type};
+use crate::store::StoreError;
+use hyper::{Request, Response, StatusCode};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,15 +52,9 @@ pub struct Session<'a> {
 type FieldErrors = BTreeMap<String, String>;
 
 impl Session<'_> {
-    /// A fresh token for the form posting to `action`.
-    fn token(&self, action: &str) -> String {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        self.state.form_key.token(&self.thumbprint, action, now)
-    }
-
     /// The hidden field carrying the token of the form posting to `action`.
     fn token_field(&self, action: &str) -> Markup {
-        html! { input type="hidden" name=(FIELD) value=(self.token(action)); }
+        form::token_field(&self.state.form_key, &self.thumbprint, action)
     }
 
     /// The 404 page.
@@ -138,7 +132,7 @@ impl Session<'_> {
             );
             return Err(respond(StatusCode::FORBIDDEN, lang, page));
         }
-        if !is_form(request.headers()) {
+        if media_type(request.headers()) != "application/x-www-form-urlencoded" {
             let text = lang.pick(
                 "Ce formulaire s'envoie encodé en application/x-www-form-urlencoded.",
                 "This form is sent as application/x-www-form-urlencoded.",
@@ -178,16 +172,6 @@ impl Fields {
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     }
-}
-
-/// `Content-Type: application/x-www-form-urlencoded` (parameters allowed).
-fn is_form(headers: &HeaderMap) -> bool {
-    let value = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
 // ----- contacts ---------------------------------------------------------
@@ -250,11 +234,10 @@ pub async fn save_contacts(s: &Session<'_>, id: &str, req: Request<RequestBody>)
         contacts: Some(contacts),
         ..PartnerPatch::default()
     };
-    let (state, pid) = (s.state.clone(), id.to_owned());
-    match tokio::task::spawn_blocking(move || state.registry.update_partner(&pid, patch)).await {
-        Ok(Ok(_)) => redirect_to(format!("{path}?enregistre")),
-        Ok(Err(e)) => registry_refusal(s, &e, &path),
-        Err(_) => registry_refusal(s, &RegistryError::invalid("contacts", "interrupted"), &path),
+    let pid = id.to_owned();
+    match write(s, move |registry| registry.update_partner(&pid, patch)).await {
+        Ok(_) => redirect_to(format!("{path}?enregistre")),
+        Err(e) => registry_refusal(s, &e, &path),
     }
 }
 
@@ -578,15 +561,10 @@ pub async fn rotate_secret(
     if let Err(refused) = s.posted(req, &format!("{base}/secret"), owned).await {
         return refused;
     }
-    let (state, cid) = (s.state.clone(), client_id.to_owned());
-    let rotated = match tokio::task::spawn_blocking(move || state.registry.rotate_secret(&cid))
-        .await
-    {
-        Ok(Ok(rotated)) => rotated,
-        Ok(Err(e)) => return registry_refusal(s, &e, &base),
-        Err(_) => {
-            return registry_refusal(s, &RegistryError::invalid("secret", "interrupted"), &base);
-        }
+    let cid = client_id.to_owned();
+    let rotated = match write(s, move |registry| registry.rotate_secret(&cid)).await {
+        Ok(rotated) => rotated,
+        Err(e) => return registry_refusal(s, &e, &base),
     };
     let lang = s.lang;
     let body = html! {
@@ -678,21 +656,16 @@ pub async fn issue_certificate(
             return again(StatusCode::BAD_REQUEST, format!("{text} : {e}"));
         }
     };
-    let state = s.state.clone();
     let limit = Some((max, now));
-    let stored =
-        tokio::task::spawn_blocking(move || state.registry.add_certificate_within(record, limit))
-            .await;
-    let stored = match stored {
-        Ok(Ok(stored)) => stored,
-        Ok(Err(RegistryError::Conflict { message, .. })) => {
+    let stored = write(s, move |registry| {
+        registry.add_certificate_within(record, limit)
+    });
+    let stored = match stored.await {
+        Ok(stored) => stored,
+        Err(RegistryError::Conflict { message, .. }) => {
             return again(StatusCode::CONFLICT, message);
         }
-        Ok(Err(e)) => return registry_refusal(s, &e, &application_path(client_id)),
-        Err(_) => {
-            let e = RegistryError::invalid("certificate", "interrupted");
-            return registry_refusal(s, &e, &application_path(client_id));
-        }
+        Err(e) => return registry_refusal(s, &e, &application_path(client_id)),
     };
     let body = html! {
         (alert(Tone::Success, false, lang.pick("Certificat émis et enregistré", "Certificate issued and registered"),
@@ -753,20 +726,28 @@ pub async fn revoke_certificate(
         let page = application_markup(s, &snap, &app, &feedback);
         return respond(StatusCode::CONFLICT, s.lang, page);
     }
-    let (state, cid, thumb) = (s.state.clone(), client_id.to_owned(), thumbprint.to_owned());
+    let (cid, thumb) = (client_id.to_owned(), thumbprint.to_owned());
     let now = OffsetDateTime::now_utc();
-    let revoked =
-        tokio::task::spawn_blocking(move || state.registry.revoke_certificate(&cid, &thumb, now))
-            .await;
-    match revoked {
-        Ok(Ok(_)) => redirect_to(base),
-        Ok(Err(e)) => registry_refusal(s, &e, &base),
-        Err(_) => registry_refusal(
-            s,
-            &RegistryError::invalid("certificate", "interrupted"),
-            &base,
-        ),
+    match write(s, move |registry| {
+        registry.revoke_certificate(&cid, &thumb, now)
+    })
+    .await
+    {
+        Ok(_) => redirect_to(base),
+        Err(e) => registry_refusal(s, &e, &base),
     }
+}
+
+/// Runs a registry write on the blocking pool (the store is synchronous);
+/// a task that did not complete is a store failure (nothing published).
+async fn write<T: Send + 'static>(
+    s: &Session<'_>,
+    f: impl FnOnce(&crate::registry::Registry) -> Result<T, RegistryError> + Send + 'static,
+) -> Result<T, RegistryError> {
+    let state = s.state.clone();
+    tokio::task::spawn_blocking(move || f(&state.registry))
+        .await
+        .unwrap_or_else(|e| Err(StoreError::broken(format!("registry write: {e}")).into()))
 }
 
 /// A registry write that failed, as a page: 404 for an id that vanished,

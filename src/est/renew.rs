@@ -84,16 +84,12 @@ pub fn caller<'s>(cx: &chain::Context<'s>, conn: &ConnInfo) -> Result<Certified<
 
 /// `Content-Type: application/pkcs10` (parameters allowed).
 fn media_type(headers: &HeaderMap) -> Result<(), EstError> {
-    let value = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/pkcs10") {
-        Ok(())
-    } else {
-        Err(EstError::MediaType(value.chars().take(100).collect()))
+    if crate::server::media_type(headers) == "application/pkcs10" {
+        return Ok(());
     }
+    let value = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let shown = value.unwrap_or("").chars().take(100).collect();
+    Err(EstError::MediaType(shown))
 }
 
 /// A body that could not be read, as the catalogue says it.

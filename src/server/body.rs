@@ -44,6 +44,18 @@ pub enum BodyError {
     Cut(#[source] hyper::Error),
 }
 
+/// The media type a request's `Content-Type` value names, lowercased,
+/// without parameters (`application/json; charset=utf-8` →
+/// `application/json`; empty when absent or unreadable).
+pub fn media_type(headers: &hyper::HeaderMap) -> String {
+    let value = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("");
+    essence.trim().to_ascii_lowercase()
+}
+
 /// What is drained of a body its handler dropped, at most.
 pub const LINGER_BYTES: usize = 1024 * 1024;
 /// How long a dropped body is drained, at most.
@@ -176,5 +188,21 @@ async fn drain(mut body: Incoming, limit: usize) {
         if seen > limit {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_is_the_lowercased_essence() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(media_type(&headers), "");
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert_eq!(media_type(&headers), "application/json");
     }
 }

@@ -10,7 +10,7 @@ mod drain;
 mod proxy;
 mod watchdog;
 
-pub use body::{BodyError, RequestBody};
+pub use body::{BodyError, RequestBody, media_type};
 pub use connection::Edges;
 pub use drain::{Drain, drain_for};
 

@@ -219,6 +219,17 @@ impl Conn {
     }
 }
 
+/// The token (`jeton`) of the dashboard form posting to `action` on the
+/// HTML `page`, as a browser would send it back.
+pub fn form_token(page: &str, action: &str) -> String {
+    let form = page
+        .split("<form ")
+        .find(|f| f.contains(&format!("action=\"{action}\"")))
+        .unwrap_or_else(|| panic!("no form to {action} in {page}"));
+    let value = form.split("name=\"jeton\" value=\"").nth(1).unwrap();
+    value.split('"').next().unwrap().to_owned()
+}
+
 /// A fresh UUID for X-Correlation-ID.
 pub fn correlation_id() -> String {
     opale_apim::domain::random_uuid().unwrap().to_string()
