@@ -34,6 +34,7 @@ mod note;
 mod open;
 mod purge;
 mod read;
+mod recent;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,7 @@ pub use note::{Checkpoint, NoteSigner, NoteVerifier, origin_of, split_notes};
 pub use open::{OpenReport, TrailConfig};
 pub use purge::PurgeOutcome;
 pub use read::{Newest, Oldest, Start};
+pub use recent::Chained;
 
 use scan::{Fault, Segment};
 use std::path::PathBuf;
@@ -133,6 +135,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     stats: TrailStats,
+    /// Durable records kept for a follower ([`Trail::follow`]).
+    recent: recent::Recent,
 }
 
 /// A handle on the trail; cheap to share behind an `Arc`.

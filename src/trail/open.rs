@@ -95,6 +95,7 @@ impl Trail {
                 flagged: fault,
             }),
             stats: TrailStats::default(),
+            recent: Default::default(),
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         writer::spawn(tail, shared.clone(), signer.clone(), rx)?;

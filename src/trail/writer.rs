@@ -14,6 +14,7 @@
 
 use super::frame::{self, Hash};
 use super::note::NoteSigner;
+use super::recent::Chained;
 use super::scan::Segment;
 use super::{CHECKPOINT_FILE, Shared, TrailError};
 use std::fs::{File, OpenOptions};
@@ -146,6 +147,8 @@ impl Writer {
         closes: &mut Vec<oneshot::Sender<()>>,
     ) -> Result<(), Arc<std::io::Error>> {
         let mut quick = Vec::new();
+        let keep = self.shared.recent.is_on();
+        let mut kept = Vec::new();
         self.buf.clear();
         let mut written = 0;
         for job in jobs.drain(..) {
@@ -177,6 +180,12 @@ impl Writer {
             self.tail
                 .seg
                 .push(seq, time_ms, offset, size, self.tail.hash);
+            if keep {
+                kept.push(Chained {
+                    entry: frame::Entry { seq, time_ms, body },
+                    hash: self.tail.hash,
+                });
+            }
             written += 1;
             if wait {
                 durable.push((seq, reply));
@@ -192,6 +201,9 @@ impl Writer {
             let _ = reply.send(Ok(seq));
         }
         self.guard(|w| w.sync_and_checkpoint())?;
+        if keep {
+            self.shared.recent.keep(kept);
+        }
         self.shared.stats.written.fetch_add(written, Relaxed);
         Ok(())
     }

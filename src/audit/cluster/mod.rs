@@ -213,6 +213,7 @@ impl ClusterTrail {
         let (wake, woken) = std::sync::mpsc::sync_channel(1);
         let late = Arc::new(AtomicBool::new(false));
         if let Some(hash) = start {
+            trail.follow();
             let shipper = ship::Shipper {
                 trail,
                 handle: handle.clone(),

@@ -125,9 +125,11 @@ impl Shipper {
         true
     }
 
-    /// The next batch and the chain value after it.
+    /// The next batch and the chain value after it: the records the
+    /// writer kept in memory when it still holds `next`, else read back
+    /// from the segments (the shipper fell behind, or resumed after a
+    /// failure) with their chain values recomputed.
     fn batch(&self) -> Result<(Batch, Hash), ClusterError> {
-        let until = self.trail.last_seq();
         let mut b = Batch {
             seqs: Vec::new(),
             times: Vec::new(),
@@ -135,6 +137,34 @@ impl Shipper {
             hashes: Vec::new(),
             note: String::new(),
         };
+        let recent = self.trail.recent_from(self.next, MAX_BATCH);
+        // The writer's chain and ours agree (one hash per batch checks it).
+        let agrees = recent.first().is_some_and(|c| {
+            let e = &c.entry;
+            chain_entry(&self.hash, e.seq, e.time_ms, &e.body) == c.hash
+        });
+        let hash = if !agrees {
+            self.read_back(&mut b)?
+        } else {
+            let mut hash = self.hash;
+            for c in recent {
+                hash = c.hash;
+                b.seqs.push(sql::as_i64(c.entry.seq));
+                b.times.push(c.entry.time_ms);
+                b.bodies.push(c.entry.body);
+                b.hashes.push(c.hash.to_vec());
+            }
+            hash
+        };
+        let last = self.next - 1 + b.seqs.len() as u64;
+        b.note = self.signer.sign(last, &hash, None)?.text;
+        Ok((b, hash))
+    }
+
+    /// Fills `b` from the segments, from `next` on; returns the chain
+    /// value after its last record.
+    fn read_back(&self, b: &mut Batch) -> Result<Hash, ClusterError> {
+        let until = self.trail.last_seq();
         let mut hash = self.hash;
         for entry in self.trail.oldest(Start::Seq(self.next)) {
             let e = entry?;
@@ -154,9 +184,7 @@ impl Shipper {
                 break;
             }
         }
-        let last = self.next - 1 + b.seqs.len() as u64;
-        b.note = self.signer.sign(last, &hash, None)?.text;
-        Ok((b, hash))
+        Ok(hash)
     }
 
     /// Marks shipping down (logged once per change of state).

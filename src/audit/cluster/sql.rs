@@ -120,15 +120,18 @@ pub struct Batch {
 /// Appends a batch to `node`'s chain with the checkpoint covering it —
 /// one statement, so one round trip and one implicit transaction — only if
 /// the chain in PostgreSQL ends where the batch starts: record `prev` with
-/// chain value `prev_hash`, or the start (0) or the purge point. Otherwise
-/// nothing is written and the error says so (the shipper then re-reads
-/// where the copy ends: a row deleted or a database restored from an older
-/// backup is re-shipped from the local trail).
+/// chain value `prev_hash`, or the start (0) or the purge point — and only
+/// for a registered node (checked here once per batch: `trail_records` has
+/// no foreign key, whose check ran once per record, see
+/// `migrations/0004_trail_records_unreferenced.sql`). Otherwise nothing is
+/// written and the error says so (the shipper then re-reads where the copy
+/// ends: a row deleted or a database restored from an older backup is
+/// re-shipped from the local trail).
 const SHIP: &str = "\
     WITH ok AS ( \
-        SELECT 1 WHERE $6::bigint = 0 \
+        SELECT 1 FROM trail_nodes WHERE node = $1 AND ($6::bigint = 0 \
             OR EXISTS (SELECT 1 FROM trail_records WHERE node = $1 AND seq = $6 AND hash = $7) \
-            OR EXISTS (SELECT 1 FROM trail_purges WHERE node = $1 AND count = $6) \
+            OR EXISTS (SELECT 1 FROM trail_purges WHERE node = $1 AND count = $6)) \
     ), ins AS ( \
         INSERT INTO trail_records (node, seq, time_ms, body, hash) \
         SELECT $1, s, t, b, h \

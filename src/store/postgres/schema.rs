@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("../../../migrations/0003_area_revisions.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/0004_trail_records_unreferenced.sql"),
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet.
