@@ -24,7 +24,8 @@
 #   PROFILE=1                                    instead of the rounds: perf record of
 #                                                node-a, PostgreSQL and Redis during DURATION
 #                                                seconds of cluster load; prints the top
-#                                                symbols of each (self time) and exits
+#                                                symbols of each (self time) and PostgreSQL's
+#                                                statements by time (pg_stat_statements), and exits
 #
 # Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
 # initdb/postgres, run as the postgres user when root) and redis-server.
@@ -69,10 +70,15 @@ start_postgres() { # private cluster in $W/pg, database opale
   mkdir -p "$W/pg"; [ "$(id -u)" = 0 ] && chown postgres: "$W/pg"
   as_postgres "$PGBIN/initdb" -D "$W/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
   as_postgres "$PGBIN/postgres" -D "$W/pg/data" -p "$PGP" -k "$W/pg" \
-    -c listen_addresses=127.0.0.1 -c fsync="$PG_FSYNC" > "$W/pg/log" 2>&1 &
+    -c listen_addresses=127.0.0.1 -c fsync="$PG_FSYNC" \
+    ${PROFILE:+-c shared_preload_libraries=pg_stat_statements} > "$W/pg/log" 2>&1 &
   PG_PID=$!
   local _; for _ in $(seq 100); do
-    as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -qc 'CREATE DATABASE opale' 2>/dev/null && return
+    if as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -qc 'CREATE DATABASE opale' 2>/dev/null; then
+      [ -n "${PROFILE:-}" ] && as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -d opale -qc \
+        'CREATE EXTENSION pg_stat_statements' >/dev/null
+      return
+    fi
     sleep 0.2
   done
   echo "postgres did not start:" >&2; cat "$W/pg/log" >&2; exit 1
@@ -211,6 +217,10 @@ if [ -n "${PROFILE:-}" ]; then
     perf report -i "$W/$d.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
       | grep -E '^ +[0-9]' | head -"${TOP:-40}"
   done
+  echo "== pg: statements by total execution time"
+  as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -d opale -c \
+    "SELECT calls, round(total_exec_time::numeric, 1) AS ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query
+     FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12"
   [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$W"/*.data "$KEEP"/
   exit 0
 fi
