@@ -77,7 +77,7 @@ start_postgres() { # private cluster in $W/pg, database opale
     if as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -qc 'CREATE DATABASE opale' 2>/dev/null; then
       [ -n "${PROFILE:-}" ] && as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -d opale -qc \
         'CREATE EXTENSION pg_stat_statements' >/dev/null
-      return
+      return 0
     fi
     sleep 0.2
   done
