@@ -53,6 +53,8 @@ W=$(mktemp -d)
 chmod 755 "$W"
 cleanup() {
   set +e
+  # What the nodes warned about during the run (late shipping, Redis down…).
+  grep -h -E '"level":"(WARN|ERROR)"|WARN|ERROR' "$W"/node-*.log 2>/dev/null | sort | uniq -c | sort -rn | head -5 >&2
   local p; for p in ${NODE_PIDS:-} ${SERVE_PID:-} ${REDIS_PID:-}; do kill "$p" 2>/dev/null; done
   [ -s "$W/pg/data/postmaster.pid" ] && kill -INT "$(head -1 "$W/pg/data/postmaster.pid")" 2>/dev/null
   local f; for f in "$W"/px.pid "$W"/up.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; done

@@ -239,3 +239,45 @@ async fn chain_at_gives_the_chain_value_after_any_retained_record() {
         expected[point as usize + 1]
     );
 }
+
+#[tokio::test]
+async fn a_follower_gets_the_durable_records_and_chain_values_the_segments_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = key_pem();
+    let cfg = config(tmp.path(), 2048);
+    let trail = filled(&cfg, &pem, 3).await;
+    assert!(
+        trail.recent_from(1, 100).is_empty(),
+        "nothing kept before follow"
+    );
+    trail.follow();
+    // Across a segment rotation (2 KiB segments, 64-byte bodies).
+    for i in 3..60 {
+        trail
+            .append(1000 + i as i64, body(1, i), true)
+            .await
+            .unwrap();
+    }
+    assert!(
+        trail.recent_from(3, 100).is_empty(),
+        "record 3 predates follow"
+    );
+    let kept = trail.recent_from(4, 20);
+    assert_eq!(kept.len(), 20);
+    let mut hash = trail.chain_at(3).unwrap();
+    for (c, e) in kept.iter().zip(trail.oldest(Start::Seq(4))) {
+        let e = e.unwrap();
+        assert_eq!(c.entry, e, "the same record as the segment's");
+        hash = frame::chain_entry(&hash, e.seq, e.time_ms, &e.body);
+        assert_eq!(c.hash, hash, "the same chain value, seq {}", e.seq);
+    }
+    let rest = trail.recent_from(24, 1000);
+    assert_eq!(
+        rest.iter().map(|c| c.entry.seq).collect::<Vec<_>>(),
+        (24..=60).collect::<Vec<_>>()
+    );
+    assert!(
+        trail.recent_from(24, 10).is_empty(),
+        "taken records are gone"
+    );
+}
