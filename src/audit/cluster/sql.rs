@@ -127,18 +127,9 @@ pub struct Batch {
 /// written and the error says so (the shipper then re-reads where the copy
 /// ends: a row deleted or a database restored from an older backup is
 /// re-shipped from the local trail).
-///
-/// The statement's transaction commits without waiting for PostgreSQL's
-/// WAL flush (`synchronous_commit` off for it alone, `set_config(…, true)`):
-/// the records are already fdatasync'ed on the node's disk, which is the
-/// trail's durable copy; what a crash of PostgreSQL itself drops (its last
-/// few hundred ms of commits) is re-shipped from there by the next batch,
-/// whose check above then fails. Registry writes keep their flushed commits.
 const SHIP: &str = "\
-    WITH cfg AS ( \
-        SELECT set_config('synchronous_commit', 'off', true) \
-    ), ok AS ( \
-        SELECT 1 FROM cfg, trail_nodes WHERE node = $1 AND ($6::bigint = 0 \
+    WITH ok AS ( \
+        SELECT 1 FROM trail_nodes WHERE node = $1 AND ($6::bigint = 0 \
             OR EXISTS (SELECT 1 FROM trail_records WHERE node = $1 AND seq = $6 AND hash = $7) \
             OR EXISTS (SELECT 1 FROM trail_purges WHERE node = $1 AND count = $6)) \
     ), ins AS ( \
