@@ -159,8 +159,9 @@ impl App {
     /// Builds the state: creates the dev PKI if `certs_dir` has none, opens
     /// the store (sled in `data_dir/sled`, or PostgreSQL at `store.url`,
     /// migrated, with change propagation started) and registers
-    /// `admin.pem` as an admin certificate.
-    pub fn build(config: Config) -> Result<(App, Startup), AppError> {
+    /// `admin.pem` as an admin certificate. Runs on the runtime that will
+    /// outlive the node's parts (the cluster's reloader is a task there).
+    pub async fn build(config: Config) -> Result<(App, Startup), AppError> {
         let mut startup = Startup {
             node_id: config.cluster.node_id.clone(),
             ..Startup::default()
@@ -170,27 +171,28 @@ impl App {
             pki::init(&files, false)?;
             startup.created_pki = true;
         }
-        let pg = open_postgres(&config)?;
+        let pg = open_postgres(&config).await?;
         let store: Arc<dyn Store> = match &pg {
             Some(pg) => pg.clone(),
-            None => open_store(&config)?,
+            None => open_store(&config).await?,
         };
         let keyspaces = crate::store::Keyspaces::new();
-        let registry = Arc::new(Registry::open(store.clone())?);
+        let registry = Arc::new(Registry::open(store.clone()).await?);
         keyspaces.join(&registry)?;
-        let oauth = oauth(&config, store.clone(), registry.clone())?;
+        let oauth = oauth(&config, store.clone(), registry.clone()).await?;
         keyspaces.join(&oauth.denylist)?;
         keyspaces.join(&oauth.keys)?;
-        let transmissions = Arc::new(Transmissions::open(store.clone())?);
+        let transmissions = Arc::new(Transmissions::open(store.clone()).await?);
         keyspaces.join(&transmissions)?;
-        let mut availability = Availability::open(store.clone())?;
+        let mut availability = Availability::open(store.clone()).await?;
         if let Some(health) = store.health() {
             availability = availability.with_staleness(health, config.cluster.max_staleness());
         }
         let availability = Arc::new(availability);
         keyspaces.join(&availability)?;
         let mut abuse =
-            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())?;
+            crate::abuse::Abuse::open(config.abuse.clone(), store.clone(), registry.clone())
+                .await?;
         if config.quota.backend == crate::config::QuotaBackend::Redis {
             let shared = crate::abuse::SharedDenials::connect(&config.quota)
                 .map_err(crate::abuse::AbuseError::from)?;
@@ -198,17 +200,20 @@ impl App {
         }
         let abuse = Arc::new(abuse);
         keyspaces.join(&abuse)?;
-        let notices = Arc::new(crate::notify::Notices::open(store.clone())?);
+        let notices = Arc::new(crate::notify::Notices::open(store.clone()).await?);
         keyspaces.join(&notices)?;
-        let status = Arc::new(crate::status::Status::open(
-            config.status.clone(),
-            store.clone(),
-            &config.cluster.node_id,
-            Environment::ALL.map(|env| config.public_url(env)),
-            time::OffsetDateTime::now_utc(),
-        )?);
+        let status = Arc::new(
+            crate::status::Status::open(
+                config.status.clone(),
+                store.clone(),
+                &config.cluster.node_id,
+                Environment::ALL.map(|env| config.public_url(env)),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?,
+        );
         keyspaces.join(&status)?;
-        let form_key = Arc::new(FormKey::open(&*store)?);
+        let form_key = Arc::new(FormKey::open(&*store).await?);
         let cluster = crate::cluster::Cluster::start(&config.cluster.node_id, &*store, keyspaces);
         let key_path = config.data_dir.join("keys").join("audit-signing.pem");
         let held = Arc::downgrade(&store);
@@ -239,11 +244,11 @@ impl App {
             status,
             form_key,
         };
-        let app = Self::assemble(config, files, registry, parts, held)?;
+        let app = Self::assemble(config, files, registry, parts, held).await?;
         Ok((app, startup))
     }
 
-    fn assemble(
+    async fn assemble(
         config: Config,
         files: PkiFiles,
         registry: Arc<Registry>,
@@ -256,7 +261,7 @@ impl App {
         let live = Arc::new(Live::new(trust, config.limits.clone()));
         let thresholds = crate::audit::unidentified::Thresholds::of(&config.limits);
         parts.audit.unidentified.set_limits(thresholds);
-        bootstrap_admin(&registry, &files)?;
+        bootstrap_admin(&registry, &files).await?;
         let upstream = Arc::new(Upstream::new(&config.production)?);
         let edges = crate::server::Edges::new(&config.limits);
         let (trail, shipped) = parts.audit.metric_sources();
@@ -406,38 +411,39 @@ fn announcer(
 /// Opens the signing keys (this node's in `data_dir/keys`, every node's
 /// registered in the store), each environment's authority, and the
 /// deny-list.
-fn oauth(
+async fn oauth(
     config: &Config,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
 ) -> Result<Oauth, AppError> {
     let lifetime = i64::from(config.oauth.token_lifetime_secs);
-    let keys = Arc::new(Keyring::open(
-        store.clone(),
-        &config.data_dir.join("keys"),
-        &config.cluster.node_id,
-        lifetime,
-        time::OffsetDateTime::now_utc(),
-    )?);
+    let keys = Arc::new(
+        Keyring::open(
+            store.clone(),
+            &config.data_dir.join("keys"),
+            &config.cluster.node_id,
+            lifetime,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?,
+    );
     let authority =
         |env: Environment| TokenAuthority::new(env, config.public_url(env), lifetime, keys.clone());
     let now = crate::oauth::unix_now();
     Ok(Oauth {
         sandbox: authority(Environment::Sandbox),
         production: authority(Environment::Production),
-        denylist: Arc::new(DenyList::open(store, registry, lifetime, now)?),
+        denylist: Arc::new(DenyList::open(store, registry, lifetime, now).await?),
         keys,
     })
 }
 
 /// Opens PostgreSQL (schema migrated) when it is the configured store.
-fn open_postgres(config: &Config) -> Result<Option<Arc<PgStore>>, AppError> {
+async fn open_postgres(config: &Config) -> Result<Option<Arc<PgStore>>, AppError> {
     match (config.store.backend, &config.store.url) {
-        (StoreBackend::Postgres, Some(url)) => Ok(Some(Arc::new(PgStore::open(
-            &url.0,
-            config.store.pool_size,
-            &config.cluster.node_id,
-        )?))),
+        (StoreBackend::Postgres, Some(url)) => Ok(Some(Arc::new(
+            PgStore::open(&url.0, config.store.pool_size, &config.cluster.node_id).await?,
+        ))),
         (StoreBackend::Postgres, None) => Err(StoreError::broken("store.url is not set").into()),
         (StoreBackend::Sled, _) => Ok(None),
     }
@@ -445,8 +451,8 @@ fn open_postgres(config: &Config) -> Result<Option<Arc<PgStore>>, AppError> {
 
 /// Opens the configured store: sled in `data_dir/sled` (created if
 /// missing), or PostgreSQL (schema migrated).
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
-    match open_postgres(config)? {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    match open_postgres(config).await? {
         Some(pg) => Ok(pg),
         None => {
             let dir = config.data_dir.join("sled");
@@ -460,7 +466,7 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
 }
 
 /// Makes sure `admin.pem` (from `pki init`) may use the admin listener.
-fn bootstrap_admin(registry: &Registry, files: &PkiFiles) -> Result<(), AppError> {
+async fn bootstrap_admin(registry: &Registry, files: &PkiFiles) -> Result<(), AppError> {
     let path = files.admin_pem();
     if !path.exists() {
         return Ok(());
@@ -473,10 +479,12 @@ fn bootstrap_admin(registry: &Registry, files: &PkiFiles) -> Result<(), AppError
     if registry.snapshot().admins.contains_key(&info.thumbprint) {
         return Ok(());
     }
-    registry.add_admin(AdminRecord {
-        thumbprint: info.thumbprint,
-        subject: info.subject,
-        registered_at: time::OffsetDateTime::now_utc(),
-    })?;
+    registry
+        .add_admin(AdminRecord {
+            thumbprint: info.thumbprint,
+            subject: info.subject,
+            registered_at: time::OffsetDateTime::now_utc(),
+        })
+        .await?;
     Ok(())
 }

@@ -63,20 +63,21 @@ fn key(env: Environment) -> Vec<u8> {
     format!("env/{env}/maintenance").into_bytes()
 }
 
-fn load(store: &dyn Store, env: Environment) -> Result<Option<Arc<Maintenance>>, StoreError> {
+async fn load(store: &dyn Store, env: Environment) -> Result<Option<Arc<Maintenance>>, StoreError> {
     Ok(store
-        .get(&key(env))?
+        .get(&key(env))
+        .await?
         .and_then(|v| serde_json::from_slice(&v).ok())
         .map(Arc::new))
 }
 
 impl Availability {
     /// Loads the persisted state.
-    pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
         let staleness = None;
         Ok(Availability {
-            sandbox: ArcSwapOption::new(load(&*store, Environment::Sandbox)?),
-            production: ArcSwapOption::new(load(&*store, Environment::Production)?),
+            sandbox: ArcSwapOption::new(load(&*store, Environment::Sandbox).await?),
+            production: ArcSwapOption::new(load(&*store, Environment::Production).await?),
             scheduled: Default::default(),
             store,
             staleness,
@@ -99,9 +100,9 @@ impl Availability {
     }
 
     /// Reads both environments again: another node changed them.
-    pub fn reload(&self) -> Result<(), StoreError> {
+    pub async fn reload(&self) -> Result<(), StoreError> {
         for env in [Environment::Sandbox, Environment::Production] {
-            self.slot(env).store(load(&*self.store, env)?);
+            self.slot(env).store(load(&*self.store, env).await?);
         }
         Ok(())
     }
@@ -119,7 +120,7 @@ impl Availability {
     }
 
     /// Closes (`Some`) or reopens (`None`) an environment; durable on return.
-    pub fn set(&self, env: Environment, m: Option<Maintenance>) -> Result<(), StoreError> {
+    pub async fn set(&self, env: Environment, m: Option<Maintenance>) -> Result<(), StoreError> {
         let write = match &m {
             Some(m) => Write::Put(
                 key(env),
@@ -127,7 +128,7 @@ impl Availability {
             ),
             None => Write::Delete(key(env)),
         };
-        self.store.commit(vec![write])?;
+        self.store.commit(vec![write]).await?;
         self.slot(env).store(m.map(Arc::new));
         Ok(())
     }
@@ -171,12 +172,13 @@ fn index(env: Environment) -> usize {
 /// The store area of the maintenance of each environment: the first segment of its keys.
 pub const AREA: &str = "env";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Availability {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Availability::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Availability::reload(self).await.map_err(Into::into)
     }
 }

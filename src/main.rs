@@ -121,26 +121,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => serve(config).await,
         Command::Admin(args) => Ok(opale_apim::admin::cli::run(*args).await?),
-        Command::Store(command) => store(command),
+        Command::Store(command) => store(command).await,
     }
 }
 
 /// `store export` / `store import` on the configured backend (not while
 /// `serve` holds a sled directory: sled's lock refuses a second process).
-fn store(command: StoreCommand) -> anyhow::Result<()> {
+async fn store(command: StoreCommand) -> anyhow::Result<()> {
     use opale_apim::store::dump;
     let path = match &command {
         StoreCommand::Export { config } | StoreCommand::Import { config } => config.clone(),
     };
     let (config, _) = Config::load(path.as_deref())?;
-    let store = opale_apim::app::open_store(&config).context("cannot open the store")?;
+    let store = opale_apim::app::open_store(&config)
+        .await
+        .context("cannot open the store")?;
     match command {
         StoreCommand::Export { .. } => {
-            let n = dump::export(&*store, &mut std::io::stdout().lock())?;
+            let n = dump::export(&*store, &mut std::io::stdout().lock()).await?;
             eprintln!("exported {n} records");
         }
         StoreCommand::Import { .. } => {
-            let n = dump::import(&*store, &mut std::io::stdin().lock())?;
+            let n = dump::import(&*store, &mut std::io::stdin().lock()).await?;
             eprintln!("imported {n} records");
         }
     }
@@ -150,7 +152,7 @@ fn store(command: StoreCommand) -> anyhow::Result<()> {
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let (config, source) = Config::load(config_path.as_deref())?;
     let log_hook = init_logging(config.log.format, &config.log.filter);
-    let (app, startup) = App::build(config.clone()).context("cannot start")?;
+    let (app, startup) = App::build(config.clone()).await.context("cannot start")?;
     let planes = app.planes();
     planes.reloader.attach(source.clone(), log_hook);
     #[cfg(unix)]

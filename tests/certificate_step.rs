@@ -142,7 +142,7 @@ async fn certificate_listed_in_a_configured_crl_is_910102() {
         ..Default::default()
     };
     config.sandbox.crls = vec![crl_path];
-    let (app, _) = opale_apim::app::App::build(config).unwrap();
+    let (app, _) = opale_apim::app::App::build(config).await.unwrap();
     let planes = app.planes();
     let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = opale_apim::server::Listeners {

@@ -128,21 +128,22 @@ async fn a_claim_left_by_a_dead_node_is_sent_by_another_after_its_lease() {
     // before sending it: its claim stays in PostgreSQL with its lease.
     let lease = Duration::seconds(6);
     let url = pg.url();
-    let (claim, lease_ends) = tokio::task::spawn_blocking(move || {
-        let store: Arc<dyn Store> = Arc::new(PgStore::open(&url, 2, "node-gone").unwrap());
-        let registry = Registry::open(store.clone()).unwrap();
+    let (claim, lease_ends) = {
+        let store: Arc<dyn Store> = Arc::new(PgStore::open(&url, 2, "node-gone").await.unwrap());
+        let registry = Registry::open(store.clone()).await.unwrap();
         let now = OffsetDateTime::now_utc();
         let due = opale_apim::notify::due(&registry.snapshot(), now);
         assert_eq!(due.len(), 1, "{due:?}");
-        let notices = Notices::open(store).unwrap();
-        let claim = notices.claim(&due[0], "node-gone", now, lease).unwrap();
+        let notices = Notices::open(store).await.unwrap();
+        let claim = notices
+            .claim(&due[0], "node-gone", now, lease)
+            .await
+            .unwrap();
         (
             claim,
             Instant::now() + StdDuration::try_from(lease).unwrap(),
         )
-    })
-    .await
-    .unwrap();
+    };
     let Claim::Won(claimed) = claim else {
         panic!("the dead node's claim: {claim:?}")
     };

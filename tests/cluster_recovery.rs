@@ -110,6 +110,7 @@ async fn a_node_on_an_older_copy_of_its_data_dir_or_with_another_key_is_refused(
 
     let older = node_config(&a, &pg, "node-a", backup.path());
     let err = App::build(older)
+        .await
         .err()
         .expect("an older copy must be refused")
         .to_string();
@@ -118,6 +119,7 @@ async fn a_node_on_an_older_copy_of_its_data_dir_or_with_another_key_is_refused(
     let fresh = tempfile::tempdir().unwrap();
     let other_key = node_config(&a, &pg, "node-a", fresh.path());
     let err = App::build(other_key)
+        .await
         .err()
         .expect("another key must be refused")
         .to_string();
@@ -125,7 +127,7 @@ async fn a_node_on_an_older_copy_of_its_data_dir_or_with_another_key_is_refused(
 
     // The same fresh directory under a new node id is a new node.
     let new_node = node_config(&a, &pg, "node-c", fresh.path());
-    assert!(App::build(new_node).is_ok());
+    assert!(App::build(new_node).await.is_ok());
     assert_eq!(
         a.verify_trail(None).await["ok"],
         true,

@@ -313,13 +313,18 @@ fn authority() -> &'static TokenAuthority {
             let dir = tempfile::tempdir().unwrap();
             let store = opale_apim::store::SledStore::open(&dir.path().join("sled")).unwrap();
             let now = time::OffsetDateTime::now_utc();
-            let keys = Keyring::open(
+            // The store is async; this is the one call made to it here.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let keys = rt.block_on(Keyring::open(
                 std::sync::Arc::new(store),
                 &dir.path().join("keys"),
                 "node-1",
                 600,
                 now,
-            );
+            ));
             let a = TokenAuthority::new(
                 Environment::Sandbox,
                 "https://localhost:8443".into(),

@@ -18,9 +18,9 @@ const ADDRESS_PREFIX: &str = "abuse/addr/";
 pub type AddressBooks = HashMap<ClientId, Vec<(IpAddr, i64)>>;
 
 /// Every open event (undecodable entries are logged and skipped).
-pub fn load_events(store: &dyn Store) -> Result<Vec<SecurityEvent>, AbuseError> {
+pub async fn load_events(store: &dyn Store) -> Result<Vec<SecurityEvent>, AbuseError> {
     let mut events = Vec::new();
-    for (key, value) in store.scan_prefix(EVENT_PREFIX.as_bytes())? {
+    for (key, value) in store.scan_prefix(EVENT_PREFIX.as_bytes()).await? {
         match serde_json::from_slice(&value) {
             Ok(e) => events.push(e),
             Err(e) => tracing::warn!(
@@ -34,9 +34,9 @@ pub fn load_events(store: &dyn Store) -> Result<Vec<SecurityEvent>, AbuseError> 
 
 /// Every application's known addresses, at most `max` each (the most
 /// recently seen).
-pub fn load_addresses(store: &dyn Store, max: usize) -> Result<AddressBooks, AbuseError> {
+pub async fn load_addresses(store: &dyn Store, max: usize) -> Result<AddressBooks, AbuseError> {
     let mut books = AddressBooks::new();
-    for (key, value) in store.scan_prefix(ADDRESS_PREFIX.as_bytes())? {
+    for (key, value) in store.scan_prefix(ADDRESS_PREFIX.as_bytes()).await? {
         let key = String::from_utf8_lossy(&key[ADDRESS_PREFIX.len()..]).into_owned();
         let parsed = key.split_once('/').and_then(|(client, ip)| {
             let ip = ip.parse::<IpAddr>().ok()?;
@@ -74,8 +74,8 @@ mod tests {
     use super::*;
     use crate::store::SledStore;
 
-    #[test]
-    fn address_books_round_trip_and_keep_the_most_recent() {
+    #[tokio::test]
+    async fn address_books_round_trip_and_keep_the_most_recent() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
         let client = ClientId::new("c1");
@@ -88,15 +88,16 @@ mod tests {
             .enumerate()
             .map(|(i, ip)| address_write(&client, AddressChange::Seen(*ip, 100 + i as i64)))
             .collect();
-        store.commit(writes).unwrap();
-        let books = load_addresses(&store, 2).unwrap();
+        store.commit(writes).await.unwrap();
+        let books = load_addresses(&store, 2).await.unwrap();
         assert_eq!(books[&client], [(ips[2], 102), (ips[1], 101)]);
         store
             .commit(vec![address_write(
                 &client,
                 AddressChange::Forgotten(ips[2]),
             )])
+            .await
             .unwrap();
-        assert_eq!(load_addresses(&store, 5).unwrap()[&client].len(), 2);
+        assert_eq!(load_addresses(&store, 5).await.unwrap()[&client].len(), 2);
     }
 }

@@ -68,9 +68,6 @@ pub enum AbuseError {
     /// A random id could not be drawn.
     #[error(transparent)]
     Random(#[from] crate::domain::RandomError),
-    /// The blocking store write panicked or was cancelled.
-    #[error(transparent)]
-    Task(#[from] tokio::task::JoinError),
     /// The shared denial window's Redis client could not be built.
     #[error(transparent)]
     Redis(#[from] crate::quota::QuotaError),
@@ -104,28 +101,25 @@ pub struct Abuse {
 
 impl Abuse {
     /// Loads the open events and the address books from `store`.
-    pub fn open(
+    pub async fn open(
         settings: AbuseSettings,
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
     ) -> Result<Self, AbuseError> {
         let max = settings.max_addresses_per_app as usize;
+        let events = book::load_events(store.as_ref()).await?;
+        let books = book::load_addresses(store.as_ref(), max).await?;
         let abuse = Abuse {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: Default::default(),
-            open: Mutex::new(
-                book::load_events(store.as_ref())?
-                    .into_iter()
-                    .map(|e| (e.id.clone(), e))
-                    .collect(),
-            ),
+            open: Mutex::new(events.into_iter().map(|e| (e.id.clone(), e)).collect()),
             settings,
             store: store.clone(),
             registry,
             local_changes: AtomicU64::new(0),
             shared: None,
         };
-        for (client, addresses) in book::load_addresses(store.as_ref(), max)? {
+        for (client, addresses) in books {
             let tally = Tally::with_addresses(addresses);
             lock(abuse.shard(&client)).insert(client, tally);
         }
@@ -230,13 +224,13 @@ impl Abuse {
         list
     }
 
-    /// Clears (deletes) an open event; durable on return. Blocking.
-    pub fn clear(&self, id: &str) -> Result<SecurityEvent, AbuseError> {
+    /// Clears (deletes) an open event; durable on return.
+    pub async fn clear(&self, id: &str) -> Result<SecurityEvent, AbuseError> {
         let event = lock(&self.open)
             .get(id)
             .cloned()
             .ok_or_else(|| AbuseError::NotFound(id.to_owned()))?;
-        self.store.commit(vec![Write::Delete(event.key())])?;
+        self.store.commit(vec![Write::Delete(event.key())]).await?;
         let mut open = lock(&self.open);
         open.remove(id);
         self.local_changes.fetch_add(1, Ordering::Relaxed);
@@ -247,11 +241,11 @@ impl Abuse {
     /// events as stored replace the list; the stored addresses are merged
     /// into each application's book (a merge, not a replacement, so that
     /// an address this node learnt but has not committed yet is kept).
-    /// Blocking (store reads), called from the reloader thread.
-    pub fn reload(&self) -> Result<(), AbuseError> {
+    /// Called from the reloader.
+    pub async fn reload(&self) -> Result<(), AbuseError> {
         for scan in 1..=RELOAD_SCANS {
             let before = self.local_changes.load(Ordering::Relaxed);
-            let events = book::load_events(self.store.as_ref())?;
+            let events = book::load_events(self.store.as_ref()).await?;
             let mut open = lock(&self.open);
             // A local commit between the scan and here: its in-memory
             // change would be undone; scan again (it is in the store).
@@ -262,7 +256,8 @@ impl Abuse {
             break;
         }
         let max = self.settings.max_addresses_per_app as usize;
-        for (client, addresses) in book::load_addresses(self.store.as_ref(), max)? {
+        let books = book::load_addresses(self.store.as_ref(), max).await?;
+        for (client, addresses) in books {
             let mut shard = lock(self.shard(&client));
             match shard.get_mut(&client) {
                 Some(tally) => tally.merge_addresses(&addresses, max),
@@ -314,25 +309,21 @@ impl Abuse {
         if !wanted {
             return None;
         }
-        let (registry, id) = (self.registry.clone(), application.client_id.clone());
-        let done = tokio::task::spawn_blocking(move || {
-            registry.suspend_application(id.as_str(), SuspendedBy::Abuse)
-        })
-        .await;
+        let id = application.client_id.as_str();
+        let done = self
+            .registry
+            .suspend_application(id, SuspendedBy::Abuse)
+            .await;
         match done {
-            Ok(Ok(after)) => {
+            Ok(after) => {
                 for e in events.iter_mut() {
                     e.suspended = true;
                     e.reason.push_str("; application suspended automatically");
                 }
                 Some(after)
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "automatic suspension failed");
-                None
-            }
             Err(e) => {
-                tracing::error!(error = %e, "automatic suspension interrupted");
+                tracing::error!(error = %e, "automatic suspension failed");
                 None
             }
         }
@@ -365,13 +356,12 @@ impl Abuse {
         open.into_iter().rev().take(excess).collect()
     }
 
-    /// Commits off the async threads; durable on return.
+    /// Commits; durable on return.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), AbuseError> {
         if writes.is_empty() {
             return Ok(());
         }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.commit(writes)).await??;
+        self.store.commit(writes).await?;
         Ok(())
     }
 
@@ -432,13 +422,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The store area of open security events and learnt addresses: the first segment of its keys.
 pub const AREA: &str = "abuse";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Abuse {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Abuse::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Abuse::reload(self).await.map_err(Into::into)
     }
 }
 
@@ -469,12 +460,14 @@ mod tests {
     /// afterwards find nothing and raise no event. (Cost: one shard lock and
     /// a few integer operations, 266 ns per call measured on the 2-core
     /// build machine; a speed figure belongs in scripts/bench.sh, not here.)
-    #[test]
-    fn quiet_calls_from_a_known_address_find_nothing() {
+    #[tokio::test]
+    async fn quiet_calls_from_a_known_address_find_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
-        let registry = Arc::new(Registry::open(store.clone()).unwrap());
-        let abuse = Abuse::open(AbuseSettings::default(), store, registry).unwrap();
+        let registry = Arc::new(Registry::open(store.clone()).await.unwrap());
+        let abuse = Abuse::open(AbuseSettings::default(), store, registry)
+            .await
+            .unwrap();
         let app = application();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         // Monday 2026-11-30 12:00 UTC: working hours.

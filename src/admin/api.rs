@@ -12,7 +12,6 @@ use super::{
     ApiError, certs, environments, keys, notices, partners, reload, security, status, tokens,
 };
 use crate::admin::types::encode;
-use crate::registry::RegistryError;
 use crate::respond::{self, Body};
 use crate::server::{BodyError, RequestBody};
 use hyper::header::CONTENT_TYPE;
@@ -360,18 +359,6 @@ async fn metrics(c: Call) -> Answer {
         "text/plain; version=0.0.4; charset=utf-8",
         c.admin.metrics.render(),
     ))
-}
-
-/// Runs a registry operation (which flushes to disk) off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(
-    admin: &Arc<Admin>,
-    op: impl FnOnce(&Admin) -> Result<T, RegistryError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let admin = admin.clone();
-    tokio::task::spawn_blocking(move || op(&admin))
-        .await
-        .map_err(|_| interrupted())?
-        .map_err(ApiError::from)
 }
 
 /// The error of a blocking task that panicked or was cancelled.

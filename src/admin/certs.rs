@@ -2,7 +2,7 @@
 //! environment CA), register an externally issued PEM, register admins.
 
 use super::ApiError;
-use super::api::{Answer, Call, blocking, read_json};
+use super::api::{Answer, Call, read_json};
 use super::types::{AdminRequest, CertificateRequest, StoredCertificate};
 use crate::pki::{self, CertInfo, PkiError};
 use crate::registry::{AdminRecord, CertOrigin, CertificateRecord};
@@ -29,10 +29,10 @@ pub(super) async fn revoke(c: Call) -> Answer {
         c.param("thumbprint").to_owned(),
     );
     let now = OffsetDateTime::now_utc();
-    blocking(&c.admin, move |admin| {
-        admin.registry.revoke_certificate(&id, &thumb, now)
-    })
-    .await?;
+    c.admin
+        .registry
+        .revoke_certificate(&id, &thumb, now)
+        .await?;
     Ok(respond::empty(StatusCode::NO_CONTENT))
 }
 
@@ -78,7 +78,7 @@ pub(super) async fn add(c: Call) -> Answer {
         }
     };
     let record = record(&client_id, environment, &der, origin, now)?;
-    let stored = blocking(&admin, move |admin| admin.registry.add_certificate(record)).await?;
+    let stored = admin.registry.add_certificate(record).await?;
     let view = StoredCertificate {
         certificate: stored.pem.clone(),
         record: stored,
@@ -106,7 +106,7 @@ pub(super) async fn add_admin(c: Call) -> Answer {
         subject: info.subject,
         registered_at: OffsetDateTime::now_utc(),
     };
-    let stored = blocking(&admin, move |admin| admin.registry.add_admin(record)).await?;
+    let stored = admin.registry.add_admin(record).await?;
     Ok(respond::json(StatusCode::CREATED, &stored))
 }
 

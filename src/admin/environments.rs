@@ -2,7 +2,7 @@
 //! maintenance switch (data calls answer 503 with `Retry-After` while on).
 
 use super::ApiError;
-use super::api::{Answer, Call, interrupted, read_json};
+use super::api::{Answer, Call, read_json};
 use super::types::Maintenance;
 use crate::domain::Environment;
 use crate::respond;
@@ -53,15 +53,16 @@ fn environment(c: &Call) -> Result<Environment, ApiError> {
     })
 }
 
-/// Stores the state (a disk write) off the async threads → 204.
+/// Stores the state → 204.
 async fn set(
     admin: std::sync::Arc<crate::admin::Admin>,
     env: Environment,
     m: Option<Maintenance>,
 ) -> Answer {
-    tokio::task::spawn_blocking(move || admin.availability.set(env, m))
+    admin
+        .availability
+        .set(env, m)
         .await
-        .map_err(|_| interrupted())?
         .map_err(ApiError::from)?;
     Ok(respond::empty(StatusCode::NO_CONTENT))
 }

@@ -3,7 +3,7 @@
 //! keyring does the work; this is its admin face).
 
 use super::ApiError;
-use super::api::{Answer, Call, MAX_BODY, interrupted, parse_json, read_limited};
+use super::api::{Answer, Call, MAX_BODY, parse_json, read_limited};
 use super::types::KeyRotation;
 use crate::domain::Environment;
 use crate::oauth::OAuthError;
@@ -30,11 +30,8 @@ pub(super) async fn rotate(c: Call) -> Answer {
         Some(env) => vec![env],
         None => Environment::ALL.to_vec(),
     };
-    let admin = c.admin.clone();
     let now = time::OffsetDateTime::now_utc();
-    let rotated = tokio::task::spawn_blocking(move || admin.oauth.keys.rotate(&environments, now))
-        .await
-        .map_err(|_| interrupted())?;
+    let rotated = c.admin.oauth.keys.rotate(&environments, now).await;
     match rotated {
         Ok(records) => Ok(respond::json(StatusCode::OK, &records)),
         Err(OAuthError::Store(e)) => Err(ApiError::from(e)),

@@ -1,8 +1,8 @@
 //! Registry calls of the admin API: partners, applications and the admin
-//! list. Reads answer from the current snapshot; writes run the registry
-//! operation (which flushes to disk) off the async threads.
+//! list. Reads answer from the current snapshot; writes await the registry
+//! operation (durable when it returns).
 
-use super::api::{Answer, Call, blocking, read_json};
+use super::api::{Answer, Call, read_json};
 use super::types::{
     ApplicationPatch, ApplicationQuery, ApplicationView, CreatedApplicationView, NewApplication,
     NewPartner, PartnerPatch, PartnerView,
@@ -24,10 +24,7 @@ pub(super) async fn list_partners(c: Call) -> Answer {
 pub(super) async fn create_partner(c: Call) -> Answer {
     let input: NewPartner = read_json(c.req).await?;
     let now = OffsetDateTime::now_utc();
-    let p = blocking(&c.admin, move |admin| {
-        admin.registry.create_partner(input, now)
-    })
-    .await?;
+    let p = c.admin.registry.create_partner(input, now).await?;
     Ok(respond::json(StatusCode::CREATED, &p))
 }
 
@@ -52,10 +49,7 @@ pub(super) async fn show_partner(c: Call) -> Answer {
 pub(super) async fn update_partner(c: Call) -> Answer {
     let id = c.param("id").to_owned();
     let patch: PartnerPatch = read_json(c.req).await?;
-    let p = blocking(&c.admin, move |admin| {
-        admin.registry.update_partner(&id, patch)
-    })
-    .await?;
+    let p = c.admin.registry.update_partner(&id, patch).await?;
     Ok(respond::json(StatusCode::OK, &p))
 }
 
@@ -80,10 +74,7 @@ pub(super) async fn list_applications(c: Call) -> Answer {
 pub(super) async fn create_application(c: Call) -> Answer {
     let input: NewApplication = read_json(c.req).await?;
     let now = OffsetDateTime::now_utc();
-    let created = blocking(&c.admin, move |admin| {
-        admin.registry.create_application(input, now)
-    })
-    .await?;
+    let created = c.admin.registry.create_application(input, now).await?;
     let view = CreatedApplicationView {
         application: created.application,
         client_secret: created.client_secret,
@@ -111,10 +102,7 @@ pub(super) async fn show_application(c: Call) -> Answer {
 pub(super) async fn update_application(c: Call) -> Answer {
     let id = c.param("client_id").to_owned();
     let patch: ApplicationPatch = read_json(c.req).await?;
-    let a = blocking(&c.admin, move |admin| {
-        admin.registry.update_application(&id, patch)
-    })
-    .await?;
+    let a = c.admin.registry.update_application(&id, patch).await?;
     Ok(respond::json(StatusCode::OK, &a))
 }
 

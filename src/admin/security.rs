@@ -3,7 +3,7 @@
 //! admin call, with the acting admin (`admin::handle`).
 
 use super::ApiError;
-use super::api::{Answer, Call, interrupted};
+use super::api::{Answer, Call};
 use crate::abuse::AbuseError;
 use crate::respond;
 use hyper::StatusCode;
@@ -16,10 +16,7 @@ pub(super) async fn list(c: Call) -> Answer {
 /// `POST /admin/v1/security-events/{id}/clear` → 200 with the event,
 /// which leaves the open list (a durable delete); 404 if none is open.
 pub(super) async fn clear(c: Call) -> Answer {
-    let (admin, id) = (c.admin.clone(), c.param("id").to_owned());
-    let cleared = tokio::task::spawn_blocking(move || admin.abuse.clear(&id))
-        .await
-        .map_err(|_| interrupted())?;
+    let cleared = c.admin.abuse.clear(c.param("id")).await;
     match cleared {
         Ok(event) => Ok(respond::json(StatusCode::OK, &event)),
         Err(AbuseError::NotFound(id)) => Err(ApiError::new(

@@ -1,17 +1,16 @@
 //! Incidents and maintenances in the admin API (docs/contract.md §11):
 //! open and update an incident, schedule and cancel a maintenance, list
-//! both. A write is stored (off the async threads), installed at once on
+//! both. A write is stored, installed at once on
 //! this node (a cancelled maintenance reopens now; other nodes follow
 //! within a second), announced by e-mail to the partners concerned, and
 //! traced by the admin plane with the document before and after.
 
 use super::ApiError;
-use super::api::{Answer, Call, interrupted, read_json};
+use super::api::{Answer, Call, read_json};
 use crate::respond;
 use crate::status::announce::Announcement;
-use crate::status::{IncidentUpdate, NewIncident, NewMaintenance, Status, StatusError};
+use crate::status::{IncidentUpdate, NewIncident, NewMaintenance, StatusError};
 use hyper::StatusCode;
-use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// `GET /admin/v1/incidents`: every incident, newest first.
@@ -26,7 +25,8 @@ pub(super) async fn list_incidents(c: Call) -> Answer {
 pub(super) async fn open_incident(c: Call) -> Answer {
     let admin = c.admin.clone();
     let new: NewIncident = read_json(c.req).await?;
-    let incident = blocking(&admin.status, move |s, now| s.open_incident(new, now)).await?;
+    let now = OffsetDateTime::now_utc();
+    let incident = admin.status.open_incident(new, now).await?;
     admin.announce(Announcement::Incident(incident.clone()));
     Ok(respond::json(StatusCode::CREATED, &incident))
 }
@@ -35,10 +35,8 @@ pub(super) async fn open_incident(c: Call) -> Answer {
 pub(super) async fn update_incident(c: Call) -> Answer {
     let (admin, id) = (c.admin.clone(), c.param("id").to_owned());
     let change: IncidentUpdate = read_json(c.req).await?;
-    let incident = blocking(&admin.status, move |s, now| {
-        s.update_incident(&id, change, now)
-    })
-    .await?;
+    let now = OffsetDateTime::now_utc();
+    let incident = admin.status.update_incident(&id, change, now).await?;
     admin.announce(Announcement::Incident(incident.clone()));
     Ok(respond::json(StatusCode::CREATED, &incident))
 }
@@ -57,7 +55,10 @@ pub(super) async fn list_maintenances(c: Call) -> Answer {
 pub(super) async fn schedule(c: Call) -> Answer {
     let admin = c.admin.clone();
     let new: NewMaintenance = read_json(c.req).await?;
-    let m = blocking(&admin.status, move |s, now| s.schedule(new, now)).await?;
+    let m = admin
+        .status
+        .schedule(new, OffsetDateTime::now_utc())
+        .await?;
     crate::status::task::install(
         &admin.status,
         &admin.availability,
@@ -74,7 +75,7 @@ pub(super) async fn schedule(c: Call) -> Answer {
 /// progress) and announced.
 pub(super) async fn cancel(c: Call) -> Answer {
     let (admin, id) = (c.admin.clone(), c.param("id").to_owned());
-    let m = blocking(&admin.status, move |s, now| s.cancel(&id, now)).await?;
+    let m = admin.status.cancel(&id, OffsetDateTime::now_utc()).await?;
     crate::status::task::install(
         &admin.status,
         &admin.availability,
@@ -82,18 +83,6 @@ pub(super) async fn cancel(c: Call) -> Answer {
     );
     admin.announce(Announcement::Cancelled(m));
     Ok(respond::empty(StatusCode::NO_CONTENT))
-}
-
-/// Runs a status write off the async threads, at the current time.
-async fn blocking<T: Send + 'static>(
-    status: &Arc<Status>,
-    op: impl FnOnce(&Status, OffsetDateTime) -> Result<T, StatusError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let status = status.clone();
-    tokio::task::spawn_blocking(move || op(&status, OffsetDateTime::now_utc()))
-        .await
-        .map_err(|_| interrupted())?
-        .map_err(ApiError::from)
 }
 
 impl crate::admin::Admin {

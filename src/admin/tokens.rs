@@ -3,7 +3,7 @@
 
 use super::Admin;
 use super::ApiError;
-use super::api::{Answer, Call, blocking, read_limited};
+use super::api::{Answer, Call, read_limited};
 use crate::domain::ClientId;
 use crate::oauth::{self, AccessClaims, unix_now};
 use crate::registry::admission::active_owner;
@@ -61,10 +61,11 @@ pub(super) async fn revoke(c: Call) -> Answer {
     if let Some((_, claims)) = c.admin.oauth.identify(&token, now) {
         let (jti, exp) = (claims.jti.clone(), claims.exp);
         if exp > now {
-            let admin = c.admin.clone();
-            tokio::task::spawn_blocking(move || admin.oauth.denylist.revoke(&jti, exp))
+            c.admin
+                .oauth
+                .denylist
+                .revoke(&jti, exp)
                 .await
-                .map_err(|_| internal())?
                 .map_err(ApiError::from)?;
         }
     }
@@ -74,10 +75,7 @@ pub(super) async fn revoke(c: Call) -> Answer {
 /// `POST /admin/v1/applications/{client_id}/secret`: a new secret, shown once.
 pub(super) async fn rotate_secret(c: Call) -> Answer {
     let client_id = c.param("client_id").to_owned();
-    let secret = blocking(&c.admin, move |admin| {
-        admin.registry.rotate_secret(&client_id)
-    })
-    .await?;
+    let secret = c.admin.registry.rotate_secret(&client_id).await?;
     Ok(respond::json(StatusCode::OK, &secret))
 }
 
@@ -112,14 +110,6 @@ fn token_param(content_type: Option<&str>, body: &Bytes) -> Result<String, ApiEr
 
 fn form_error(description: String) -> ApiError {
     ApiError::bad_request("token", description)
-}
-
-fn internal() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        None,
-        "revocation could not be stored",
-    )
 }
 
 /// The RFC 7009/7662 answer to a bad request (400 `invalid_request`).

@@ -312,13 +312,12 @@ pub async fn action(
         );
         return respond(StatusCode::FORBIDDEN, lang, page);
     }
-    let (app2, id) = (state.clone(), id.to_owned());
     let patch = PartnerPatch {
         status: Some(status),
         ..PartnerPatch::default()
     };
-    match tokio::task::spawn_blocking(move || app2.registry.update_partner(&id, patch)).await {
-        Ok(Ok(_)) => redirect_to("/dashboard".to_owned()),
+    match state.registry.update_partner(id, patch).await {
+        Ok(_) => redirect_to("/dashboard".to_owned()),
         _ => {
             let page = message(
                 lang,

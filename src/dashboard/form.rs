@@ -11,7 +11,7 @@
 //! form only — stolen with a page, it is useless without the certificate's
 //! key, and useless for another form.
 
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Fetched, Read, Step, Store, StoreError, Write};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::digest::KeyInit;
@@ -55,25 +55,19 @@ impl std::fmt::Debug for FormKey {
 impl FormKey {
     /// Reads the key from `store`, or creates it under the area's writer
     /// lock (two nodes starting together end up with the same key).
-    pub fn open(store: &dyn Store) -> Result<FormKey, FormError> {
-        if let Some(stored) = store.get(KEY)? {
+    pub async fn open(store: &dyn Store) -> Result<FormKey, FormError> {
+        if let Some(stored) = store.get(KEY).await? {
             return Self::from_stored(&stored);
         }
         let mut fresh = [0u8; 64];
         aws_lc_rs::rand::fill(&mut fresh).map_err(|e| FormError::Random(e.to_string()))?;
-        let mut failed = None;
-        store.transact(AREA, &mut |_| match store.get(KEY) {
-            Ok(None) => Some(vec![Write::Put(KEY.to_vec(), fresh.to_vec())]),
-            Ok(Some(_)) => None,
-            Err(e) => {
-                failed = Some(e);
-                None
-            }
-        })?;
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        match store.get(KEY)? {
+        let mut transaction = |_, fetched: &Fetched| match fetched.0.first() {
+            None => Step::Read(vec![Read::Get(KEY.to_vec())]),
+            Some(_) if fetched.value(0).is_some() => Step::Nothing,
+            Some(_) => Step::Commit(vec![Write::Put(KEY.to_vec(), fresh.to_vec())]),
+        };
+        store.transact(AREA, &mut transaction).await?;
+        match store.get(KEY).await? {
             Some(stored) => Self::from_stored(&stored),
             None => Err(FormError::Corrupt(0)),
         }
@@ -177,12 +171,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_key_is_created_once_and_read_back() {
+    #[tokio::test]
+    async fn the_key_is_created_once_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::SledStore::open(dir.path()).unwrap();
-        let a = FormKey::open(&store).unwrap();
-        let b = FormKey::open(&store).unwrap();
+        let a = FormKey::open(&store).await.unwrap();
+        let b = FormKey::open(&store).await.unwrap();
         assert_eq!(a.0, b.0);
         let t = a.token("t", "/a", 5);
         assert!(b.accepts(&t, "t", "/a", 5));

@@ -20,7 +20,6 @@ use crate::registry::{Application, CertOrigin, CertStatus, CertificateRecord, Pa
 use crate::registry::{RegistryError, Snapshot};
 use crate::respond::Body;
 use crate::server::{RequestBody, media_type};
-use crate::store::StoreError;
 use hyper::{Request, Response, StatusCode};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
@@ -234,8 +233,7 @@ pub async fn save_contacts(s: &Session<'_>, id: &str, req: Request<RequestBody>)
         contacts: Some(contacts),
         ..PartnerPatch::default()
     };
-    let pid = id.to_owned();
-    match write(s, move |registry| registry.update_partner(&pid, patch)).await {
+    match s.state.registry.update_partner(id, patch).await {
         Ok(_) => redirect_to(format!("{path}?enregistre")),
         Err(e) => registry_refusal(s, &e, &path),
     }
@@ -561,8 +559,7 @@ pub async fn rotate_secret(
     if let Err(refused) = s.posted(req, &format!("{base}/secret"), owned).await {
         return refused;
     }
-    let cid = client_id.to_owned();
-    let rotated = match write(s, move |registry| registry.rotate_secret(&cid)).await {
+    let rotated = match s.state.registry.rotate_secret(client_id).await {
         Ok(rotated) => rotated,
         Err(e) => return registry_refusal(s, &e, &base),
     };
@@ -657,9 +654,7 @@ pub async fn issue_certificate(
         }
     };
     let limit = Some((max, now));
-    let stored = write(s, move |registry| {
-        registry.add_certificate_within(record, limit)
-    });
+    let stored = s.state.registry.add_certificate_within(record, limit);
     let stored = match stored.await {
         Ok(stored) => stored,
         Err(RegistryError::Conflict { message, .. }) => {
@@ -726,28 +721,16 @@ pub async fn revoke_certificate(
         let page = application_markup(s, &snap, &app, &feedback);
         return respond(StatusCode::CONFLICT, s.lang, page);
     }
-    let (cid, thumb) = (client_id.to_owned(), thumbprint.to_owned());
     let now = OffsetDateTime::now_utc();
-    match write(s, move |registry| {
-        registry.revoke_certificate(&cid, &thumb, now)
-    })
-    .await
+    match s
+        .state
+        .registry
+        .revoke_certificate(client_id, thumbprint, now)
+        .await
     {
         Ok(_) => redirect_to(base),
         Err(e) => registry_refusal(s, &e, &base),
     }
-}
-
-/// Runs a registry write on the blocking pool (the store is synchronous);
-/// a task that did not complete is a store failure (nothing published).
-async fn write<T: Send + 'static>(
-    s: &Session<'_>,
-    f: impl FnOnce(&crate::registry::Registry) -> Result<T, RegistryError> + Send + 'static,
-) -> Result<T, RegistryError> {
-    let state = s.state.clone();
-    tokio::task::spawn_blocking(move || f(&state.registry))
-        .await
-        .unwrap_or_else(|e| Err(StoreError::broken(format!("registry write: {e}")).into()))
 }
 
 /// A registry write that failed, as a page: 404 for an id that vanished,

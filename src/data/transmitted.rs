@@ -7,7 +7,7 @@
 //! store); production's are stored only (never read back).
 
 use crate::domain::{Environment, Siren};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Fetched, Read, Step, Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -73,7 +73,8 @@ pub struct Transmissions {
     store: Arc<dyn Store>,
     /// What the sandbox's reads merge, as the store holds it.
     sandbox: Mutex<Copy>,
-    writer: Mutex<()>,
+    /// Serialises this node's writers (held across the store's awaits).
+    writer: tokio::sync::Mutex<()>,
 }
 
 fn tx_prefix(env: Environment, siren: &Siren, year: i32) -> String {
@@ -82,18 +83,18 @@ fn tx_prefix(env: Environment, siren: &Siren, year: i32) -> String {
 
 impl Transmissions {
     /// Loads the sandbox's transmissions.
-    pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
         Ok(Transmissions {
-            sandbox: Mutex::new(sandbox_copy(&*store)?),
+            sandbox: Mutex::new(sandbox_copy(&*store).await?),
             store,
-            writer: Mutex::new(()),
+            writer: tokio::sync::Mutex::new(()),
         })
     }
 
     /// Reads the sandbox's transmissions again: another node transmitted
     /// (docs/contract.md §10).
-    pub fn reload(&self) -> Result<(), StoreError> {
-        let copy = sandbox_copy(&*self.store)?;
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let copy = sandbox_copy(&*self.store).await?;
         *self.copy() = copy;
         Ok(())
     }
@@ -105,7 +106,7 @@ impl Transmissions {
     /// Stores `tx` (answering `response`) unless `idempotency_key` was
     /// already used by `client_id`: then replays or refuses. Durable when
     /// it returns `New`.
-    pub fn record(
+    pub async fn record(
         &self,
         env: Environment,
         idempotency_key: Option<&str>,
@@ -113,7 +114,7 @@ impl Transmissions {
         tx: &StoredTransmission,
         response: String,
     ) -> Result<Recorded, StoreError> {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.writer.lock().await;
         let body_sha256 = hex::encode(Sha256::digest(body));
         let idem_key = idempotency_key.map(|k| {
             format!(
@@ -128,14 +129,14 @@ impl Transmissions {
             to_json(tx)?,
         )];
         match idem_key {
-            None => self.store.commit(writes)?,
+            None => self.store.commit(writes).await?,
             Some(key) => {
                 let rec = IdempotencyRecord {
                     body_sha256,
                     response: response.clone(),
                 };
                 writes.push(Write::Put(key.clone().into_bytes(), to_json(&rec)?));
-                if let Some(earlier) = self.claim(&key, &rec.body_sha256, writes)? {
+                if let Some(earlier) = self.claim(&key, &rec.body_sha256, writes).await? {
                     return Ok(earlier);
                 }
             }
@@ -153,7 +154,7 @@ impl Transmissions {
     /// returns its replay (same body digest) or a conflict. Check and write
     /// run under the store's write lock — cluster-wide on PostgreSQL — so
     /// two nodes given the same key at once store one transmission.
-    fn claim(
+    async fn claim(
         &self,
         key: &str,
         body_sha256: &str,
@@ -161,28 +162,27 @@ impl Transmissions {
     ) -> Result<Option<Recorded>, StoreError> {
         let mut earlier = Ok(None);
         let mut writes = Some(writes);
-        self.store.transact(
-            IDEMPOTENCY_AREA,
-            &mut |_| match self.store.get(key.as_bytes()) {
-                Ok(None) => writes.take(),
-                Ok(Some(prev)) => {
-                    earlier = serde_json::from_slice::<IdempotencyRecord>(&prev)
-                        .map(|prev| {
-                            Some(if prev.body_sha256 == body_sha256 {
-                                Recorded::Replay(prev.response)
-                            } else {
-                                Recorded::Conflict
-                            })
-                        })
-                        .map_err(|e| StoreError::backend_in("idempotency record", e));
-                    None
-                }
-                Err(e) => {
-                    earlier = Err(e);
-                    None
-                }
-            },
-        )?;
+        let mut transaction = |_, fetched: &Fetched| {
+            if fetched.is_empty() {
+                return Step::Read(vec![Read::Get(key.as_bytes().to_vec())]);
+            }
+            let Some(prev) = fetched.value(0) else {
+                return writes.take().map_or(Step::Nothing, Step::Commit);
+            };
+            earlier = serde_json::from_slice::<IdempotencyRecord>(prev)
+                .map(|prev| {
+                    Some(if prev.body_sha256 == body_sha256 {
+                        Recorded::Replay(prev.response)
+                    } else {
+                        Recorded::Conflict
+                    })
+                })
+                .map_err(|e| StoreError::backend_in("idempotency record", e));
+            Step::Nothing
+        };
+        self.store
+            .transact(IDEMPOTENCY_AREA, &mut transaction)
+            .await?;
         earlier
     }
 
@@ -220,10 +220,10 @@ impl Transmissions {
 /// Every sandbox transmission in `store`, by (SIREN, year). A record that
 /// does not decode is skipped and logged (it was written by this code, so
 /// that is a bug or a damaged store, not a reason to refuse to start).
-fn sandbox_copy(store: &dyn Store) -> Result<Copy, StoreError> {
+async fn sandbox_copy(store: &dyn Store) -> Result<Copy, StoreError> {
     let prefix = format!("tx/{}/", Environment::Sandbox);
     let mut copy = Copy::new();
-    for (k, v) in store.scan_prefix(prefix.as_bytes())? {
+    for (k, v) in store.scan_prefix(prefix.as_bytes()).await? {
         match serde_json::from_slice::<StoredTransmission>(&v) {
             Ok(tx) => match Siren::parse(&tx.siren) {
                 Ok(siren) => copy.entry((siren, tx.annee)).or_default().push(tx),
@@ -273,13 +273,14 @@ const IDEMPOTENCY_AREA: &str = "idem";
 /// The store area of the sandbox's transmitted claims: the first segment of its keys.
 pub const AREA: &str = "tx";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Transmissions {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Transmissions::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Transmissions::reload(self).await.map_err(Into::into)
     }
 }
 

@@ -63,7 +63,7 @@ pub enum ApplyError {
 /// DataPass's own revoke had suspended it), with the event's mark, in one
 /// all-or-nothing registry operation. `body_sha256` identifies the
 /// delivery.
-pub fn approve(
+pub async fn approve(
     registry: &Registry,
     event: &Event,
     approval: &Approval,
@@ -73,35 +73,37 @@ pub fn approve(
     let approved_on = OffsetDateTime::from_unix_timestamp(event.fired_at)
         .map_err(|e| RegistryError::invalid("fired_at", e))?
         .date();
-    registry.apply(|snap| {
-        let existing = find(snap, event.environment, &event.request_id);
-        if let Some(done) = unless_newer(snap, event, body_sha256, existing) {
-            return Ok((Vec::new(), done));
-        }
-        let (partner, mut records) = partner(snap, approval, now)?;
-        let app = match existing {
-            Some(existing) if existing.partner_id != partner.id => {
-                return Err(RegistryError::conflict(
-                    "data.organization.siret",
-                    format!(
-                        "DataPass request {} belongs to another partner",
-                        event.request_id
-                    ),
-                ));
+    registry
+        .apply(|snap| {
+            let existing = find(snap, event.environment, &event.request_id);
+            if let Some(done) = unless_newer(snap, event, body_sha256, existing) {
+                return Ok((Vec::new(), done));
             }
-            Some(existing) => extend(existing, approval, approved_on, &mut records),
-            None => create(
-                partner.id.clone(),
-                event,
-                approval,
-                approved_on,
-                now,
-                &mut records,
-            )?,
-        };
-        records.push(Record::Datapass(order::mark(event, body_sha256, now)));
-        Ok((records, Outcome::Applied(Some(app))))
-    })
+            let (partner, mut records) = partner(snap, approval, now)?;
+            let app = match existing {
+                Some(existing) if existing.partner_id != partner.id => {
+                    return Err(RegistryError::conflict(
+                        "data.organization.siret",
+                        format!(
+                            "DataPass request {} belongs to another partner",
+                            event.request_id
+                        ),
+                    ));
+                }
+                Some(existing) => extend(existing, approval, approved_on, &mut records),
+                None => create(
+                    partner.id.clone(),
+                    event,
+                    approval,
+                    approved_on,
+                    now,
+                    &mut records,
+                )?,
+            };
+            records.push(Record::Datapass(order::mark(event, body_sha256, now)));
+            Ok((records, Outcome::Applied(Some(app))))
+        })
+        .await
 }
 
 /// `revoke`: every token of the application issued until `now` is revoked,
@@ -109,7 +111,7 @@ pub fn approve(
 /// whoever did it), with the event's mark. A request with no application
 /// here gets its mark only, so that an older `approve` arriving late
 /// creates nothing.
-pub fn revoke(
+pub async fn revoke(
     registry: &Registry,
     denylist: &DenyList,
     event: &Event,
@@ -124,29 +126,33 @@ pub fn revoke(
     if let Some(found) = found {
         // Tokens first: a crash in between leaves them revoked and the
         // event unrecorded, for DataPass's retry to apply it whole.
-        denylist.revoke_client(found.client_id.as_str(), now.unix_timestamp())?;
+        denylist
+            .revoke_client(found.client_id.as_str(), now.unix_timestamp())
+            .await?;
     }
-    Ok(registry.apply(|snap| {
-        // Again under the write lock: another delivery may have won.
-        let found = find(snap, event.environment, &event.request_id);
-        if let Some(done) = unless_newer(snap, event, body_sha256, found) {
-            return Ok((Vec::new(), done));
-        }
-        let mut records = vec![Record::Datapass(order::mark(event, body_sha256, now))];
-        let after = found.map(|a| match a.status {
-            Status::Suspended => a.clone(),
-            Status::Active => {
-                let suspended = Application {
-                    status: Status::Suspended,
-                    suspended_by: Some(SuspendedBy::Datapass),
-                    ..a.clone()
-                };
-                records.push(Record::Application(suspended.clone()));
-                suspended
+    Ok(registry
+        .apply(|snap| {
+            // Again under the write lock: another delivery may have won.
+            let found = find(snap, event.environment, &event.request_id);
+            if let Some(done) = unless_newer(snap, event, body_sha256, found) {
+                return Ok((Vec::new(), done));
             }
-        });
-        Ok((records, Outcome::Applied(after)))
-    })?)
+            let mut records = vec![Record::Datapass(order::mark(event, body_sha256, now))];
+            let after = found.map(|a| match a.status {
+                Status::Suspended => a.clone(),
+                Status::Active => {
+                    let suspended = Application {
+                        status: Status::Suspended,
+                        suspended_by: Some(SuspendedBy::Datapass),
+                        ..a.clone()
+                    };
+                    records.push(Record::Application(suspended.clone()));
+                    suspended
+                }
+            });
+            Ok((records, Outcome::Applied(after)))
+        })
+        .await?)
 }
 
 /// `None` when `event` applies; else what to answer, writing nothing.

@@ -87,9 +87,6 @@ pub enum DatapassError {
     /// The registry or the deny-list refused or failed.
     #[error(transparent)]
     Apply(#[from] ApplyError),
-    /// The blocking task running the operation panicked or was cancelled.
-    #[error("the operation was interrupted")]
-    Interrupted,
 }
 
 impl DatapassError {
@@ -131,7 +128,7 @@ impl From<DatapassError> for ApiError {
             }
             DatapassError::Payload(p) => ApiError::bad_request(&p.field, p.message),
             DatapassError::Apply(ApplyError::Registry(r)) => ApiError::from(r),
-            DatapassError::Apply(ApplyError::DenyList(_)) | DatapassError::Interrupted => {
+            DatapassError::Apply(ApplyError::DenyList(_)) => {
                 tracing::error!(error = %message, "DataPass delivery not applied");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message)
             }
@@ -254,26 +251,20 @@ async fn act_on(
             return Ok(nothing_done(format!("datapass {} ignored", clip(&event))));
         }
         Delivery::Approve(event, approval) => {
-            let e = event.clone();
-            let outcome = blocking(state, move |state| {
-                let now = OffsetDateTime::now_utc();
-                apply::approve(&state.registry, &e, &approval, &body_sha256, now)
-                    .map_err(ApplyError::from)
-            })
-            .await?;
+            let now = OffsetDateTime::now_utc();
+            let outcome = apply::approve(&state.registry, &event, &approval, &body_sha256, now)
+                .await
+                .map_err(ApplyError::from)?;
             (event, outcome)
         }
         Delivery::Revoke(event) => {
-            let e = event.clone();
-            let outcome = blocking(state, move |state| {
-                apply::revoke(
-                    &state.registry,
-                    &state.oauth.denylist,
-                    &e,
-                    &body_sha256,
-                    OffsetDateTime::now_utc(),
-                )
-            })
+            let outcome = apply::revoke(
+                &state.registry,
+                &state.oauth.denylist,
+                &event,
+                &body_sha256,
+                OffsetDateTime::now_utc(),
+            )
             .await?;
             (event, outcome)
         }
@@ -356,18 +347,6 @@ fn header_environment(headers: &HeaderMap) -> Result<Option<Environment>, Datapa
 /// At most 128 characters of a value the sender chose.
 fn clip(s: &str) -> String {
     s.chars().take(128).collect()
-}
-
-/// Runs a registry / deny-list operation (which flushes to disk) off the
-/// async threads.
-async fn blocking<T: Send + 'static>(
-    state: &Arc<Admin>,
-    op: impl FnOnce(&Admin) -> Result<T, ApplyError> + Send + 'static,
-) -> Result<T, DatapassError> {
-    let state = state.clone();
-    Ok(tokio::task::spawn_blocking(move || op(&state))
-        .await
-        .map_err(|_| DatapassError::Interrupted)??)
 }
 
 #[cfg(test)]

@@ -123,17 +123,15 @@ fn same_subject(csr: &[u8], presented: &str) -> Result<(), EstError> {
     }
 }
 
-/// Registers the new certificate within the application's limit, off the
-/// async workers (the store is synchronous).
+/// Registers the new certificate within the application's limit.
 async fn register(
     cx: &Renewal<'_>,
     record: CertificateRecord,
 ) -> Result<CertificateRecord, EstError> {
-    let registry = cx.registry.clone();
     let limit = Some((cx.est.max_certificates, cx.chain.now));
-    tokio::task::spawn_blocking(move || registry.add_certificate_within(record, limit))
+    cx.registry
+        .add_certificate_within(record, limit)
         .await
-        .map_err(|e| EstError::Storage(e.to_string()))?
         .map_err(EstError::from)
 }
 

@@ -81,16 +81,13 @@ pub async fn store(
         "nombre_creances": stored.creances.len(), "recue_le": stored.recue_le,
     })
     .to_string();
-    let transmissions = transmissions.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        transmissions.record(env, key.as_deref(), &bytes, &stored, response)
-    })
-    .await
-    .map_err(|_| storage_failed())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "storing a transmission failed");
-        storage_failed()
-    })?;
+    let outcome = transmissions
+        .record(env, key.as_deref(), &bytes, &stored, response)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a transmission failed");
+            storage_failed()
+        })?;
     match outcome {
         Recorded::New(body) | Recorded::Replay(body) => Ok(respond::bytes(
             StatusCode::CREATED,

@@ -38,8 +38,7 @@ impl Notices {
     /// sent it and no other node's claim holds at `now`. The claimed record
     /// keeps what the store had (attempts, first record time) with
     /// `fresh`'s recipient, delivery `pending`, and one more attempt.
-    /// Blocking (a store transaction).
-    pub fn claim(
+    pub async fn claim(
         &self,
         fresh: &Notice,
         node: &str,
@@ -62,14 +61,15 @@ impl Notices {
                 (Some(n.clone()), Claim::Won(Box::new(n)))
             }
         })
+        .await
     }
 
     /// Writes what became of `notice` on `node` at `now`: a `sent` notice
     /// replaces anything but another `sent` one; any other outcome (a
     /// failed send, dashboard only) is written only if the stored notice is
     /// not sent and no other node's claim holds. Returns whether it was
-    /// written. Blocking (a store transaction).
-    pub fn settle(
+    /// written.
+    pub async fn settle(
         &self,
         notice: Notice,
         node: &str,
@@ -87,6 +87,7 @@ impl Notices {
                 (Some(notice), true)
             }
         })
+        .await
     }
 }
 
@@ -116,19 +117,23 @@ mod tests {
         }
     }
 
-    fn notices() -> (tempfile::TempDir, Notices) {
+    async fn notices() -> (tempfile::TempDir, Notices) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(dir.path()).unwrap());
-        (dir, Notices::open(store).unwrap())
+        (dir, Notices::open(store).await.unwrap())
     }
 
     const LEASE: Duration = Duration::minutes(5);
 
-    #[test]
-    fn one_claim_wins_until_its_lease_ends() {
-        let (_dir, notices) = notices();
+    #[tokio::test]
+    async fn one_claim_wins_until_its_lease_ends() {
+        let (_dir, notices) = notices().await;
         let now = time::macros::datetime!(2026-12-31 10:00 UTC);
-        let Claim::Won(won) = notices.claim(&pending(), "node-a", now, LEASE).unwrap() else {
+        let Claim::Won(won) = notices
+            .claim(&pending(), "node-a", now, LEASE)
+            .await
+            .unwrap()
+        else {
             panic!("the first claim wins");
         };
         assert_eq!(won.claimed_by.as_deref(), Some("node-a"));
@@ -138,13 +143,20 @@ mod tests {
         let later = now + Duration::minutes(4);
         let by = "node-a".to_owned();
         assert_eq!(
-            notices.claim(&pending(), "node-b", later, LEASE).unwrap(),
+            notices
+                .claim(&pending(), "node-b", later, LEASE)
+                .await
+                .unwrap(),
             Claim::Held { by }
         );
         // The claimer died without sending: past the lease, another node
         // takes it over.
         let after = now + LEASE + Duration::SECOND;
-        let Claim::Won(again) = notices.claim(&pending(), "node-b", after, LEASE).unwrap() else {
+        let Claim::Won(again) = notices
+            .claim(&pending(), "node-b", after, LEASE)
+            .await
+            .unwrap()
+        else {
             panic!("an expired claim is claimed again");
         };
         assert_eq!(
@@ -153,11 +165,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_sent_notice_is_final_and_a_failed_send_releases_the_claim() {
-        let (_dir, notices) = notices();
+    #[tokio::test]
+    async fn a_sent_notice_is_final_and_a_failed_send_releases_the_claim() {
+        let (_dir, notices) = notices().await;
         let now = time::macros::datetime!(2026-12-31 10:00 UTC);
-        let Claim::Won(n) = notices.claim(&pending(), "node-a", now, LEASE).unwrap() else {
+        let Claim::Won(n) = notices
+            .claim(&pending(), "node-a", now, LEASE)
+            .await
+            .unwrap()
+        else {
             panic!("won");
         };
         let mut n = *n;
@@ -166,23 +182,27 @@ mod tests {
             delivery: Delivery::DashboardOnly,
             ..pending()
         };
-        assert!(!notices.settle(dashboard, "node-b", now).unwrap());
+        assert!(!notices.settle(dashboard, "node-b", now).await.unwrap());
         // A failed send releases the claim: any node retries at once.
         n.claim_expires_at = None;
-        assert!(notices.settle(n.clone(), "node-a", now).unwrap());
+        assert!(notices.settle(n.clone(), "node-a", now).await.unwrap());
         assert!(matches!(
-            notices.claim(&pending(), "node-b", now, LEASE).unwrap(),
+            notices
+                .claim(&pending(), "node-b", now, LEASE)
+                .await
+                .unwrap(),
             Claim::Won(_)
         ));
         n.delivery = Delivery::Sent;
         n.sent_at = Some(now);
-        assert!(notices.settle(n.clone(), "node-a", now).unwrap());
+        assert!(notices.settle(n.clone(), "node-a", now).await.unwrap());
         assert_eq!(
             notices
                 .claim(&pending(), "node-c", now + LEASE * 2, LEASE)
+                .await
                 .unwrap(),
             Claim::Sent
         );
-        assert!(!notices.settle(n, "node-b", now).unwrap());
+        assert!(!notices.settle(n, "node-b", now).await.unwrap());
     }
 }

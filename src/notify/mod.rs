@@ -56,9 +56,6 @@ pub enum NotifyError {
     /// The notice could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The blocking store write was cancelled.
-    #[error("notice write interrupted")]
-    Interrupted,
 }
 
 /// What one pass did (for logs and tests).
@@ -254,26 +251,19 @@ impl Pass<'_> {
         Ok(Outcome::Recorded)
     }
 
-    /// Claims `fresh` for this node, off the async threads. The lease runs
-    /// from the wall clock at the claim (not the pass's start: a pass may
-    /// send many notices).
+    /// Claims `fresh` for this node. The lease runs from the wall clock at
+    /// the claim (not the pass's start: a pass may send many notices).
     async fn claim(&self, fresh: Notice) -> Result<Claim, NotifyError> {
-        let (notices, node) = (self.notices.clone(), self.node.to_owned());
         let lease = time::Duration::try_from(self.lease).unwrap_or(time::Duration::MAX);
-        let claimed = tokio::task::spawn_blocking(move || {
-            notices.claim(&fresh, &node, OffsetDateTime::now_utc(), lease)
-        });
-        Ok(claimed.await.map_err(|_| NotifyError::Interrupted)??)
+        let now = OffsetDateTime::now_utc();
+        Ok(self.notices.claim(&fresh, self.node, now, lease).await?)
     }
 
-    /// Writes what became of a notice durably, off the async threads;
-    /// whether it was written (`Notices::settle`).
+    /// Writes what became of a notice durably; whether it was written
+    /// (`Notices::settle`).
     async fn settle(&self, n: Notice) -> Result<bool, NotifyError> {
-        let (notices, node) = (self.notices.clone(), self.node.to_owned());
-        let settled = tokio::task::spawn_blocking(move || {
-            notices.settle(n, &node, OffsetDateTime::now_utc())
-        });
-        Ok(settled.await.map_err(|_| NotifyError::Interrupted)??)
+        let now = OffsetDateTime::now_utc();
+        Ok(self.notices.settle(n, self.node, now).await?)
     }
 
     /// Appends the record of a sent notice (a system action of the notifier).

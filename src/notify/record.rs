@@ -6,7 +6,7 @@
 //! reloader call [`Notices::reload`] (the `notify` area, docs/cluster.md).
 
 use crate::domain::{ClientId, Environment, PartnerId};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Fetched, Read, Step, Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,8 +132,8 @@ pub struct Notices {
 impl Notices {
     /// Loads the notices from `store`. A record that does not decode is
     /// skipped with a warning (it is re-created if still due).
-    pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let by_key = load(store.as_ref())?;
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let by_key = load(store.as_ref()).await?;
         Ok(Notices {
             store,
             by_key: Mutex::new(by_key),
@@ -154,35 +154,35 @@ impl Notices {
     /// (cluster-wide on PostgreSQL, `Store::transact`), lets `decide`
     /// choose what to write from it, commits that before the lock is
     /// released, and publishes what the store holds afterwards. Returns
-    /// `decide`'s verdict. Blocking. A stored record that does not decode
-    /// is handed over as absent (it is rewritten).
-    pub(super) fn update<T>(
+    /// `decide`'s verdict. A stored record that does not decode is handed
+    /// over as absent (it is rewritten).
+    pub(super) async fn update<T: Send>(
         &self,
         key: &str,
-        decide: impl FnOnce(Option<Notice>) -> (Option<Notice>, T),
+        decide: impl FnOnce(Option<Notice>) -> (Option<Notice>, T) + Send,
     ) -> Result<T, StoreError> {
         let mut decide = Some(decide);
         let mut outcome: Result<Option<(Option<Notice>, T)>, StoreError> = Ok(None);
-        self.store.transact(AREA, &mut |_| {
-            let decide = decide.take()?;
-            let stored = match self.store.get(key.as_bytes()) {
-                Ok(v) => v.and_then(|v| decode(key, &v)),
-                Err(e) => {
-                    outcome = Err(e);
-                    return None;
-                }
+        let mut transaction = |_, fetched: &Fetched| {
+            if fetched.is_empty() {
+                return Step::Read(vec![Read::Get(key.as_bytes().to_vec())]);
+            }
+            let Some(decide) = decide.take() else {
+                return Step::Nothing;
             };
+            let stored = fetched.value(0).and_then(|v| decode(key, v));
             let (write, verdict) = decide(stored.clone());
             let writes = match write.as_ref().map(encode).transpose() {
                 Ok(value) => value.map(|v| vec![Write::Put(key.as_bytes().to_vec(), v)]),
                 Err(e) => {
                     outcome = Err(e);
-                    return None;
+                    return Step::Nothing;
                 }
             };
             outcome = Ok(Some((write.or(stored), verdict)));
-            writes
-        })?;
+            writes.map_or(Step::Nothing, Step::Commit)
+        };
+        self.store.transact(AREA, &mut transaction).await?;
         let (now_stored, verdict) = outcome?
             .ok_or_else(|| StoreError::broken("notice update: the transaction did not run"))?;
         if let Some(n) = now_stored {
@@ -192,12 +192,11 @@ impl Notices {
     }
 
     /// Replaces the notices held in memory with the stored ones (another
-    /// node changed them, docs/contract.md §10). Blocking (a store scan),
-    /// called from the reloader thread.
-    pub fn reload(&self) -> Result<(), StoreError> {
+    /// node changed them, docs/contract.md §10), from the reloader.
+    pub async fn reload(&self) -> Result<(), StoreError> {
         for scan in 1..=RELOAD_SCANS {
             let before = self.local_changes.load(Ordering::Relaxed);
-            let stored = load(self.store.as_ref())?;
+            let stored = load(self.store.as_ref()).await?;
             let mut map = self.map();
             // A notice published here between the scan and now would be
             // undone: scan again (it is in the store).
@@ -237,9 +236,9 @@ impl Notices {
 }
 
 /// Every stored notice that decodes, by key.
-fn load(store: &dyn Store) -> Result<BTreeMap<String, Notice>, StoreError> {
+async fn load(store: &dyn Store) -> Result<BTreeMap<String, Notice>, StoreError> {
     let mut by_key = BTreeMap::new();
-    for (k, v) in store.scan_prefix(PREFIX.as_bytes())? {
+    for (k, v) in store.scan_prefix(PREFIX.as_bytes()).await? {
         let key = String::from_utf8_lossy(&k).into_owned();
         if let Some(n) = decode(&key, &v) {
             by_key.insert(key, n);
@@ -263,13 +262,14 @@ fn encode(notice: &Notice) -> Result<Vec<u8>, StoreError> {
 /// The store area of expiry notices, their claims and sent marks: the first segment of its keys.
 pub const AREA: &str = "notify";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Notices {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Notices::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Notices::reload(self).await.map_err(Into::into)
     }
 }
 
@@ -299,15 +299,15 @@ pub(super) mod tests {
         }
     }
 
-    #[test]
-    fn notices_survive_a_reopen_and_filter_by_partner() {
+    #[tokio::test]
+    async fn notices_survive_a_reopen_and_filter_by_partner() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Arc::new(SledStore::open(dir.path()).unwrap());
-            let notices = Notices::open(store).unwrap();
+            let notices = Notices::open(store).await.unwrap();
             let now = time::macros::datetime!(2026-12-31 10:00 UTC);
-            assert!(notices.settle(sample(30), "node-a", now).unwrap());
-            assert!(notices.settle(sample(7), "node-a", now).unwrap());
+            assert!(notices.settle(sample(30), "node-a", now).await.unwrap());
+            assert!(notices.settle(sample(7), "node-a", now).await.unwrap());
         }
         // sled's flusher thread lets go of the directory lock a moment
         // after the last handle is dropped.
@@ -318,7 +318,7 @@ pub(super) mod tests {
             }
             s
         });
-        let notices = Notices::open(Arc::new(reopened.unwrap())).unwrap();
+        let notices = Notices::open(Arc::new(reopened.unwrap())).await.unwrap();
         let all = notices.list(None);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].threshold_days, 7);

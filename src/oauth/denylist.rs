@@ -29,7 +29,7 @@ pub struct DenyList {
 impl DenyList {
     /// Loads the persisted revocations that have not expired (and forgets
     /// the others). `max_lifetime_secs` bounds how long an entry matters.
-    pub fn open(
+    pub async fn open(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
         max_lifetime_secs: i64,
@@ -45,35 +45,39 @@ impl DenyList {
             registry,
             max_lifetime_secs,
         };
-        let expired = list.load(now)?;
+        let expired = list.load(now).await?;
         if !expired.is_empty() {
-            list.store.commit(expired)?;
+            list.store.commit(expired).await?;
         }
         Ok(list)
     }
 
     /// Adds the persisted revocations that still matter; returns the
     /// deletions of those that do not.
-    fn load(&self, now: i64) -> Result<Vec<Write>, StoreError> {
-        let mut expired = load(&*self.store, PREFIX, &self.jtis, |exp| exp > now)?;
+    async fn load(&self, now: i64) -> Result<Vec<Write>, StoreError> {
+        let mut expired = load(&*self.store, PREFIX, &self.jtis, |exp| exp > now).await?;
         // A cut-off matters while a token issued before it may be unexpired.
         let lifetime = self.max_lifetime_secs;
         let live = |until: i64| until.saturating_add(lifetime) > now;
-        expired.extend(load(&*self.store, CLIENT_PREFIX, &self.clients, live)?);
+        expired.extend(load(&*self.store, CLIENT_PREFIX, &self.clients, live).await?);
         Ok(expired)
     }
 
     /// Picks up the revocations another node persisted (docs/contract.md §10).
-    pub fn reload(&self, now: i64) -> Result<(), StoreError> {
-        self.load(now).map(drop)
+    pub async fn reload(&self, now: i64) -> Result<(), StoreError> {
+        self.load(now).await.map(drop)
     }
 
     /// Revokes every token of `client_id` issued at or before
     /// `issued_until` (Unix seconds); durable when it returns.
-    pub fn revoke_client(&self, client_id: &str, issued_until: i64) -> Result<(), StoreError> {
+    pub async fn revoke_client(
+        &self,
+        client_id: &str,
+        issued_until: i64,
+    ) -> Result<(), StoreError> {
         let key = format!("{CLIENT_PREFIX}{client_id}").into_bytes();
         let value = issued_until.to_string().into_bytes();
-        self.store.commit(vec![Write::Put(key, value)])?;
+        self.store.commit(vec![Write::Put(key, value)]).await?;
         self.clients.insert(client_id.to_owned(), issued_until);
         Ok(())
     }
@@ -85,10 +89,11 @@ impl DenyList {
     }
 
     /// Revokes a token id until `exp`; durable when it returns.
-    pub fn revoke(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
+    pub async fn revoke(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
         let key = format!("{PREFIX}{jti}").into_bytes();
         self.store
-            .commit(vec![Write::Put(key, exp.to_string().into_bytes())])?;
+            .commit(vec![Write::Put(key, exp.to_string().into_bytes())])
+            .await?;
         self.jtis.insert(jti.to_owned(), exp);
         Ok(())
     }
@@ -115,14 +120,14 @@ impl DenyList {
 
 /// Loads the entries under `prefix` that `keep` accepts into `cache`;
 /// returns the deletions of the others.
-fn load(
+async fn load(
     store: &dyn Store,
     prefix: &str,
     cache: &Cache<String, i64>,
-    keep: impl Fn(i64) -> bool,
+    keep: impl Fn(i64) -> bool + Send,
 ) -> Result<Vec<Write>, StoreError> {
     let mut expired = Vec::new();
-    for (k, v) in store.scan_prefix(prefix.as_bytes())? {
+    for (k, v) in store.scan_prefix(prefix.as_bytes()).await? {
         let value = std::str::from_utf8(&v)
             .ok()
             .and_then(|s| s.parse::<i64>().ok());
@@ -138,13 +143,16 @@ fn load(
 /// The store area of revoked token ids and clients: the first segment of its keys.
 pub const AREA: &str = "oauth";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for DenyList {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        DenyList::reload(self, crate::oauth::unix_now()).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        DenyList::reload(self, crate::oauth::unix_now())
+            .await
+            .map_err(Into::into)
     }
 }
 
@@ -153,20 +161,28 @@ mod tests {
     use super::*;
     use crate::store::SledStore;
 
-    #[test]
-    fn client_cut_off_survives_a_restart_until_its_tokens_expired() {
+    #[tokio::test]
+    async fn client_cut_off_survives_a_restart_until_its_tokens_expired() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
-        let registry = Arc::new(Registry::open(store.clone()).unwrap());
-        let open = |now| DenyList::open(store.clone(), registry.clone(), 3600, now).unwrap();
-        let list = open(1_000);
+        let registry = Arc::new(Registry::open(store.clone()).await.unwrap());
+        let open = async |now| {
+            DenyList::open(store.clone(), registry.clone(), 3600, now)
+                .await
+                .unwrap()
+        };
+        let list = open(1_000).await;
         assert_eq!(list.client_revoked_until("c1"), None);
-        list.revoke_client("c1", 1_000).unwrap();
+        list.revoke_client("c1", 1_000).await.unwrap();
         assert_eq!(list.client_revoked_until("c1"), Some(1_000));
         drop(list);
-        assert_eq!(open(4_599).client_revoked_until("c1"), Some(1_000));
+        assert_eq!(open(4_599).await.client_revoked_until("c1"), Some(1_000));
         // Every token issued by 1 000 has expired by 4 600: forgotten.
-        assert_eq!(open(4_600).client_revoked_until("c1"), None);
-        assert_eq!(open(1_000).client_revoked_until("c1"), None, "deleted");
+        assert_eq!(open(4_600).await.client_revoked_until("c1"), None);
+        assert_eq!(
+            open(1_000).await.client_revoked_until("c1"),
+            None,
+            "deleted"
+        );
     }
 }

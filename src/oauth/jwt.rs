@@ -287,13 +287,17 @@ mod tests {
     use crate::store::{SledStore, Store};
     use time::OffsetDateTime;
 
-    #[test]
-    fn a_remembered_token_is_refused_once_its_key_retired() {
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_its_key_retired() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("sled")).unwrap());
         let keys = dir.path().join("keys");
         let now = OffsetDateTime::now_utc();
-        let ring = Arc::new(Keyring::open(store, &keys, "node-a", 600, now).unwrap());
+        let ring = Arc::new(
+            Keyring::open(store, &keys, "node-a", 600, now)
+                .await
+                .unwrap(),
+        );
         let env = Environment::Sandbox;
         let authority = TokenAuthority::new(env, "https://i".into(), 600, ring.clone());
         let thumbprint = Thumbprint::of_der(b"certificate");
@@ -305,7 +309,7 @@ mod tests {
         );
 
         let old = ring.signer(env).kid().to_owned();
-        ring.rotate(&[env], now).unwrap();
+        ring.rotate(&[env], now).await.unwrap();
         assert_ne!(ring.signer(env).kid(), old);
         let (newer, _) = authority.mint("c", "declarations", &thumbprint, t).unwrap();
         assert!(
@@ -326,13 +330,17 @@ mod tests {
         assert!(authority.decode_signed(&newer, retired).is_ok());
     }
 
-    #[test]
-    fn a_token_without_a_registered_kid_is_refused() {
+    #[tokio::test]
+    async fn a_token_without_a_registered_kid_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("sled")).unwrap());
         let now = OffsetDateTime::now_utc();
         let keys = dir.path().join("keys");
-        let ring = Arc::new(Keyring::open(store, &keys, "node-a", 600, now).unwrap());
+        let ring = Arc::new(
+            Keyring::open(store, &keys, "node-a", 600, now)
+                .await
+                .unwrap(),
+        );
         let authority = TokenAuthority::new(Environment::Sandbox, "https://i".into(), 600, ring);
         let t = now.unix_timestamp();
         let thumbprint = Thumbprint::of_der(b"certificate");

@@ -25,12 +25,12 @@ pub use suspension::SuspendedBy;
 pub use years::{YearBound, YearSpec};
 
 use crate::domain::{ClientId, PartnerId, Thumbprint};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Fetched, Pairs, Read, Step, Store, StoreError, Write};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Why a registry operation was refused. Field names are those of the admin
 /// API's JSON bodies (`grants[0].scope`, `contacts.technique.email`, …).
@@ -225,8 +225,9 @@ pub struct Registry {
     store: Arc<dyn Store>,
     current: ArcSwap<Snapshot>,
     /// Serialises writers and reloads; holds the store revision the
-    /// published snapshot reflects.
-    writer: Mutex<u64>,
+    /// published snapshot reflects. Held across the store's awaits, hence
+    /// tokio's mutex.
+    writer: tokio::sync::Mutex<u64>,
 }
 
 /// What one operation prepared inside the store's write lock.
@@ -234,13 +235,13 @@ type Prepared<T> = (Vec<Record>, T, Arc<Snapshot>);
 
 impl Registry {
     /// Loads every record from `store`.
-    pub fn open(store: Arc<dyn Store>) -> Result<Self, RegistryError> {
-        let revision = store.revision(AREA)?;
-        let snap = load_snapshot(&*store)?;
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, RegistryError> {
+        let revision = store.revision(AREA).await?;
+        let snap = snapshot_of(store.scan_prefix(PREFIX.as_bytes()).await?)?;
         Ok(Registry {
             store,
             current: ArcSwap::from_pointee(snap),
-            writer: Mutex::new(revision),
+            writer: tokio::sync::Mutex::new(revision),
         })
     }
 
@@ -251,17 +252,10 @@ impl Registry {
 
     /// Rebuilds the snapshot from the store and publishes it: what a node
     /// does when another node changed the registry (docs/contract.md §10).
-    pub fn reload(&self) -> Result<(), RegistryError> {
-        let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.reload_locked(&mut loaded, None)
-    }
-
-    fn reload_locked(&self, loaded: &mut u64, known: Option<u64>) -> Result<(), RegistryError> {
-        let revision = match known {
-            Some(r) => r,
-            None => self.store.revision(AREA)?,
-        };
-        let snap = load_snapshot(&*self.store)?;
+    pub async fn reload(&self) -> Result<(), RegistryError> {
+        let mut loaded = self.writer.lock().await;
+        let revision = self.store.revision(AREA).await?;
+        let snap = snapshot_of(self.store.scan_prefix(PREFIX.as_bytes()).await?)?;
         self.current.store(Arc::new(snap));
         *loaded = revision;
         Ok(())
@@ -270,35 +264,44 @@ impl Registry {
     /// Runs one operation: `op` validates against the current snapshot and
     /// returns the records to write and its result. Validation and commit
     /// run under the store's write lock (cluster-wide on PostgreSQL); a
-    /// snapshot older than the store's revision is reloaded first, so `op`
-    /// always sees the state it commits on. The records are committed
-    /// atomically and durably, then published; on any error nothing is
-    /// published. A `StoreError::Unknown` (the COMMIT was sent, its outcome
-    /// unknown) may have changed the store: the node reloads once
-    /// PostgreSQL settles it (`store::postgres`).
-    pub fn apply<T>(
+    /// snapshot older than the store's revision is reloaded first, inside
+    /// the store's transaction (a [`Read`] of the area), so `op` always
+    /// sees the state it commits on. The records are committed atomically
+    /// and durably, then published; on any error nothing is published. A
+    /// `StoreError::Unknown` (the COMMIT was sent, its outcome unknown) may
+    /// have changed the store: the node reloads once PostgreSQL settles it
+    /// (`store::postgres`).
+    pub async fn apply<T: Send>(
         &self,
-        op: impl FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,
+        op: impl FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError> + Send,
     ) -> Result<T, RegistryError> {
-        let mut loaded = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut loaded = self.writer.lock().await;
         let mut op = Some(op);
         let mut prepared: Option<Result<Prepared<T>, RegistryError>> = None;
-        let committed = self.store.transact(AREA, &mut |revision| {
-            let step = self.prepare(&mut loaded, revision, &mut op).and_then(|p| {
-                let writes = p.0.iter().map(Record::to_write).collect::<Result<_, _>>()?;
-                Ok((p, writes))
-            });
-            match step {
-                Ok((p, writes)) => {
-                    prepared = Some(Ok(p));
-                    Some(writes)
+        let committed = self
+            .store
+            .transact(AREA, &mut |revision, fetched| {
+                let step = self.prepare(&mut loaded, revision, fetched, &mut op);
+                let step = step.and_then(|p| {
+                    let Some(p) = p else {
+                        return Ok(None);
+                    };
+                    let writes = p.0.iter().map(Record::to_write).collect::<Result<_, _>>()?;
+                    Ok(Some((p, writes)))
+                });
+                match step {
+                    Ok(None) => Step::Read(vec![Read::Prefix(PREFIX.as_bytes().to_vec())]),
+                    Ok(Some((p, writes))) => {
+                        prepared = Some(Ok(p));
+                        Step::Commit(writes)
+                    }
+                    Err(e) => {
+                        prepared = Some(Err(e));
+                        Step::Nothing
+                    }
                 }
-                Err(e) => {
-                    prepared = Some(Err(e));
-                    None
-                }
-            }
-        })?;
+            })
+            .await?;
         let (records, out, current) = match prepared {
             Some(p) => p?,
             None => return Err(StoreError::broken("write lock not taken").into()),
@@ -315,81 +318,98 @@ impl Registry {
         Ok(out)
     }
 
-    /// Inside the write lock: catches up with `revision` if behind, then
-    /// runs `op` on the current snapshot.
+    /// Inside the write lock: `None` (read the area first) when the
+    /// snapshot loaded is behind `revision` and `fetched` holds nothing;
+    /// otherwise publishes what `fetched` holds, if anything, then runs
+    /// `op` on the current snapshot.
     fn prepare<T, F>(
         &self,
         loaded: &mut u64,
         revision: u64,
+        fetched: &Fetched,
         op: &mut Option<F>,
-    ) -> Result<Prepared<T>, RegistryError>
+    ) -> Result<Option<Prepared<T>>, RegistryError>
     where
         F: FnOnce(&Snapshot) -> Result<(Vec<Record>, T), RegistryError>,
     {
-        if *loaded != revision {
-            self.reload_locked(loaded, Some(revision))?;
+        if !fetched.is_empty() {
+            let snap = snapshot_of(fetched.pairs(0).to_vec())?;
+            self.current.store(Arc::new(snap));
+            *loaded = revision;
+        } else if *loaded != revision {
+            return Ok(None);
         }
         let current = self.current.load_full();
         let op = op
             .take()
             .ok_or_else(|| StoreError::broken("registry operation run twice"))?;
         let (records, out) = op(&current)?;
-        Ok((records, out, current))
+        Ok(Some((records, out, current)))
     }
 }
 
-/// Every registry record in `store`, as a snapshot.
-fn load_snapshot(store: &dyn Store) -> Result<Snapshot, RegistryError> {
+/// The registry records among `pairs` (the area's keys), as a snapshot.
+fn snapshot_of(pairs: Pairs) -> Result<Snapshot, RegistryError> {
     let mut snap = Snapshot::default();
-    for (k, v) in load::<Partner>(store, PARTNER)? {
-        snap.partners.insert(PartnerId::new(k), v);
-    }
-    for (k, v) in load::<Application>(store, APPLICATION)? {
-        snap.applications.insert(ClientId::new(k), v);
-    }
-    for (k, v) in load::<CertificateRecord>(store, CERTIFICATE)? {
-        snap.certificates.insert(Thumbprint::new(k), v);
-    }
-    for (k, v) in load::<SecretDigest>(store, SECRET)? {
-        snap.secrets.insert(ClientId::new(k), v);
-    }
-    for (k, v) in load::<AdminRecord>(store, ADMIN)? {
-        snap.admins.insert(Thumbprint::new(k), v);
-    }
-    for (_, m) in load::<DatapassMark>(store, DATAPASS)? {
-        snap.datapass.insert(m.key(), m);
+    for (k, v) in pairs {
+        let key = String::from_utf8_lossy(&k).into_owned();
+        let Some((prefix, id)) = [PARTNER, APPLICATION, CERTIFICATE, SECRET, ADMIN, DATAPASS]
+            .into_iter()
+            .find_map(|p| Some((p, key.strip_prefix(p)?.to_owned())))
+        else {
+            continue;
+        };
+        let corrupt = |e: serde_json::Error| RegistryError::Corrupt {
+            key: key.clone(),
+            message: e.to_string(),
+        };
+        match prefix {
+            PARTNER => {
+                snap.partners
+                    .insert(PartnerId::new(id), decode(&v).map_err(corrupt)?);
+            }
+            APPLICATION => {
+                snap.applications
+                    .insert(ClientId::new(id), decode(&v).map_err(corrupt)?);
+            }
+            CERTIFICATE => {
+                snap.certificates
+                    .insert(Thumbprint::new(id), decode(&v).map_err(corrupt)?);
+            }
+            SECRET => {
+                snap.secrets
+                    .insert(ClientId::new(id), decode(&v).map_err(corrupt)?);
+            }
+            ADMIN => {
+                snap.admins
+                    .insert(Thumbprint::new(id), decode(&v).map_err(corrupt)?);
+            }
+            _ => {
+                let m: DatapassMark = decode(&v).map_err(corrupt)?;
+                snap.datapass.insert(m.key(), m);
+            }
+        }
     }
     Ok(snap)
 }
 
-fn load<T: DeserializeOwned>(
-    store: &dyn Store,
-    prefix: &str,
-) -> Result<Vec<(String, T)>, RegistryError> {
-    store
-        .scan_prefix(prefix.as_bytes())?
-        .into_iter()
-        .map(|(k, v)| {
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let value = serde_json::from_slice(&v).map_err(|e| RegistryError::Corrupt {
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
-            let id = key.strip_prefix(prefix).unwrap_or(&key).to_owned();
-            Ok((id, value))
-        })
-        .collect()
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes)
 }
+
+/// The prefix of every registry key.
+const PREFIX: &str = "reg/";
 
 /// The store area of partners, applications, certificates, secrets, admins, DataPass links: the first segment of its keys.
 pub const AREA: &str = "reg";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Registry {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Registry::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Registry::reload(self).await.map_err(Into::into)
     }
 }

@@ -130,7 +130,7 @@ pub struct RotatedSecret {
 
 impl Registry {
     /// Registers a partner.
-    pub fn create_partner(
+    pub async fn create_partner(
         &self,
         input: NewPartner,
         now: OffsetDateTime,
@@ -154,10 +154,15 @@ impl Registry {
             };
             Ok((vec![Record::Partner(partner.clone())], partner))
         })
+        .await
     }
 
     /// Changes a partner's status, name or contacts.
-    pub fn update_partner(&self, id: &str, patch: PartnerPatch) -> Result<Partner, RegistryError> {
+    pub async fn update_partner(
+        &self,
+        id: &str,
+        patch: PartnerPatch,
+    ) -> Result<Partner, RegistryError> {
         self.apply(|snap| {
             let mut partner = snap.partner("id", id)?.clone();
             if let Some(s) = patch.status {
@@ -171,10 +176,11 @@ impl Registry {
             }
             Ok((vec![Record::Partner(partner.clone())], partner))
         })
+        .await
     }
 
     /// Registers an application and generates its client secret.
-    pub fn create_application(
+    pub async fn create_application(
         &self,
         input: NewApplication,
         now: OffsetDateTime,
@@ -211,11 +217,12 @@ impl Registry {
                 },
             ))
         })
+        .await
     }
 
     /// Changes any of an application's status, grants, allowlist, quota or
     /// end of validity.
-    pub fn update_application(
+    pub async fn update_application(
         &self,
         client_id: &str,
         patch: ApplicationPatch,
@@ -241,15 +248,16 @@ impl Registry {
             }
             Ok((vec![Record::Application(app.clone())], app))
         })
+        .await
     }
 
     /// Pins a certificate (already verified against the environment's CA by
     /// the caller) to an application.
-    pub fn add_certificate(
+    pub async fn add_certificate(
         &self,
         record: CertificateRecord,
     ) -> Result<CertificateRecord, RegistryError> {
-        self.add_certificate_within(record, None)
+        self.add_certificate_within(record, None).await
     }
 
     /// As [`Registry::add_certificate`], refused (409) when `limit` =
@@ -257,7 +265,7 @@ impl Registry {
     /// active certificates (neither revoked nor past `not_after` at
     /// `now`): self-service and EST renewals (docs/contract.md §12).
     /// Counted inside the write, so two renewals at once cannot both pass.
-    pub fn add_certificate_within(
+    pub async fn add_certificate_within(
         &self,
         record: CertificateRecord,
         limit: Option<(usize, OffsetDateTime)>,
@@ -300,10 +308,11 @@ impl Registry {
             }
             Ok((vec![Record::Certificate(record.clone())], record))
         })
+        .await
     }
 
     /// Revokes an application's certificate at once.
-    pub fn revoke_certificate(
+    pub async fn revoke_certificate(
         &self,
         client_id: &str,
         thumbprint: &str,
@@ -324,11 +333,12 @@ impl Registry {
             cert.revoked_at = Some(now);
             Ok((vec![Record::Certificate(cert.clone())], cert))
         })
+        .await
     }
 
     /// Replaces an application's client secret; the old one stops working
     /// at once. Returns the new secret, shown this once.
-    pub fn rotate_secret(&self, client_id: &str) -> Result<RotatedSecret, RegistryError> {
+    pub async fn rotate_secret(&self, client_id: &str) -> Result<RotatedSecret, RegistryError> {
         self.apply(|snap| {
             let app = snap.application("client_id", client_id)?;
             let (client_secret, digest) = generate_secret()?;
@@ -338,10 +348,11 @@ impl Registry {
             };
             Ok((vec![Record::Secret(app.client_id.clone(), digest)], out))
         })
+        .await
     }
 
     /// Allows a certificate on the admin listener (idempotent).
-    pub fn add_admin(&self, record: AdminRecord) -> Result<AdminRecord, RegistryError> {
+    pub async fn add_admin(&self, record: AdminRecord) -> Result<AdminRecord, RegistryError> {
         self.apply(|snap| {
             if let Some(existing) = snap.admins.get(&record.thumbprint) {
                 return Ok((Vec::new(), existing.clone()));
@@ -354,6 +365,7 @@ impl Registry {
             }
             Ok((vec![Record::Admin(record.clone())], record))
         })
+        .await
     }
 }
 

@@ -54,7 +54,7 @@ impl Registry {
     /// Suspends an application on behalf of `by`. An application already
     /// suspended is left as it is (status and who suspended it): nothing is
     /// written.
-    pub fn suspend_application(
+    pub async fn suspend_application(
         &self,
         client_id: &str,
         by: SuspendedBy,
@@ -71,6 +71,7 @@ impl Registry {
             };
             Ok((vec![Record::Application(app.clone())], app))
         })
+        .await
     }
 }
 

@@ -4,7 +4,7 @@
 //! records come from memory (they hold what it has not written yet), and
 //! the arithmetic of `day` turns them into rates. A minute before the
 //! gateway's first start or not yet over is unmeasured; the minute under
-//! way counts only once it is known to be down. Blocking: reads the store.
+//! way counts only once it is known to be down. Reads the store (awaited).
 
 use super::day::{self, Closure, Hours, LocalDay, Seen};
 use super::record::{self, DayRecord};
@@ -42,7 +42,7 @@ pub struct DayView {
 
 impl Status {
     /// The last `days` local days of `env` (oldest first, today last).
-    pub fn history(
+    pub async fn history(
         &self,
         env: Environment,
         days: u32,
@@ -57,7 +57,7 @@ impl Status {
         let first = (1..days)
             .try_fold(today.date, |d, _| d.yesterday())
             .map_err(|source| day::DayError::from_jiff(today.date, source))?;
-        let mut by_date = self.records(env, (first, today.date))?;
+        let mut by_date = self.records(env, (first, today.date)).await?;
         let board = self.board();
         let closures = closures(&board, env);
         let span = Span::of(&board, now, self.meter.peek(env).down());
@@ -87,14 +87,15 @@ impl Status {
     }
 
     /// Every node's records of `env` by date, this node's from memory.
-    fn records(
+    async fn records(
         &self,
         env: Environment,
         dates: (Date, Date),
     ) -> Result<BTreeMap<Date, Vec<DayRecord>>, StatusError> {
         let mut by_date: BTreeMap<Date, Vec<DayRecord>> = BTreeMap::new();
+        let stored = record::load(&*self.store, env, dates).await?;
         let live = self.live_records();
-        for (date, node, r) in record::load(&*self.store, env, dates)? {
+        for (date, node, r) in stored {
             // This node's own record is in memory, newer than the store's.
             if node != self.node || !live.contains_key(&(env, date)) {
                 by_date.entry(date).or_default().push(r);

@@ -148,16 +148,18 @@ pub struct Status {
 impl Status {
     /// Reads the board, records the first start if none is (`now`), and
     /// this node's records of today.
-    pub fn open(
+    pub async fn open(
         settings: StatusSettings,
         store: Arc<dyn Store>,
         node: &str,
         urls: [String; 2],
         now: OffsetDateTime,
     ) -> Result<Self, StatusError> {
-        if store.get(SINCE)?.is_none() {
+        if store.get(SINCE).await?.is_none() {
             let value = now.unix_timestamp().to_string().into_bytes();
-            store.commit(vec![crate::store::Write::Put(SINCE.to_vec(), value)])?;
+            store
+                .commit(vec![crate::store::Write::Put(SINCE.to_vec(), value)])
+                .await?;
         }
         let initial = summary::ComponentStatus::Operational;
         let status = Status {
@@ -171,21 +173,22 @@ impl Status {
             shown: Mutex::new([(initial, now), (initial, now)]),
             probe: Default::default(),
         };
-        status.reload()?;
-        status.load_live(now)?;
+        status.reload().await?;
+        status.load_live(now).await?;
         Ok(status)
     }
 
     /// Reads incidents, maintenances and the first start again (another
     /// node may have changed them).
-    pub fn reload(&self) -> Result<(), StatusError> {
-        let mut incidents: Vec<Incident> = read_all(&*self.store, INCIDENTS)?;
+    pub async fn reload(&self) -> Result<(), StatusError> {
+        let mut incidents: Vec<Incident> = read_all(&*self.store, INCIDENTS).await?;
         incidents.sort_by_key(|i| std::cmp::Reverse(i.created_at));
-        let mut maintenances: Vec<Maintenance> = read_all(&*self.store, MAINTENANCES)?;
+        let mut maintenances: Vec<Maintenance> = read_all(&*self.store, MAINTENANCES).await?;
         maintenances.sort_by_key(|m| m.scheduled_for);
         let since = self
             .store
-            .get(SINCE)?
+            .get(SINCE)
+            .await?
             .and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok())
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
         self.board.store(Arc::new(Board {
@@ -230,11 +233,11 @@ impl Status {
 
     /// Loads this node's records of today from the store (a restart the
     /// same day keeps what it saw before).
-    fn load_live(&self, now: OffsetDateTime) -> Result<(), StatusError> {
+    async fn load_live(&self, now: OffsetDateTime) -> Result<(), StatusError> {
         let today = day::LocalDay::holding(window::instant(now), &self.settings.timezone.tz)?;
         for env in Environment::ALL {
             let key = record::key(env, today.date, &self.node);
-            let Some(bytes) = self.store.get(&key)? else {
+            let Some(bytes) = self.store.get(&key).await? else {
                 continue;
             };
             if let Ok(r) = serde_json::from_slice::<DayRecord>(&bytes) {
@@ -260,12 +263,13 @@ fn index(env: Environment) -> usize {
 }
 
 /// Every document under `prefix`.
-fn read_all<T: serde::de::DeserializeOwned>(
+async fn read_all<T: serde::de::DeserializeOwned>(
     store: &dyn Store,
     prefix: &str,
 ) -> Result<Vec<T>, StatusError> {
     store
-        .scan_prefix(prefix.as_bytes())?
+        .scan_prefix(prefix.as_bytes())
+        .await?
         .into_iter()
         .map(|(k, v)| {
             serde_json::from_slice(&v).map_err(|source| StatusError::Corrupt {
@@ -281,12 +285,13 @@ fn read_all<T: serde::de::DeserializeOwned>(
 /// no keyspace: another node's minute records reload nothing here).
 pub const AREA: &str = "status";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Status {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Status::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Status::reload(self).await.map_err(Into::into)
     }
 }

@@ -2,14 +2,13 @@
 //! cancel a maintenance. Each validates its request, writes one document
 //! under the store's writer lock (`transact`, so two nodes updating the
 //! same incident do not lose a message) and refreshes the in-memory board.
-//! Blocking: called off the async threads.
 
 use super::board::{
     INCIDENTS, IncidentStatus, MAINTENANCES, NewIncident, NewMaintenance, Update, UpdateStatus,
 };
 use super::{Incident, IncidentUpdate, Maintenance, Status, StatusError};
 use crate::domain::Environment;
-use crate::store::Write;
+use crate::store::{Fetched, Read, Step, Write};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -21,7 +20,7 @@ const MAX_MESSAGE: usize = 5000;
 
 impl Status {
     /// `POST /admin/v1/incidents`: opens an incident.
-    pub fn open_incident(
+    pub async fn open_incident(
         &self,
         new: NewIncident,
         now: OffsetDateTime,
@@ -41,12 +40,12 @@ impl Status {
             resolved_at: (status == IncidentStatus::Resolved).then_some(now),
             incident_updates: vec![update(status.into(), &new.message, now)?],
         };
-        self.write(INCIDENTS, &incident.id, &incident)?;
+        self.write(INCIDENTS, &incident.id, &incident).await?;
         Ok(incident)
     }
 
     /// `POST /admin/v1/incidents/{id}/updates`: a new message and status.
-    pub fn update_incident(
+    pub async fn update_incident(
         &self,
         id: &str,
         change: IncidentUpdate,
@@ -64,11 +63,12 @@ impl Status {
             i.incident_updates.insert(0, entry.clone());
             Ok(i)
         })
+        .await
     }
 
     /// `POST /admin/v1/maintenances`: schedules a maintenance, checked
     /// against the window unless it is an emergency.
-    pub fn schedule(
+    pub async fn schedule(
         &self,
         new: NewMaintenance,
         now: OffsetDateTime,
@@ -97,13 +97,14 @@ impl Status {
             cancelled_at: None,
             incident_updates: vec![update(UpdateStatus::Scheduled, &new.message, now)?],
         };
-        self.write(MAINTENANCES, &maintenance.id, &maintenance)?;
+        self.write(MAINTENANCES, &maintenance.id, &maintenance)
+            .await?;
         Ok(maintenance)
     }
 
     /// `DELETE /admin/v1/maintenances/{id}`: cancels a maintenance not
     /// over yet (one in progress ends now).
-    pub fn cancel(&self, id: &str, now: OffsetDateTime) -> Result<Maintenance, StatusError> {
+    pub async fn cancel(&self, id: &str, now: OffsetDateTime) -> Result<Maintenance, StatusError> {
         let entry = update(UpdateStatus::Cancelled, "Maintenance annulée.", now)?;
         self.modify(MAINTENANCES, id, "maintenance", |mut m: Maintenance| {
             if !m.is_pending(now) {
@@ -117,68 +118,83 @@ impl Status {
             m.incident_updates.insert(0, entry.clone());
             Ok(m)
         })
+        .await
     }
 
     /// Writes a new document, then refreshes the board.
-    fn write<T: Serialize>(&self, prefix: &str, id: &str, doc: &T) -> Result<(), StatusError> {
+    async fn write<T: Serialize>(
+        &self,
+        prefix: &str,
+        id: &str,
+        doc: &T,
+    ) -> Result<(), StatusError> {
         let value = serde_json::to_vec(doc)
             .map_err(|e| crate::store::StoreError::backend_in("status document", e))?;
-        self.store.commit(vec![Write::Put(
-            format!("{prefix}{id}").into_bytes(),
-            value,
-        )])?;
-        self.reload()
+        let key = format!("{prefix}{id}").into_bytes();
+        self.store.commit(vec![Write::Put(key, value)]).await?;
+        self.reload().await
     }
 
     /// Reads, changes and writes back one document under the writer lock.
-    fn modify<T, F>(&self, prefix: &str, id: &str, what: &str, change: F) -> Result<T, StatusError>
+    async fn modify<T, F>(
+        &self,
+        prefix: &str,
+        id: &str,
+        what: &str,
+        change: F,
+    ) -> Result<T, StatusError>
     where
-        T: Serialize + DeserializeOwned,
-        F: Fn(T) -> Result<T, StatusError>,
+        T: Serialize + DeserializeOwned + Send,
+        F: Fn(T) -> Result<T, StatusError> + Send + Sync,
     {
         let key = format!("{prefix}{id}").into_bytes();
         let mut outcome: Option<Result<T, StatusError>> = None;
-        self.store.transact(super::AREA, &mut |_| {
-            let result = self.changed(&key, what, id, &change);
-            let write = match &result {
-                Ok((_, bytes)) => Some(vec![Write::Put(key.clone(), bytes.clone())]),
-                Err(_) => None,
+        let mut transaction = |_, fetched: &Fetched| {
+            if fetched.is_empty() {
+                return Step::Read(vec![Read::Get(key.clone())]);
+            }
+            let result = changed(fetched.value(0), &key, what, id, &change);
+            let step = match &result {
+                Ok((_, bytes)) => Step::Commit(vec![Write::Put(key.clone(), bytes.clone())]),
+                Err(_) => Step::Nothing,
             };
             outcome = Some(result.map(|(doc, _)| doc));
-            write
-        })?;
+            step
+        };
+        self.store.transact(super::AREA, &mut transaction).await?;
         let doc = outcome.unwrap_or_else(|| Err(StatusError::invalid("id", "not written")))?;
-        self.reload()?;
+        self.reload().await?;
         Ok(doc)
     }
+}
 
-    /// The document at `key` after `change`, and its bytes.
-    fn changed<T, F>(
-        &self,
-        key: &[u8],
-        what: &str,
-        id: &str,
-        change: &F,
-    ) -> Result<(T, Vec<u8>), StatusError>
-    where
-        T: Serialize + DeserializeOwned,
-        F: Fn(T) -> Result<T, StatusError>,
-    {
-        let Some(bytes) = self.store.get(key)? else {
-            return Err(StatusError::NotFound {
-                field: "id".into(),
-                message: format!("no {what} {id}"),
-            });
-        };
-        let doc: T = serde_json::from_slice(&bytes).map_err(|source| StatusError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            source,
-        })?;
-        let doc = change(doc)?;
-        let bytes = serde_json::to_vec(&doc)
-            .map_err(|e| crate::store::StoreError::backend_in("status document", e))?;
-        Ok((doc, bytes))
-    }
+/// The document stored as `stored` (at `key`) after `change`, and its
+/// bytes.
+fn changed<T, F>(
+    stored: Option<&[u8]>,
+    key: &[u8],
+    what: &str,
+    id: &str,
+    change: &F,
+) -> Result<(T, Vec<u8>), StatusError>
+where
+    T: Serialize + DeserializeOwned,
+    F: Fn(T) -> Result<T, StatusError>,
+{
+    let Some(bytes) = stored else {
+        return Err(StatusError::NotFound {
+            field: "id".into(),
+            message: format!("no {what} {id}"),
+        });
+    };
+    let doc: T = serde_json::from_slice(bytes).map_err(|source| StatusError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })?;
+    let doc = change(doc)?;
+    let bytes = serde_json::to_vec(&doc)
+        .map_err(|e| crate::store::StoreError::backend_in("status document", e))?;
+    Ok((doc, bytes))
 }
 
 /// A message of an incident or a maintenance.

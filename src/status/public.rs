@@ -2,7 +2,8 @@
 //! (docs/contract.md §11), answered without a client certificate and
 //! without the control chain: the HTML page, the Statuspage-shaped JSON,
 //! the history and the Atom feed. They never name a partner. What reads
-//! the store (the history) runs on tokio's blocking pool.
+//! the store (the history) awaits it: the worker serves other calls
+//! meanwhile.
 
 use super::{DayView, Status};
 use crate::availability::Availability;
@@ -132,27 +133,23 @@ async fn history(s: &Sources, days: u32, now: OffsetDateTime) -> Response<Body> 
     }
 }
 
-/// Each component's rates over `days` days, read off the blocking pool.
+/// Each component's rates over `days` days.
 pub(super) async fn rates(
     s: &Sources,
     days: u32,
     now: OffsetDateTime,
 ) -> Result<Vec<(Environment, Vec<DayView>)>, ()> {
-    let status = s.status.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        Environment::ALL
-            .iter()
-            .map(|&env| status.history(env, days, now).map(|d| (env, d)))
-            .collect::<Result<Vec<_>, _>>()
-    });
-    match read.await {
-        Ok(Ok(rates)) => Ok(rates),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "availability history not read");
-            Err(())
+    let mut rates = Vec::with_capacity(Environment::ALL.len());
+    for env in Environment::ALL {
+        match s.status.history(env, days, now).await {
+            Ok(days) => rates.push((env, days)),
+            Err(e) => {
+                tracing::warn!(error = %e, "availability history not read");
+                return Err(());
+            }
         }
-        Err(_) => Err(()),
     }
+    Ok(rates)
 }
 
 /// The HTML page.

@@ -110,14 +110,16 @@ pub fn put(
 /// inclusive), by date, with the node that wrote each. A record that does
 /// not read is skipped (and logged): one bad record must not hide a
 /// status page.
-pub fn load(
+pub async fn load(
     store: &dyn Store,
     env: Environment,
     (first, last): (Date, Date),
 ) -> Result<Vec<(Date, String, DayRecord)>, StoreError> {
     let start = format!("{PREFIX}{env}/{first}/");
     let end = format!("{PREFIX}{env}/{last}0");
-    let pairs = store.range(start.as_bytes(), end.as_bytes(), false, usize::MAX)?;
+    let pairs = store
+        .range(start.as_bytes(), end.as_bytes(), false, usize::MAX)
+        .await?;
     Ok(parse(&pairs))
 }
 
@@ -139,14 +141,16 @@ fn parse(pairs: &Pairs) -> Vec<(Date, String, DayRecord)> {
 }
 
 /// The deletes of every record dated before `cutoff` (retention).
-pub fn expired(
+pub async fn expired(
     store: &dyn Store,
     env: Environment,
     cutoff: Date,
 ) -> Result<Vec<Write>, StoreError> {
     let start = format!("{PREFIX}{env}/");
     let end = format!("{PREFIX}{env}/{cutoff}");
-    let pairs = store.range(start.as_bytes(), end.as_bytes(), false, usize::MAX)?;
+    let pairs = store
+        .range(start.as_bytes(), end.as_bytes(), false, usize::MAX)
+        .await?;
     Ok(pairs.into_iter().map(|(k, _)| Write::Delete(k)).collect())
 }
 

@@ -11,7 +11,7 @@
 //!   an HTTP request to the production upstream (any answer below 500
 //!   within the upstream timeout is up).
 //!
-//! Store calls run on tokio's blocking pool, never on a serving thread.
+//! Store calls are awaited (the store is asynchronous): none holds a thread.
 
 use super::Status;
 use super::day::LocalDay;
@@ -104,9 +104,7 @@ async fn flush(status: &Arc<Status>, start: i64) {
             Err(e) => tracing::warn!(error = %e, "minute not recorded"),
         }
     }
-    let status = status.clone();
-    let written = tokio::task::spawn_blocking(move || status.store.commit(writes)).await;
-    if let Ok(Err(e)) = written {
+    if let Err(e) = status.store.commit(writes).await {
         tracing::warn!(error = %e, "minute records not written; kept in memory and written with the next");
     }
 }
@@ -114,13 +112,10 @@ async fn flush(status: &Arc<Status>, start: i64) {
 /// Deletes minute records, resolved incidents and finished maintenances
 /// older than [`RETENTION_DAYS`].
 async fn prune(status: &Arc<Status>, now: OffsetDateTime) {
-    let status = status.clone();
-    let pruned = tokio::task::spawn_blocking(move || status.prune(now)).await;
-    match pruned {
-        Ok(Ok(0)) => {}
-        Ok(Ok(n)) => tracing::info!(deleted = n, "status retention"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "status retention failed"),
-        Err(e) => tracing::warn!(error = %e, "status retention interrupted"),
+    match status.prune(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "status retention"),
+        Err(e) => tracing::warn!(error = %e, "status retention failed"),
     }
 }
 
@@ -146,13 +141,13 @@ impl Status {
         Ok(record::put(env, day.date, &self.node, r)?)
     }
 
-    /// The retention pass; how many documents it deleted. Blocking.
-    fn prune(&self, now: OffsetDateTime) -> Result<usize, super::StatusError> {
+    /// The retention pass; how many documents it deleted.
+    async fn prune(&self, now: OffsetDateTime) -> Result<usize, super::StatusError> {
         let cutoff = now - time::Duration::days(RETENTION_DAYS);
         let day = LocalDay::holding(instant(cutoff), &self.settings.timezone.tz)?;
         let mut writes = Vec::new();
         for env in Environment::ALL {
-            writes.extend(record::expired(&*self.store, env, day.date)?);
+            writes.extend(record::expired(&*self.store, env, day.date).await?);
         }
         let board = self.board();
         let old_incidents = board
@@ -170,8 +165,8 @@ impl Status {
         }));
         let n = writes.len();
         if n > 0 {
-            self.store.commit(writes)?;
-            self.reload()?;
+            self.store.commit(writes).await?;
+            self.reload().await?;
         }
         Ok(n)
     }

@@ -6,7 +6,7 @@
 //! is not UTF-8 is written as `key_base64`, a value that is not JSON as
 //! `value_base64`.
 
-use super::{Store, StoreError, Write};
+use super::{Fetched, Step, Store, StoreError, Write};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,8 @@ struct Line<'a> {
 
 /// Writes every record of `store` to `out`, one JSON line each, in key
 /// order. Returns how many.
-pub fn export(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<usize, DumpError> {
-    let pairs = store.scan_prefix(b"")?;
+pub async fn export(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<usize, DumpError> {
+    let pairs = store.scan_prefix(b"").await?;
     for (k, v) in &pairs {
         let (key, key_base64) = match std::str::from_utf8(k) {
             Ok(s) => (Some(s.to_owned()), None),
@@ -77,8 +77,8 @@ pub fn export(store: &dyn Store, out: &mut dyn std::io::Write) -> Result<usize, 
 /// atomic commit under the registry's writer lock that bumps the revision
 /// of every area written (running nodes reload).
 /// Returns how many records.
-pub fn import(store: &dyn Store, input: &mut dyn BufRead) -> Result<usize, DumpError> {
-    if !store.range(b"", &[0xff; 8], false, 1)?.is_empty() {
+pub async fn import(store: &dyn Store, input: &mut dyn BufRead) -> Result<usize, DumpError> {
+    if !store.range(b"", &[0xff; 8], false, 1).await?.is_empty() {
         return Err(DumpError::NotEmpty);
     }
     let mut writes = Vec::new();
@@ -94,7 +94,8 @@ pub fn import(store: &dyn Store, input: &mut dyn BufRead) -> Result<usize, DumpE
     }
     let count = writes.len();
     let mut writes = Some(writes);
-    store.transact("reg", &mut |_| writes.take())?;
+    let mut transaction = |_, _: &Fetched| writes.take().map_or(Step::Nothing, Step::Commit);
+    store.transact("reg", &mut transaction).await?;
     Ok(count)
 }
 
@@ -119,8 +120,8 @@ mod tests {
     use super::*;
     use crate::store::SledStore;
 
-    #[test]
-    fn export_then_import_copies_every_byte() {
+    #[tokio::test]
+    async fn export_then_import_copies_every_byte() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let from = SledStore::open(a.path()).unwrap();
         let records = vec![
@@ -128,29 +129,33 @@ mod tests {
             Write::Put(b"oauth/revoked/j".to_vec(), b"1700000000".to_vec()),
             Write::Put(b"bin/\xff".to_vec(), b"\x00not json".to_vec()),
         ];
-        from.commit(records).unwrap();
+        from.commit(records).await.unwrap();
         let mut dump = Vec::new();
-        assert_eq!(export(&from, &mut dump).unwrap(), 3);
+        assert_eq!(export(&from, &mut dump).await.unwrap(), 3);
         let text = String::from_utf8(dump.clone()).unwrap();
         assert!(text.contains(r#"{"key":"reg/partner/p1","value":{"b":1,"a":"x"}}"#));
         let to = SledStore::open(b.path()).unwrap();
-        assert_eq!(import(&to, &mut dump.as_slice()).unwrap(), 3);
-        assert_eq!(to.scan_prefix(b"").unwrap(), from.scan_prefix(b"").unwrap());
-        assert_eq!(to.revision("reg").unwrap(), 1);
-        assert_eq!(to.revision("oauth").unwrap(), 1);
-        let again = import(&to, &mut dump.as_slice());
+        assert_eq!(import(&to, &mut dump.as_slice()).await.unwrap(), 3);
+        assert_eq!(
+            to.scan_prefix(b"").await.unwrap(),
+            from.scan_prefix(b"").await.unwrap()
+        );
+        assert_eq!(to.revision("reg").await.unwrap(), 1);
+        assert_eq!(to.revision("oauth").await.unwrap(), 1);
+        let again = import(&to, &mut dump.as_slice()).await;
         assert!(matches!(again, Err(DumpError::NotEmpty)));
     }
 
-    #[test]
-    fn a_bad_line_is_named() {
+    #[tokio::test]
+    async fn a_bad_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let to = SledStore::open(dir.path()).unwrap();
         let err = import(
             &to,
             &mut &b"{\"key\":\"a\",\"value\":1}\n{\"key\":\"b\"}\n"[..],
-        );
+        )
+        .await;
         assert!(matches!(err, Err(DumpError::Line { line: 2, .. })));
-        assert!(to.scan_prefix(b"").unwrap().is_empty());
+        assert!(to.scan_prefix(b"").await.unwrap().is_empty());
     }
 }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A kind of state held in memory and shared through the store.
+#[async_trait::async_trait]
 pub trait Keyspace: Send + Sync + 'static {
     /// The first segment of every key it writes (`reg`, `oauth`, …),
     /// unique among a node's keyspaces.
@@ -27,7 +28,7 @@ pub trait Keyspace: Send + Sync + 'static {
     /// Reads the area back from the store into memory: another node
     /// changed it, or one of this node's writes to it failed or had an
     /// unknown outcome and PostgreSQL has settled it since.
-    fn reload(&self) -> Result<(), ReloadError>;
+    async fn reload(&self) -> Result<(), ReloadError>;
 }
 
 /// The keyspaces of one node. Holds them weakly: the reloader never keeps
@@ -158,11 +159,12 @@ mod tests {
 
     struct Counted(&'static str, AtomicU32);
 
+    #[async_trait::async_trait]
     impl Keyspace for Counted {
         fn area(&self) -> &'static str {
             self.0
         }
-        fn reload(&self) -> Result<(), ReloadError> {
+        async fn reload(&self) -> Result<(), ReloadError> {
             self.1.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }

@@ -157,19 +157,92 @@ impl Write {
 /// Key-value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// What a [`Store::transact`] closure is handed and returns: the area's
-/// current revision in, the writes to commit (or `None` to write nothing)
-/// out.
-pub type Transaction<'a> = &'a mut dyn FnMut(u64) -> Option<Vec<Write>>;
+/// A read a [`Store::transact`] closure asks for, performed under the
+/// area's writer lock (on PostgreSQL, inside the locked transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The value at this key.
+    Get(Vec<u8>),
+    /// Every pair whose key starts with this prefix, in key order.
+    Prefix(Vec<u8>),
+}
 
-/// A key-value store with atomic, durable batches.
+/// The answer to one [`Read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// What [`Read::Get`] found.
+    Value(Option<Vec<u8>>),
+    /// What [`Read::Prefix`] found.
+    Pairs(Pairs),
+}
+
+/// The answers to the reads a [`Store::transact`] closure asked for last,
+/// in the order asked; empty on its first call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched(pub Vec<Found>);
+
+impl Fetched {
+    /// Whether nothing was read yet (the closure's first call).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value the `i`-th read ([`Read::Get`]) found.
+    pub fn value(&self, i: usize) -> Option<&[u8]> {
+        match self.0.get(i) {
+            Some(Found::Value(v)) => v.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The pairs the `i`-th read ([`Read::Prefix`]) found.
+    pub fn pairs(&self, i: usize) -> &[(Vec<u8>, Vec<u8>)] {
+        match self.0.get(i) {
+            Some(Found::Pairs(p)) => p,
+            _ => &[],
+        }
+    }
+}
+
+/// What a [`Store::transact`] closure answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Read these, then call me again with the answers.
+    Read(Vec<Read>),
+    /// Commit these writes (atomically, durably) and release the lock.
+    Commit(Vec<Write>),
+    /// Write nothing: release the lock.
+    Nothing,
+}
+
+/// How many times a [`Store::transact`] closure may ask for reads: a
+/// closure that keeps asking is a bug, not a reason to hold a lock forever.
+pub const READ_ROUNDS: usize = 8;
+
+/// What a [`Store::transact`] closure is handed and returns: the area's
+/// current revision and the answers to its last reads in, the next
+/// [`Step`] out. It stays synchronous (no lock of the caller is held
+/// across the store's awaits by it) and `Send` (the store's future holds
+/// it across its awaits).
+pub type Transaction<'a> = &'a mut (dyn FnMut(u64, &Fetched) -> Step + Send);
+
+/// A key-value store with atomic, durable batches. Asynchronous: a call
+/// waits for the disk (sled, on the blocking pool) or the network
+/// (PostgreSQL) without holding the caller's thread, so that a serving
+/// worker goes on serving what does not need the store meanwhile.
+///
+/// `async_trait` (boxed futures) rather than hand-written
+/// `Pin<Box<dyn Future>>` returns: every caller holds an `Arc<dyn Store>`,
+/// so the futures are boxed either way, and the macro writes the lifetimes
+/// of methods borrowing several arguments.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
+    async fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
 
     /// Pairs with `start <= key < end`, ascending or (`reverse`) descending,
     /// at most `limit`.
-    fn range(
+    async fn range(
         &self,
         start: &[u8],
         end: &[u8],
@@ -178,31 +251,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Pairs, StoreError>;
 
     /// The value at `key`.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Applies every write or none, and returns once they are on disk.
-    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
     /// The revision of `area` (the first segment of its keys, e.g. `reg`):
     /// how many `transact` commits touching it the store has seen (on
     /// PostgreSQL, by every node). A reader that loaded the area at
     /// revision `r` is current as long as this is still `r`. Other areas'
     /// transactions (an idempotency check, a notice claim) leave it alone.
-    fn revision(&self, area: &str) -> Result<u64, StoreError>;
+    async fn revision(&self, area: &str) -> Result<u64, StoreError>;
 
     /// Runs `f` holding `area`'s writer lock (cluster-wide on PostgreSQL),
-    /// with `area`'s current revision: `f` may read the store (to catch
-    /// up), then returns the writes, committed atomically and durably
-    /// before the lock is released; the revision of every area they touch
-    /// is bumped. Returns `area`'s revision after, or `None` when `f`
-    /// returned `None` (nothing written). `f` runs once. Writes stay in
+    /// with `area`'s current revision. `f` answers a [`Step`]: reads (the
+    /// store performs them under the lock and calls `f` again with the
+    /// answers, at most [`READ_ROUNDS`] times), the writes to commit
+    /// (atomically and durably, before the lock is released; the revision
+    /// of every area they touch is bumped), or nothing. Returns `area`'s
+    /// revision after, or `None` when nothing was written. Writes stay in
     /// `area`, or in areas no other writer locks.
-    fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError>;
+    async fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError>;
 
     /// Starts delivering the changes other nodes commit to `changes`
     /// (PostgreSQL LISTEN/NOTIFY). A single-node backend has none: the
     /// default drops the sender.
-    fn subscribe(&self, changes: std::sync::mpsc::Sender<Change>) {
+    fn subscribe(&self, changes: tokio::sync::mpsc::UnboundedSender<Change>) {
         drop(changes);
     }
 

@@ -306,7 +306,7 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let (app, startup) = App::build(config).unwrap();
+        let (app, startup) = App::build(config).await.unwrap();
         assert!(!startup.created_pki, "the test made the PKI");
         let planes = app.planes();
         let host = if dual_stack { "[::]:0" } else { "127.0.0.1:0" };

@@ -5,8 +5,10 @@
 //! The hot path reads one [`ArcSwap`] (the signer, a verifier by kid); a
 //! reload (another node registered or rotated, area `keys`) or a rotation
 //! builds a new [`Published`] and swaps it whole. Nothing here is called
-//! with a lock held across an await: opening, reloading and rotating read
-//! and write the store and the disk, and run on blocking threads.
+//! while another task needs it for long: reloads and rotations await the
+//! store holding tokio mutexes (`own`, `rotation`) only other reloads and
+//! rotations take, and a rotation creates and removes key files on the
+//! blocking pool.
 //!
 //! A rotation is two commits. The first registers the new key; once it is
 //! published the node signs with it. The second records the previous key's
@@ -25,8 +27,9 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use time::OffsetDateTime;
+use tokio::sync::Mutex;
 
 /// Seconds added to a retirement beyond the longest token lifetime: room
 /// for this node's wall clock stepping back a little between a mint and
@@ -61,14 +64,14 @@ impl Keyring {
     /// those a rotation left behind, forgets the keys whose retirement has
     /// passed, and loads every registered key. `node` is `cluster.node_id`,
     /// `lifetime_secs` the longest token lifetime.
-    pub fn open(
+    pub async fn open(
         store: Arc<dyn Store>,
         dir: &Path,
         node: &str,
         lifetime_secs: i64,
         now: OffsetDateTime,
     ) -> Result<Keyring, OAuthError> {
-        let registered = scan(&*store)?;
+        let registered = scan(&*store).await?;
         let mut writes = forgotten(&registered, now.unix_timestamp());
         let [sandbox, production] =
             Environment::ALL.map(|env| own_current(dir, env, node, &registered, now));
@@ -90,19 +93,20 @@ impl Keyring {
             rotation: Mutex::new(()),
         };
         if !writes.is_empty() {
-            ring.store.commit(writes)?;
+            ring.store.commit(writes).await?;
         }
-        ring.reload()?;
-        ring.settle(&Environment::ALL);
+        ring.reload().await?;
+        ring.settle(&Environment::ALL).await;
         Ok(ring)
     }
 
     /// Reads the registered keys again (another node registered, rotated
     /// or forgot one; docs/contract.md §10).
-    pub fn reload(&self) -> Result<(), OAuthError> {
-        let own = lock(&self.own);
+    pub async fn reload(&self) -> Result<(), OAuthError> {
+        let own = self.own.lock().await;
         let signers = self.published.load().signers.clone();
-        let keys = scan(&*self.store)?
+        let keys = scan(&*self.store)
+            .await?
             .into_values()
             .filter_map(PublicKey::of)
             .map(|k| (k.record.kid.clone(), Arc::new(k)))
@@ -156,16 +160,21 @@ impl Keyring {
     /// Makes this node sign `environments`' tokens with new keys at once,
     /// and retires the keys they replace once every token those signed has
     /// expired. Returns the new keys' records.
-    pub fn rotate(
+    pub async fn rotate(
         &self,
         environments: &[Environment],
         now: OffsetDateTime,
     ) -> Result<Vec<KeyRecord>, OAuthError> {
-        let _rotating = lock(&self.rotation);
+        let _rotating = self.rotation.lock().await;
         let mut fresh = Vec::new();
         for &env in environments {
-            let next = lock(&self.own)[slot(env)].last().map_or(0, |k| k.seq + 1);
-            let key = SigningKey::load_or_create(&key_file(&self.dir, env, next))?;
+            let next = self.own.lock().await[slot(env)]
+                .last()
+                .map_or(0, |k| k.seq + 1);
+            let file = key_file(&self.dir, env, next);
+            let key = tokio::task::spawn_blocking(move || SigningKey::load_or_create(&file))
+                .await
+                .map_err(|e| StoreError::backend_in("key creation interrupted", e))??;
             fresh.push((env, Arc::new(key)));
         }
         let records: Vec<KeyRecord> = fresh
@@ -173,29 +182,29 @@ impl Keyring {
             .map(|(env, key)| new_record(&self.node, *env, key, None, now))
             .collect();
         let mut writes: Vec<Write> = records.iter().filter_map(KeyRecord::put).collect();
-        writes.extend(forgotten(&scan(&*self.store)?, now.unix_timestamp()));
-        match self.store.commit(writes) {
+        writes.extend(forgotten(&scan(&*self.store).await?, now.unix_timestamp()));
+        match self.store.commit(writes).await {
             Ok(()) => {}
             // Maybe registered: kept, the reload once PostgreSQL settles
             // tells (the signer is the newest registered key).
             Err(e @ StoreError::Unknown { .. }) => {
-                self.adopt(fresh);
+                self.adopt(fresh).await;
                 return Err(e.into());
             }
             Err(e) => {
-                fresh.iter().for_each(|(_, key)| remove(key));
+                removed(fresh.into_iter().map(|(_, key)| key).collect()).await;
                 return Err(e.into());
             }
         }
-        self.adopt(fresh);
-        self.reload()?;
-        self.settle(environments);
+        self.adopt(fresh).await;
+        self.reload().await?;
+        self.settle(environments).await;
         Ok(records)
     }
 
     /// Adds keys just written to this node's own.
-    fn adopt(&self, fresh: Vec<(Environment, Arc<SigningKey>)>) {
-        let mut own = lock(&self.own);
+    async fn adopt(&self, fresh: Vec<(Environment, Arc<SigningKey>)>) {
+        let mut own = self.own.lock().await;
         for (env, key) in fresh {
             own[slot(env)].push(key);
         }
@@ -205,14 +214,14 @@ impl Keyring {
     /// no longer sign (retired once every token they signed has expired),
     /// then removes their files. A failure is logged and left for the next
     /// rotation or start: the key verifies meanwhile, nothing else.
-    fn settle(&self, environments: &[Environment]) {
+    async fn settle(&self, environments: &[Environment]) {
         let at = crate::oauth::unix_now() + self.lifetime_secs + RETIRE_MARGIN_SECS;
         let Ok(retired_at) = OffsetDateTime::from_unix_timestamp(at) else {
             return;
         };
-        let published = self.published.load();
+        let published = self.published.load_full();
         let replaced: Vec<Arc<SigningKey>> = {
-            let own = lock(&self.own);
+            let own = self.own.lock().await;
             environments
                 .iter()
                 .flat_map(|env| {
@@ -233,24 +242,35 @@ impl Keyring {
             })
             .collect();
         if !writes.is_empty() {
-            let recorded = self.store.commit(writes).map_err(OAuthError::from);
-            if let Err(e) = recorded.and_then(|()| self.reload()) {
+            let recorded = match self.store.commit(writes).await {
+                Ok(()) => self.reload().await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = recorded {
                 tracing::warn!(error = %e, "the retirement of replaced signing keys was not recorded; retried at the next rotation or start");
                 return;
             }
         }
-        lock(&self.own).iter_mut().for_each(|keys| {
+        self.own.lock().await.iter_mut().for_each(|keys| {
             keys.retain(|k| !replaced.iter().any(|r| r.kid == k.kid));
         });
-        replaced.iter().for_each(|k| remove(k));
+        removed(replaced).await;
+    }
+}
+
+/// Removes the files of `keys`, on the blocking pool.
+async fn removed(keys: Vec<Arc<SigningKey>>) {
+    let removing = tokio::task::spawn_blocking(move || keys.iter().for_each(|k| remove(k)));
+    if let Err(e) = removing.await {
+        tracing::warn!(error = %e, "replaced signing key files were not removed");
     }
 }
 
 /// The registered keys by kid (records that do not parse are logged and
 /// skipped: one bad record must not stop verification).
-fn scan(store: &dyn Store) -> Result<HashMap<String, KeyRecord>, StoreError> {
+async fn scan(store: &dyn Store) -> Result<HashMap<String, KeyRecord>, StoreError> {
     let mut records = HashMap::new();
-    for (key, value) in store.scan_prefix(PREFIX.as_bytes())? {
+    for (key, value) in store.scan_prefix(PREFIX.as_bytes()).await? {
         match serde_json::from_slice::<KeyRecord>(&value) {
             Ok(r) => {
                 records.insert(r.kid.clone(), r);
@@ -376,20 +396,17 @@ fn slot(environment: Environment) -> usize {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The store area of every node's registered token signing keys: the first segment of its keys.
 pub const AREA: &str = "keys";
 
+#[async_trait::async_trait]
 impl crate::store::Keyspace for Keyring {
     fn area(&self) -> &'static str {
         AREA
     }
 
-    fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
-        Keyring::reload(self).map_err(Into::into)
+    async fn reload(&self) -> Result<(), crate::store::keyspace::ReloadError> {
+        Keyring::reload(self).await.map_err(Into::into)
     }
 }
 
@@ -402,28 +419,30 @@ mod tests {
     const LIFETIME: i64 = 600;
     const SANDBOX: Environment = Environment::Sandbox;
 
-    fn open(store: &Arc<dyn Store>, dir: &Path, node: &str) -> Keyring {
+    async fn open(store: &Arc<dyn Store>, dir: &Path, node: &str) -> Keyring {
         let now = OffsetDateTime::now_utc();
-        Keyring::open(store.clone(), dir, node, LIFETIME, now).unwrap()
+        Keyring::open(store.clone(), dir, node, LIFETIME, now)
+            .await
+            .unwrap()
     }
 
     fn sled(dir: &Path) -> Arc<dyn Store> {
         Arc::new(SledStore::open(&dir.join("sled")).unwrap())
     }
 
-    #[test]
-    fn a_node_keeps_its_kid_and_a_rotation_replaces_its_key_and_file() {
+    #[tokio::test]
+    async fn a_node_keeps_its_kid_and_a_rotation_replaces_its_key_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let (store, keys) = (sled(dir.path()), dir.path().join("keys"));
-        let ring = open(&store, &keys, "node-a");
+        let ring = open(&store, &keys, "node-a").await;
         let first = ring.signer(SANDBOX);
         let production = ring.signer(Environment::Production).kid.clone();
         drop(ring);
-        let ring = open(&store, &keys, "node-a");
+        let ring = open(&store, &keys, "node-a").await;
         assert_eq!(ring.signer(SANDBOX).kid, first.kid, "kept across a restart");
 
         let now = OffsetDateTime::now_utc();
-        let fresh = ring.rotate(&[SANDBOX], now).unwrap();
+        let fresh = ring.rotate(&[SANDBOX], now).await.unwrap();
         let second = ring.signer(SANDBOX);
         assert_eq!(fresh.len(), 1);
         assert_eq!(
@@ -465,16 +484,16 @@ mod tests {
         assert_eq!(kids(retired), std::slice::from_ref(&second.kid));
         drop(ring);
         assert_eq!(
-            open(&store, &keys, "node-a").signer(SANDBOX).kid,
+            open(&store, &keys, "node-a").await.signer(SANDBOX).kid,
             second.kid
         );
     }
 
-    #[test]
-    fn a_copied_key_is_left_to_its_node_and_replaced_by_one_of_its_own() {
+    #[tokio::test]
+    async fn a_copied_key_is_left_to_its_node_and_replaced_by_one_of_its_own() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let store = sled(a.path());
-        let ring_a = open(&store, &a.path().join("keys"), "node-a");
+        let ring_a = open(&store, &a.path().join("keys"), "node-a").await;
         let copied = ring_a.signer(SANDBOX);
         std::fs::create_dir_all(b.path().join("keys")).unwrap();
         std::fs::copy(
@@ -482,11 +501,11 @@ mod tests {
             b.path().join("keys/sandbox-token-signing.pem"),
         )
         .unwrap();
-        let ring_b = open(&store, &b.path().join("keys"), "node-b");
+        let ring_b = open(&store, &b.path().join("keys"), "node-b").await;
         let own = ring_b.signer(SANDBOX);
         assert_ne!(own.kid, copied.kid);
         assert!(!b.path().join("keys/sandbox-token-signing.pem").exists());
-        ring_a.reload().unwrap();
+        ring_a.reload().await.unwrap();
         let records = ring_a.list();
         let of = |kid: &str| records.iter().find(|r| r.kid == kid).unwrap().clone();
         assert_eq!(
@@ -497,18 +516,21 @@ mod tests {
         assert_eq!(records.len(), 4, "two nodes, two environments");
     }
 
-    #[test]
-    fn keys_whose_retirement_passed_are_forgotten_at_start() {
+    #[tokio::test]
+    async fn keys_whose_retirement_passed_are_forgotten_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let (store, keys) = (sled(dir.path()), dir.path().join("keys"));
-        let ring = open(&store, &keys, "node-a");
+        let ring = open(&store, &keys, "node-a").await;
         let first = ring.signer(SANDBOX).kid.clone();
         ring.rotate(&Environment::ALL, OffsetDateTime::now_utc())
+            .await
             .unwrap();
         assert_eq!(ring.list().len(), 4);
         drop(ring);
         let later = OffsetDateTime::now_utc() + time::Duration::seconds(LIFETIME + 10);
-        let ring = Keyring::open(store.clone(), &keys, "node-a", LIFETIME, later).unwrap();
+        let ring = Keyring::open(store.clone(), &keys, "node-a", LIFETIME, later)
+            .await
+            .unwrap();
         let kids: Vec<String> = ring.list().into_iter().map(|r| r.kid).collect();
         assert_eq!(kids.len(), 2);
         assert!(!kids.contains(&first));

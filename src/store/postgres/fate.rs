@@ -1,87 +1,104 @@
-//! What a write's caller and the task running its transaction on `opale-pg`
-//! agree on about its COMMIT, so that an outcome that is not known is
-//! reported as unknown, never as "nothing was changed"
-//! (docs/architecture.md style rule 16).
+//! A write's COMMIT, and what its caller and the task sending it agree on,
+//! so that an outcome that is not known is reported as unknown, never as
+//! "nothing was changed" (docs/architecture.md style rule 16).
 //!
-//! The caller waits at most [`CALL_TIMEOUT`]. If it gives up before the
-//! task sent COMMIT, the task rolls back instead of committing: nothing
-//! changed, and the caller may say so ([`StoreError::Unavailable`]). If
-//! COMMIT was already sent, the caller reports [`StoreError::Unknown`], and
-//! the task, once PostgreSQL answers the COMMIT, asks the node to reload
-//! its state: the node's own notification is not one it acts on, and its
-//! reload right after the failure ran while the COMMIT was still pending.
-//! The two sides decide with one compare-and-swap each, so exactly one of
-//! "rolled back" and "unknown" happens.
+//! A write runs in its caller's task, bounded by [`CALL_TIMEOUT`] from its
+//! start. Until COMMIT is sent, giving up drops the transaction, which is
+//! rolled back ([`super::ops::Open`]): nothing changed, and the caller may
+//! say so ([`StoreError::Unavailable`]). The COMMIT itself is sent by a
+//! task on the `opale-pg` runtime, so that PostgreSQL's answer is heard
+//! even when the caller stopped waiting (its timeout, or its runtime shut
+//! down): the caller then reports [`StoreError::Unknown`], and the task,
+//! once PostgreSQL answers, asks the node to reload its state (the node's
+//! own notification is not one it acts on, and its reload right after the
+//! failure ran while the COMMIT was still pending). The two sides decide
+//! with one compare-and-swap each, so exactly one of "answered in time"
+//! and "unknown, reload when settled" happens.
 
-use super::{CALL_TIMEOUT, no_answer};
-use crate::store::{Cause, StoreError};
+use super::CALL_TIMEOUT;
+use crate::store::{Cause, Change, StoreError};
+use deadpool_postgres::Object;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
-/// The transaction runs; COMMIT not sent.
-const WORKING: u8 = 0;
-/// The caller gave up before COMMIT: the task rolls back.
-const ABANDONED: u8 = 1;
 /// COMMIT sent, the caller still waiting.
-const COMMITTING: u8 = 2;
+const COMMITTING: u8 = 0;
 /// COMMIT sent, the caller gave up: it reported the outcome as unknown.
-const UNCERTAIN: u8 = 3;
+const UNCERTAIN: u8 = 1;
 /// COMMIT answered while the caller was waiting.
-const ANSWERED: u8 = 4;
+const ANSWERED: u8 = 2;
 
 /// How long the caller still waits for an answer the task has just settled.
 const HANDOVER: Duration = Duration::from_secs(1);
 
 /// The state of one write's COMMIT, shared by its caller and its task.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Fate(Arc<AtomicU8>);
+struct Fate(Arc<AtomicU8>);
 
 impl Fate {
-    /// The task, about to send COMMIT: `false` when the caller has given up
-    /// (roll back instead: the caller said nothing was changed).
-    pub fn may_commit(&self) -> bool {
-        self.0
-            .compare_exchange(WORKING, COMMITTING, SeqCst, SeqCst)
-            .is_ok()
-    }
-
     /// The task, once PostgreSQL answered COMMIT: `true` when the caller
     /// had given up meanwhile, so that the node must reload what was
     /// decided.
-    pub fn answered_too_late(&self) -> bool {
+    fn answered_too_late(&self) -> bool {
         self.0
             .compare_exchange(COMMITTING, ANSWERED, SeqCst, SeqCst)
             .is_err()
             && self.0.load(SeqCst) == UNCERTAIN
     }
 
-    /// The caller: the task's answer, or after [`CALL_TIMEOUT`] the error
-    /// saying whether anything may have changed.
-    pub fn wait<T>(&self, answer: &Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
-        if let Ok(result) = answer.recv_timeout(CALL_TIMEOUT) {
-            return result;
-        }
-        if self
-            .0
-            .compare_exchange(WORKING, ABANDONED, SeqCst, SeqCst)
-            .is_ok()
-        {
-            return Err(no_answer());
-        }
-        if self
-            .0
+    /// The caller, at its deadline: `true` when the outcome is now unknown
+    /// (the task will ask for a reload), `false` when the task has just
+    /// been answered (its result is on its way).
+    fn give_up(&self) -> bool {
+        self.0
             .compare_exchange(COMMITTING, UNCERTAIN, SeqCst, SeqCst)
             .is_ok()
-        {
-            return Err(unconfirmed());
-        }
-        // Answered a moment ago: its result is on its way.
-        answer
-            .recv_timeout(HANDOVER)
-            .unwrap_or_else(|_| Err(unconfirmed()))
     }
+}
+
+/// Sends COMMIT on `client` from a task on `runtime` and waits for the
+/// answer until `deadline`. Past it: [`StoreError::Unknown`], and the
+/// task asks `reloads` for every area once PostgreSQL answers (every
+/// area, since a transaction's writes are only known to its caller; this
+/// is rare).
+pub(super) async fn commit(
+    client: Object,
+    runtime: &Handle,
+    reloads: Option<UnboundedSender<Change>>,
+    deadline: Instant,
+) -> Result<(), StoreError> {
+    let fate = Fate::default();
+    let task_fate = fate.clone();
+    let mut answer = runtime.spawn(async move {
+        let result = client.batch_execute("COMMIT").await.map_err(commit_error);
+        if task_fate.answered_too_late()
+            && let Some(reloads) = reloads
+        {
+            let _ = reloads.send(Change::Everything);
+        }
+        result
+    });
+    let joined = match tokio::time::timeout_at(deadline, &mut answer).await {
+        Ok(joined) => joined,
+        Err(_) if fate.give_up() => return Err(unconfirmed()),
+        // Answered a moment ago: its result is on its way.
+        Err(_) => match tokio::time::timeout(HANDOVER, answer).await {
+            Ok(joined) => joined,
+            Err(_) => return Err(unconfirmed()),
+        },
+    };
+    joined.unwrap_or_else(|e| {
+        // The runtime stopped (the store is being dropped) or the task
+        // panicked: the COMMIT may have been sent.
+        Err(StoreError::Unknown {
+            message: "the COMMIT task ended without an answer".into(),
+            source: Some(Cause::new(e)),
+        })
+    })
 }
 
 /// The error of a write whose COMMIT got no answer in time.
@@ -99,7 +116,7 @@ fn unconfirmed() -> StoreError {
 /// ERROR rolled the transaction back (nothing changed); a connection lost
 /// or closed while it ran (no answer, or a FATAL one) leaves the outcome
 /// unknown.
-pub(super) fn commit_error(e: tokio_postgres::Error) -> StoreError {
+fn commit_error(e: tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::Severity;
     let rolled_back = e
         .as_db_error()
@@ -118,35 +135,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_caller_gone_before_commit_means_roll_back() {
-        let fate = Fate::default();
-        assert_eq!(
-            fate.0.compare_exchange(WORKING, ABANDONED, SeqCst, SeqCst),
-            Ok(WORKING)
-        );
-        assert!(!fate.may_commit());
-        assert!(!fate.answered_too_late());
-    }
-
-    #[test]
     fn the_caller_gone_during_commit_means_reload_when_answered() {
         let fate = Fate::default();
-        assert!(fate.may_commit());
-        assert_eq!(
-            fate.0
-                .compare_exchange(COMMITTING, UNCERTAIN, SeqCst, SeqCst),
-            Ok(COMMITTING)
-        );
+        assert!(fate.give_up());
         assert!(fate.answered_too_late());
     }
 
     #[test]
     fn an_answer_in_time_needs_no_reload() {
         let fate = Fate::default();
-        assert!(fate.may_commit());
         assert!(!fate.answered_too_late());
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        tx.send(Ok(7)).unwrap();
-        assert_eq!(fate.wait(&rx).ok(), Some(7));
+        assert!(!fate.give_up(), "answered: the caller takes the answer");
+    }
+
+    #[test]
+    fn the_unconfirmed_commit_is_unknown() {
+        assert!(matches!(unconfirmed(), StoreError::Unknown { .. }));
     }
 }

@@ -8,8 +8,8 @@
 use super::super::{Change, Health};
 use super::ops::CHANNEL;
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// Time between two liveness round-trips.
@@ -22,7 +22,7 @@ pub(super) struct Listener {
     pub pg: tokio_postgres::Config,
     pub node_id: String,
     pub health: Arc<Health>,
-    pub changes: Sender<Change>,
+    pub changes: UnboundedSender<Change>,
 }
 
 impl Listener {

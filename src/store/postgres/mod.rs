@@ -2,18 +2,20 @@
 //! of a cluster reads and writes the same `kv` table, and hears the others'
 //! commits through `LISTEN opale_changes`.
 //!
-//! # Sync trait, async client
-//! `Store` is synchronous and is called from the gateway's worker threads
-//! (each a current-thread tokio runtime) and from the blocking pool. Calling
-//! `block_on` there panics (a runtime inside a runtime), and
-//! `block_in_place` is refused on current-thread runtimes. So the client
-//! lives on a runtime of its own, on a dedicated thread (`opale-pg`): a
-//! store call spawns its future there and waits on a std channel for the
-//! answer, bounded by [`CALL_TIMEOUT`]. Waiting blocks the calling thread
-//! like sled's fsync did; the PostgreSQL work itself never waits on a
-//! gateway thread, so nothing can deadlock. Connections come from a
-//! deadpool pool (`pool_size`, at least 2: a registry write holds one for
-//! its locked transaction while it reads through another).
+//! # Async trait, async client
+//! A store call awaits tokio-postgres in its caller's task: a gateway
+//! worker (a current-thread runtime) waiting for PostgreSQL goes on
+//! serving everything else meanwhile, and a stalled PostgreSQL stalls only
+//! the calls that need it (tests/cluster_stall.rs,
+//! tests/cluster_async_store.rs). Every call is bounded by [`CALL_TIMEOUT`]
+//! (`tokio::time::timeout`, including the wait for the cluster write
+//! lock). Connections come from a deadpool pool (`pool_size`, at least 2).
+//!
+//! What must outlive the caller's task lives on the `opale-pg` runtime
+//! (`runtime.rs`): the connections' sockets and tasks, the LISTEN session,
+//! a COMMIT whose caller stopped waiting (`fate.rs`), the ROLLBACK of a
+//! transaction dropped midway. [`wait_on`] remains for the cluster trail
+//! (`audit::cluster`), which still calls from blocking threads.
 //!
 //! # Transport
 //! No TLS to PostgreSQL in this part (`NoTls`): run it on the same host or
@@ -22,19 +24,23 @@
 mod fate;
 mod listen;
 mod ops;
+mod runtime;
 mod schema;
 
 pub(crate) use ops::{pg as pg_error, pool_get};
 
-use super::{Change, Health, Pairs, Store, StoreError, Transaction, Write};
+use super::{
+    Change, Fetched, Health, Pairs, READ_ROUNDS, Step, Store, StoreError, Transaction, Write,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use fate::Fate;
+use ops::{Lent, Open};
 use std::future::Future;
-use std::sync::mpsc::{Receiver, Sender, sync_channel};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Handle;
-use tokio_postgres::NoTls;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
 /// Longest wait for one store call (including the cluster write lock).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +56,7 @@ pub struct PgStore {
     health: Arc<Health>,
     /// The reloader (set by `subscribe`): told to reload what a write
     /// touched when the write failed or its outcome is unknown.
-    reloads: OnceLock<Sender<Change>>,
+    reloads: OnceLock<UnboundedSender<Change>>,
     /// Dropping it stops the `opale-pg` runtime (and the listener).
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -59,15 +65,16 @@ impl PgStore {
     /// Connects to `url` (a `postgres://` URL), with at most `pool_size`
     /// connections, and applies the pending migrations. `node_id` names
     /// this node in the notifications it sends.
-    pub fn open(url: &str, pool_size: usize, node_id: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, pool_size: usize, node_id: &str) -> Result<Self, StoreError> {
         let mut pg: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::backend_in("store.url", e))?;
         pg.connect_timeout(CONNECT_TIMEOUT)
             .application_name(format!("opale-apim {node_id}"));
-        let manager = Manager::from_config(
+        let (handle, stop) = runtime::start()?;
+        let manager = Manager::from_connect(
             pg.clone(),
-            NoTls,
+            runtime::OnRuntime(handle.clone()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -79,7 +86,6 @@ impl PgStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(StoreError::backend)?;
-        let (handle, stop) = start_runtime()?;
         let store = PgStore {
             handle,
             pool,
@@ -89,7 +95,7 @@ impl PgStore {
             reloads: OnceLock::new(),
             _stop: stop,
         };
-        store.call(|pool| async move { schema::migrate(&pool).await })?;
+        store.call(schema::migrate(&store.pool)).await?;
         Ok(store)
     }
 
@@ -98,47 +104,23 @@ impl PgStore {
         self.pool.clone()
     }
 
-    /// The `opale-pg` runtime every PostgreSQL call runs on.
+    /// The `opale-pg` runtime (the cluster trail's blocking calls run
+    /// their futures there).
     pub fn runtime(&self) -> Handle {
         self.handle.clone()
     }
 
-    /// Runs `task` on the PostgreSQL runtime and waits for its answer;
-    /// counts failures and successful round-trips in [`Health`].
-    fn call<T, F>(&self, task: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let result =
-            wait_on(&self.handle, task(self.pool.clone())).unwrap_or_else(|| Err(no_answer()));
+    /// Awaits `call` for at most [`CALL_TIMEOUT`]; counts failures and
+    /// successful round-trips in [`Health`].
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .unwrap_or_else(|_| Err(no_answer()));
         self.observe(&result);
         result
-    }
-
-    /// Spawns a write's `task` on the PostgreSQL runtime; its answer comes
-    /// out of the receiver (wait on it with [`Fate::wait`]). A COMMIT that
-    /// PostgreSQL answers after the caller gave up (`fate`) asks the
-    /// reloader for every area: the outcome is settled now, and this node
-    /// acts on no notification of its own. (Every area, since a
-    /// transaction's writes are only known to its caller; this is rare.)
-    fn spawn_write<T, F>(&self, fate: &Fate, task: F) -> Receiver<Result<T, StoreError>>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let (answer, answered) = sync_channel(1);
-        let (fate, reloads) = (fate.clone(), self.reloads.get().cloned());
-        self.handle.spawn(async move {
-            let result = task.await;
-            if fate.answered_too_late()
-                && let Some(reloads) = reloads
-            {
-                let _ = reloads.send(Change::Everything);
-            }
-            let _ = answer.send(result);
-        });
-        answered
     }
 
     /// After a write: counts it in [`Health`] and, when it failed or its
@@ -167,10 +149,55 @@ impl PgStore {
             Err(e) => self.health.failure(e),
         }
     }
+
+    /// The part of `transact` before COMMIT: the lock, `f`'s reads and
+    /// its writes; `None` when `f` wrote nothing. Sets `touched` to the
+    /// areas written as soon as they are known.
+    async fn prepare(
+        &self,
+        area: &str,
+        f: Transaction<'_>,
+        touched: &mut Change,
+    ) -> Result<Option<(Open, u64)>, StoreError> {
+        let open = Open::begin(&self.pool, &self.handle).await?;
+        let revision = open.lock(area).await?;
+        let mut fetched = Fetched::default();
+        let mut rounds = 0;
+        let writes = loop {
+            match f(revision, &fetched) {
+                Step::Nothing => {
+                    open.rollback().await?;
+                    return Ok(None);
+                }
+                Step::Commit(writes) => break writes,
+                Step::Read(_) if rounds == READ_ROUNDS => {
+                    return Err(StoreError::broken("a transaction kept asking for reads"));
+                }
+                Step::Read(reads) => {
+                    rounds += 1;
+                    fetched = open.read(reads).await?;
+                }
+            }
+        };
+        *touched = Change::of_writes(&writes);
+        open.apply(&self.node_id, &writes).await?;
+        open.bump(&writes).await?;
+        let written = super::areas_of(&writes);
+        let next = revision + u64::from(written.iter().any(|a| a == area));
+        Ok(Some((open, next)))
+    }
+
+    /// `open`'s COMMIT, answered by `deadline` (`fate.rs`).
+    async fn finish(&self, open: Open, deadline: Instant) -> Result<(), StoreError> {
+        let client = open.take()?;
+        fate::commit(client, &self.handle, self.reloads.get().cloned(), deadline).await
+    }
 }
 
-/// Runs `fut` on the PostgreSQL runtime `handle` and waits for its output
-/// (from a thread outside that runtime); `None` after [`CALL_TIMEOUT`].
+/// Runs `fut` on the PostgreSQL runtime `handle` and waits for its output,
+/// blocking the calling thread (which must not be a runtime worker);
+/// `None` after [`CALL_TIMEOUT`]. Only the cluster trail (`audit::cluster`)
+/// still calls this way; the store itself is async.
 pub(crate) fn wait_on<T: Send + 'static>(
     handle: &Handle,
     fut: impl Future<Output = T> + Send + 'static,
@@ -193,103 +220,85 @@ pub(crate) fn no_answer() -> StoreError {
     }
 }
 
-/// Starts the `opale-pg` thread and its current-thread runtime; the
-/// runtime stops when the returned sender is dropped.
-fn start_runtime() -> Result<(Handle, tokio::sync::oneshot::Sender<()>), StoreError> {
-    let (handle_tx, handle_rx) = sync_channel(1);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("opale-pg".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = handle_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = handle_tx.send(Ok(rt.handle().clone()));
-            rt.block_on(async {
-                let _ = stopped.await;
-            });
-            rt.shutdown_background();
-        })
-        .map_err(|e| StoreError::backend_in("cannot start the PostgreSQL thread", e))?;
-    match handle_rx.recv() {
-        Ok(Ok(handle)) => Ok((handle, stop)),
-        Ok(Err(e)) => Err(StoreError::backend(e)),
-        Err(_) => Err(StoreError::broken("the PostgreSQL thread died")),
-    }
-}
-
+#[async_trait::async_trait]
 impl Store for PgStore {
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
-        let start = prefix.to_vec();
-        let end = super::prefix_end(prefix);
-        self.call(|pool| async move { ops::range(&pool, start, end, false, None).await })
+    async fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        self.call(async {
+            let client = Lent::get(&self.pool).await?;
+            let pairs = ops::scan(client.client()?, prefix).await;
+            client.done();
+            pairs
+        })
+        .await
     }
 
-    fn range(
+    async fn range(
         &self,
         start: &[u8],
         end: &[u8],
         reverse: bool,
         limit: usize,
     ) -> Result<Pairs, StoreError> {
-        let (start, end) = (start.to_vec(), Some(end.to_vec()));
         let limit = Some(i64::try_from(limit).unwrap_or(i64::MAX));
-        self.call(|pool| async move { ops::range(&pool, start, end, reverse, limit).await })
+        self.call(async {
+            let client = Lent::get(&self.pool).await?;
+            let pairs = ops::range(client.client()?, start, Some(end), reverse, limit).await;
+            client.done();
+            pairs
+        })
+        .await
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = key.to_vec();
-        self.call(|pool| async move { ops::get(&pool, key).await })
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.call(async {
+            let client = Lent::get(&self.pool).await?;
+            let value = ops::get(client.client()?, key).await;
+            client.done();
+            value
+        })
+        .await
     }
 
-    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let touched = Change::of_writes(&writes);
-        let fate = Fate::default();
-        let (pool, node, task_fate) = (self.pool.clone(), self.node_id.clone(), fate.clone());
-        let answered = self.spawn_write(&fate, async move {
-            ops::commit(&pool, &node, writes, &task_fate).await
-        });
-        self.after_write(fate.wait(&answered), touched)
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let prepared = async {
+            let open = Open::begin(&self.pool, &self.handle).await?;
+            open.apply(&self.node_id, &writes).await?;
+            Ok(open)
+        };
+        let result = match tokio::time::timeout_at(deadline, prepared).await {
+            Ok(Ok(open)) => self.finish(open, deadline).await,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(no_answer()),
+        };
+        self.after_write(result, touched)
     }
 
-    fn revision(&self, area: &str) -> Result<u64, StoreError> {
-        let area = area.to_owned();
-        self.call(|pool| async move { ops::revision(&pool, &area).await })
+    async fn revision(&self, area: &str) -> Result<u64, StoreError> {
+        self.call(async {
+            let client = Lent::get(&self.pool).await?;
+            let revision = ops::revision(client.client()?, area).await;
+            client.done();
+            revision
+        })
+        .await
     }
 
-    fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
-        let area = area.to_owned();
-        let (locked_tx, locked_rx) = sync_channel(1);
-        let (writes_tx, writes_rx) = tokio::sync::oneshot::channel();
-        let fate = Fate::default();
-        let (pool, node, task_fate) = (self.pool.clone(), self.node_id.clone(), fate.clone());
-        let answered = self.spawn_write(&fate, async move {
-            let held = ops::Held {
-                area: &area,
-                node: &node,
-                fate: &task_fate,
-            };
-            ops::transact(&pool, held, locked_tx, writes_rx).await
-        });
-        // No answer here: the task rolls back when `writes_tx` is dropped.
-        let locked = locked_rx
-            .recv_timeout(CALL_TIMEOUT)
-            .unwrap_or_else(|_| Err(no_answer()));
-        self.observe(&locked);
-        let writes = f(locked?);
-        let touched = Change::of_writes(writes.as_deref().unwrap_or_default());
-        let _ = writes_tx.send(writes);
-        self.after_write(fate.wait(&answered), touched)
+    async fn transact(&self, area: &str, f: Transaction<'_>) -> Result<Option<u64>, StoreError> {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let mut touched = Change::Areas(Vec::new());
+        let prepared = tokio::time::timeout_at(deadline, self.prepare(area, f, &mut touched));
+        let result = match prepared.await {
+            Ok(Ok(Some((open, next)))) => self.finish(open, deadline).await.map(|()| Some(next)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(no_answer()),
+        };
+        self.after_write(result, touched)
     }
 
-    fn subscribe(&self, changes: Sender<Change>) {
+    fn subscribe(&self, changes: UnboundedSender<Change>) {
         let _ = self.reloads.set(changes.clone());
         let listener = listen::Listener {
             pg: self.pg.clone(),

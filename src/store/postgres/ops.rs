@@ -1,14 +1,13 @@
-//! The SQL of each store call, run on the `opale-pg` runtime. Writes take
-//! one transaction each; `transact` takes the area's cluster write lock
-//! (`pg_advisory_xact_lock`) and bumps the revision of every area written
-//! in the same transaction, and every write announces the areas it
-//! touches with `pg_notify` (delivered at commit).
+//! The SQL of each store call, awaited in the caller's task. Reads take a
+//! pooled connection each; writes go through one [`Open`] transaction,
+//! which `transact` opens holding the area's cluster write lock
+//! (`pg_advisory_xact_lock`) and which bumps the revision of every area
+//! written; every write announces the areas it touches with `pg_notify`
+//! (delivered at commit).
 
-use super::super::{Cause, Pairs, StoreError, Write, areas_of};
-use super::fate::{Fate, commit_error};
-use deadpool_postgres::{Pool, PoolError, Transaction};
-use std::sync::mpsc::SyncSender;
-use tokio::sync::oneshot;
+use super::super::{Cause, Fetched, Found, Pairs, Read, StoreError, Write, areas_of};
+use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError};
+use tokio::runtime::Handle;
 
 /// The first key of the advisory locks of `transact`, cluster-wide
 /// ("opal"); the second is the area's `hashtext`.
@@ -43,15 +42,52 @@ pub(super) fn pool(e: PoolError) -> StoreError {
     }
 }
 
+/// A connection from the pool.
+pub(crate) async fn pool_get(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(self::pool)
+}
+
+/// A pooled connection lent to one read. Dropped before [`Lent::done`]
+/// (the caller's timeout expired mid-query, or its task was dropped): the
+/// connection leaves the pool and is closed instead of going back busy, so
+/// that the next call does not queue behind a statement nobody waits for.
+pub(super) struct Lent(Option<Object>);
+
+impl Lent {
+    /// A connection from `pool`.
+    pub async fn get(pool: &Pool) -> Result<Lent, StoreError> {
+        Ok(Lent(Some(pool_get(pool).await?)))
+    }
+
+    /// The connection.
+    pub fn client(&self) -> Result<&ClientWrapper, StoreError> {
+        self.0
+            .as_deref()
+            .ok_or_else(|| StoreError::broken("connection already returned"))
+    }
+
+    /// The read answered: the connection goes back to the pool.
+    pub fn done(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(busy) = self.0.take() {
+            let _ = Object::take(busy);
+        }
+    }
+}
+
 /// Pairs with `start <= key (< end)`, in order, at most `limit`.
 pub(super) async fn range(
-    pool: &Pool,
-    start: Vec<u8>,
-    end: Option<Vec<u8>>,
+    client: &ClientWrapper,
+    start: &[u8],
+    end: Option<&[u8]>,
     reverse: bool,
     limit: Option<i64>,
 ) -> Result<Pairs, StoreError> {
-    let client = self::pool_get(pool).await?;
     let order = if reverse { "DESC" } else { "ASC" };
     let limit = limit.unwrap_or(i64::MAX);
     let rows = match end {
@@ -72,14 +108,14 @@ pub(super) async fn range(
         .collect()
 }
 
-/// A connection from the pool.
-pub(crate) async fn pool_get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(self::pool)
+/// Every pair whose key starts with `prefix`.
+pub(super) async fn scan(client: &ClientWrapper, prefix: &[u8]) -> Result<Pairs, StoreError> {
+    let end = super::super::prefix_end(prefix);
+    range(client, prefix, end.as_deref(), false, None).await
 }
 
 /// The value at `key`.
-pub(super) async fn get(pool: &Pool, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
-    let client = pool_get(pool).await?;
+pub(super) async fn get(client: &ClientWrapper, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     let row = client
         .query_opt("SELECT value FROM kv WHERE key = $1", &[&key])
         .await
@@ -88,124 +124,130 @@ pub(super) async fn get(pool: &Pool, key: Vec<u8>) -> Result<Option<Vec<u8>>, St
 }
 
 /// The current revision of `area`.
-pub(super) async fn revision(pool: &Pool, area: &str) -> Result<u64, StoreError> {
-    let client = pool_get(pool).await?;
+pub(super) async fn revision(client: &ClientWrapper, area: &str) -> Result<u64, StoreError> {
     let row = client.query_one(REVISION, &[&area]).await.map_err(pg)?;
     Ok(row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64)
 }
 
-/// What a `transact` holds: the area locked, the node writing, and
-/// whether its caller still waits for the COMMIT.
-pub(super) struct Held<'a> {
-    /// The area whose lock is taken and whose revision is reported.
-    pub area: &'a str,
-    /// This node (named in the notification).
-    pub node: &'a str,
-    /// The caller's wait.
-    pub fate: &'a Fate,
+/// One transaction on a pooled connection. Dropped before [`Open::take`]
+/// (an error, or the caller's future dropped when its timeout expired):
+/// rolled back by a task on the `opale-pg` runtime, which returns the
+/// connection to the pool once PostgreSQL answered (a `Drop` cannot
+/// await; the connection must not go back to the pool mid-transaction,
+/// holding the area's lock).
+pub(super) struct Open {
+    client: Option<Object>,
+    runtime: Handle,
 }
 
-/// One transaction applying `writes`; rolled back if the caller gave up
-/// before COMMIT (`fate`).
-pub(super) async fn commit(
-    pool: &Pool,
-    node: &str,
-    writes: Vec<Write>,
-    fate: &Fate,
-) -> Result<(), StoreError> {
-    let mut client = pool_get(pool).await?;
-    let tx = client.transaction().await.map_err(pg)?;
-    apply(&tx, &writes).await?;
-    notify(&tx, node, &writes).await?;
-    if !fate.may_commit() {
-        return Err(super::no_answer());
+impl Open {
+    /// `BEGIN` on a connection from `pool`.
+    pub async fn begin(pool: &Pool, runtime: &Handle) -> Result<Open, StoreError> {
+        let client = pool_get(pool).await?;
+        client.batch_execute("BEGIN").await.map_err(pg)?;
+        Ok(Open {
+            client: Some(client),
+            runtime: runtime.clone(),
+        })
     }
-    tx.commit().await.map_err(commit_error)
-}
 
-/// Takes the area's write lock, reports its revision on `locked`, waits
-/// for the caller's writes, applies them, bumps the revisions of the areas
-/// written and commits. The caller gone (before COMMIT, `fate`) or
-/// writing nothing: rolled back, `None`.
-pub(super) async fn transact(
-    pool: &Pool,
-    held: Held<'_>,
-    locked: SyncSender<Result<u64, StoreError>>,
-    writes: oneshot::Receiver<Option<Vec<Write>>>,
-) -> Result<Option<u64>, StoreError> {
-    // On failure the caller reads the error from `locked` and stops there.
-    let mut client = match pool_get(pool).await {
-        Ok(client) => client,
-        Err(e) => {
-            let _ = locked.send(Err(e));
-            return Ok(None);
-        }
-    };
-    let (tx, rev) = match lock(&mut client, held.area).await {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = locked.send(Err(e));
-            return Ok(None);
-        }
-    };
-    let _ = locked.send(Ok(rev));
-    let Ok(Some(writes)) = writes.await else {
-        return Ok(None);
-    };
-    apply(&tx, &writes).await?;
-    let areas = areas_of(&writes);
-    tx.execute(BUMP, &[&areas]).await.map_err(pg)?;
-    let next = if areas.iter().any(|a| a == held.area) {
-        rev + 1
-    } else {
-        rev
-    };
-    notify(&tx, held.node, &writes).await?;
-    if !held.fate.may_commit() {
-        return Ok(None);
+    fn client(&self) -> Result<&ClientWrapper, StoreError> {
+        self.client
+            .as_deref()
+            .ok_or_else(|| StoreError::broken("transaction already ended"))
     }
-    tx.commit().await.map_err(commit_error)?;
-    Ok(Some(next))
-}
 
-/// Opens a transaction holding `area`'s cluster write lock; its revision.
-async fn lock<'c>(
-    client: &'c mut deadpool_postgres::Object,
-    area: &str,
-) -> Result<(Transaction<'c>, u64), StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&WRITE_LOCK, &area],
-    )
-    .await
-    .map_err(pg)?;
-    let row = tx.query_one(REVISION, &[&area]).await.map_err(pg)?;
-    let rev = row.try_get::<_, i64>(0).map_err(pg)?.max(0) as u64;
-    Ok((tx, rev))
-}
-
-async fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), StoreError> {
-    let upsert = tx.prepare_cached(UPSERT).await.map_err(pg)?;
-    let delete = tx.prepare_cached(DELETE).await.map_err(pg)?;
-    for w in writes {
-        match w {
-            Write::Put(k, v) => tx.execute(&upsert, &[k, v]).await,
-            Write::Delete(k) => tx.execute(&delete, &[k]).await,
-        }
-        .map_err(pg)?;
+    /// Takes `area`'s cluster write lock (waiting for another holder);
+    /// the area's revision.
+    pub async fn lock(&self, area: &str) -> Result<u64, StoreError> {
+        let client = self.client()?;
+        client
+            .execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&WRITE_LOCK, &area],
+            )
+            .await
+            .map_err(pg)?;
+        revision(client, area).await
     }
-    Ok(())
+
+    /// The answers to `reads`, inside the transaction.
+    pub async fn read(&self, reads: Vec<Read>) -> Result<Fetched, StoreError> {
+        let client = self.client()?;
+        let mut found = Vec::with_capacity(reads.len());
+        for r in reads {
+            found.push(match r {
+                Read::Get(key) => Found::Value(get(client, &key).await?),
+                Read::Prefix(prefix) => Found::Pairs(scan(client, &prefix).await?),
+            });
+        }
+        Ok(Fetched(found))
+    }
+
+    /// Applies `writes` and queues their notification.
+    pub async fn apply(&self, node: &str, writes: &[Write]) -> Result<(), StoreError> {
+        let client = self.client()?;
+        let upsert = client.prepare_cached(UPSERT).await.map_err(pg)?;
+        let delete = client.prepare_cached(DELETE).await.map_err(pg)?;
+        for w in writes {
+            match w {
+                Write::Put(k, v) => client.execute(&upsert, &[k, v]).await,
+                Write::Delete(k) => client.execute(&delete, &[k]).await,
+            }
+            .map_err(pg)?;
+        }
+        notify(client, node, writes).await
+    }
+
+    /// Bumps the revision of every area `writes` touch.
+    pub async fn bump(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let areas = areas_of(writes);
+        self.client()?.execute(BUMP, &[&areas]).await.map_err(pg)?;
+        Ok(())
+    }
+
+    /// `ROLLBACK`, awaited (nothing to write).
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        if let Some(client) = self.client.take()
+            && let Err(e) = client.batch_execute("ROLLBACK").await
+        {
+            // Not known to be out of the transaction: never reused.
+            let _ = Object::take(client);
+            return Err(pg(e));
+        }
+        Ok(())
+    }
+
+    /// The connection, for the COMMIT; the transaction is no longer rolled
+    /// back on drop.
+    pub fn take(mut self) -> Result<Object, StoreError> {
+        self.client
+            .take()
+            .ok_or_else(|| StoreError::broken("transaction already ended"))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.runtime.spawn(async move {
+                if client.batch_execute("ROLLBACK").await.is_err() {
+                    // Not known to be out of the transaction: never reused.
+                    let _ = Object::take(client);
+                }
+            });
+        }
+    }
 }
 
 /// `NOTIFY opale_changes, '<node> <area,area>'`: the areas the writes
 /// touch (the other nodes reload those they hold in memory).
-async fn notify(tx: &Transaction<'_>, node: &str, writes: &[Write]) -> Result<(), StoreError> {
+async fn notify(client: &ClientWrapper, node: &str, writes: &[Write]) -> Result<(), StoreError> {
     let areas = areas_of(writes);
     if areas.is_empty() {
         return Ok(());
     }
     let areas = areas.join(",");
-    tx.execute(NOTIFY, &[&node, &areas]).await.map_err(pg)?;
+    client.execute(NOTIFY, &[&node, &areas]).await.map_err(pg)?;
     Ok(())
 }
