@@ -330,6 +330,15 @@ async fn outage(kind: Outage) {
             node.metric("opale_trail_unshipped").await == 0.0
         })
         .await;
+        if !shipped {
+            for m in [
+                "opale_trail_unshipped",
+                "opale_trail_shipping_up",
+                "opale_trail_shipping_late",
+            ] {
+                eprintln!("{m}: {}", node.metric(m).await);
+            }
+        }
         assert!(
             shipped,
             "the records of the outage did not reach PostgreSQL"

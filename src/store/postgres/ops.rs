@@ -142,13 +142,18 @@ pub(super) struct Open {
 
 impl Open {
     /// `BEGIN` on a connection from `pool`.
+    /// Guarded from before `BEGIN` is sent: a caller that gives up while
+    /// it is in flight (PostgreSQL hung) drops an `Open`, whose ROLLBACK
+    /// follows the BEGIN, rather than a bare connection that would go back
+    /// to the pool inside a transaction — where the next user's first
+    /// failed statement would leave it aborted for every later one.
     pub async fn begin(pool: &Pool, runtime: &Handle) -> Result<Open, StoreError> {
-        let client = pool_get(pool).await?;
-        client.batch_execute("BEGIN").await.map_err(pg)?;
-        Ok(Open {
-            client: Some(client),
+        let open = Open {
+            client: Some(pool_get(pool).await?),
             runtime: runtime.clone(),
-        })
+        };
+        open.client()?.batch_execute("BEGIN").await.map_err(pg)?;
+        Ok(open)
     }
 
     fn client(&self) -> Result<&ClientWrapper, StoreError> {
