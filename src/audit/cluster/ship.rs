@@ -130,13 +130,7 @@ impl Shipper {
     /// from the segments (the shipper fell behind, or resumed after a
     /// failure) with their chain values recomputed.
     fn batch(&self) -> Result<(Batch, Hash), ClusterError> {
-        let mut b = Batch {
-            seqs: Vec::new(),
-            times: Vec::new(),
-            bodies: Vec::new(),
-            hashes: Vec::new(),
-            note: String::new(),
-        };
+        let mut b = Batch::default();
         let recent = self.trail.recent_from(self.next, MAX_BATCH);
         // The writer's chain and ours agree (one hash per batch checks it).
         let agrees = recent.first().is_some_and(|c| {
@@ -149,10 +143,7 @@ impl Shipper {
             let mut hash = self.hash;
             for c in recent {
                 hash = c.hash;
-                b.seqs.push(sql::as_i64(c.entry.seq));
-                b.times.push(c.entry.time_ms);
-                b.bodies.push(c.entry.body);
-                b.hashes.push(c.hash.to_vec());
+                b.push(c.entry.seq, c.entry.time_ms, c.entry.body, &c.hash);
             }
             hash
         };
@@ -176,10 +167,7 @@ impl Shipper {
                 )));
             }
             hash = chain_entry(&hash, e.seq, e.time_ms, &e.body);
-            b.seqs.push(sql::as_i64(e.seq));
-            b.times.push(e.time_ms);
-            b.bodies.push(e.body);
-            b.hashes.push(hash.to_vec());
+            b.push(e.seq, e.time_ms, e.body, &hash);
             if b.seqs.len() >= MAX_BATCH || e.seq >= until {
                 break;
             }

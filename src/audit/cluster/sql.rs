@@ -104,6 +104,7 @@ pub async fn last(pool: &Pool, node: &str) -> Result<(u64, Vec<u8>), ClusterErro
 }
 
 /// The records to ship in one transaction with the checkpoint covering them.
+#[derive(Default)]
 pub struct Batch {
     /// Seqs, contiguous.
     pub seqs: Vec<i64>,
@@ -115,6 +116,16 @@ pub struct Batch {
     pub hashes: Vec<Vec<u8>>,
     /// The signed checkpoint for the last record.
     pub note: String,
+}
+
+impl Batch {
+    /// Adds the next record, with the chain value after it.
+    pub fn push(&mut self, seq: u64, time_ms: i64, body: Vec<u8>, hash: &[u8]) {
+        self.seqs.push(as_i64(seq));
+        self.times.push(time_ms);
+        self.bodies.push(body);
+        self.hashes.push(hash.to_vec());
+    }
 }
 
 /// Appends a batch to `node`'s chain with the checkpoint covering it —
