@@ -21,6 +21,8 @@
 #   PG_FSYNC=off                                 PostgreSQL without fsync
 #   QUOTA=local                                  cluster nodes count quota in-process
 #                                                (separates Redis's cost from the trail's)
+#   TRAIL_WAIT=postgres                          responses also wait for their record's
+#                                                commit in PostgreSQL (default disk)
 #   PROFILE=1                                    instead of the rounds: perf record of
 #                                                node-a, PostgreSQL and Redis during DURATION
 #                                                seconds of cluster load; prints the top
@@ -37,6 +39,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 PG_FSYNC=${PG_FSYNC:-on}
 QUOTA=${QUOTA:-redis}
+TRAIL_WAIT=${TRAIL_WAIT:-disk}
 AUDIT_DURABILITY=before_response
 HERE=$PWD/scripts
 export PATH=$HOME/.cargo/bin:$PATH
@@ -118,6 +121,7 @@ backend = "$QUOTA"
 url = "redis://127.0.0.1:$RDP/0"
 [cluster]
 node_id = "$n"
+trail_wait = "$TRAIL_WAIT"
 CFG
   } > "$W/$n.toml"
   "$BIN" serve --config "$W/$n.toml" > "$W/$n.log" 2>&1 &
@@ -232,7 +236,7 @@ for r in $(seq "$ROUNDS"); do
 done
 echo
 echo "Run of $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), DURATION=$DURATION ROUNDS=$ROUNDS" \
-  "CONNS=$CONNS (x2) PG_FSYNC=$PG_FSYNC QUOTA=$QUOTA; $(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
+  "CONNS=$CONNS (x2) PG_FSYNC=$PG_FSYNC QUOTA=$QUOTA TRAIL_WAIT=$TRAIL_WAIT; $(oha --version), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
   "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), Redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/');" \
   "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)."
 python3 "$HERE/bench-cluster-report.py" report "$W/cluster.jsonl" "$CONNS" "$QUOTA"

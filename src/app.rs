@@ -226,6 +226,7 @@ impl App {
             pg.map(|store| crate::audit::ClusterSink {
                 store,
                 node: config.cluster.node_id.clone(),
+                wait: config.cluster.trail_wait,
             }),
         )?;
         let report = audit.open_report();

@@ -264,7 +264,13 @@ fn check_outage(log: &[Probe], begun: Instant) -> Duration {
 async fn outage(kind: Outage) {
     let mut pg = Postgres::start().await;
     let staleness = |c: &mut Config| c.cluster.max_staleness_secs = STALENESS.as_secs();
-    let a = first_node(&pg, staleness).await;
+    // A's responses wait for PostgreSQL (at most 100 ms, then not at all
+    // while shipping is late), B's only for its disk (the default).
+    let a = first_node(&pg, move |c| {
+        staleness(c);
+        c.cluster.trail_wait = opale_apim::config::TrailWait::Postgres;
+    })
+    .await;
     let dir_b = tempfile::tempdir().unwrap();
     let b = peer_node(&a, &pg.url(), "node-b", dir_b.path(), staleness).await;
     // A quota the probes never reach (10 calls/s on each node).

@@ -11,12 +11,15 @@
 mod support;
 
 use hyper::Method;
+use opale_apim::config::TrailWait;
 use opale_apim::domain::Environment::Sandbox;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::cluster::{NodeProcess, PROPAGATION, eventually, first_node, known_on, two_nodes};
+use support::cluster::{
+    NodeProcess, PROPAGATION, eventually, first_node, known_on, peer_node, two_nodes,
+};
 use support::postgres::Postgres;
 use support::{Client, Conn, TestServer, correlation_id};
 
@@ -68,6 +71,24 @@ async fn trace_of(s: &TestServer, cid: &str) -> Value {
     let records = r.body.as_array().unwrap();
     assert_eq!(records.len(), 1, "{cid}: {:?}", r.body);
     records[0].clone()
+}
+
+/// The record of `cid` as listed by `s` once it is there, polling until 1 s
+/// after `answered` (the shared state's bound, docs/contract.md §10).
+async fn trace_within_1s(s: &TestServer, cid: &str, answered: Instant) -> Value {
+    let path = format!("/admin/v1/trace?correlation_id={cid}");
+    loop {
+        let r = s.admin_call(Method::GET, &path, None).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        if !r.body.as_array().unwrap().is_empty() {
+            return trace_of(s, cid).await;
+        }
+        assert!(
+            answered.elapsed() < Duration::from_secs(1),
+            "{cid} not listed by the other node 1 s after its answer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every record matching `query` listed by `s`, page after page
@@ -132,11 +153,13 @@ async fn each_node_lists_and_verifies_the_records_of_both() {
             order.extend(calls(s, &c, &token).await.into_iter().map(|x| (node, x)));
         }
     }
+    let answered = Instant::now();
     // Each node lists the other's records, with their node and outcome,
-    // as soon as the response came back (before_response).
+    // within 1 s of the last response (the default `trail_wait = "disk"`:
+    // shipped within 20 ms plus one commit).
     for (node, sent) in &order {
         let reader = if *node == "node-a" { &b } else { &a };
-        let r = trace_of(reader, &sent.cid).await;
+        let r = trace_within_1s(reader, &sent.cid, answered).await;
         assert_eq!(r["node"], *node, "{r}");
         assert_eq!(r["status"], sent.status, "{r}");
         let decision = if sent.status == 200 {
@@ -146,19 +169,29 @@ async fn each_node_lists_and_verifies_the_records_of_both() {
         };
         assert_eq!(r["decision"], decision, "{r}");
     }
-    // One listing, newest first across both nodes, paginated by `before`
-    // (pages of 2 records, so the 12 calls span several pages).
+    // One listing across both nodes, paginated by `before` (pages of 2
+    // records, so the 12 calls span several pages): newest first in the
+    // order records reached PostgreSQL — each node's in its own order,
+    // the two nodes' interleaved by their shipments — each record once.
     for reader in [&a, &b] {
         let listed = listing(reader, &format!("client_id={}", c.id), 2).await;
         let seqs: Vec<u64> = listed.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
         assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
-        let mine: Vec<&str> = listed
-            .iter()
-            .filter_map(|r| r["correlation_id"].as_str())
-            .filter(|id| order.iter().any(|(_, s)| s.cid == *id))
-            .collect();
-        let expected: Vec<&str> = order.iter().rev().map(|(_, s)| s.cid.as_str()).collect();
-        assert_eq!(mine, expected, "newest first, each record once");
+        for node in ["node-a", "node-b"] {
+            let mine: Vec<&str> = listed
+                .iter()
+                .filter(|r| r["node"] == node)
+                .filter_map(|r| r["correlation_id"].as_str())
+                .filter(|id| order.iter().any(|(_, s)| s.cid == *id))
+                .collect();
+            let expected: Vec<&str> = order
+                .iter()
+                .rev()
+                .filter(|(n, _)| *n == node)
+                .map(|(_, s)| s.cid.as_str())
+                .collect();
+            assert_eq!(mine, expected, "{node}: newest first, each record once");
+        }
     }
     let report = verify(&b, None).await;
     assert_eq!(report["ok"], true, "{report}");
@@ -214,17 +247,31 @@ fn load(
 // Node A is the real binary (`serve`, spawned) so that it can be killed
 // with SIGKILL; node B runs in-process and only reads PostgreSQL.
 //
-// Why this fails if a node shipped its records after responding: at the
-// moment of the SIGKILL, 8 connections have requests in flight; the
-// responses A sent just before dying would have their records in A's
-// local segment files (or only in memory) and not yet in PostgreSQL, and
-// nobody restarts A: B, which reads the trail from PostgreSQL alone,
-// would not list them, and `missing` below would not be empty. (A
-// response waits for PostgreSQL at most 100 ms, docs/cluster.md "The trail
-// across nodes": this holds while PostgreSQL commits within that, as the
-// private one of this test does.)
+// With `trail_wait = "postgres"`, nobody restarts A: B, which reads the
+// trail from PostgreSQL alone, must list every answer A sent. Why this
+// fails if a node shipped its records after responding: at the moment of
+// the SIGKILL, 8 connections have requests in flight; the responses A
+// sent just before dying would have their records in A's local segment
+// files and not yet in PostgreSQL, and `missing` below would not be
+// empty. (A response waits for PostgreSQL at most 100 ms, docs/cluster.md
+// "The trail across nodes": this holds while PostgreSQL commits within
+// that, as the private one of this test does.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
+    killed_under_load("postgres").await;
+}
+
+// With the default `trail_wait = "disk"`, the answers of the last
+// moments before the SIGKILL are on A's disk only; A started again on its
+// data directory ships them: B then lists every answer A sent. Fails if a
+// response left before its record was durable on A's disk, or if the
+// restarted node did not ship what it had not shipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_ships_every_answer_once_started_again() {
+    killed_under_load("disk").await;
+}
+
+async fn killed_under_load(trail_wait: &'static str) {
     let pg = Postgres::start().await;
     let b = first_node(&pg, |c| c.cluster.node_id = "node-b".into()).await;
     let grants = json!([{"scope": "declarations", "years": [2023, 2024]}]);
@@ -232,7 +279,10 @@ async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
     let token = b.token(Sandbox, &c.cert, &c.id).await;
     let bearer = format!("Bearer {token}");
     let dir_a = tempfile::tempdir().unwrap();
-    let a = NodeProcess::spawn(&b, &pg.url(), "node-a", dir_a.path());
+    let mut a = NodeProcess::spawn_with(&b, &pg.url(), "node-a", dir_a.path(), |t| {
+        let cluster = t.get_mut("cluster").unwrap().as_table_mut().unwrap();
+        cluster.insert("trail_wait".into(), trail_wait.into());
+    });
     // A learns the client from PostgreSQL, and accepts B's tokens.
     let config = support::client_config(&b.pki.files.ca_pem(), Some(&c.cert));
     let last = Mutex::new(None);
@@ -255,23 +305,35 @@ async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
     let answered = Arc::new(Mutex::new(Vec::new()));
     let tasks = load(a.sandbox, &b, &c, &bearer, 8, &answered);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    a.kill9();
+    a.kill_now();
     for t in tasks {
         assert!(t.await.unwrap(), "a connection outlived the SIGKILL");
     }
     let answered = answered.lock().unwrap().clone();
     assert!(answered.len() > 50, "the load ran ({})", answered.len());
     assert!(answered.iter().any(|s| s.status == 403));
+    if trail_wait == "disk" {
+        a.start_again();
+    }
 
-    let listed = listing(&b, &format!("client_id={}", c.id), 1000).await;
-    let traced: HashMap<&str, &Value> = listed
-        .iter()
-        .filter_map(|r| r["correlation_id"].as_str().map(|id| (id, r)))
-        .collect();
-    let missing: Vec<&Sent> = answered
-        .iter()
-        .filter(|s| !traced.contains_key(s.cid.as_str()))
-        .collect();
+    // Immediately with "postgres"; within 10 s of A's restart with "disk".
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (listed, missing) = loop {
+        let listed = listing(&b, &format!("client_id={}", c.id), 1000).await;
+        let traced: HashSet<&str> = listed
+            .iter()
+            .filter_map(|r| r["correlation_id"].as_str())
+            .collect();
+        let missing: Vec<Sent> = answered
+            .iter()
+            .filter(|s| !traced.contains(s.cid.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() || trail_wait == "postgres" || Instant::now() > deadline {
+            break (listed, missing);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         missing.is_empty(),
         "{} of {} answers of the killed node have no trace on B, e.g. {:?}",
@@ -279,6 +341,10 @@ async fn a_node_killed_under_load_leaves_the_trace_of_every_answer() {
         answered.len(),
         missing.first()
     );
+    let traced: HashMap<&str, &Value> = listed
+        .iter()
+        .filter_map(|r| r["correlation_id"].as_str().map(|id| (id, r)))
+        .collect();
     for s in &answered {
         let r = traced[s.cid.as_str()];
         assert_eq!(
@@ -335,7 +401,11 @@ async fn rows_edited_or_deleted_in_postgres_fail_verify() {
     let pg = Postgres::start().await;
     let db = psql(&pg).await;
     let dir_b = tempfile::tempdir().unwrap();
-    let (a, b) = two_nodes(&pg, dir_b.path()).await;
+    // Responses wait for PostgreSQL: each checkpoint read below covers the
+    // calls answered before it.
+    let wait = |c: &mut opale_apim::config::Config| c.cluster.trail_wait = TrailWait::Postgres;
+    let a = first_node(&pg, wait).await;
+    let b = peer_node(&a, &pg.url(), "node-b", dir_b.path(), wait).await;
     let c = a.client(Sandbox).await;
     assert!(known_on(&b, &c).await);
     let token = a.token(Sandbox, &c.cert, &c.id).await;

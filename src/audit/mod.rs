@@ -78,6 +78,8 @@ pub struct ClusterSink {
     pub store: Arc<crate::store::PgStore>,
     /// `cluster.node_id`.
     pub node: String,
+    /// `cluster.trail_wait`.
+    pub wait: crate::config::TrailWait,
 }
 
 /// The body of `POST /admin/v1/trace/verify`: the trail's report and, in a
@@ -133,7 +135,13 @@ impl Auditor {
         // A failed start-up check is logged (error level, first bad
         // record) by `Trail::open`, exposed by `intact()`.
         let cluster = match sink {
-            Some(s) => Some(ClusterTrail::open(s.store, &s.node, key()?, trail.clone())?),
+            Some(s) => Some(ClusterTrail::open(
+                s.store,
+                &s.node,
+                s.wait,
+                key()?,
+                trail.clone(),
+            )?),
             None => None,
         };
         let defaults = unidentified::Thresholds::of(&crate::config::LimitsSettings::default());
@@ -146,9 +154,9 @@ impl Auditor {
     }
 
     /// Appends one event; with `before_response`, returns once it is
-    /// durable (and, in a cluster, committed in PostgreSQL if that takes
-    /// at most `cluster::SHIP_WAIT`, docs/cluster.md "The trail across
-    /// nodes").
+    /// durable (and, in a cluster with `trail_wait = "postgres"`, committed
+    /// in PostgreSQL if that takes at most `cluster::SHIP_WAIT`,
+    /// docs/cluster.md "The trail across nodes").
     pub async fn record(&self, event: &TraceEvent) -> Result<(), AuditError> {
         let time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let body = serde_json::to_vec(event).map_err(|e| AuditError::Corrupt {
@@ -159,7 +167,7 @@ impl Auditor {
             Durability::BeforeResponse => {
                 let seq = self.trail.append(time_ms, body, true).await?;
                 if let Some(c) = &self.cluster {
-                    c.shipped(seq).await;
+                    c.durable(seq).await;
                 }
             }
             Durability::Async => self.trail.enqueue(time_ms, body).await?,
@@ -167,9 +175,14 @@ impl Auditor {
         Ok(())
     }
 
-    /// Finishes every queued append and stops the writer.
+    /// Finishes every queued append and stops the writer; in a cluster,
+    /// then ships what is still unshipped (for at most `SHIP_AT_CLOSE`;
+    /// what remains is shipped at the node's next start).
     pub async fn close(&self) {
         self.trail.close().await;
+        if let Some(c) = &self.cluster {
+            c.ship_all(cluster::SHIP_AT_CLOSE).await;
+        }
     }
 
     /// Walks the whole trail (blocking) against its own checkpoints and,

@@ -20,7 +20,7 @@ pub use notify::{NotifySettings, SmtpUrl};
 pub use proxy::ProxyProtocolFrom;
 pub use quota::{OnFailure, QuotaBackend, QuotaSettings, RedisUrl};
 pub use status::{LocalRange, StatusSettings, Zone};
-pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl};
+pub use store::{ClusterSettings, StoreBackend, StoreSettings, StoreUrl, TrailWait};
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;

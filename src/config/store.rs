@@ -67,6 +67,24 @@ pub struct ClusterSettings {
     /// a balancer, longer than its health check takes to mark the node
     /// down (docs/cluster.md "Rolling restart").
     pub drain_secs: u64,
+    /// What a response waits for besides its record being durable on the
+    /// node's disk (docs/cluster.md "The trail across nodes").
+    pub trail_wait: TrailWait,
+}
+
+/// `cluster.trail_wait`: where a record must be before its response leaves
+/// (with `audit.durability = "before_response"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrailWait {
+    /// fdatasync'ed on the node's disk, as on a single node (default); the
+    /// shipper commits it in PostgreSQL within `SHIP_INTERVAL` plus one
+    /// transaction, many records per transaction.
+    #[default]
+    Disk,
+    /// Also committed in PostgreSQL, waiting at most `SHIP_WAIT` (then
+    /// shipping is late and responses stop waiting until it catches up).
+    Postgres,
 }
 
 impl Default for ClusterSettings {
@@ -75,6 +93,7 @@ impl Default for ClusterSettings {
             node_id: hostname().unwrap_or_else(|| "node-1".into()),
             max_staleness_secs: 30,
             drain_secs: 0,
+            trail_wait: TrailWait::Disk,
         }
     }
 }
@@ -145,5 +164,22 @@ mod tests {
             ..ClusterSettings::default()
         };
         assert!(validate(&store, &bad).is_err());
+    }
+
+    #[test]
+    fn trail_wait_is_disk_unless_postgres_is_asked_and_nothing_else_is_accepted() {
+        let path = std::path::Path::new("opale.toml");
+        let parse = |text: &str| crate::config::Config::parse(text, path);
+        let default = parse("").unwrap();
+        assert_eq!(default.cluster.trail_wait, TrailWait::Disk);
+        let asked = parse("[cluster]\ntrail_wait = \"postgres\"\n").unwrap();
+        assert_eq!(asked.cluster.trail_wait, TrailWait::Postgres);
+        let err = parse("[cluster]\ntrail_wait = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trail_wait") || err.contains("sometimes"),
+            "{err}"
+        );
     }
 }

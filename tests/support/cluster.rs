@@ -199,6 +199,12 @@ impl NodeProcess {
 
     /// SIGKILL: no shutdown path runs.
     pub fn kill9(mut self) {
+        self.kill_now();
+    }
+
+    /// SIGKILL, keeping the handle: [`start_again`](Self::start_again)
+    /// restarts the node on its data directory.
+    pub fn kill_now(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

@@ -8,15 +8,18 @@
 //! `verify` and checkpoints then read PostgreSQL and cover every node.
 //!
 //! A response with `before_response` durability waits for its record to be
-//! durable locally (the promise of docs/contract.md §7), then for its
-//! commit in PostgreSQL for at most [`SHIP_WAIT`]. PostgreSQL away, hung
-//! or merely slower than that (docs/contract.md §10: no data call waits
-//! more than 250 ms because PostgreSQL stopped answering), shipping is
-//! *late*: responses stop waiting for it at all until the shipper has
-//! caught up with the local trail, and the records wait on the node's disk
-//! meanwhile. A SIGKILL therefore loses nothing answered: what was
-//! answered is in PostgreSQL, or (shipping late) on the node's disk and
-//! shipped at its next start.
+//! durable locally (the promise of docs/contract.md §7). By default
+//! (`cluster.trail_wait = "disk"`) that is all: the shipper wakes at most
+//! every [`SHIP_INTERVAL`] and commits everything made durable meanwhile
+//! in one transaction, so every node lists the record within that interval
+//! plus one commit. With `trail_wait = "postgres"` the response also waits
+//! for the record's commit in PostgreSQL, for at most [`SHIP_WAIT`];
+//! PostgreSQL away, hung or merely slower than that (docs/contract.md §10:
+//! no data call waits more than 250 ms because PostgreSQL stopped
+//! answering), shipping is *late*: responses stop waiting for it at all
+//! until the shipper has caught up with the local trail. Either way a
+//! SIGKILL loses nothing answered: what was answered is in PostgreSQL, or
+//! on the node's disk and shipped at its next start.
 //!
 //! Each node signs with its own key (`data_dir/keys/audit-signing.pem`),
 //! registered in `trail_nodes` at first start; a node whose key differs
@@ -28,6 +31,7 @@ mod verify;
 
 pub use verify::NodeReport;
 
+use crate::config::TrailWait;
 use crate::store::postgres::{no_answer, wait_on};
 use crate::store::{Cause, Health, PgStore, StoreError};
 use crate::trail::{NoteSigner, Trail, TrailError};
@@ -45,6 +49,14 @@ use tokio::sync::watch;
 /// waiting until the shipper has caught up: a hung PostgreSQL costs the
 /// calls in flight at that moment this much, and later calls nothing.
 pub const SHIP_WAIT: Duration = Duration::from_millis(100);
+
+/// With `trail_wait = "disk"`, the shortest time between two shipments'
+/// starts: records made durable meanwhile go in one transaction.
+pub const SHIP_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long closing the node waits for the shipper to ship every durable
+/// record.
+pub const SHIP_AT_CLOSE: Duration = Duration::from_secs(2);
 
 /// The origin (and key name) of a node's checkpoints.
 pub fn origin(node: &str) -> String {
@@ -142,6 +154,9 @@ pub struct ClusterTrail {
     handle: Handle,
     pool: Pool,
     node: String,
+    wait: TrailWait,
+    /// The local trail (how far it is durable).
+    trail: Arc<Trail>,
     signer: Arc<NoteSigner>,
     shipped: watch::Receiver<Shipped>,
     wake: SyncSender<()>,
@@ -158,6 +173,7 @@ impl ClusterTrail {
     pub fn open(
         store: Arc<PgStore>,
         node: &str,
+        wait: TrailWait,
         key: rcgen::KeyPair,
         trail: Arc<Trail>,
     ) -> Result<Self, ClusterError> {
@@ -215,7 +231,7 @@ impl ClusterTrail {
         if let Some(hash) = start {
             trail.follow();
             let shipper = ship::Shipper {
-                trail,
+                trail: trail.clone(),
                 handle: handle.clone(),
                 pool: pool.clone(),
                 node: node.to_owned(),
@@ -223,6 +239,10 @@ impl ClusterTrail {
                 health: store.health(),
                 shipped: tx,
                 late: late.clone(),
+                interval: match wait {
+                    TrailWait::Disk => SHIP_INTERVAL,
+                    TrailWait::Postgres => Duration::ZERO,
+                },
                 next: pg_seq + 1,
                 hash,
             };
@@ -233,6 +253,8 @@ impl ClusterTrail {
             handle,
             pool,
             node: node.to_owned(),
+            wait,
+            trail,
             signer,
             shipped: rx,
             wake,
@@ -241,15 +263,24 @@ impl ClusterTrail {
         })
     }
 
-    /// Wakes the shipper and waits until record `seq` (durable locally) is
-    /// committed in PostgreSQL, or the last shipment failed, or
-    /// [`SHIP_WAIT`] passed; returns at once while shipping is late. The
-    /// record then waits on the local disk and is shipped later.
-    pub async fn shipped(&self, seq: u64) {
+    /// Record `seq` is durable locally: wakes the shipper and, with
+    /// `trail_wait = "postgres"`, waits for its commit in PostgreSQL
+    /// ([`Self::shipped`]).
+    pub async fn durable(&self, seq: u64) {
         match self.wake.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) => {}
             Err(TrySendError::Disconnected(())) => return,
         }
+        if self.wait == TrailWait::Postgres {
+            self.shipped(seq).await;
+        }
+    }
+
+    /// Waits until record `seq` (durable locally) is committed in
+    /// PostgreSQL, or the last shipment failed, or [`SHIP_WAIT`] passed;
+    /// returns at once while shipping is late. The record then waits on
+    /// the local disk and is shipped later.
+    async fn shipped(&self, seq: u64) {
         if self.late.load(Ordering::Relaxed) {
             return;
         }
@@ -264,6 +295,25 @@ impl ClusterTrail {
                  it until the shipper catches up (records wait on this node's disk)"
             );
         }
+    }
+
+    /// Wakes the shipper and waits, for at most `limit`, until every
+    /// record durable locally is committed in PostgreSQL or a shipment
+    /// failed. False if records remain unshipped (they are shipped at the
+    /// node's next start).
+    pub async fn ship_all(&self, limit: Duration) -> bool {
+        let _ = self.wake.try_send(());
+        let last = self.trail.last_seq();
+        let mut rx = self.shipped.clone();
+        let done = rx.wait_for(|s| s.seq >= last || !s.up);
+        let shipped = matches!(tokio::time::timeout(limit, done).await, Ok(Ok(s)) if s.seq >= last);
+        if !shipped {
+            tracing::warn!(
+                node = %self.node, shipped = self.progress().seq, durable = last,
+                "trail records remain unshipped at close; shipped at the node's next start"
+            );
+        }
+        shipped
     }
 
     /// Whether responses have stopped waiting for PostgreSQL (shipping

@@ -1,6 +1,7 @@
 //! The shipper: one thread per node copying the local trail's durable
-//! records, in order, into PostgreSQL. Each round takes every record made
-//! durable since the last (up to `MAX_BATCH`), recomputes their chain
+//! records, in order, into PostgreSQL. Each round (at most one per
+//! `super::SHIP_INTERVAL` when responses do not wait for it) takes every
+//! record made durable since the last (up to `MAX_BATCH`), recomputes their chain
 //! values from the local bodies (PostgreSQL never decides the chain),
 //! signs a checkpoint for the last one and commits records and checkpoint
 //! in one transaction — group commit, as the local writer does.
@@ -20,7 +21,7 @@ use deadpool_postgres::Pool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -59,6 +60,9 @@ pub struct Shipper {
     pub shipped: watch::Sender<Shipped>,
     /// Responses stopped waiting for PostgreSQL (`super::SHIP_WAIT`).
     pub late: Arc<AtomicBool>,
+    /// Shortest time between two rounds' starts (`super::SHIP_INTERVAL`,
+    /// zero when responses wait for PostgreSQL).
+    pub interval: Duration,
     /// Next seq to ship.
     pub next: u64,
     /// Chain value after `next - 1`.
@@ -78,11 +82,16 @@ impl Shipper {
 
     fn run(mut self, woken: &Receiver<()>) {
         let mut failing = false;
+        let mut round = Instant::now();
         loop {
             match woken.recv_timeout(RETRY) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            // Records made durable until then go in this round.
+            let due = round + self.interval;
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            round = Instant::now();
             if failing {
                 std::thread::sleep(RETRY);
                 if !self.resync() {
