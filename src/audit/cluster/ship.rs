@@ -102,9 +102,17 @@ impl Shipper {
         }
     }
 
-    /// Ships every durable record not shipped yet; false on a failure.
+    /// Ships every durable record not shipped yet — with an interval,
+    /// only those durable when the round started (the later ones wait for
+    /// the next round, so that a slow commit does not turn into
+    /// back-to-back transactions); false on a failure.
     fn drain(&mut self) -> bool {
-        while self.trail.last_seq() >= self.next {
+        let until = if self.interval.is_zero() {
+            u64::MAX
+        } else {
+            self.trail.last_seq()
+        };
+        while self.trail.last_seq() >= self.next && self.next <= until {
             let batch = match self.batch() {
                 Ok(b) => b,
                 Err(e) => return self.failed(&e),
