@@ -21,6 +21,7 @@
 #   PG_FSYNC=off                                 PostgreSQL without fsync
 #   QUOTA=local                                  cluster nodes count quota in-process
 #                                                (separates Redis's cost from the trail's)
+#   OPALE_BIN=path                               run that binary (no build)
 #   TRAIL_WAIT=postgres                          responses also wait for their record's
 #                                                commit in PostgreSQL (default disk)
 #   PROFILE=1                                    instead of the rounds: perf record of
@@ -48,8 +49,7 @@ for tool in oha nginx redis-server openssl curl python3 pgrep; do
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/postgres" ] || { echo "missing: PostgreSQL (Debian's postgresql)" >&2; exit 1; }
-cargo build --release -q
-BIN=$PWD/target/release/opale-apim
+if [ -n "${OPALE_BIN:-}" ]; then BIN=$OPALE_BIN; else cargo build --release -q; BIN=$PWD/target/release/opale-apim; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 W=$(mktemp -d)

@@ -226,6 +226,72 @@ async fn two_backends_share_one_exact_log() {
     assert_eq!(left, (0..25).collect::<Vec<u32>>());
 }
 
+/// How many scripts Redis has run (EVALSHA and EVAL).
+async fn scripts_run(con: &mut MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(con)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+// Concurrent calls of a node go to Redis together (one script decides
+// several, in order): fewer scripts than calls, and each application's
+// count still exact across two nodes — every admitted call saw its own
+// count, once each, and no application got more than its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_are_decided_in_batches_and_stay_exact() {
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let nodes = [
+        Arc::new(quotas(&redis.url())),
+        Arc::new(quotas(&redis.url())),
+    ];
+    let apps = [("a", 40u32), ("b", 7), ("c", 1000)];
+    let before = scripts_run(&mut con).await;
+    let tasks: Vec<_> = (0..600)
+        .map(|i| {
+            let q = nodes[i % 2].clone();
+            let (name, limit) = apps[i % 3];
+            tokio::spawn(async move {
+                let d = q.take(Sandbox, &ClientId::new(name), limit).await.unwrap();
+                (name, d)
+            })
+        })
+        .collect();
+    let mut left: std::collections::HashMap<&str, Vec<u32>> = Default::default();
+    for t in tasks {
+        let (name, d) = t.await.unwrap();
+        if d.admitted {
+            left.entry(name).or_default().push(d.remaining);
+        }
+    }
+    let scripts = scripts_run(&mut con).await - before;
+    for (name, limit) in apps {
+        let mut seen = left.remove(name).unwrap_or_default();
+        seen.sort_unstable();
+        let admitted = limit.min(200);
+        let expected: Vec<u32> = (limit - admitted..limit).collect();
+        assert_eq!(seen, expected, "application {name}, limit {limit}");
+    }
+    assert!(
+        scripts < 600,
+        "600 concurrent calls took {scripts} scripts: not batched"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_is_exact_across_two_gateway_nodes() {
     let redis = RedisServer::start();

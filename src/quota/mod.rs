@@ -11,7 +11,8 @@
 //!
 //! [`Quotas`] is the one entry point the chain (step 6) and the dashboards
 //! use; it hands each decision to the configured backend: `local.rs` (in
-//! this process, the default) or `redis.rs` (one atomic script per call).
+//! this process, the default) or `redis.rs` (atomic scripts, concurrent calls
+//! of a node batched in one).
 
 mod local;
 mod redis;
@@ -47,6 +48,15 @@ pub enum QuotaError {
     /// Redis answered with an error, or the connection failed.
     #[error("quota backend: {0}")]
     Redis(#[source] ::redis::RedisError),
+    /// The same, for every call of a batch (`redis.rs`).
+    #[error("quota backend: {0}")]
+    Batch(#[source] Arc<::redis::RedisError>),
+    /// The script answered something else than three numbers per call.
+    #[error("quota backend: the script answered {0} numbers, not three per call")]
+    Malformed(usize),
+    /// The task sending the batches has ended (the node is stopping).
+    #[error("quota backend: stopped")]
+    Stopped,
 }
 
 /// A monotonic clock, injectable so tests do not sleep.
