@@ -63,25 +63,18 @@ async fn calls(s: &TestServer, c: &Client, token: &str) -> Vec<Sent> {
     sent
 }
 
-/// The one record of correlation id `cid`, as listed by `s`.
-async fn trace_of(s: &TestServer, cid: &str) -> Value {
-    let path = format!("/admin/v1/trace?correlation_id={cid}");
-    let r = s.admin_call(Method::GET, &path, None).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let records = r.body.as_array().unwrap();
-    assert_eq!(records.len(), 1, "{cid}: {:?}", r.body);
-    records[0].clone()
-}
-
-/// The record of `cid` as listed by `s` once it is there, polling until 1 s
-/// after `answered` (the shared state's bound, docs/contract.md §10).
+/// The one record of correlation id `cid` as listed by `s`, polling until
+/// it is there, at most 1 s after `answered` (the shared state's bound,
+/// docs/contract.md §10).
 async fn trace_within_1s(s: &TestServer, cid: &str, answered: Instant) -> Value {
     let path = format!("/admin/v1/trace?correlation_id={cid}");
     loop {
         let r = s.admin_call(Method::GET, &path, None).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
-        if !r.body.as_array().unwrap().is_empty() {
-            return trace_of(s, cid).await;
+        let records = r.body.as_array().unwrap();
+        if !records.is_empty() {
+            assert_eq!(records.len(), 1, "{cid}: {:?}", r.body);
+            return records[0].clone();
         }
         assert!(
             answered.elapsed() < Duration::from_secs(1),

@@ -6,7 +6,8 @@
 //! it. `scripts/cite-contract.sh` rewrites such citations.
 //!
 //! Walks `git ls-files` from the crate root and fails, listing every
-//! `file:line`, on a line that contains `../shared`, `DESIGN.md`,
+//! `file:line`, on a line that contains the parent directory's `shared`
+//! (spelled `..` + `/shared` here, so that this file does not hold it), `DESIGN.md`,
 //! `STYLE.md`, `STYLE §`, or the upper-case word `DESIGN` (which covers
 //! `DESIGN §N`, a citation cut at the end of a line, and "DESIGN has no
 //! row"). This file is the only exception. Needs `git`: without it, or
@@ -23,7 +24,7 @@ use std::process::Command;
 const SELF: &str = "tests/self_contained.rs";
 
 /// Substrings that point outside the repository.
-const OUTSIDE: [&str; 4] = ["../shared", "DESIGN.md", "STYLE.md", "STYLE §"];
+const OUTSIDE: [&str; 4] = [concat!("..", "/shared"), "DESIGN.md", "STYLE.md", "STYLE §"];
 
 /// The tracked files, relative to `root`.
 fn tracked_files(root: &Path) -> Vec<String> {
@@ -112,7 +113,7 @@ fn the_patterns_catch_every_form_of_citation() {
         "(DESIGN §7 and §10)",
         "its own (DESIGN.md §7 \"Evidence that survives the disk\", STYLE.md 14),",
         "/// What the token endpoint may read (STYLE §11): this environment's",
-        "The contract is `../shared/DESIGN.md`;",
+        concat!("The contract is `..", "/shared/DESIGN.md`;"),
         "are ours (DESIGN has no row for",
         "/// dates, `remote` inside its IP allowlist (the chain's step 2 rule, DESIGN",
     ] {
