@@ -14,7 +14,8 @@
 # larger of the two), CPU per call (utime+stime from /proc of: both opale
 # nodes; every PostgreSQL process; redis-server; the embedded node;
 # nginx's master and workers) and PostgreSQL transactions per call
-# (pg_stat_database), then prints a Markdown table of medians.
+# (pg_stat_database) and Redis scripts per call (INFO commandstats), then
+# prints a Markdown table of medians.
 #
 #   scripts/bench-cluster.sh                     DURATION=10 ROUNDS=3 CONNS=32
 #   DURATION=2 ROUNDS=1 scripts/bench-cluster.sh  smoke run
@@ -28,7 +29,8 @@
 #                                                node-a, PostgreSQL and Redis during DURATION
 #                                                seconds of cluster load; prints the top
 #                                                symbols of each (self time) and PostgreSQL's
-#                                                statements by time (pg_stat_statements), and exits
+#                                                statements by time (pg_stat_statements), and exits;
+#                                                CALLGRAPH="--call-graph dwarf" for node-a's stacks
 #
 # Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
 # initdb/postgres, run as the postgres user when root) and redis-server.
@@ -44,7 +46,7 @@ TRAIL_WAIT=${TRAIL_WAIT:-disk}
 AUDIT_DURABILITY=before_response
 HERE=$PWD/scripts
 export PATH=$HOME/.cargo/bin:$PATH
-for tool in oha nginx redis-server openssl curl python3 pgrep; do
+for tool in oha nginx redis-server redis-cli openssl curl python3 pgrep; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see scripts/bench.sh, scripts/test.sh)" >&2; exit 1; }
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -177,9 +179,12 @@ xacts() { # transactions committed in database opale so far
   as_postgres psql -h 127.0.0.1 -p "$PGP" -U postgres -d opale -Atc \
     "SELECT xact_commit FROM pg_stat_database WHERE datname = 'opale'"
 }
+scripts() { # EVALSHA calls Redis ran so far (the quota's and the abuse detector's)
+  redis-cli -p "$RDP" info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p' | grep . || echo 0
+}
 run() { # round target -> one JSON line in $W/cluster.jsonl
-  local r=$1 t=$2 nodes pg rd single nx tx
-  tx=$(xacts)
+  local r=$1 t=$2 nodes pg rd single nx tx sc
+  tx=$(xacts); sc=$(scripts)
   nodes=$(ticks $NODE_PIDS); pg=$(ticks $(pg_pids)); rd=$(ticks "$REDIS_PID")
   single=$(ticks "$SERVE_PID"); nx=$(ticks $(nginx_pids))
   case $t in
@@ -192,8 +197,9 @@ run() { # round target -> one JSON line in $W/cluster.jsonl
   esac
   local ticks_after=("$(ticks $NODE_PIDS)" "$(ticks $(pg_pids))" "$(ticks "$REDIS_PID")" \
     "$(ticks "$SERVE_PID")" "$(ticks $(nginx_pids))")
+  sc="$sc $(scripts)"
   sleep 1.2; tx="$tx $(xacts)"   # backends flush their statistics at most once a second
-  python3 "$HERE/bench-cluster-report.py" record "$r" "$t" "$TCK" "$tx" \
+  python3 "$HERE/bench-cluster-report.py" record "$r" "$t" "$TCK" "$tx" "$sc" \
     "$nodes ${ticks_after[0]}" "$pg ${ticks_after[1]}" "$rd ${ticks_after[2]}" \
     "$single ${ticks_after[3]}" "$nx ${ticks_after[4]}" "$W/o1.json" "$W/o2.json" \
     >> "$W/cluster.jsonl"
@@ -206,7 +212,7 @@ echo "warm-up (1 s per target)" >&2
 if [ -n "${PROFILE:-}" ]; then
   command -v perf >/dev/null || { echo "missing: perf (Debian's linux-perf)" >&2; exit 1; }
   node_a=${NODE_PIDS# }; node_a=${node_a%% *}
-  perf record -F "${FREQ:-499}" -g -o "$W/node.data" -p "$node_a" -- sleep "$DURATION" >/dev/null 2>&1 &
+  perf record -F "${FREQ:-499}" ${CALLGRAPH:--g} -o "$W/node.data" -p "$node_a" -- sleep "$DURATION" >/dev/null 2>&1 &
   P1=$!
   perf record -F "${FREQ:-499}" -g -o "$W/pg.data" -p "$(pg_pids | tr -s ' \n' ',' | sed 's/,$//')" -- sleep "$DURATION" >/dev/null 2>&1 &
   P2=$!

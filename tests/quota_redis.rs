@@ -38,8 +38,8 @@ fn quotas(url: &str) -> Quotas {
     Quotas::from_settings(&settings(url, "closed"), Counter::default()).unwrap()
 }
 
-async fn zcard(con: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("ZCARD").arg(key).query_async(con).await.unwrap()
+async fn llen(con: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("LLEN").arg(key).query_async(con).await.unwrap()
 }
 
 /// Redis's clock (`TIME`), in microseconds: the script's clock, so the
@@ -86,7 +86,7 @@ async fn gateway(url: &str, on_failure: &'static str, quota: u32) -> (TestServer
 async fn script_keeps_an_exact_sliding_log() {
     let redis = RedisServer::start();
     let (q, app) = (quotas(&redis.url()), ClientId::new("app-1"));
-    let key = "opale:quota:sandbox:app-1";
+    let key = "opale:quota:log:sandbox:app-1";
     let mut con = redis.conn().await;
     // The first call leaves the window 60 s after it was made: the reset
     // is 60 s less the whole seconds passed since (measured, not assumed:
@@ -115,7 +115,7 @@ async fn script_keeps_an_exact_sliding_log() {
     let peeked = q.peek(Sandbox, &app, 3).await.unwrap();
     assert_eq!((peeked.admitted, peeked.remaining), (false, 0));
     assert_eq!(
-        zcard(&mut con, key).await,
+        llen(&mut con, key).await,
         3,
         "refused calls and peeks are not logged"
     );
@@ -150,12 +150,10 @@ async fn script_keeps_an_exact_sliding_log() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let _: () = redis::cmd("ZADD")
+    let _: () = redis::cmd("RPUSH")
         .arg(key)
         .arg(now - 61_000_000)
-        .arg("old")
         .arg(now - 50_000_000)
-        .arg("recent")
         .query_async(&mut con)
         .await
         .unwrap();
@@ -170,10 +168,43 @@ async fn script_keeps_an_exact_sliding_log() {
     let d = q.take(Sandbox, &app, 2).await.unwrap();
     assert!(!d.admitted);
     assert_eq!(
-        zcard(&mut con, key).await,
+        llen(&mut con, key).await,
         2,
         "the 61 s old call was dropped"
     );
+}
+
+/// A log whose expired prefix is longer than one read of the script (64
+/// entries): every expired call is dropped, every recent one counts, and
+/// the oldest recent one gives the reset.
+#[tokio::test]
+async fn a_long_expired_prefix_is_dropped_whole() {
+    let redis = RedisServer::start();
+    let (q, app) = (quotas(&redis.url()), ClientId::new("app-1"));
+    let key = "opale:quota:log:production:app-1";
+    let mut con = redis.conn().await;
+    let now = redis_now(&mut con).await;
+    let mut push = redis::cmd("RPUSH");
+    push.arg(key);
+    for i in 0..150 {
+        push.arg(now - 70_000_000 + i * 1000);
+    }
+    for i in 0..3 {
+        push.arg(now - 30_000_000 + i * 1000);
+    }
+    let _: () = push.query_async(&mut con).await.unwrap();
+    let d = q.take(Production, &app, 4).await.unwrap();
+    let passed = secs_since(&mut con, now).await;
+    assert!(d.admitted, "{d:?}");
+    assert_eq!(d.remaining, 0, "three recent calls and this one");
+    assert!(
+        (30u64.saturating_sub(passed)..=30).contains(&d.reset_secs),
+        "{d:?} after {passed} s"
+    );
+    assert_eq!(llen(&mut con, key).await, 4, "150 expired calls dropped");
+    assert!(!q.take(Production, &app, 4).await.unwrap().admitted);
+    assert!(q.take(Production, &app, 5).await.unwrap().admitted);
+    assert_eq!(llen(&mut con, key).await, 5);
 }
 
 #[tokio::test]

@@ -3,21 +3,21 @@
 //!
 //! Decisions are made by one atomic Lua script ([`SCRIPT`], sent as
 //! EVALSHA; the client loads it again by itself after a Redis restart).
-//! Per application and environment a sorted set
-//! `opale:quota:{env}:{client_id}` holds one member per admitted call,
-//! scored by Redis's own clock in microseconds (`TIME` inside the script:
-//! the nodes' clocks never enter). For each call the script drops the
-//! members older than the window, counts the rest, adds this call only if
-//! under the limit, and sets the key to expire when its newest member
-//! leaves the window. A refused call writes nothing.
+//! Per application and environment a list
+//! `opale:quota:log:{env}:{client_id}` holds the time of each admitted
+//! call, oldest first, by Redis's own clock in microseconds (`TIME` inside
+//! the script: the nodes' clocks never enter). The script drops the prefix
+//! of calls older than the window, counts the rest, appends the calls it
+//! admits only while under the limit, and sets the key to expire when its
+//! newest call leaves the window. A refused call writes nothing.
 //!
 //! **Batched as the trail's group commit is.** A node sends one script at
 //! a time; the calls that arrive while it is in flight go together in the
 //! next one (at most [`MAX_BATCH`]), decided one after the other inside
 //! it, atomically — exactly as if each had its own script, in that order.
-//! Redis spends ~38 µs of CPU on a script deciding one call and ~16 µs per
-//! call in a script deciding eight (docs/benchmarks.md, session 11). A
-//! lone call still goes alone, at once. (Several keys in one script: a
+//! A key is read, trimmed and written once per script however many of
+//! its calls the script decides (docs/benchmarks.md, session 12). A lone
+//! call still goes alone, at once. (Several keys in one script: a
 //! standalone Redis, not a Redis Cluster.)
 //!
 //! Failures (Redis unreachable, or slower than `quota.timeout_ms`) are
@@ -32,54 +32,93 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The decisions, atomically, in order. `KEYS[i]`: the log of call `i`
-/// (a key may repeat). `ARGV[1]`: the window (µs); then for each call
-/// three values: limit, 1 to count the call or 0 to only look, a suffix
-/// unique to this call (node, sequence). Returns, for each call in turn,
-/// `admitted (0/1), calls in the window, µs until the oldest leaves it
-/// (-1: none)`. Scores and members are formatted as integers (`%d`): a Lua
-/// number printed by default keeps only 14 digits, and these have 16.
+/// (a key may repeat). `ARGV[1]`: the window (µs); then for each call two
+/// values: limit, 1 to count the call or 0 to only look. Returns, for each
+/// call in turn, `admitted (0/1), calls in the window, µs until the oldest
+/// leaves it (-1: none)`.
+///
+/// A log is a list of Redis times (µs), oldest first: appended at the tail
+/// with the script's one `TIME`, so a list is in time order and the calls
+/// that left the window are a prefix, dropped with one `LTRIM`. Each key
+/// is read and trimmed once per script and written once (`RPUSH` of the
+/// calls it admitted, then `PEXPIRE`); the calls of the batch are decided
+/// one after the other on the count kept in between. Times are written
+/// with `string.format('%d')`: a Lua number converted by Redis keeps only
+/// 14 digits, and these have 16 (below 2^53, so exact in a Lua number).
 pub const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
-local cut = string.format('%d', now - window)
-local stamp = string.format('%d', now)
+local cut = now - window
+local logs = {}
+local order = {}
 local out = {}
-local added = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local limit = tonumber(ARGV[3 * i - 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', cut)
-  local used = redis.call('ZCARD', key)
+  local log = logs[key]
+  if not log then
+    local len = redis.call('LLEN', key)
+    local drop = 0
+    local oldest = nil
+    local size = 1
+    while drop < len do
+      local chunk = redis.call('LRANGE', key, drop, drop + size - 1)
+      size = 64
+      local gone = 0
+      for _, s in ipairs(chunk) do
+        local at = tonumber(s)
+        if at > cut then
+          oldest = at
+          break
+        end
+        gone = gone + 1
+      end
+      drop = drop + gone
+      if oldest or #chunk == 0 then break end
+    end
+    if drop > 0 then
+      redis.call('LTRIM', key, drop, -1)
+    end
+    log = { used = len - drop, oldest = oldest, added = 0 }
+    logs[key] = log
+    order[#order + 1] = key
+  end
   local admitted = 0
-  if ARGV[3 * i] == '1' and used < limit then
-    redis.call('ZADD', key, stamp, stamp .. '-' .. ARGV[3 * i + 1])
-    added[key] = true
-    used = used + 1
+  if ARGV[2 * i + 1] == '1' and log.used < tonumber(ARGV[2 * i]) then
+    log.used = log.used + 1
+    log.added = log.added + 1
+    log.oldest = log.oldest or now
     admitted = 1
   end
   local leaves = -1
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  if #oldest == 2 then
-    leaves = tonumber(oldest[2]) + window - now
+  if log.oldest then
+    leaves = log.oldest + window - now
   end
   out[#out + 1] = admitted
-  out[#out + 1] = used
+  out[#out + 1] = log.used
   out[#out + 1] = leaves
 end
-for key in pairs(added) do
-  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+local stamp = string.format('%d', now)
+for _, key in ipairs(order) do
+  local log = logs[key]
+  if log.added > 0 then
+    local stamps = {}
+    for j = 1, log.added do stamps[j] = stamp end
+    redis.call('RPUSH', key, unpack(stamps))
+    redis.call('PEXPIRE', key, math.ceil(window / 1000))
+  end
 end
 return out
 ";
 
-/// The key prefix of every log.
-pub const KEY_PREFIX: &str = "opale:quota:";
+/// The key prefix of every log (`log:`: lists; the sorted sets of earlier
+/// versions were under `opale:quota:<env>:`).
+pub const KEY_PREFIX: &str = "opale:quota:log:";
 
 /// Most calls decided by one script.
 pub const MAX_BATCH: usize = 64;
@@ -89,7 +128,6 @@ struct Ask {
     key: String,
     limit: u32,
     take: bool,
-    member: String,
     reply: oneshot::Sender<Result<Answer, Failure>>,
 }
 
@@ -109,9 +147,6 @@ enum Failure {
 pub struct RedisLog {
     asks: mpsc::UnboundedSender<Ask>,
     timeout: Duration,
-    /// Random per process: members from two nodes never collide.
-    node: String,
-    seq: AtomicU64,
     /// Whether the last call failed (to log changes of state only).
     down: AtomicBool,
     errors: Counter,
@@ -123,14 +158,11 @@ impl RedisLog {
     /// connection manager's tasks live there, as long as the log).
     pub fn connect(settings: &QuotaSettings, errors: Counter) -> Result<Self, QuotaError> {
         let conn = connection(settings)?;
-        let node = member_suffix()?;
         let (asks, queue) = mpsc::unbounded_channel();
         tokio::spawn(send_batches(conn, queue, settings.timeout()));
         Ok(RedisLog {
             asks,
             timeout: settings.timeout(),
-            node,
-            seq: AtomicU64::new(0),
             down: AtomicBool::new(false),
             errors,
         })
@@ -163,13 +195,11 @@ impl RedisLog {
         limit: u32,
         take: bool,
     ) -> Result<Answer, QuotaError> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         let ask = Ask {
             key: key(env, client),
             limit,
             take,
-            member: format!("{}-{seq}", self.node),
             reply,
         };
         self.asks.send(ask).map_err(|_| QuotaError::Stopped)?;
@@ -219,10 +249,7 @@ async fn send_batches(
         let mut call = script.prepare_invoke();
         call.arg(WINDOW.as_micros() as u64);
         for a in &batch {
-            call.key(&a.key)
-                .arg(a.limit)
-                .arg(u8::from(a.take))
-                .arg(&a.member);
+            call.key(&a.key).arg(a.limit).arg(u8::from(a.take));
         }
         let answer =
             match tokio::time::timeout(timeout, call.invoke_async::<Vec<i64>>(&mut conn)).await {
