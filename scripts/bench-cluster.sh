@@ -31,6 +31,8 @@
 #                                                symbols of each (self time) and PostgreSQL's
 #                                                statements by time (pg_stat_statements), and exits;
 #                                                CALLGRAPH="--call-graph dwarf" for node-a's stacks
+#   PROFILE=single                               the same (perf record only) of the embedded node
+#                                                under its load
 #
 # Needs what scripts/bench.sh needs plus PostgreSQL (Debian's postgresql:
 # initdb/postgres, run as the postgres user when root) and redis-server.
@@ -209,6 +211,16 @@ run() { # round target -> one JSON line in $W/cluster.jsonl
 echo "warm-up (1 s per target)" >&2
 ( DURATION=1; oha_json "$PR_node_a" "$W/cluster" "$CL_TOK" 4; oha_json "$PR_node_b" "$W/cluster" "$CL_TOK" 4
   oha_json "$PR" "$W" "$PR_TOK" 4; oha_json "$NX" "$W" "$PR_TOK" 4 ) >/dev/null
+if [ "${PROFILE:-}" = single ]; then
+  command -v perf >/dev/null || { echo "missing: perf (Debian's linux-perf)" >&2; exit 1; }
+  perf record -F "${FREQ:-499}" ${CALLGRAPH:--g} -o "$W/single.data" -p "$SERVE_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+  P1=$!
+  oha_json "$PR" "$W" "$PR_TOK" $((2 * CONNS)) > "$W/o1.json"
+  wait $P1 2>/dev/null || true
+  echo "== single: $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"])' "$W/o1.json") req/s"
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$W"/single.data "$KEEP"/
+  exit 0
+fi
 if [ -n "${PROFILE:-}" ]; then
   command -v perf >/dev/null || { echo "missing: perf (Debian's linux-perf)" >&2; exit 1; }
   node_a=${NODE_PIDS# }; node_a=${node_a%% *}

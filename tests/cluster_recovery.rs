@@ -3,6 +3,7 @@
 //! PostgreSQL was away wait on the node's disk and reach PostgreSQL when it
 //! is back; a node started on an older copy of its data directory, or with
 //! another trail key under the same `node_id`, is refused with the reason;
+//! a copy in PostgreSQL cut short is filled again from the node's disk;
 //! one `Idempotency-Key` sent to two nodes at once stores one transmission.
 // A test crate: its helpers may unwrap like its #[test] functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -82,6 +83,75 @@ async fn records_answered_while_postgres_was_away_reach_it_when_it_is_back() {
     let v = a.verify_trail(None).await;
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["nodes"][0]["node"], "node-a");
+}
+
+/// PostgreSQL's copy of a node's chain cut short (restored from an older
+/// backup, or its newest rows deleted) while the node's disk holds every
+/// record: the next shipment finds its previous record missing, and the
+/// shipper ships again from the local trail everything PostgreSQL lacks,
+/// in order, without a gap, and the whole chain verifies.
+#[tokio::test]
+async fn records_postgres_lost_are_shipped_again_from_the_node() {
+    let pg = Postgres::start().await;
+    let a = first_node(&pg, |_| {}).await;
+    let c = a.client(Sandbox).await;
+    let token = a.token(Sandbox, &c.cert, &c.id).await;
+    let mut answered = Vec::new();
+    for _ in 0..5 {
+        let r = data(&a, &c, &token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        answered.push(r.headers["x-correlation-id"].to_str().unwrap().to_owned());
+    }
+    let all_listed = |cids: Vec<String>| {
+        let a = &a;
+        async move {
+            for cid in &cids {
+                if listed(a, cid).await.is_none() {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    assert!(eventually(Duration::from_secs(10), || all_listed(answered.clone())).await);
+
+    // Cut the copy after the third call's record (the listings above are
+    // traced too: the newest rows are theirs).
+    let third = listed(&a, &answered[2]).await.unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let db = pg.session().await;
+    let deleted = db
+        .execute(
+            "DELETE FROM trail_records WHERE node = 'node-a' AND seq > $1",
+            &[&third],
+        )
+        .await
+        .unwrap();
+    // At least the fourth and fifth calls' records (the shipper may
+    // already be filling the gap: the listing's own record follows).
+    assert!(deleted >= 2, "{deleted} rows deleted");
+
+    for _ in 0..2 {
+        let r = data(&a, &c, &token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        answered.push(r.headers["x-correlation-id"].to_str().unwrap().to_owned());
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || all_listed(answered.clone())).await,
+        "records PostgreSQL lost were not shipped again"
+    );
+    let row = db
+        .query_one(
+            "SELECT count(*), max(seq) FROM trail_records WHERE node = 'node-a'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (count, max): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(count, max, "one row per record, no gap, none twice");
+    let v = a.verify_trail(None).await;
+    assert_eq!(v["ok"], true, "{v}");
 }
 
 /// A configuration of node `node` on `pg` with `a`'s certificates.
