@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Records and reports the runs of scripts/bench.sh (issue 9).
 
-    bench-report.py record ROUND TARGET MODE CPU_BEFORE CPU_AFTER CLK_TCK PEAK_KIB JSON
+    bench-report.py record ROUND TARGET MODE CPU_BEFORE CPU_AFTER CLK_TCK PEAK_KIB JSON [TRAIL]
         one JSON line from a load generator's (oha-shaped) JSON output and
-        the server's CPU ticks before/after the run
+        the server's CPU ticks before/after the run; TRAIL (opale only):
+        "records flushes flush_seconds" of /metrics before, then after
     bench-report.py report RESULTS.jsonl IDLE.jsonl IDLE_CONNS
         Markdown tables (medians and min-max ranges over the rounds), the
         RSS lines and the goal checks (PASS/FAIL)
@@ -28,7 +29,7 @@ MIB = 1024
 RSS_GOAL_MIB = 64
 
 
-def record(r, target, mode, before, after, tck, peak, raw):
+def record(r, target, mode, before, after, tck, peak, raw, trail=""):
     """One run as a JSON line."""
     d = json.loads(raw)
     codes = {k: int(v) for k, v in d.get("statusCodeDistribution", {}).items()}
@@ -42,7 +43,39 @@ def record(r, target, mode, before, after, tck, peak, raw):
         "rps": d["summary"]["requestsPerSec"], "p50": p["p50"] * 1e3, "p99": p["p99"] * 1e3,
         "cpu_us": cpu_us, "responses": n, "ok": codes.get("200", 0), "errors": errors,
         "rss_peak_kib": int(peak), "resumed": d.get("tls", {}).get("resumed"),
+        "trail": trail_delta(trail),
     }
+
+
+def trail_delta(text):
+    """{records, flushes, flush_s} over the run, from two /metrics samples."""
+    v = [float(x) for x in text.split()]
+    if len(v) != 6:
+        return None
+    return {"records": v[3] - v[0], "flushes": v[4] - v[1], "flush_s": v[5] - v[2]}
+
+
+def trail_table(runs):
+    """opale's group commits per mode and target: how many records one
+    fdatasync made durable, how long it took, and the response's p50."""
+    rows = [x for x in runs if x.get("trail") and x["trail"]["flushes"] > 0]
+    if not rows:
+        return
+    print("Trail group commits (opale, from /metrics over each run; medians):\n")
+    print("| mode | target | records per fdatasync | mean fdatasync ms | fdatasyncs/s | p50 ms |")
+    print("|---|---|---|---|---|---|")
+    for mode in MODES:
+        for target in TARGETS:
+            rs = [x for x in rows if x["mode"] == mode and x["target"] == target]
+            if not rs:
+                continue
+            per = statistics.median(x["trail"]["records"] / x["trail"]["flushes"] for x in rs)
+            ms = statistics.median(1e3 * x["trail"]["flush_s"] / x["trail"]["flushes"] for x in rs)
+            rate = statistics.median(x["trail"]["flushes"] * x["rps"] / max(x["responses"], 1)
+                                     for x in rs)
+            p50 = statistics.median(x["p50"] for x in rs)
+            print(f"| {mode} | {target} | {per:.1f} | {ms:.2f} | {rate:.0f} | {p50:.2f} |")
+    print()
 
 
 def stat(rows, key):
@@ -167,13 +200,14 @@ def report(results, idle_path, n):
     s = summarise(runs)
     tables(s)
     print()
+    trail_table(runs)
     problems(runs)
     peak_mib, idle_mib = rss_lines(runs, idle, n)
     goals(s, peak_mib, idle_mib)
 
 
 def main(argv):
-    if len(argv) == 10 and argv[1] == "record":
+    if len(argv) in (10, 11) and argv[1] == "record":
         print(json.dumps(record(*argv[2:])))
     elif len(argv) == 5 and argv[1] == "report":
         report(argv[2], argv[3], int(argv[4]))

@@ -16,7 +16,8 @@
 # interleaved rounds. It records req/s, p50, p99, server CPU per request
 # (utime+stime of the server and its workers), the peak RSS under load and
 # the RSS with IDLE_CONNS idle mTLS connections (scripts/idle_conns.py),
-# then prints Markdown tables and the issue's goal checks
+# then prints Markdown tables, opale's trail group commits (records per
+# fdatasync, its mean duration, from /metrics) and the issue's goal checks
 # (scripts/bench-report.py).
 #
 #   scripts/bench.sh                          DURATION=10 ROUNDS=3
@@ -110,15 +111,23 @@ load() { # target mode seconds -> oha-shaped JSON on stdout
       "https://localhost:${PORT_OF[$t]}$URLP"
   fi
 }
+trail() { # opale's trail counters: records made durable, flushes, seconds spent in fdatasync
+  curl -s --cacert "$W/certs/ca.pem" --cert "$W/certs/admin.pem" --key "$W/certs/admin.key" \
+    "https://localhost:$AD/metrics" | awk '
+      /^opale_trace_records_written /{r=$2} /^opale_trace_flushes /{f=$2}
+      /^opale_trace_flush_seconds /{s=$2} END{print r+0, f+0, s+0}'
+}
 run() { # round target mode: one measured run, one JSON line in results.jsonl
-  local r=$1 t=$2 mode=$3 pid=${PID_OF[$2]} before after out
+  local r=$1 t=$2 mode=$3 pid=${PID_OF[$2]} before after out tr=
   rm -f "$W/peak"; sample_rss "$pid" "$W/peak" & SAMPLER=$!
+  [ "$pid" = "$SERVE_PID" ] && tr=$(trail)
   before=$(cpu "$pid")
   out=$(load "$t" "$mode" "$DURATION")
   after=$(cpu "$pid")
+  [ "$pid" = "$SERVE_PID" ] && tr="$tr $(trail)"
   kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
   python3 "$HERE/bench-report.py" record "$r" "$t" "$mode" "$before" "$after" "$TCK" \
-    "$(cat "$W/peak" 2>/dev/null || echo 0)" "$out" >> "$W/results.jsonl"
+    "$(cat "$W/peak" 2>/dev/null || echo 0)" "$out" "$tr" >> "$W/results.jsonl"
   echo "  round $r $mode $t: $(tail -1 "$W/results.jsonl")" >&2
 }
 
