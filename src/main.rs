@@ -71,7 +71,14 @@ enum PkiCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The serving threads are `server::run_workers`' own runtimes; this
+    // one carries the background tasks (reloads, notices, status probes,
+    // the Redis quota client, summaries) and blocking work goes to its
+    // blocking pool. One worker thread: a second one only stole and woke
+    // the first one, 5 µs (one node) to 12 µs (cluster node) of CPU per
+    // data call (docs/benchmarks.md, session 12).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {
