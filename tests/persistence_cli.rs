@@ -447,7 +447,12 @@ fn a_user_provisions_with_the_cli_and_calls_with_curl() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(s.cli(&["cert", "revoke", cid, &thumb]).status.success());
+    let out = s.cli(&["cert", "revoke", cid, &thumb]);
+    assert!(
+        out.status.success(),
+        "cert revoke: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (code, body) = with_cert(s.sandbox, "application/json");
     assert_eq!(
         (code, body["erreur"]["code"].as_str()),
