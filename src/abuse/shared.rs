@@ -101,7 +101,7 @@ impl SharedDenials {
             conn: crate::quota::connection(settings)?,
             script: Script::new(SCRIPT),
             timeout: settings.timeout(),
-            node: crate::quota::member_suffix()?,
+            node: member_suffix()?,
             seq: AtomicU64::new(0),
             started: Instant::now(),
             retry_at_ms: AtomicU64::new(0),
@@ -198,4 +198,12 @@ impl Abuse {
             Counted::Unanswered => denial.fallback,
         }
     }
+}
+
+/// A random suffix naming this process in the members it adds, so that
+/// members written by two nodes in the same microsecond never collide.
+fn member_suffix() -> Result<String, QuotaError> {
+    crate::domain::random_bytes::<8>()
+        .map(hex::encode)
+        .map_err(QuotaError::Random)
 }

@@ -17,7 +17,7 @@
 mod local;
 mod redis;
 
-pub use self::redis::{RedisLog, connection, member_suffix};
+pub use self::redis::{RedisLog, connection};
 pub use local::LocalLog;
 
 use crate::config::{OnFailure, QuotaBackend, QuotaSettings};
@@ -39,7 +39,7 @@ pub enum QuotaError {
     /// manager's tasks live there).
     #[error("quota backend: needs a tokio runtime")]
     NoRuntime,
-    /// No random node id could be drawn.
+    /// No random node id could be drawn (the shared denial window's members).
     #[error("quota backend: {0}")]
     Random(#[source] crate::domain::RandomError),
     /// Redis did not answer within the configured bound.

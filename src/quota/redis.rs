@@ -290,14 +290,6 @@ pub fn connection(settings: &QuotaSettings) -> Result<ConnectionManager, QuotaEr
     ConnectionManager::new_lazy_with_config(client, config).map_err(QuotaError::Redis)
 }
 
-/// A random suffix naming this process in the members it adds, so that
-/// members written by two nodes in the same microsecond never collide.
-pub fn member_suffix() -> Result<String, QuotaError> {
-    crate::domain::random_bytes::<8>()
-        .map(hex::encode)
-        .map_err(QuotaError::Random)
-}
-
 /// The log of one application in one environment.
 pub fn key(env: Environment, client: &ClientId) -> String {
     format!("{KEY_PREFIX}{}:{}", env.as_str(), client.as_str())
