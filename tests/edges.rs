@@ -248,9 +248,13 @@ async fn a_burst_of_connections_is_spread_over_the_workers() {
     let (first, second) = (worker_connections(&text, 0), worker_connections(&text, 1));
     // The 16 held, and the admin connection of this scrape.
     assert!(first + second >= 16, "{first} + {second}: {text}");
+    // A worker may accept while it holds one more than the other (the
+    // balance's slack), so it can end two ahead; the scrape's own admin
+    // connection lands on either. Without the balance one worker takes
+    // the whole burst (16 and 1).
     assert!(
-        (first - second).abs() <= 2,
-        "16 connections as {first} and {second}"
+        (first - second).abs() <= 3,
+        "16 connections and the scrape as {first} and {second}"
     );
     drop(held);
 }

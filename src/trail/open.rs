@@ -145,7 +145,7 @@ fn resume(
     let mut segments = std::mem::take(&mut check.scan.segments);
     let (file, seg, hash) = if intact && !segments.is_empty() {
         let seg = segments[segments.len() - 1].clone();
-        let file = OpenOptions::new().append(true).open(&seg.path)?;
+        let file = OpenOptions::new().write(true).open(&seg.path)?;
         (file, seg, check.scan.head)
     } else {
         let (count, hash) = resume_point(check, &segments);
@@ -155,10 +155,13 @@ fn resume(
         segments.push(seg.clone());
         (file, seg, hash)
     };
+    // Zero padding a crash left past the records is written over.
+    let filled = file.metadata()?.len().max(seg.len);
     let tail = Tail {
         file,
         seg,
         hash,
+        filled,
         dir: config.dir.clone(),
         segment_bytes: config.segment_bytes.max(1),
     };

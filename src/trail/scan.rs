@@ -136,13 +136,21 @@ impl FrameReader {
         })
     }
 
-    /// The next frame: its offset and payload; `Ok(None)` at a clean end.
+    /// The next frame: its offset and payload; `Ok(None)` at a clean end:
+    /// the end of the file (or limit), or the tail's zero padding (zero
+    /// bytes where a header would start, and nothing but zeros after them:
+    /// [`super::writer`] fills the tail with zeros ahead of its writes).
     pub fn next_frame(&mut self) -> io::Result<Option<FrameAt<'_>>> {
         let at = self.offset;
         if !self.fill(1)? {
             return Ok(None);
         }
-        if !self.fill(HEADER)? {
+        let whole = self.fill(HEADER)?;
+        let head = &self.buf[self.start..self.end.min(self.start + HEADER)];
+        if head.iter().all(|b| *b == 0) && self.zeros_to_end()? {
+            return Ok(None);
+        }
+        if !whole {
             return Ok(Some((at, Err(FrameFault::Short))));
         }
         let b = &self.buf[self.start..];
@@ -159,6 +167,38 @@ impl FrameReader {
             }
             Err(fault) => Ok(Some((at, Err(fault)))),
         }
+    }
+
+    /// Whether every byte from here to the end of the file (or limit) is
+    /// zero. True leaves the reader at its end; false leaves it where it
+    /// was (buffered bytes and file position).
+    fn zeros_to_end(&mut self) -> io::Result<bool> {
+        if self.buf[self.start..self.end].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        let mut chunk = vec![0u8; READ_BUF];
+        let file = &mut self.file;
+        let mut remaining = self.remaining;
+        while remaining > 0 {
+            let room = chunk
+                .len()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let n = file.read(&mut chunk[..room])?;
+            if n == 0 {
+                break;
+            }
+            if chunk[..n].iter().any(|b| *b != 0) {
+                // Put the file position back where the buffer ends.
+                use std::io::Seek;
+                let read = self.remaining - remaining + n as u64;
+                file.seek(io::SeekFrom::Current(-(read as i64)))?;
+                return Ok(false);
+            }
+            remaining -= n as u64;
+        }
+        self.start = self.end;
+        self.remaining = 0;
+        Ok(true)
     }
 
     /// Ensures `need` buffered bytes; false if the file (or limit) ends first.

@@ -1,12 +1,20 @@
 //! The group-commit writer: one std thread owns the tail segment. It takes
 //! every queued append at once (up to `MAX_BATCH` records / `MAX_BATCH_BYTES`),
-//! frames and chains them into one buffer, writes it with one `write`,
+//! frames and chains them into one buffer, writes it with one `pwrite`,
 //! makes it durable with one `fdatasync`, signs the checkpoint and writes
 //! it in place (one `pwrite` of one 512-byte sector, not synced: see
 //! [`Writer::save_checkpoint`]), publishes the new bounds to readers, then
 //! acknowledges all.
 //! The batching window is the previous batch's own duration. Appenders
 //! wait on a bounded queue when it is full: back-pressure, never loss.
+//!
+//! The tail segment is filled with zeros ahead of the writes ([`AHEAD`]),
+//! as PostgreSQL pre-fills its WAL segments: a batch then overwrites bytes
+//! the file already has, and its `fdatasync` flushes data only — a write
+//! that grows the file also changes its size, which costs ext4 a journal
+//! commit on every sync (measured: docs/benchmarks.md). Readers stop at the
+//! padding (`scan::FrameReader`); sealing a segment (rotation, close) cuts
+//! it off, so only the tail of a process that did not stop cleanly has it.
 //!
 //! An I/O error poisons the writer: the batch and every later append fail
 //! (the tail's state on disk is unknown after a failed fsync); reopening
@@ -29,6 +37,12 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 4096;
 /// Most bytes framed in one batch (the batch buffer's bound).
 const MAX_BATCH_BYTES: usize = 4 << 20;
+/// How far past the last record the tail is filled with zeros, at most.
+const AHEAD: u64 = 1 << 20;
+/// The zeros left ahead below which the writer fills again.
+const LOW: u64 = 256 << 10;
+/// A block of zeros to fill from.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Work for the writer.
 pub enum Job {
@@ -59,6 +73,8 @@ pub struct Tail {
     pub dir: PathBuf,
     /// Rotation threshold in bytes.
     pub segment_bytes: u64,
+    /// The file's size: the records, then zeros up to here.
+    pub filled: u64,
 }
 
 struct Writer {
@@ -130,6 +146,12 @@ impl Writer {
             let _ = reply.send(result.clone().map(|()| seq).map_err(TrailError::Stopped));
         }
         let stop = !closes.is_empty();
+        if stop && self.failed.is_none() {
+            // A clean stop leaves the tail without padding.
+            if let Err(e) = self.seal() {
+                tracing::warn!(error = %e, "trail tail padding not cut at close");
+            }
+        }
         if let (true, Some(file)) = (stop, &self.checkpoint) {
             // A clean stop leaves the latest checkpoint on disk.
             let _ = file.sync_data();
@@ -221,20 +243,59 @@ impl Writer {
         })
     }
 
+    /// Writes the framed batch, then keeps zeros ahead of it.
     fn flush_buf(&mut self) -> std::io::Result<()> {
-        self.tail.file.write_all(&self.buf)?;
+        self.write_buf()?;
+        self.fill_ahead()
+    }
+
+    /// Writes the framed records in place: the buffer ends at the
+    /// segment's length.
+    fn write_buf(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let at = self.tail.seg.len - self.buf.len() as u64;
+        self.tail.file.write_all_at(&self.buf, at)?;
         self.buf.clear();
+        self.tail.filled = self.tail.filled.max(self.tail.seg.len);
         Ok(())
+    }
+
+    /// Fills the tail with zeros up to [`AHEAD`] past its records (not
+    /// past the rotation size) once fewer than [`LOW`] are left.
+    fn fill_ahead(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let len = self.tail.seg.len;
+        if self.tail.filled >= len + LOW {
+            return Ok(());
+        }
+        let target = (len + AHEAD).min(self.tail.segment_bytes.max(len));
+        while self.tail.filled < target {
+            let n = (target - self.tail.filled).min(ZEROS.len() as u64) as usize;
+            self.tail.file.write_all_at(&ZEROS[..n], self.tail.filled)?;
+            self.tail.filled += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Cuts the tail's padding and makes the segment durable as it is.
+    fn seal(&mut self) -> std::io::Result<()> {
+        if self.tail.filled > self.tail.seg.len {
+            self.tail.file.set_len(self.tail.seg.len)?;
+            self.tail.filled = self.tail.seg.len;
+            return self.tail.file.sync_all();
+        }
+        self.tail.file.sync_data()
     }
 
     /// Seals the tail segment (written, synced, published) and starts the
     /// one whose first record is `first_seq`.
     fn rotate(&mut self, first_seq: u64) -> std::io::Result<()> {
-        self.flush_buf()?;
-        self.tail.file.sync_data()?;
+        self.write_buf()?;
+        self.seal()?;
         self.publish();
         let seg = Segment::empty(&self.tail.dir, first_seq, self.tail.hash);
         self.tail.file = create_segment(&seg.path)?;
+        self.tail.filled = 0;
         self.tail.seg = seg.clone();
         lock(&self.shared).segments.push(seg);
         Ok(())
@@ -320,7 +381,11 @@ pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, super::State> {
 
 /// Creates (or reopens, empty) a segment file and makes its name durable.
 pub fn create_segment(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)?;
     sync_dir(path)?;
     Ok(file)
 }

@@ -1,6 +1,7 @@
 //! Tests of the trail on real files in temporary directories.
 
 mod note;
+mod padding;
 mod tamper;
 
 use super::*;
