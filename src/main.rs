@@ -11,6 +11,13 @@ use opale_apim::server::{self, Listeners};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: per-thread free lists suit
+/// thread-per-core workers that allocate and free on the same thread
+/// (glibc's malloc, free and consolidation were ~6 % of the server's CPU
+/// under load: docs/benchmarks.md, session 13).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// API management gateway for the OPALE tax data API.
 #[derive(Debug, Parser)]
 #[command(name = "opale-apim", version, about)]
