@@ -11,8 +11,9 @@
 //! The tail segment is filled with zeros ahead of the writes ([`AHEAD`]),
 //! as PostgreSQL pre-fills its WAL segments: a batch then overwrites bytes
 //! the file already has, and its `fdatasync` flushes data only — a write
-//! that grows the file also changes its size, which costs ext4 a journal
-//! commit on every sync (measured: docs/benchmarks.md). Readers stop at the
+//! that grows the file also changes its size, which costs a metadata
+//! write on every sync (a journal commit on a journalled ext4; this host's
+//! ext4 runs without a journal and still paid it: docs/benchmarks.md). Readers stop at the
 //! padding (`scan::FrameReader`); sealing a segment (rotation, close) cuts
 //! it off, so only the tail of a process that did not stop cleanly has it.
 //!
