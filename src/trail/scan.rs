@@ -170,30 +170,28 @@ impl FrameReader {
     }
 
     /// Whether every byte from here to the end of the file (or limit) is
-    /// zero. True leaves the reader at its end; false leaves it where it
-    /// was (buffered bytes and file position).
+    /// zero. True leaves the reader at its end; false leaves it as it was
+    /// (the bytes past the buffer are read with `pread`, in place).
     fn zeros_to_end(&mut self) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt;
         if self.buf[self.start..self.end].iter().any(|b| *b != 0) {
             return Ok(false);
         }
         let mut chunk = vec![0u8; READ_BUF];
-        let file = &mut self.file;
+        let mut at = self.offset + (self.end - self.start) as u64;
         let mut remaining = self.remaining;
         while remaining > 0 {
             let room = chunk
                 .len()
                 .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            let n = file.read(&mut chunk[..room])?;
+            let n = self.file.read_at(&mut chunk[..room], at)?;
             if n == 0 {
                 break;
             }
             if chunk[..n].iter().any(|b| *b != 0) {
-                // Put the file position back where the buffer ends.
-                use std::io::Seek;
-                let read = self.remaining - remaining + n as u64;
-                file.seek(io::SeekFrom::Current(-(read as i64)))?;
                 return Ok(false);
             }
+            at += n as u64;
             remaining -= n as u64;
         }
         self.start = self.end;

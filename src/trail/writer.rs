@@ -12,10 +12,11 @@
 //! as PostgreSQL pre-fills its WAL segments: a batch then overwrites bytes
 //! the file already has, and its `fdatasync` flushes data only — a write
 //! that grows the file also changes its size, which costs a metadata
-//! write on every sync (a journal commit on a journalled ext4; this host's
-//! ext4 runs without a journal and still paid it: docs/benchmarks.md). Readers stop at the
-//! padding (`scan::FrameReader`); sealing a segment (rotation, close) cuts
-//! it off, so only the tail of a process that did not stop cleanly has it.
+//! write on every sync (a journal commit on a journalled ext4; this
+//! host's ext4 runs without a journal and still paid it:
+//! docs/benchmarks.md). Readers stop at the padding
+//! (`scan::FrameReader`); sealing a segment (rotation, close) cuts it off,
+//! so only the tail of a process that did not stop cleanly has it.
 //!
 //! An I/O error poisons the writer: the batch and every later append fail
 //! (the tail's state on disk is unknown after a failed fsync); reopening
